@@ -1,0 +1,186 @@
+"""Speed and peak memory of ``NeuralMemory`` against the ``titans-pytorch`` package (issue 2).
+
+Configuration (both implementations): batch 8, length 1024, dim 128, 4 heads of 32, chunk 64, MLP
+memory of depth 2 and expansion 4, memory weights refreshed every chunk (the peer's
+``batch_size=chunk_size``, our semantics). The peer wraps its memory MLP in LayerNorm + residual by
+default; the headline rows turn that off on the peer (plain MLP on both sides), the ``residual+norm``
+rows turn it on on both sides.
+
+Training is forward + backward of ``mean(y^2)``; inference is a forward pass under ``no_grad``.
+Implementations are timed in the same process, alternating, after warm-up runs; medians are reported.
+Peak memory is ``torch.cuda.max_memory_allocated`` on a GPU; on the CPU each case runs in a fresh
+process (large blocks allocated with mmap, so freed memory leaves the resident set at once), warms up
+once, resets the kernel's high-water mark (``/proc/self/clear_refs``) and reports
+the peak resident memory of one more step (``VmHWM``) minus the resident memory before it.
+
+    python benchmarks/memory_speed.py [--device auto|cpu|cuda] [--repeats 5] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import median_seconds, resolve_device, save, timed
+
+from titans_seq.memory import NeuralMemory
+
+DIM, HEADS, HEAD_DIM, DEPTH, EXPANSION = 128, 4, 32, 2, 4.0
+BATCH, LENGTH, CHUNK = 8, 1024, 64
+
+
+def build(impl: str, chunk: int, residual_norm: bool, device: torch.device) -> torch.nn.Module:
+    """One of the two implementations at the benchmark's configuration."""
+    torch.manual_seed(0)
+    if impl == "titans_seq":
+        module = NeuralMemory(DIM, heads=HEADS, head_dim=HEAD_DIM, chunk_size=chunk, memory_depth=DEPTH,
+                              memory_expansion=EXPANSION, memory_residual=residual_norm, memory_norm=residual_norm)
+    else:
+        from titans_pytorch import NeuralMemory as PeerMemory
+
+        module = PeerMemory(dim=DIM, chunk_size=chunk, batch_size=chunk, dim_head=HEAD_DIM, heads=HEADS,
+                            default_model_kwargs=dict(depth=DEPTH, expansion_factor=EXPANSION),
+                            mem_model_norm_add_residual=residual_norm)
+    return module.to(device)
+
+
+def step(module: torch.nn.Module, x: torch.Tensor, mode: str) -> None:
+    if mode == "inference":
+        with torch.no_grad():
+            module(x)
+    else:
+        module.zero_grad(set_to_none=True)
+        module(x)[0].square().mean().backward()
+
+
+def compare(impls, mode, length, chunk, residual_norm, repeats, device, warmup=1) -> dict:
+    """Median tokens/s of each implementation, runs alternating between them."""
+    modules = {impl: build(impl, chunk, residual_norm, device) for impl in impls}
+    x = torch.randn(BATCH, length, DIM, device=device, generator=torch.Generator(device).manual_seed(1))
+    times = {impl: [] for impl in impls}
+    for i in range(warmup + repeats):
+        for impl, module in modules.items():
+            seconds = timed(lambda module=module: step(module, x, mode), device)
+            if i >= warmup:
+                times[impl].append(seconds)
+    return {impl: {"tokens_per_s": BATCH * length / median_seconds(t), "median_s": median_seconds(t),
+                   "runs_s": t} for impl, t in times.items()}
+
+
+def _status_bytes(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def peak_memory_here(impl: str, mode: str, residual_norm: bool, device: torch.device) -> int:
+    """Peak bytes one step allocates beyond what was live before it."""
+    module = build(impl, CHUNK, residual_norm, device)
+    x = torch.randn(BATCH, LENGTH, DIM, device=device)
+    if device.type == "cuda":
+        step(module, x, mode)  # warm-up, then measure a clean step
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        before = torch.cuda.memory_allocated(device)
+        step(module, x, mode)
+        torch.cuda.synchronize(device)
+        return torch.cuda.max_memory_allocated(device) - before
+    step(module, x, mode)  # warm-up: one-time allocations are not the step's
+    before = _status_bytes("VmRSS")
+    Path("/proc/self/clear_refs").write_text("5")  # resets the peak (VmHWM) to the current RSS
+    step(module, x, mode)
+    return _status_bytes("VmHWM") - before
+
+
+def peak_memory(impl: str, mode: str, residual_norm: bool, device: torch.device) -> int:
+    """On the CPU, in a fresh process so that earlier runs leave no high-water mark."""
+    if device.type == "cuda":
+        return peak_memory_here(impl, mode, residual_norm, device)
+    # A fixed mmap threshold makes glibc give every large freed block back at once, so the resident
+    # size follows the live tensors instead of keeping the warm-up's pages.
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"}
+    out = subprocess.run(
+        [sys.executable, __file__, "--peak-of", f"{impl}:{mode}:{int(residual_norm)}", "--device", "cpu"],
+        check=True, capture_output=True, text=True, env=env,
+    ).stdout
+    return int(out.strip().splitlines()[-1])
+
+
+def fmt_rate(r: float) -> str:
+    return f"{r / 1e3:8.1f}k"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="fewer repeats and sweep points (a smoke run)")
+    parser.add_argument("--no-peer", action="store_true", help="measure titans_seq alone")
+    parser.add_argument("--peak-of", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    device = resolve_device(args.device)
+    if args.peak_of:
+        impl, mode, residual_norm = args.peak_of.split(":")
+        print(peak_memory_here(impl, mode, bool(int(residual_norm)), device))
+        return
+
+    impls = ["titans_seq"] if args.no_peer else ["titans_seq", "titans_pytorch"]
+    repeats = 2 if args.quick else args.repeats
+    lengths = [256, 1024, 4096] if args.quick else [256, 1024, 4096, 16384]
+    chunks = [16, 64, 256] if args.quick else [16, 32, 64, 128, 256]
+    print(f"device {device}, {torch.get_num_threads()} threads; batch {BATCH}, dim {DIM}, {HEADS}x{HEAD_DIM} heads, "
+          f"MLP memory depth {DEPTH} x{EXPANSION:g}")
+
+    headline = []
+    print(f"\n== length {LENGTH}, chunk {CHUNK}: tokens/s (median of {repeats}) and peak memory ==")
+    header = f"{'memory':<14} {'mode':<10} " + " ".join(f"{i:>15}" for i in impls)
+    print(header + ("   speed-up" if len(impls) > 1 else ""))
+    for residual_norm in (False, True):
+        for mode in ("training", "inference"):
+            rates = compare(impls, mode, LENGTH, CHUNK, residual_norm, repeats, device)
+            peaks = {i: peak_memory(i, mode, residual_norm, device) for i in impls}
+            row = {"memory": "residual+norm" if residual_norm else "plain MLP", "mode": mode,
+                   **{i: {**rates[i], "peak_memory_mib": peaks[i] / 2**20} for i in impls}}
+            if len(impls) > 1:
+                row["speedup"] = rates["titans_seq"]["tokens_per_s"] / rates["titans_pytorch"]["tokens_per_s"]
+            headline.append(row)
+            cells = " ".join(f"{fmt_rate(rates[i]['tokens_per_s'])} {peaks[i] / 2**20:5.0f}M" for i in impls)
+            print(f"{row['memory']:<14} {mode:<10} {cells}" + (f"   {row['speedup']:6.2f}x" if len(impls) > 1 else ""))
+
+    def sweep(label, points, make_args):
+        rows = []
+        print(f"\n== {label}: training and inference tokens/s ==")
+        print(f"{label:>8} " + " ".join(f"{i + ' ' + m[:5]:>22}" for m in ("training", "inference") for i in impls))
+        for p in points:
+            row = {label: p}
+            for mode in ("training", "inference"):
+                length, chunk = make_args(p)
+                rates = compare(impls, mode, length, chunk, False, max(2, repeats // 2), device)
+                row[mode] = {i: rates[i]["tokens_per_s"] for i in impls}
+            rows.append(row)
+            print(f"{p:>8} " + " ".join(f"{fmt_rate(row[m][i]):>22}" for m in ("training", "inference") for i in impls))
+        return rows
+
+    by_length = sweep("length", lengths, lambda n: (n, CHUNK))
+    by_chunk = sweep("chunk", chunks, lambda c: (LENGTH, c))
+    path = save("memory_speed", device, {
+        "config": {"batch": BATCH, "length": LENGTH, "dim": DIM, "heads": HEADS, "head_dim": HEAD_DIM,
+                   "chunk": CHUNK, "memory_depth": DEPTH, "memory_expansion": EXPANSION, "repeats": repeats},
+        "headline": headline, "by_length": by_length, "by_chunk": by_chunk,
+    }, packages=("titans-pytorch",))
+    print(f"\nwrote {path}")
+    print(json.dumps({"benchmark": "memory_speed", "device": str(device),
+                      **{f"{r['mode']}_speedup" + ("_residual_norm" if r["memory"] != "plain MLP" else ""):
+                         round(r.get("speedup", float("nan")), 2) for r in headline}}))
+
+
+if __name__ == "__main__":
+    main()

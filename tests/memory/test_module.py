@@ -1,0 +1,128 @@
+"""NeuralMemory: streaming, causality, stability, determinism, the ablation switches and bad input."""
+
+import pytest
+import torch
+
+from titans_seq.memory import MemoryState, NeuralMemory
+
+
+def small(**kwargs):
+    torch.manual_seed(0)
+    return NeuralMemory(32, heads=2, chunk_size=8, **kwargs)
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"per_chunk_gates": True}, {"memory_depth": 1, "conv_kernel": 1},
+                                    {"memory_residual": True, "memory_norm": True}])
+def test_pieces_of_any_length_give_the_same_output_and_state(kwargs):
+    memory = small(**kwargs)
+    x = torch.randn(2, 61, 32)
+    whole, state = memory(x)
+    pieces, streamed = [], None
+    for start, stop in [(0, 3), (3, 3), (3, 11), (11, 12), (12, 40), (40, 61)]:
+        y, streamed = memory(x[:, start:stop], streamed)
+        pieces.append(y)
+    torch.testing.assert_close(torch.cat(pieces, dim=1), whole, rtol=1e-5, atol=1e-5)
+    assert streamed.position == state.position == 61
+    for name in state.params:
+        torch.testing.assert_close(streamed.params[name], state.params[name], rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(streamed.surprise[name], state.surprise[name], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(streamed.pending_keys, state.pending_keys)
+
+
+def test_output_is_causal():
+    memory = small()
+    x = torch.randn(2, 40, 32)
+    y, _ = memory(x)
+    for t in (1, 8, 13, 39):
+        changed = x.clone()
+        changed[:, t:] = torch.randn(2, 40 - t, 32) * 3
+        y2, _ = memory(changed)
+        assert torch.equal(y2[:, :t], y[:, :t])
+        assert not torch.allclose(y2[:, t:], y[:, t:])
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3])
+@pytest.mark.parametrize("kind", ["random", "constant", "large"])
+def test_no_nan_or_inf_over_16k_tokens(kind, depth):
+    torch.manual_seed(0)
+    memory = NeuralMemory(64, memory_depth=depth)
+    x = {"random": torch.randn(1, 16384, 64),
+         "constant": torch.ones(1, 16384, 64),
+         "large": 1e4 * torch.randn(1, 16384, 64)}[kind]
+    with torch.no_grad():
+        y, state = memory(x)
+    assert torch.isfinite(y).all()
+    assert all(torch.isfinite(p).all() for p in [*state.params.values(), *state.surprise.values()])
+
+
+def test_gradients_are_finite_over_a_long_sequence():
+    torch.manual_seed(0)
+    memory = NeuralMemory(32)
+    y, _ = memory(torch.randn(1, 4096, 32))
+    y.square().mean().backward()
+    assert all(torch.isfinite(p.grad).all() for p in memory.parameters() if p.grad is not None)
+    gate_rows = slice(3 * memory.inner, 3 * memory.inner + 3 * memory.heads)
+    assert memory.to_inputs.weight.grad[gate_rows].abs().sum() > 0  # gates learn through the inner update
+
+
+def test_same_seed_same_model_and_output():
+    x = torch.randn(2, 20, 32)
+    a, b = small(), small()
+    torch.testing.assert_close(a(x)[0], b(x)[0], rtol=0, atol=0)
+
+
+def test_detached_state_for_truncated_backpropagation():
+    memory = small()
+    state = None
+    for piece in torch.randn(2, 30, 32).split(10, dim=1):
+        y, state = memory(piece, state)
+        y.sum().backward()  # would fail on the second piece if the state still held the first graph
+        state = state.detach()
+        assert all(not p.requires_grad for p in state.params.values())
+    assert isinstance(state, MemoryState)
+
+
+def test_ablation_switches_fix_the_gates():
+    logits = torch.randn(4, 16, 3)
+    lr, momentum, forget = small(momentum=False, forgetting=False)._gates(logits)
+    assert not momentum.any() and not forget.any()
+    assert ((lr > 0) & (lr < 1 / 8)).all()  # max_lr defaults to 1 / chunk_size
+    lr, momentum, forget = small(per_chunk_gates=True)._gates(logits)
+    for gate in (lr, momentum, forget):
+        chunks = gate.reshape(4, 2, 8)
+        assert torch.equal(chunks, chunks[..., :1].expand_as(chunks))
+
+
+def test_bf16_autocast_keeps_the_memory_in_float32():
+    memory = small()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y, state = memory(torch.randn(2, 20, 32))
+    assert y.dtype == torch.bfloat16 and torch.isfinite(y.float()).all()
+    assert all(p.dtype == torch.float32 for p in state.params.values())
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (dict(dim=0), "dim"),
+        (dict(dim=30, heads=4), "divisible"),
+        (dict(dim=32, chunk_size=0), "chunk_size"),
+        (dict(dim=32, memory_depth=0), "depth"),
+        (dict(dim=32, max_lr=-1.0), "max_lr"),
+        (dict(dim=32, heads=2.5), "heads"),
+    ],
+)
+def test_bad_constructor_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        NeuralMemory(**kwargs)
+
+
+def test_bad_forward_arguments():
+    memory = small()
+    with pytest.raises(ValueError, match=r"x must be a tensor of shape \(batch, length, 32\)"):
+        memory(torch.randn(2, 10, 31))
+    with pytest.raises(ValueError, match="floating-point"):
+        memory(torch.ones(2, 10, 32, dtype=torch.long))
+    _, state = memory(torch.randn(2, 10, 32))
+    with pytest.raises(ValueError, match="batch size 2"):
+        memory(torch.randn(3, 10, 32), state)

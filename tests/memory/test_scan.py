@@ -1,0 +1,235 @@
+"""neural_memory_scan: the contract of DESIGN.md, against a token-by-token reference."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from reference_memory import token_by_token
+
+from titans_seq.memory import MemoryMLP, neural_memory_scan
+
+DIM = 6
+
+
+def make_inputs(memory, batch=2, length=11, dtype=torch.float64, seed=0, lr_scale=0.3):
+    """Random scan inputs: unit keys and queries, per-token gates, a non-zero starting momentum."""
+    g = torch.Generator().manual_seed(seed)
+    params = {n: torch.stack([p] * batch).to(dtype) + 0.1 * torch.randn(batch, *p.shape, generator=g, dtype=dtype)
+              for n, p in memory.init_params(generator=g).items()}
+    surprise = {n: 0.01 * torch.randn(p.shape, generator=g, dtype=dtype) for n, p in params.items()}
+    unit = lambda: F.normalize(torch.randn(batch, length, DIM, generator=g, dtype=dtype), dim=-1)  # noqa: E731
+    return dict(
+        params=params,
+        keys=unit(),
+        values=torch.randn(batch, length, DIM, generator=g, dtype=dtype),
+        queries=unit(),
+        lr=lr_scale * torch.rand(batch, length, generator=g, dtype=dtype),
+        momentum=torch.rand(batch, length, generator=g, dtype=dtype),
+        forget=0.2 * torch.rand(batch, length, generator=g, dtype=dtype),
+        surprise=surprise,
+    )
+
+
+MEMORIES = {
+    "linear": MemoryMLP(DIM, depth=1),
+    "mlp2": MemoryMLP(DIM, depth=2, expansion=2.0),
+    "mlp3-residual-norm": MemoryMLP(DIM, depth=3, expansion=1.5, residual=True, norm=True),
+}
+
+
+def generic(memory):
+    """The same memory behind a plain function, which forces the generic torch.func path."""
+    return lambda params, x: memory(params, x)
+
+
+def tanh_memory(params, x):
+    """A memory model that is none of the built-ins."""
+    return torch.tanh(x @ params["a"]) @ params["b"] + params["c"]
+
+
+def flat(result):
+    retrieved, params, surprise = result
+    return [retrieved, *params.values(), *surprise.values()]
+
+
+def assert_all_close(actual, expected, rtol, atol=0.0):
+    for a, e in zip(flat(actual), flat(expected), strict=True):
+        torch.testing.assert_close(a, e, rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("name", list(MEMORIES))
+@pytest.mark.parametrize("chunk_size", [1, 4, 5, 16])
+def test_matches_token_by_token_reference(name, chunk_size):
+    memory = MEMORIES[name]
+    inputs = make_inputs(memory)
+    expected = token_by_token(memory, **inputs, chunk_size=chunk_size)
+    assert_all_close(neural_memory_scan(memory, **inputs, chunk_size=chunk_size), expected, rtol=1e-10, atol=1e-12)
+    assert_all_close(
+        neural_memory_scan(generic(memory), **inputs, chunk_size=chunk_size), expected, rtol=1e-10, atol=1e-12
+    )
+
+
+@pytest.mark.parametrize("chunk_size", [1, 3])
+def test_any_torch_func_memory_matches_reference(chunk_size):
+    g = torch.Generator().manual_seed(1)
+    base = make_inputs(MEMORIES["linear"], seed=1)
+    base["params"] = {"a": torch.randn(2, DIM, 5, generator=g, dtype=torch.float64) * 0.5,
+                      "b": torch.randn(2, 5, DIM, generator=g, dtype=torch.float64) * 0.5,
+                      "c": torch.zeros(2, DIM, dtype=torch.float64)}
+    base["surprise"] = None
+    expected = token_by_token(tanh_memory, **base, chunk_size=chunk_size)
+    assert_all_close(neural_memory_scan(tanh_memory, **base, chunk_size=chunk_size), expected, rtol=1e-10, atol=1e-12)
+
+
+def _gradients(fn, inputs, chunk_size):
+    """Gradients of a scalar of every output with respect to every input."""
+    leaves = {k: v.detach().clone().requires_grad_() for k, v in inputs.items() if torch.is_tensor(v)}
+    leaves.update({f"params.{n}": p.detach().clone().requires_grad_() for n, p in inputs["params"].items()})
+    args = {k: v for k, v in leaves.items() if "." not in k}
+    params = {n.split(".", 1)[1]: v for n, v in leaves.items() if n.startswith("params.")}
+    retrieved, w, s = fn(params=params, **args, surprise=inputs["surprise"], chunk_size=chunk_size)
+    loss = retrieved.sin().sum() + sum(x.cos().sum() for x in [*w.values(), *s.values()])
+    grads = torch.autograd.grad(loss, list(leaves.values()))
+    return dict(zip(leaves, grads, strict=True))
+
+
+@pytest.mark.parametrize("name", list(MEMORIES))
+@pytest.mark.parametrize("chunk_size", [1, 4])
+def test_gradients_match_reference(name, chunk_size):
+    memory = MEMORIES[name]
+    inputs = make_inputs(memory, length=9)
+    expected = _gradients(lambda **kw: token_by_token(memory, **kw), inputs, chunk_size)
+    for fn in (memory, generic(memory)):
+        actual = _gradients(lambda fn=fn, **kw: neural_memory_scan(fn, **kw), inputs, chunk_size)
+        for key in expected:
+            scale = expected[key].abs().max()
+            assert (actual[key] - expected[key]).abs().max() <= 1e-10 * scale, key
+
+
+@pytest.mark.parametrize("name", list(MEMORIES))
+def test_fast_path_equals_generic_path(name):
+    memory = MEMORIES[name]
+    for dtype, rtol in [(torch.float64, 1e-10), (torch.float32, 1e-5)]:
+        # Three chunks and a part: longer float32 runs of the LayerNorm memory amplify rounding on both paths.
+        inputs = make_inputs(memory, batch=3, length=28, dtype=dtype, lr_scale=0.05)
+        fast = neural_memory_scan(memory, **inputs, chunk_size=8)
+        slow = neural_memory_scan(generic(memory), **inputs, chunk_size=8)
+        for a, e in zip(flat(fast), flat(slow), strict=True):
+            scale = e.abs().max()
+            assert (a - e).abs().max() <= rtol * scale, (dtype, (a - e).abs().max() / scale)
+
+
+def test_gradcheck_float64():
+    memory = MemoryMLP(3, depth=2, expansion=1.0)
+    inputs = make_inputs(memory, batch=1, length=5)
+    for k in ("keys", "values", "queries"):
+        inputs[k] = inputs[k][..., :3]
+    names = ["keys", "values", "queries", "lr", "momentum", "forget"]
+    param_names = list(inputs["params"])
+
+    def f(*tensors):
+        args = dict(zip(names, tensors[: len(names)], strict=True))
+        params = dict(zip(param_names, tensors[len(names):], strict=True))
+        retrieved, w, s = neural_memory_scan(memory, params, **args, chunk_size=2, surprise=inputs["surprise"])
+        return retrieved, *w.values(), *s.values()
+
+    tensors = [inputs[n].clone().requires_grad_() for n in names]
+    tensors += [p.clone().requires_grad_() for p in inputs["params"].values()]
+    assert torch.autograd.gradcheck(f, tensors)
+    # Second order: the outer gradient itself differentiates through the inner gradient.
+    assert torch.autograd.gradgradcheck(lambda *t: f(*t)[0], tensors)
+
+
+def test_retrieval_is_causal():
+    memory = MEMORIES["mlp2"]
+    inputs = make_inputs(memory, length=20)
+    retrieved, _, _ = neural_memory_scan(memory, **inputs, chunk_size=4)
+    for t in (0, 5, 8, 13, 19):
+        changed = {k: (v.clone() if torch.is_tensor(v) else v) for k, v in inputs.items()}
+        for k in ("keys", "values", "queries"):
+            changed[k][:, t:] += 1.0
+        for k in ("lr", "momentum", "forget"):
+            changed[k][:, t:] *= 0.5
+        again, _, _ = neural_memory_scan(memory, **changed, chunk_size=4)
+        assert torch.equal(again[:, :t], retrieved[:, :t])
+        assert not torch.equal(again[:, t:], retrieved[:, t:])
+
+
+def test_two_calls_at_a_chunk_boundary_equal_one():
+    memory = MEMORIES["mlp2"]
+    inputs = make_inputs(memory, length=24)
+    whole = neural_memory_scan(memory, **inputs, chunk_size=4)
+    first = {k: (v[:, :12] if torch.is_tensor(v) else v) for k, v in inputs.items()}
+    second = {k: (v[:, 12:] if torch.is_tensor(v) else v) for k, v in inputs.items()}
+    r1, w1, s1 = neural_memory_scan(memory, **first, chunk_size=4)
+    second.update(params=w1, surprise=s1)
+    r2, w2, s2 = neural_memory_scan(memory, **second, chunk_size=4)
+    assert_all_close((torch.cat([r1, r2], dim=1), w2, s2), whole, rtol=1e-12, atol=1e-14)
+
+
+def test_gates_at_their_limits():
+    """eta = 0 (no momentum) and alpha = 1 (forget everything) are exact, not approximately so."""
+    memory = MEMORIES["linear"]
+    inputs = make_inputs(memory, length=8)
+    inputs.update(momentum=torch.zeros_like(inputs["lr"]), forget=torch.ones_like(inputs["lr"]))
+    expected = token_by_token(memory, **inputs, chunk_size=4)
+    assert_all_close(neural_memory_scan(memory, **inputs, chunk_size=4), expected, rtol=1e-12, atol=1e-14)
+
+
+def test_zero_learning_rate_changes_nothing_but_forgetting():
+    memory = MEMORIES["mlp2"]
+    inputs = make_inputs(memory, length=10)
+    inputs.update(lr=torch.zeros_like(inputs["lr"]), momentum=torch.zeros_like(inputs["lr"]),
+                  forget=torch.zeros_like(inputs["lr"]))
+    _, w, s = neural_memory_scan(memory, **inputs, chunk_size=3)
+    for n, p in inputs["params"].items():
+        torch.testing.assert_close(w[n], p, rtol=0, atol=1e-15)
+        assert not s[n].abs().any()
+
+
+def test_empty_sequence_returns_the_state():
+    memory = MEMORIES["mlp2"]
+    inputs = {k: (v[:, :0] if torch.is_tensor(v) else v) for k, v in make_inputs(memory).items()}
+    retrieved, w, s = neural_memory_scan(memory, **inputs, chunk_size=4)
+    assert retrieved.shape == (2, 0, DIM)
+    for n in w:
+        assert torch.equal(w[n], inputs["params"][n]) and torch.equal(s[n], inputs["surprise"][n])
+
+
+def test_bf16_autocast_runs_the_update_in_float32():
+    memory = MEMORIES["mlp2"]
+    inputs = make_inputs(memory, dtype=torch.float32, length=16, lr_scale=0.05)
+    reference = neural_memory_scan(memory, **inputs, chunk_size=4)
+    low = {k: (v.bfloat16() if k in ("keys", "values", "queries") else v) for k, v in inputs.items()}
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        retrieved, w, _ = neural_memory_scan(memory, **low, chunk_size=4)
+    assert retrieved.dtype == torch.float32 and all(p.dtype == torch.float32 for p in w.values())
+    # Only the inputs were rounded to bfloat16; the recurrence itself kept float32 precision.
+    torch.testing.assert_close(retrieved, reference[0], rtol=0.05, atol=0.05)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (dict(chunk_size=0), "chunk_size"),
+        (dict(chunk_size=-3), "chunk_size"),
+        (dict(chunk_size=2.5), "chunk_size"),
+        (dict(keys=torch.zeros(2, 11)), "keys"),
+        (dict(values=torch.zeros(2, 10, DIM, dtype=torch.float64)), "values"),
+        (dict(queries=torch.zeros(2, 11, DIM + 1, dtype=torch.float64)), "queries"),
+        (dict(lr=torch.zeros(2, 12, dtype=torch.float64)), "lr"),
+        (dict(momentum=torch.full((2, 11), 1.5, dtype=torch.float64)), "momentum"),
+        (dict(forget=-torch.ones(2, 11, dtype=torch.float64)), "forget"),
+        (dict(keys=torch.zeros(2, 11, DIM, dtype=torch.int64)), "keys"),
+        (dict(values=torch.zeros(2, 11, DIM, dtype=torch.float32)), "values"),
+        (dict(params={"weight0": torch.zeros(3, DIM, DIM, dtype=torch.float64)}), "params"),
+        (dict(params={}), "params"),
+        (dict(surprise={"other": torch.zeros(2, DIM, DIM, dtype=torch.float64)}), "surprise"),
+        (dict(lr=[0.1] * 11), "lr"),
+    ],
+)
+def test_bad_arguments_raise_value_error_naming_them(change, message):
+    inputs = make_inputs(MEMORIES["linear"])
+    inputs.update(chunk_size=4)
+    inputs.update(change)
+    with pytest.raises(ValueError, match=message):
+        neural_memory_scan(MEMORIES["linear"], **inputs)

@@ -1,0 +1,145 @@
+"""Memory models: the small networks whose weights are the Titans long-term memory.
+
+A memory model is a function ``(params, x) -> y`` of its weights and one token, as
+:func:`~titans_seq.memory.neural_memory_scan` expects. The built-in :class:`MemoryMLP` also
+implements :class:`ChunkStepper`, a fused chunk step with hand-written back-propagation that
+batches over sequences and heads; it gives the same numbers as the generic ``torch.func`` path.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = ["ChunkStepper", "MemoryMLP"]
+
+Params = dict[str, Tensor]
+
+_NORM_EPS = 1e-5
+
+
+class ChunkStepper:
+    """Interface of memory models with a fast path in :func:`~titans_seq.memory.neural_memory_scan`."""
+
+    def chunk_step(
+        self, params: Params, queries: Tensor, keys: Tensor, values: Tensor, token_weights: Tensor
+    ) -> tuple[Tensor, Params]:
+        """Read the memory and take the weighted surprise gradients of one chunk.
+
+        Args:
+            params: batched memory weights, each ``(B, *shape)``.
+            queries, keys, values: ``(B, C, d)``.
+            token_weights: ``(B, C, K)``: ``K`` sets of per-token weights ``w``.
+
+        Returns:
+            ``M(W, q)`` of shape ``(B, C, d)`` and, per parameter, ``(B, K, *shape)`` holding
+            ``sum_i w_ik grad_W ||M(W, k_i) - v_i||^2``.
+        """
+        raise NotImplementedError
+
+
+class MemoryMLP(ChunkStepper):
+    """An MLP of ``depth`` layers, ``y = f(x)``, optionally ``y = x + LayerNorm(f(x))``.
+
+    ``depth=1`` is the linear memory ``y = x W`` (matrix-valued memory, as in linear attention);
+    deeper memories have hidden width ``round(dim * expansion)`` and GELU between layers (the paper's
+    ``L_M >= 2``). ``norm`` adds a LayerNorm with learned gain and bias, ``residual`` a skip
+    connection (the TTT layer's form). The weights are not held here: they are the ``params`` dict
+    passed to each call, named ``weight0, weight1, ...`` and ``norm_weight, norm_bias``.
+    """
+
+    def __init__(self, dim: int, depth: int = 2, expansion: float = 4.0, residual: bool = False, norm: bool = False):
+        if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
+            raise ValueError(f"dim must be a positive integer, got {dim!r}")
+        if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+            raise ValueError(f"depth must be an integer >= 1, got {depth!r}")
+        if not isinstance(expansion, (int, float)) or expansion <= 0 or round(dim * expansion) < 1:
+            raise ValueError(f"expansion must be a positive number with dim * expansion >= 1, got {expansion!r}")
+        self.dim, self.depth, self.expansion = dim, depth, float(expansion)
+        self.residual, self.norm = bool(residual), bool(norm)
+        hidden = round(dim * expansion)
+        self.sizes = [dim] + [hidden] * (depth - 1) + [dim]
+
+    def __repr__(self) -> str:
+        return (f"MemoryMLP(dim={self.dim}, depth={self.depth}, expansion={self.expansion}, "
+                f"residual={self.residual}, norm={self.norm})")
+
+    def init_params(self, *leading: int, generator: torch.Generator | None = None) -> Params:
+        """Fresh weights with extra leading dimensions (e.g. one set per head): He-style normal layers,
+        the last one scaled by ``1/sqrt(depth)`` so deeper memories start with a similar output size."""
+        params = {}
+        for i, (n_in, n_out) in enumerate(zip(self.sizes[:-1], self.sizes[1:], strict=True)):
+            std = (2.0 / n_in) ** 0.5 if i < self.depth - 1 else (1.0 / (n_in * self.depth)) ** 0.5
+            params[f"weight{i}"] = torch.randn(*leading, n_in, n_out, generator=generator) * std
+        if self.norm:
+            params["norm_weight"] = torch.ones(*leading, self.dim)
+            params["norm_bias"] = torch.zeros(*leading, self.dim)
+        return params
+
+    def __call__(self, params: Params, x: Tensor) -> Tensor:
+        """The memory on ``x`` of shape ``(..., dim)`` with unbatched ``params`` (the generic contract)."""
+        return self._forward(params, x, batched=False)[0]
+
+    def _forward(self, params: Params, x: Tensor, batched: bool) -> tuple[Tensor, tuple]:
+        """Output and what back-propagation needs: every layer's input and pre-activation, the norm's
+        standardised output and inverse std. ``batched``: params ``(B, *shape)`` and ``x`` ``(B, T, dim)``."""
+        per_token = (lambda p: p.unsqueeze(-2)) if batched else (lambda p: p)
+        inputs, pre_activations = [x], []
+        h = x
+        for i in range(self.depth):
+            h = h @ params[f"weight{i}"]
+            if i < self.depth - 1:
+                pre_activations.append(h)
+                h = F.gelu(h)
+                inputs.append(h)
+        normalized = inv_std = None
+        if self.norm:
+            normalized, inv_std = _standardize(h)
+            h = normalized * per_token(params["norm_weight"]) + per_token(params["norm_bias"])
+        return (x + h if self.residual else h), (inputs, pre_activations, normalized, inv_std)
+
+    def chunk_step(
+        self, params: Params, queries: Tensor, keys: Tensor, values: Tensor, token_weights: Tensor
+    ) -> tuple[Tensor, Params]:
+        retrieved, _ = self._forward(params, queries, batched=True)
+        predicted, (inputs, pre_activations, normalized, inv_std) = self._forward(params, keys, batched=True)
+        grad = 2.0 * (predicted - values)  # d loss / d output, per token
+        grads: Params = {}
+        if self.norm:
+            weights_t = token_weights.transpose(1, 2)  # (B, K, C)
+            grads["norm_weight"] = weights_t @ (grad * normalized)
+            grads["norm_bias"] = weights_t @ grad
+            g = grad * params["norm_weight"].unsqueeze(1)
+            grad = inv_std * (g - g.mean(-1, keepdim=True) - normalized * (g * normalized).mean(-1, keepdim=True))
+        for i in reversed(range(self.depth)):
+            grads[f"weight{i}"] = _weighted_outer(inputs[i], grad, token_weights)
+            if i > 0:
+                # aten's fused GELU derivative; it has its own derivative, so this stays twice differentiable.
+                back = grad @ params[f"weight{i}"].transpose(-1, -2)
+                grad = torch.ops.aten.gelu_backward(back, pre_activations[i - 1])
+        return retrieved, grads
+
+
+def _standardize(h: Tensor) -> tuple[Tensor, Tensor]:
+    """LayerNorm without affine: ``((h - mean) * inv_std, inv_std)`` over the last dimension.
+
+    Written out rather than ``F.layer_norm``: under ``torch.func.vmap`` the latter's double backward
+    gives wrong gradients (torch 2.13), and the generic path needs exactly that.
+    """
+    inv_std = torch.rsqrt(h.var(-1, unbiased=False, keepdim=True) + _NORM_EPS)
+    return (h - h.mean(-1, keepdim=True)) * inv_std, inv_std
+
+
+def _weighted_outer(inputs: Tensor, errors: Tensor, token_weights: Tensor) -> Tensor:
+    """``sum_c w_ck inputs_c^T errors_c`` for each weight set ``k``: ``(B, K, d_in, d_out)`` in one matmul.
+
+    The ``K`` weighted copies are made of whichever factor is narrower, stacked along its features.
+    """
+    batch, chunk, sets = token_weights.shape
+    d_in, d_out = inputs.shape[-1], errors.shape[-1]
+    if d_in <= d_out:
+        weighted = (token_weights.unsqueeze(-1) * inputs.unsqueeze(-2)).reshape(batch, chunk, sets * d_in)
+        return (weighted.transpose(1, 2) @ errors).view(batch, sets, d_in, d_out)
+    weighted = (token_weights.unsqueeze(-1) * errors.unsqueeze(-2)).reshape(batch, chunk, sets * d_out)
+    return (inputs.transpose(1, 2) @ weighted).view(batch, d_in, sets, d_out).transpose(1, 2)

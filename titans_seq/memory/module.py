@@ -1,0 +1,235 @@
+"""``NeuralMemory``: the Titans long-term memory as a sequence layer, with streaming state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from titans_seq.memory.conv import causal_depthwise_conv
+from titans_seq.memory.models import MemoryMLP
+from titans_seq.memory.scan import neural_memory_scan, read_memory
+
+__all__ = ["MemoryState", "NeuralMemory"]
+
+
+@dataclass
+class MemoryState:
+    """Where a :class:`NeuralMemory` stopped reading, so the next piece continues exactly.
+
+    Chunks are counted from the start of the sequence. The tokens of an unfinished chunk are kept in
+    ``pending_*`` and written to the memory once their chunk is complete, so feeding a sequence in
+    pieces of any lengths gives the same output as feeding it at once.
+    """
+
+    params: dict[str, Tensor]  # memory weights at the start of the unfinished chunk, (batch * heads, ...)
+    surprise: dict[str, Tensor]  # momentum at that point
+    pending_keys: Tensor  # (batch * heads, p, head_dim), p < chunk_size
+    pending_values: Tensor  # (batch * heads, p, head_dim)
+    pending_gates: Tensor  # (batch * heads, p, 3) gate logits: lr, momentum, forget
+    conv_cache: Tensor  # (batch, kernel - 1, 3 * heads * head_dim): projections before the convolution
+    position: int  # tokens read so far
+
+    def detach(self) -> MemoryState:
+        """The same state cut from the autograd graph (truncated back-propagation through time)."""
+        def cut(value):
+            if isinstance(value, Tensor):
+                return value.detach()
+            if isinstance(value, dict):
+                return {k: v.detach() for k, v in value.items()}
+            return value
+        return replace(self, **{f.name: cut(getattr(self, f.name)) for f in fields(self)})
+
+
+def _after(earlier: Tensor, later: Tensor) -> Tensor:
+    """``later`` appended to ``earlier`` along time (no copy when nothing came earlier)."""
+    return torch.cat([earlier.to(later.dtype), later], dim=1) if earlier.shape[1] else later
+
+
+def _positive_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+class NeuralMemory(nn.Module):
+    """Multi-head neural long-term memory (Titans, section 3) as a layer ``(B, N, dim) -> (B, N, dim)``.
+
+    Per head: ``q, k, v`` are linear projections of the RMS-normalised input, each passed through a
+    causal depthwise convolution and SiLU, with ``q`` and ``k`` l2-normalised. Per token and head, the
+    data-dependent gates are ``theta = max_lr * sigmoid(.)`` (learning rate), ``eta = sigmoid(.)``
+    (momentum) and ``alpha = sigmoid(.)`` (forgetting). The memory (an MLP whose learned initial
+    weights are parameters of this module) is read and trained by
+    :func:`~titans_seq.memory.neural_memory_scan`; its per-head read-out is RMS-normalised, gated by
+    ``SiLU(linear(x))`` and projected back to ``dim``.
+
+    Args:
+        dim: model width.
+        heads, head_dim: memory heads and their width (default ``dim // heads``).
+        chunk_size: tokens whose gradients are taken at the same memory state.
+        memory_depth, memory_expansion: layers of the memory MLP (1 = linear memory) and hidden width factor.
+        max_lr: upper bound of the per-token inner learning rate theta. The default, ``1 / chunk_size``
+            (``1 / (16 * chunk_size)`` with ``memory_norm``), keeps a chunk's summed step, whose
+            gradients are all taken at the chunk start, stable even when every key of the chunk is
+            the same: with a larger bound, a constant input can make the memory diverge.
+        momentum, forgetting: ``False`` fixes eta or alpha at 0 (the paper's ablations).
+        per_chunk_gates: gates computed once per chunk from its mean input, instead of per token.
+        memory_residual, memory_norm: the memory computes ``x + LayerNorm(MLP(x))`` instead of ``MLP(x)``.
+        conv_kernel: width of the causal convolution (1 = none).
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        heads: int = 4,
+        head_dim: int | None = None,
+        chunk_size: int = 64,
+        memory_depth: int = 2,
+        memory_expansion: float = 4.0,
+        max_lr: float | None = None,
+        momentum: bool = True,
+        forgetting: bool = True,
+        per_chunk_gates: bool = False,
+        memory_residual: bool = False,
+        memory_norm: bool = False,
+        conv_kernel: int = 4,
+    ):
+        super().__init__()
+        self.dim = _positive_int("dim", dim)
+        self.heads = _positive_int("heads", heads)
+        if head_dim is None:
+            if dim % heads:
+                raise ValueError(f"dim ({dim}) must be divisible by heads ({heads}) unless head_dim is given")
+            head_dim = dim // heads
+        self.head_dim = _positive_int("head_dim", head_dim)
+        self.chunk_size = _positive_int("chunk_size", chunk_size)
+        self.conv_kernel = _positive_int("conv_kernel", conv_kernel)
+        if max_lr is None:
+            # LayerNorm's backward scales gradients by gain / std, ~16x at initialisation (measured).
+            max_lr = 1.0 / (chunk_size * (16 if memory_norm else 1))
+        if not isinstance(max_lr, (int, float)) or isinstance(max_lr, bool) or max_lr <= 0:
+            raise ValueError(f"max_lr must be a positive number or None, got {max_lr!r}")
+        self.max_lr = float(max_lr)
+        self.use_momentum, self.use_forgetting, self.per_chunk_gates = bool(momentum), bool(forgetting), per_chunk_gates
+
+        self.inner = inner = self.heads * self.head_dim
+        self.input_norm = nn.RMSNorm(dim)
+        # One matmul for everything read off the input: q, k, v, the 3 gates per head, the output gate.
+        self.to_inputs = nn.Linear(dim, 3 * inner + 3 * self.heads + inner)
+        bound = conv_kernel ** -0.5  # nn.Conv1d's default initialisation for a depthwise kernel
+        self.conv_weight = nn.Parameter(torch.empty(3 * inner, conv_kernel).uniform_(-bound, bound))
+        self.conv_bias = nn.Parameter(torch.empty(3 * inner).uniform_(-bound, bound))
+        self.memory = MemoryMLP(self.head_dim, memory_depth, memory_expansion, memory_residual, memory_norm)
+        self.memory_init = nn.ParameterDict(
+            {name: nn.Parameter(value) for name, value in self.memory.init_params(self.heads).items()}
+        )
+        self.out_norm_weight = nn.Parameter(torch.ones(self.heads, self.head_dim))
+        self.to_out = nn.Linear(inner, dim, bias=False)
+        self._init_input_projection()
+
+    def _init_input_projection(self) -> None:
+        # Start with theta ~ 0.27 max_lr, eta ~ 0.5 and alpha ~ 1e-3 (a half-life of ~800 tokens):
+        # stable on 16k-token random, constant and large inputs; the outer loop adapts all three.
+        gates = slice(3 * self.inner, 3 * self.inner + 3 * self.heads)
+        with torch.no_grad():
+            self.to_inputs.bias.zero_()
+            self.to_inputs.weight[gates].normal_(std=0.02)
+            self.to_inputs.bias[gates] = torch.tensor([-1.0, 0.0, -7.0]).repeat(self.heads)
+
+    def initial_state(self, batch: int) -> MemoryState:
+        """The state before any token: the learned initial weights, zero momentum, nothing pending."""
+        params = {
+            name: p.unsqueeze(0).expand(batch, *p.shape).reshape(batch * self.heads, *p.shape[1:])
+            for name, p in self.memory_init.items()
+        }
+        ref = self.to_out.weight
+        empty = ref.new_zeros(batch * self.heads, 0, self.head_dim)
+        return MemoryState(
+            params=params,
+            surprise={name: torch.zeros_like(p) for name, p in params.items()},
+            pending_keys=empty,
+            pending_values=empty,
+            pending_gates=ref.new_zeros(batch * self.heads, 0, 3),
+            conv_cache=ref.new_zeros(batch, self.conv_kernel - 1, 3 * self.inner),
+            position=0,
+        )
+
+    def _check(self, x: Tensor, state: MemoryState | None) -> None:
+        if not isinstance(x, Tensor) or x.dim() != 3 or x.shape[-1] != self.dim:
+            got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+            raise ValueError(f"x must be a tensor of shape (batch, length, {self.dim}), got {got}")
+        if not x.is_floating_point():
+            raise ValueError(f"x must be a floating-point tensor, got {x.dtype}")
+        if state is not None:
+            if not isinstance(state, MemoryState):
+                raise ValueError(f"state must be a MemoryState or None, got {type(state).__name__}")
+            if state.conv_cache.shape[0] != x.shape[0]:
+                raise ValueError(f"state is for batch size {state.conv_cache.shape[0]}, but x has {x.shape[0]}")
+
+    def _split_heads(self, t: Tensor) -> Tensor:
+        batch, length = t.shape[:2]
+        return t.reshape(batch, length, self.heads, -1).transpose(1, 2).reshape(batch * self.heads, length, -1)
+
+    def _gates(self, logits: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """theta, eta, alpha from logits ``(B*H, T, 3)``, ``T`` a multiple of the chunk size."""
+        if self.per_chunk_gates:
+            rows, length, _ = logits.shape
+            chunked = logits.reshape(rows, length // self.chunk_size, self.chunk_size, 3)
+            logits = chunked.mean(2, keepdim=True).expand_as(chunked).reshape(rows, length, 3)
+        lr, momentum, forget = logits.unbind(-1)
+        lr = self.max_lr * torch.sigmoid(lr)
+        momentum = torch.sigmoid(momentum) if self.use_momentum else torch.zeros_like(momentum)
+        forget = torch.sigmoid(forget) if self.use_forgetting else torch.zeros_like(forget)
+        return lr, momentum, forget
+
+    def forward(self, x: Tensor, state: MemoryState | None = None) -> tuple[Tensor, MemoryState]:
+        """Read ``x`` of shape ``(B, N, dim)`` after ``state`` (a fresh memory when ``None``).
+
+        Returns the memory's output ``(B, N, dim)`` and the state after the last token. Token ``t``'s
+        output depends on tokens ``<= t`` only.
+        """
+        self._check(x, state)
+        batch, length, _ = x.shape
+        if state is None:
+            state = self.initial_state(batch)
+        if length == 0:
+            return x.new_zeros(batch, 0, self.dim), state
+        normed = self.input_norm(x)
+        qkv, gate_logits, out_gate = self.to_inputs(normed).split([3 * self.inner, 3 * self.heads, self.inner], -1)
+
+        projected = torch.cat([state.conv_cache.to(qkv.dtype), qkv], dim=1)
+        mixed = causal_depthwise_conv(projected, self.conv_weight.to(qkv.dtype), self.conv_bias.to(qkv.dtype))
+        q, k, v = (self._split_heads(t) for t in F.silu(mixed).split(self.inner, dim=-1))
+        q, k = F.normalize(q, dim=-1), F.normalize(k, dim=-1)
+        logits = self._split_heads(gate_logits)
+
+        # Continue the unfinished chunk: its tokens come first; only whole chunks are written now.
+        pending = state.pending_keys.shape[1]
+        keys, values, logits = (_after(p, t) for p, t in [(state.pending_keys, k), (state.pending_values, v),
+                                                          (state.pending_gates, logits)])
+        queries = _after(q.new_zeros(q.shape[0], pending, q.shape[2]), q)
+        written = (pending + length) // self.chunk_size * self.chunk_size
+
+        retrieved, params, surprise = neural_memory_scan(
+            self.memory, state.params, keys[:, :written], values[:, :written], queries[:, :written],
+            *self._gates(logits[:, :written]), chunk_size=self.chunk_size, surprise=state.surprise,
+        )
+        if written < pending + length:  # the new unfinished chunk reads the memory as of its start
+            retrieved = torch.cat([retrieved, read_memory(self.memory, params, queries[:, written:])], dim=1)
+        retrieved = retrieved[:, pending:]
+
+        out = retrieved.reshape(batch, self.heads, length, self.head_dim).transpose(1, 2)
+        out = F.rms_norm(out, (self.head_dim,)) * self.out_norm_weight
+        out = out.reshape(batch, length, -1).to(out_gate.dtype) * F.silu(out_gate)
+        new_state = MemoryState(
+            params=params,
+            surprise=surprise,
+            pending_keys=keys[:, written:],
+            pending_values=values[:, written:],
+            pending_gates=logits[:, written:],
+            conv_cache=projected[:, projected.shape[1] - (self.conv_kernel - 1):],
+            position=state.position + length,
+        )
+        return self.to_out(out), new_state

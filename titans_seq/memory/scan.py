@@ -1,0 +1,263 @@
+"""The chunked update of the Titans neural long-term memory (paper section 3) as one pure function.
+
+For one sequence, with tokens taken in chunks of ``C`` and ``W_c`` the memory at the start of the
+current chunk, token ``i`` of the chunk does
+
+    y_i = M(W_c, q_i)                              retrieval reads the chunk-start memory
+    u_i = grad_W || M(W_c, k_i) - v_i ||^2         surprise gradient, taken at W_c
+    S_i = eta_i * S_{i-1} - theta_i * u_i          momentum, carried across chunks
+    W_i = (1 - alpha_i) * W_{i-1} + S_i            forgetting
+
+Unrolled over a chunk, both end states are linear in the chunk-start states and in the ``u_i``:
+
+    S_C = E * S_0 - sum_i a_i u_i          W_C = A * W_0 + D * S_0 - sum_i r_i u_i
+
+with scalar coefficients (``E``, ``A``, ``D``, ``a_i``, ``r_i``) that depend on the gates alone, so
+they are computed for all chunks at once before the sequential loop (``chunk_coefficients``). Inside
+the loop a chunk then needs only two gradient-weighted sums, ``sum_i a_i u_i`` and ``sum_i r_i u_i``:
+the gradient of a weighted inner loss, never the per-token gradients themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from titans_seq.memory.models import ChunkStepper
+
+__all__ = ["ChunkCoefficients", "chunk_coefficients", "neural_memory_scan"]
+
+MemoryFn = Callable[[dict[str, Tensor], Tensor], Tensor]
+Params = dict[str, Tensor]
+
+_LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+
+class ChunkCoefficients(NamedTuple):
+    """Scalars that map a chunk's start state and gradients to its end state (see module docstring).
+
+    ``transition`` ``(B, n_chunks, 2, 2)`` acts on the stacked state ``[S; W]``: ``[[E, 0], [D, A]]``.
+    ``token_weights`` ``(B, n_chunks, C, 2)`` holds ``a_i`` (into the momentum) and ``r_i`` (into the
+    weights), so that ``[S_C; W_C] = transition @ [S_0; W_0] - sum_i [a_i; r_i] u_i``.
+    """
+
+    transition: Tensor
+    token_weights: Tensor
+
+
+def chunk_coefficients(lr: Tensor, momentum: Tensor, forget: Tensor, chunk_size: int) -> ChunkCoefficients:
+    """Coefficients of every chunk for gates of shape ``(B, N)``; a short last chunk is padded.
+
+    One backward sweep over the positions of a chunk, vectorised over sequences and chunks, forms
+    every product of gates directly (no logarithms, so gates of exactly 0 or 1 are exact). Padded
+    positions carry the momentum through unchanged and add nothing to the weights.
+    """
+    batch, length = lr.shape
+    n_chunks = -(-length // chunk_size)
+    pad = n_chunks * chunk_size - length
+
+    def chunked(t: Tensor, fill: float) -> list[Tensor]:
+        return list(F.pad(t, (0, pad), value=fill).reshape(batch, n_chunks, chunk_size).unbind(-1))
+
+    eta, keep = chunked(momentum, 1.0), chunked(1.0 - forget, 1.0)
+    is_token = (torch.arange(n_chunks * chunk_size, device=lr.device) < length).reshape(n_chunks, chunk_size)
+    is_token = list(is_token.to(lr.dtype).unbind(-1))
+
+    # Position i = 0..C is the state after i tokens of the chunk. Walking i from C down to 0:
+    #   a_i = prod_{l>i} eta_l,  b_i = prod_{l>i} (1 - alpha_l),
+    #   r_i = sum_{m >= max(i, 1), m a token} b_m prod_{i<l<=m} eta_l,
+    # since W_C = A W_0 + sum_m b_m S_m and S_m = eta_m S_{m-1} - theta_m u_m.
+    a = b = lr.new_ones(batch, n_chunks)
+    r = is_token[-1] * b
+    suffix_eta, into_weights = [a], [r]
+    for i in range(chunk_size - 1, -1, -1):
+        a, b = eta[i] * a, keep[i] * b
+        r = eta[i] * r + (is_token[i - 1] * b if i > 0 else 0.0)
+        suffix_eta.append(a)
+        into_weights.append(r)
+    suffix_eta, into_weights = torch.stack(suffix_eta[::-1], -1), torch.stack(into_weights[::-1], -1)
+
+    theta = F.pad(lr, (0, pad)).reshape(batch, n_chunks, chunk_size)
+    zero = torch.zeros_like(b)
+    transition = torch.stack([suffix_eta[..., 0], zero, into_weights[..., 0], b], dim=-1).reshape(batch, n_chunks, 2, 2)
+    return ChunkCoefficients(
+        transition=transition,
+        token_weights=torch.stack([theta * suffix_eta[..., 1:], theta * into_weights[..., 1:]], dim=-1),
+    )
+
+
+def read_memory(memory_fn: MemoryFn, params: Mapping[str, Tensor], queries: Tensor) -> Tensor:
+    """Retrieval only: ``M(W_b, q_bi)`` for batched ``params`` ``(B, *shape)`` and ``queries`` ``(B, N, d)``."""
+    return torch.func.vmap(torch.func.vmap(memory_fn, in_dims=(None, 0)))(dict(params), queries)
+
+
+def _generic_chunk_step(
+    memory_fn: MemoryFn, params: Params, queries: Tensor, keys: Tensor, values: Tensor, token_weights: Tensor
+) -> tuple[Tensor, Params]:
+    """Retrieval and weighted surprise gradients of one chunk for any ``torch.func``-transformable memory.
+
+    Returns ``M(W, q)`` of shape ``(B, C, d_out)`` and, per parameter, ``(B, K, *shape)`` holding
+    ``sum_i w_ik grad_W ||M(W, k_i) - v_i||^2`` for each of the ``K`` columns of ``token_weights``.
+    """
+    read = torch.func.vmap(memory_fn, in_dims=(None, 0))
+
+    def one_sequence(p: Params, q: Tensor, k: Tensor, v: Tensor, w: Tensor) -> tuple[Tensor, Params]:
+        predicted, pullback = torch.func.vjp(lambda p_: read(p_, k), p)
+        # The inner loss is linear in its cotangent, so a weighted sum of per-token gradients is
+        # the pull-back of the per-token errors scaled by their weights.
+        cotangents = 2.0 * w.transpose(0, 1).unsqueeze(-1) * (predicted - v)
+        (grads,) = torch.func.vmap(pullback)(cotangents)
+        return read(p, q), grads
+
+    return torch.func.vmap(one_sequence)(params, queries, keys, values, token_weights)
+
+
+def _check_inputs(
+    params: Mapping[str, Tensor],
+    keys: Tensor,
+    values: Tensor,
+    queries: Tensor,
+    gates: dict[str, Tensor],
+    chunk_size: int,
+    surprise: Mapping[str, Tensor] | None,
+) -> torch.dtype:
+    """Validate the arguments of :func:`neural_memory_scan` and return the dtype the update runs in."""
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be an integer >= 1, got {chunk_size!r}")
+    if not isinstance(params, Mapping) or not params:
+        raise ValueError(f"params must be a non-empty dict of tensors, got {type(params).__name__}")
+    tensors = {"keys": keys, "values": values, "queries": queries, **gates}
+    for name, t in tensors.items():
+        if not isinstance(t, Tensor):
+            raise ValueError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+    for name, t in {"keys": keys, "values": values, "queries": queries}.items():
+        if t.dim() != 3:
+            raise ValueError(f"{name} must have shape (batch, length, features), got shape {tuple(t.shape)}")
+    batch, length = keys.shape[:2]
+    for name, t in {"values": values, "queries": queries}.items():
+        if t.shape[:2] != (batch, length):
+            raise ValueError(
+                f"{name} must have batch and length {(batch, length)} like keys, got shape {tuple(t.shape)}"
+            )
+    if queries.shape[-1] != keys.shape[-1]:
+        raise ValueError(f"queries must have keys' feature size {keys.shape[-1]}, got {queries.shape[-1]}")
+    for name, t in gates.items():
+        if t.shape != (batch, length):
+            raise ValueError(f"{name} must have shape (batch, length) = {(batch, length)}, got {tuple(t.shape)}")
+
+    states = {f"params[{k!r}]": v for k, v in params.items()}
+    if surprise is not None:
+        if not isinstance(surprise, Mapping) or set(surprise) != set(params):
+            raise ValueError(f"surprise must be a dict with the keys of params {sorted(params)}, got {surprise!r:.80}")
+        states.update({f"surprise[{k!r}]": v for k, v in surprise.items()})
+        for k, v in surprise.items():
+            if v.shape != params[k].shape:
+                raise ValueError(f"surprise[{k!r}] must have the shape of params[{k!r}] {tuple(params[k].shape)}, "
+                                 f"got {tuple(v.shape)}")
+    state_dtype = None
+    for name, t in states.items():
+        if not isinstance(t, Tensor):
+            raise ValueError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+        if t.dim() < 1 or t.shape[0] != batch:
+            raise ValueError(f"{name} must have a leading batch dimension of {batch}, got shape {tuple(t.shape)}")
+        if not t.is_floating_point():
+            raise ValueError(f"{name} must be a floating-point tensor, got {t.dtype}")
+        state_dtype = state_dtype or t.dtype
+        if t.dtype != state_dtype:
+            raise ValueError(f"{name} has dtype {t.dtype} but the memory state is {state_dtype}; use one dtype")
+    # The inner update runs in float32 (or float64): low-precision states and inputs are promoted.
+    compute = torch.float64 if state_dtype == torch.float64 else torch.float32
+    device = keys.device
+    for name, t in {**tensors, **states}.items():
+        if not t.is_floating_point():
+            raise ValueError(f"{name} must be a floating-point tensor, got {t.dtype}")
+        if t.dtype not in (compute, *_LOW_PRECISION):
+            raise ValueError(f"{name} has dtype {t.dtype} but the memory update runs in {compute}")
+        if t.device != device:
+            raise ValueError(f"{name} is on {t.device} but keys are on {device}")
+    for name in ("momentum", "forget"):
+        if length and bool(((gates[name] < 0) | (gates[name] > 1)).any()):
+            raise ValueError(f"{name} must lie in [0, 1]")
+    return compute
+
+
+def neural_memory_scan(
+    memory_fn: MemoryFn,
+    params: Mapping[str, Tensor],
+    keys: Tensor,
+    values: Tensor,
+    queries: Tensor,
+    lr: Tensor,
+    momentum: Tensor,
+    forget: Tensor,
+    chunk_size: int,
+    surprise: Mapping[str, Tensor] | None = None,
+) -> tuple[Tensor, Params, Params]:
+    """Read and train a neural memory over a sequence, chunk by chunk (Titans, section 3).
+
+    Args:
+        memory_fn: ``(params, x) -> y``, the memory model on one token, with unbatched ``params``
+            (a dict of tensors) and ``x`` of shape ``(d_k,)``; anything ``torch.func`` can transform.
+            The built-in :class:`~titans_seq.memory.MemoryMLP` takes a faster, equivalent path.
+        params: memory weights at the start, each ``(B, *shape)``, one set per sequence.
+        keys, values, queries: ``(B, N, d_k)``, ``(B, N, d_v)``, ``(B, N, d_k)``.
+        lr, momentum, forget: the per-token gates theta, eta and alpha, ``(B, N)``; eta and alpha in [0, 1].
+        chunk_size: tokens per chunk ``C``; gradients are taken at the chunk-start memory and
+            ``chunk_size=1`` is exact online gradient descent. ``N`` need not be a multiple of ``C``.
+        surprise: momentum state at the start, like ``params`` (zeros when ``None``).
+
+    Returns:
+        ``(retrieved, params_out, surprise_out)``: ``M(W_c, q_i)`` for every token ``(B, N, d_v)``,
+        and the memory weights and momentum after the last token.
+
+    The semantics are spelled out in the module docstring. The result is differentiable in every
+    input, second order included. The update runs in float32 (float64 for float64 states), also
+    under autocast; float16/bfloat16 inputs are promoted.
+    """
+    gates = {"lr": lr, "momentum": momentum, "forget": forget}
+    compute = _check_inputs(params, keys, values, queries, gates, chunk_size, surprise)
+    batch, length = keys.shape[:2]
+
+    with torch.autocast(device_type=keys.device.type, enabled=False):
+        weights = {k: v.to(compute) for k, v in params.items()}
+        carried = {k: v.to(compute) for k, v in surprise.items()} if surprise is not None else {
+            k: torch.zeros_like(v) for k, v in weights.items()
+        }
+        if length == 0:
+            return values.new_zeros(batch, 0, values.shape[-1], dtype=compute), weights, carried
+
+        coef = chunk_coefficients(lr.to(compute), momentum.to(compute), forget.to(compute), chunk_size)
+        n_chunks = coef.token_weights.shape[1]
+        pad = n_chunks * chunk_size - length
+
+        def chunked(t: Tensor) -> tuple[Tensor, ...]:
+            # Padded tokens have zero weight in every update (see chunk_coefficients).
+            t = F.pad(t.to(compute), (0, 0, 0, pad)) if pad else t.to(compute)
+            return t.reshape(batch, n_chunks, chunk_size, -1).unbind(1)
+
+        # unbind, not indexing: one backward node per tensor instead of one full-size zero fill per chunk.
+        q, k, v = chunked(queries), chunked(keys), chunked(values)
+        token_weights, transitions = coef.token_weights.unbind(1), coef.transition.unbind(1)
+        if isinstance(memory_fn, ChunkStepper):
+            step = memory_fn.chunk_step
+        else:
+            def step(p: Params, q_: Tensor, k_: Tensor, v_: Tensor, w_: Tensor) -> tuple[Tensor, Params]:
+                return _generic_chunk_step(memory_fn, p, q_, k_, v_, w_)
+
+        # Each parameter's state is kept as one (B, 2, size) tensor [S; W], so a chunk's whole state
+        # update is one batched matmul with the 2x2 transition, fused with subtracting the gradients.
+        shapes = {n: w.shape[1:] for n, w in weights.items()}
+        state = {n: torch.stack([carried[n], w], dim=1).flatten(2) for n, w in weights.items()}
+        retrieved = []
+        for c in range(n_chunks):
+            read, grads = step({n: s[:, 1].view(batch, *shapes[n]) for n, s in state.items()},
+                               q[c], k[c], v[c], token_weights[c])
+            retrieved.append(read)
+            state = {n: torch.baddbmm(grads[n].flatten(2), transitions[c], s, beta=-1) for n, s in state.items()}
+        weights = {n: s[:, 1].view(batch, *shapes[n]) for n, s in state.items()}
+        carried = {n: s[:, 0].view(batch, *shapes[n]) for n, s in state.items()}
+        return torch.cat(retrieved, dim=1)[:, :length], weights, carried
