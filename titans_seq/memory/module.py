@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields, is_dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -12,7 +12,7 @@ from titans_seq.memory.conv import causal_depthwise_conv
 from titans_seq.memory.models import MemoryMLP
 from titans_seq.memory.scan import neural_memory_scan, read_memory
 
-__all__ = ["MemoryState", "NeuralMemory"]
+__all__ = ["MemoryState", "NeuralMemory", "detach_state"]
 
 
 @dataclass
@@ -34,13 +34,20 @@ class MemoryState:
 
     def detach(self) -> MemoryState:
         """The same state cut from the autograd graph (truncated back-propagation through time)."""
-        def cut(value):
-            if isinstance(value, Tensor):
-                return value.detach()
-            if isinstance(value, dict):
-                return {k: v.detach() for k, v in value.items()}
-            return value
-        return replace(self, **{f.name: cut(getattr(self, f.name)) for f in fields(self)})
+        return detach_state(self)
+
+
+def detach_state(state):
+    """``state`` with every tensor inside it (dataclasses, dicts, lists, tuples) detached from the graph."""
+    if isinstance(state, Tensor):
+        return state.detach()
+    if isinstance(state, dict):
+        return {k: detach_state(v) for k, v in state.items()}
+    if isinstance(state, (list, tuple)):
+        return type(state)(detach_state(v) for v in state)
+    if is_dataclass(state) and not isinstance(state, type):
+        return replace(state, **{f.name: detach_state(getattr(state, f.name)) for f in fields(state)})
+    return state
 
 
 def _after(earlier: Tensor, later: Tensor) -> Tensor:
@@ -184,6 +191,22 @@ class NeuralMemory(nn.Module):
         forget = torch.sigmoid(forget) if self.use_forgetting else torch.zeros_like(forget)
         return lr, momentum, forget
 
+    def _read_out(self, retrieved: Tensor, batch: int) -> Tensor:
+        """Per-head RMS-normalised read-out ``(B*H, T, d)`` merged into ``(B, T, heads * head_dim)``."""
+        out = retrieved.unflatten(0, (batch, self.heads)).transpose(1, 2)
+        return (F.rms_norm(out, (self.head_dim,)) * self.out_norm_weight).flatten(2)
+
+    def read(self, queries: Tensor, state: MemoryState | None = None) -> Tensor:
+        """Read the memory as of ``state`` without writing to it.
+
+        ``queries`` ``(B, T, heads * head_dim)`` come from the caller's own projection (MAC's ``W_Q``,
+        paper eq. 21); they are l2-normalised per head here. Returns ``(B, T, dim)``.
+        """
+        batch = queries.shape[0]
+        state = state if state is not None else self.initial_state(batch)
+        q = F.normalize(self._split_heads(queries), dim=-1)
+        return self.to_out(self._read_out(read_memory(self.memory, state.params, q), batch))
+
     def forward(self, x: Tensor, state: MemoryState | None = None) -> tuple[Tensor, MemoryState]:
         """Read ``x`` of shape ``(B, N, dim)`` after ``state`` (a fresh memory when ``None``).
 
@@ -196,7 +219,7 @@ class NeuralMemory(nn.Module):
             state = self.initial_state(batch)
         if length == 0:
             return x.new_zeros(batch, 0, self.dim), state
-        normed = self.input_norm(x)
+        normed = self.input_norm(x.to(self.input_norm.weight.dtype))  # bfloat16 inputs under autocast too
         qkv, gate_logits, out_gate = self.to_inputs(normed).split([3 * self.inner, 3 * self.heads, self.inner], -1)
 
         projected = torch.cat([state.conv_cache.to(qkv.dtype), qkv], dim=1)
@@ -220,9 +243,7 @@ class NeuralMemory(nn.Module):
             retrieved = torch.cat([retrieved, read_memory(self.memory, params, queries[:, written:])], dim=1)
         retrieved = retrieved[:, pending:]
 
-        out = retrieved.reshape(batch, self.heads, length, self.head_dim).transpose(1, 2)
-        out = F.rms_norm(out, (self.head_dim,)) * self.out_norm_weight
-        out = out.reshape(batch, length, -1).to(out_gate.dtype) * F.silu(out_gate)
+        out = self._read_out(retrieved, batch).to(out_gate.dtype) * F.silu(out_gate)
         new_state = MemoryState(
             params=params,
             surprise=surprise,

@@ -91,8 +91,16 @@ def chunk_coefficients(lr: Tensor, momentum: Tensor, forget: Tensor, chunk_size:
 
 
 def read_memory(memory_fn: MemoryFn, params: Mapping[str, Tensor], queries: Tensor) -> Tensor:
-    """Retrieval only: ``M(W_b, q_bi)`` for batched ``params`` ``(B, *shape)`` and ``queries`` ``(B, N, d)``."""
-    return torch.func.vmap(torch.func.vmap(memory_fn, in_dims=(None, 0)))(dict(params), queries)
+    """Retrieval only: ``M(W_b, q_bi)`` for batched ``params`` ``(B, *shape)`` and ``queries`` ``(B, N, d)``.
+
+    Like the scan, it computes in the memory's own precision (float32 for low-precision memories),
+    also under autocast.
+    """
+    dtype = next(iter(params.values())).dtype
+    compute = torch.float64 if dtype == torch.float64 else torch.float32
+    with torch.autocast(device_type=queries.device.type, enabled=False):
+        params = {k: v.to(compute) for k, v in params.items()}
+        return torch.func.vmap(torch.func.vmap(memory_fn, in_dims=(None, 0)))(params, queries.to(compute))
 
 
 def _generic_chunk_step(

@@ -1,0 +1,121 @@
+"""TitansEncoder and its blocks: causality, streaming, bidirectionality, persistent tokens, config."""
+
+import pytest
+import torch
+
+from titans_seq.layers import VARIANTS, TitansConfig, TitansEncoder
+
+
+def encoder(variant, **overrides):
+    torch.manual_seed(0)
+    values = dict(variant=variant, dim=32, depth=2, heads=2, window=8, memory_chunk=4, persistent_tokens=2)
+    return TitansEncoder(TitansConfig(**{**values, **overrides}))
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_causal_encoder_never_sees_the_future(variant):
+    model = encoder(variant)
+    x = torch.randn(2, 45, 32)
+    out, _ = model(x)
+    for t in (1, 8, 20, 44):
+        changed = x.clone()
+        changed[:, t:] = torch.randn(2, 45 - t, 32)
+        again, _ = model(changed)
+        assert torch.equal(again[:, :t], out[:, :t]), t
+        assert not torch.allclose(again[:, t:], out[:, t:])
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_pieces_give_the_same_output_as_one_pass(variant):
+    model = encoder(variant)
+    x = torch.randn(2, 53, 32)
+    whole, _ = model(x)
+    pieces, state = [], None
+    for start, stop in [(0, 3), (3, 3), (3, 17), (17, 18), (18, 40), (40, 53)]:
+        out, state = model(x[:, start:stop], state)
+        pieces.append(out)
+        state = state.detach()
+    torch.testing.assert_close(torch.cat(pieces, dim=1), whole, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_bidirectional_encoder_sees_both_sides(variant):
+    model = encoder(variant, causal=False)
+    x = torch.randn(2, 40, 32)
+    out, state = model(x)
+    assert state is None
+    for t in (5, 30):
+        changed = x.clone()
+        changed[:, t] += 1.0
+        again, _ = model(changed)
+        assert not torch.allclose(again[:, :t], out[:, :t])  # earlier positions see a later change
+        assert not torch.allclose(again[:, t + 1:], out[:, t + 1:])
+    # Beyond every attention window the backwards memory still carries a late change to the start.
+    changed = x.clone()
+    changed[:, -1] += 1.0
+    assert not torch.allclose(model(changed)[0][:, 0], out[:, 0])
+    with pytest.raises(ValueError, match="takes no state"):
+        model(x, encoder(variant)(x)[1])
+
+
+@pytest.mark.parametrize("variant", ["mac", "mag", "mal"])
+def test_persistent_tokens_change_the_output_and_get_gradients(variant):
+    model = encoder(variant)
+    x = torch.randn(2, 20, 32)
+    out, _ = model(x)
+    out.square().mean().backward()
+    persistent = [p for name, p in model.named_parameters() if name.endswith("persistent")]
+    assert persistent and all(p.grad.abs().sum() > 0 for p in persistent)
+    with torch.no_grad():
+        for p in persistent:
+            p.add_(0.5)
+    assert not torch.allclose(model(x)[0], out)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_shapes_dtypes_and_gradients(variant):
+    model = encoder(variant).double()
+    x = torch.randn(3, 19, 32, dtype=torch.float64, requires_grad=True)
+    out, state = model(x)
+    assert out.shape == (3, 19, 32) and out.dtype == torch.float64 and len(state.blocks) == 2
+    out.sum().backward()
+    assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low, _ = encoder(variant)(torch.randn(3, 19, 32))
+    assert low.shape == (3, 19, 32) and torch.isfinite(low.float()).all()
+
+
+def test_config_round_trips_through_yaml():
+    config = TitansConfig(variant="mac", dim=64, depth=3, window=32, causal=False, segment_len=64, memory_chunk=16,
+                          memory_max_lr=0.01, dropout=0.1)
+    text = config.to_yaml()
+    assert "variant: mac" in text
+    assert TitansConfig.from_yaml(text) == config
+    assert TitansConfig.from_dict(config.to_dict()) == config
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (dict(window=0), "window"),
+        (dict(dim=30, heads=4), "divisible"),
+        (dict(dim=24, heads=8), "even"),
+        (dict(variant="transformer"), "variant"),
+        (dict(variant="mac", window=10, memory_chunk=4), "multiple of memory_chunk"),
+        (dict(dropout=1.0), "dropout"),
+        (dict(persistent_tokens=-1), "persistent_tokens"),
+        (dict(depth=1.5), "depth"),
+    ],
+)
+def test_bad_configs_raise_clear_errors(values, message):
+    with pytest.raises(ValueError, match=message):
+        TitansConfig(**values)
+
+
+def test_bad_yaml_and_inputs():
+    with pytest.raises(ValueError, match=r"unknown TitansConfig field.*windw"):
+        TitansConfig.from_yaml("variant: mag\nwindw: 3\n")
+    with pytest.raises(TypeError, match="TitansConfig"):
+        TitansEncoder({"variant": "mag"})
+    with pytest.raises(ValueError, match=r"shape \(batch, length, 32\)"):
+        encoder("mag")(torch.randn(2, 5, 16))

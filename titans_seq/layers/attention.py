@@ -1,0 +1,154 @@
+"""Attention with learnable persistent-memory tokens (paper eq. 19-20), block-local for long inputs.
+
+Two forms share one set of projections (:class:`Attention`):
+
+- :meth:`Attention.sliding` — every position attends to the persistent tokens and to the keys within
+  ``window`` steps (before it when causal, on both sides otherwise). Queries are taken in blocks of
+  ``window``; each block attends to a ``2 * window`` (causal) or ``3 * window`` (bidirectional) span
+  of keys, so cost and memory are ``O(N * window)`` and no ``N x N`` mask is ever built.
+- :meth:`Attention.segment` — full attention inside one segment over ``[persistent | context | segment]``
+  (the MAC block's form), with context token ``j`` and segment token ``j`` at the same position.
+
+Rotary position embeddings act on the queries and keys of sequence tokens; persistent tokens carry
+no position, every query sees them alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = ["Attention", "AttentionState", "RotaryEmbedding"]
+
+
+class RotaryEmbedding(nn.Module):
+    """Rotary position embedding (Su et al. 2021) on the two halves of each head's features."""
+
+    def __init__(self, head_dim: int, base: float = 10000.0):
+        super().__init__()
+        if head_dim % 2:
+            raise ValueError(f"rotary embeddings need an even head dimension, got {head_dim}")
+        self.register_buffer("inv_freq", base ** (-torch.arange(0, head_dim, 2).float() / head_dim), persistent=False)
+
+    def forward(self, x: Tensor, positions: Tensor) -> Tensor:
+        """Rotate ``x`` of shape ``(..., T, head_dim)`` by the angles of ``positions`` ``(T,)``."""
+        angles = positions.to(self.inv_freq.dtype)[:, None] * self.inv_freq
+        cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
+        first, second = x.chunk(2, dim=-1)
+        return torch.cat([first * cos - second * sin, second * cos + first * sin], dim=-1)
+
+
+@dataclass
+class AttentionState:
+    """The last ``window - 1`` keys and values (rotated) and the position reached, for causal streaming."""
+
+    keys: Tensor  # (B, heads, c, head_dim), c <= window - 1
+    values: Tensor
+    position: int
+
+
+class Attention(nn.Module):
+    """Multi-head attention with ``persistent_tokens`` learnable tokens that every position attends to.
+
+    Args:
+        dim: model width; heads: attention heads (``dim`` divisible by ``heads``, even head width).
+        window: how many steps a sliding-window query reaches (itself included).
+        causal: attend to the past only (sliding form) / to earlier segment positions only (segment form).
+        persistent_tokens: number of learnable, input-independent tokens (0 for none).
+        dropout: dropout on the attention weights while training.
+    """
+
+    def __init__(self, dim: int, heads: int, window: int, causal: bool = True, persistent_tokens: int = 0,
+                 dropout: float = 0.0):
+        super().__init__()
+        self.dim, self.heads, self.head_dim = dim, heads, dim // heads
+        self.window, self.causal, self.dropout = window, causal, dropout
+        self.to_qkv = nn.Linear(dim, 3 * dim, bias=False)
+        self.to_out = nn.Linear(dim, dim, bias=False)
+        self.persistent = nn.Parameter(torch.randn(persistent_tokens, dim) * dim**-0.5)
+        self.rotary = RotaryEmbedding(self.head_dim)
+
+    def _heads(self, t: Tensor) -> Tensor:
+        return t.unflatten(-1, (self.heads, self.head_dim)).transpose(-3, -2)  # (..., T, dim) -> (..., H, T, d)
+
+    def _project(self, x: Tensor, positions: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        q, k, v = (self._heads(t) for t in self.to_qkv(x).chunk(3, dim=-1))
+        return self.rotary(q, positions), self.rotary(k, positions), v
+
+    def _persistent_kv(self, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+        """Keys and values of the persistent tokens, ``(H, P, d)``: the same projections, no position."""
+        _, k, v = (self._heads(t) for t in self.to_qkv(self.persistent.to(dtype)).chunk(3, dim=-1))
+        return k, v
+
+    def _attend(self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor) -> Tensor:
+        dropout = self.dropout if self.training else 0.0
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)
+
+    def _merge(self, out: Tensor) -> Tensor:
+        return self.to_out(out.transpose(-3, -2).flatten(-2))
+
+    def sliding(self, x: Tensor, state: AttentionState | None = None) -> tuple[Tensor, AttentionState | None]:
+        """Sliding-window attention over ``x`` ``(B, T, dim)``; ``state`` continues a causal stream."""
+        if state is not None and not self.causal:
+            raise ValueError("a bidirectional attention sees the whole input at once and takes no state")
+        batch, length, _ = x.shape
+        w = self.window
+        start = state.position if state is not None else 0
+        if length == 0:
+            return x.new_zeros(batch, 0, self.dim), state
+        q, k, v = self._project(x, torch.arange(start, start + length, device=x.device))
+        cached = state.keys.shape[2] if state is not None else 0
+        if cached:
+            k, v = torch.cat([state.keys.to(k.dtype), k], dim=2), torch.cat([state.values.to(v.dtype), v], dim=2)
+        new_state = None
+        if self.causal:
+            keep = k.shape[2] - min(w - 1, k.shape[2])
+            new_state = AttentionState(k[:, :, keep:], v[:, :, keep:], start + length)
+
+        blocks = -(-length // w)
+        span = 2 * w - 1 if self.causal else 3 * w - 2
+        # Key index 0 stands for position -(w - 1): pad in front to there, and behind so every block is whole.
+        front = w - 1 - cached
+        behind = (blocks + 1) * w - 1 + (0 if self.causal else w - 1) - (front + cached + length)
+        q = F.pad(q, (0, 0, 0, blocks * w - length)).unflatten(2, (blocks, w))
+        k, v = (F.pad(t, (0, 0, front, behind)).unfold(2, span, w).transpose(-1, -2) for t in (k, v))
+
+        # Query i of block b is at position b*w + i, key j of its span at position b*w + j - (w - 1).
+        i = torch.arange(w, device=x.device)[:, None]
+        j = torch.arange(span, device=x.device)[None, :]
+        band = (j >= i) & (j <= i + (w - 1 if self.causal else 2 * w - 2))
+        key_pos = torch.arange(blocks, device=x.device)[:, None] * w + torch.arange(span, device=x.device) - (w - 1)
+        real_key = (key_pos >= -cached) & (key_pos < length)
+        padded_query = torch.arange(blocks * w, device=x.device).view(blocks, w, 1) >= length
+        # Padded queries keep their band so no row is empty (an empty row would put NaN into the gradients).
+        mask = band & (real_key[:, None, :] | padded_query)
+        pk, pv = self._persistent_kv(q.dtype)
+        if pk.shape[1]:
+            k, v = (torch.cat([p[:, None].expand(batch, -1, blocks, -1, -1), t], dim=3)
+                    for p, t in ((pk, k), (pv, v)))
+            mask = torch.cat([mask.new_ones(blocks, w, pk.shape[1]), mask], dim=2)
+        out = self._attend(q, k, v, mask).flatten(2, 3)[:, :, :length]
+        return self._merge(out), new_state
+
+    def segment(self, x: Tensor, context: Tensor) -> Tensor:
+        """Attention of segment ``x`` ``(B, S, dim)`` over ``[persistent | context | x]``.
+
+        ``context`` ``(B, S, dim)`` holds one token per segment position (MAC's memory read-out). When
+        causal, position ``i`` sees the persistent tokens and the context and segment tokens ``<= i``.
+        """
+        length = x.shape[1]
+        positions = torch.arange(length, device=x.device)
+        q, k, v = self._project(x, positions)
+        _, ck, cv = self._project(context, positions)
+        pk, pv = self._persistent_kv(q.dtype)
+        batch = x.shape[0]
+        k = torch.cat([pk.expand(batch, -1, -1, -1), ck, k], dim=2)
+        v = torch.cat([pv.expand(batch, -1, -1, -1), cv, v], dim=2)
+        seen = torch.ones(length, length, dtype=torch.bool, device=x.device)
+        if self.causal:
+            seen = seen.tril()
+        mask = torch.cat([seen.new_ones(length, pk.shape[1]), seen, seen], dim=1)
+        return self._merge(self._attend(q, k, v, mask))

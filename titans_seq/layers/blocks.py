@@ -1,0 +1,234 @@
+"""The Titans blocks (paper section 4): LMM, MAC, MAG, MAL.
+
+Every block is pre-norm residual, ``x + f(norm(x))``, followed by a feed-forward ``x + FF(norm(x))``,
+and maps ``(x, state) -> (x, state)`` on ``(B, T, dim)``. With ``causal=True`` no position sees a
+later one and the state lets a long input be fed in pieces with the same result; with
+``causal=False`` attention sees both sides and each memory also reads the reversed sequence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from titans_seq.layers.attention import Attention, AttentionState
+from titans_seq.layers.config import TitansConfig
+from titans_seq.memory import MemoryState, NeuralMemory
+
+__all__ = ["BLOCKS", "LMM", "MAC", "MAG", "MAL", "BidirectionalMemory", "FeedForward", "GatedCombination"]
+
+
+class FeedForward(nn.Module):
+    """``Linear -> GELU -> dropout -> Linear``."""
+
+    def __init__(self, dim: int, mult: float, dropout: float):
+        super().__init__()
+        hidden = round(dim * mult)
+        self.net = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, dim))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+
+class GatedCombination(nn.Module):
+    """The paper's ``y ⊗ M(x)``: both branches RMS-normalised by learned vectors, mixed per feature by
+    an input-dependent gate ``g = sigmoid(W x)`` as ``g * norm(y) + (1 - g) * norm(m)``, then projected."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.norm_a, self.norm_b = nn.RMSNorm(dim), nn.RMSNorm(dim)
+        self.to_gate = nn.Linear(dim, dim)
+        self.to_out = nn.Linear(dim, dim, bias=False)
+
+    def forward(self, a: Tensor, b: Tensor, x: Tensor) -> Tensor:
+        gate = torch.sigmoid(self.to_gate(x))
+        # Norm inputs in the weights' dtype, also when autocast made a and b bfloat16.
+        dtype = self.norm_a.weight.dtype
+        return self.to_out(gate * self.norm_a(a.to(dtype)) + (1 - gate) * self.norm_b(b.to(dtype)))
+
+
+def _memory_kwargs(config: TitansConfig) -> dict:
+    return dict(heads=config.heads, chunk_size=config.memory_chunk, memory_depth=config.memory_depth,
+                memory_expansion=config.memory_expansion, max_lr=config.memory_max_lr)
+
+
+class BidirectionalMemory(nn.Module):
+    """Two neural memories, one reading the sequence forwards and one backwards; their outputs are
+    concatenated and projected. For encoders that see a whole window; it takes no streaming state."""
+
+    def __init__(self, dim: int, **memory_kwargs):
+        super().__init__()
+        self.forwards = NeuralMemory(dim, **memory_kwargs)
+        self.backwards = NeuralMemory(dim, **memory_kwargs)
+        self.combine = nn.Linear(2 * dim, dim, bias=False)
+
+    def forward(self, x: Tensor, state: None = None) -> tuple[Tensor, None]:
+        ahead, _ = self.forwards(x)
+        behind, _ = self.backwards(x.flip(1))
+        return self.combine(torch.cat([ahead, behind.flip(1)], dim=-1)), None
+
+
+def _memory(config: TitansConfig) -> nn.Module:
+    kind = NeuralMemory if config.causal else BidirectionalMemory
+    return kind(config.dim, **_memory_kwargs(config))
+
+
+def _attention(config: TitansConfig) -> Attention:
+    return Attention(config.dim, config.heads, config.window, config.causal, config.persistent_tokens, config.dropout)
+
+
+class _Block(nn.Module):
+    """Shared tail of every block: dropout on the mixer's output and the feed-forward sub-layer."""
+
+    def __init__(self, config: TitansConfig):
+        super().__init__()
+        self.config = config
+        self.norm = nn.RMSNorm(config.dim)
+        self.ff_norm = nn.RMSNorm(config.dim)
+        self.ff = FeedForward(config.dim, config.ff_mult, config.dropout)
+        self.drop = nn.Dropout(config.dropout)
+
+    def _feed_forward(self, x: Tensor) -> Tensor:
+        return x + self.drop(self.ff(self.ff_norm(x)))
+
+
+class LMM(_Block):
+    """The long-term memory alone as the sequence mixer (the paper's LMM)."""
+
+    def __init__(self, config: TitansConfig):
+        super().__init__(config)
+        self.memory = _memory(config)
+
+    def forward(self, x: Tensor, state: MemoryState | None = None) -> tuple[Tensor, MemoryState | None]:
+        out, state = self.memory(self.norm(x), state)
+        return self._feed_forward(x + self.drop(out)), state
+
+
+@dataclass
+class PairState:
+    """State of a block with an attention and a memory (MAG, MAL)."""
+
+    attention: AttentionState | None
+    memory: MemoryState | None
+
+
+class MAG(_Block):
+    """Memory as a gate (eq. 26-28): sliding-window attention over ``[persistent | x]`` and the memory
+    in parallel on the same input, combined by :class:`GatedCombination`."""
+
+    def __init__(self, config: TitansConfig):
+        super().__init__(config)
+        self.attention = _attention(config)
+        self.memory = _memory(config)
+        self.combine = GatedCombination(config.dim)
+
+    def forward(self, x: Tensor, state: PairState | None = None) -> tuple[Tensor, PairState | None]:
+        state = state or PairState(None, None)
+        normed = self.norm(x)
+        attended, attention_state = self.attention.sliding(normed, state.attention)
+        remembered, memory_state = self.memory(normed, state.memory)
+        x = x + self.drop(self.combine(attended, remembered, normed))
+        return self._feed_forward(x), (PairState(attention_state, memory_state) if self.config.causal else None)
+
+
+class MAL(_Block):
+    """Memory as a layer (eq. 29-31): the memory, then sliding-window attention over its output."""
+
+    def __init__(self, config: TitansConfig):
+        super().__init__(config)
+        self.memory = _memory(config)
+        self.attention_norm = nn.RMSNorm(config.dim)
+        self.attention = _attention(config)
+
+    def forward(self, x: Tensor, state: PairState | None = None) -> tuple[Tensor, PairState | None]:
+        state = state or PairState(None, None)
+        remembered, memory_state = self.memory(self.norm(x), state.memory)
+        x = x + self.drop(remembered)
+        attended, attention_state = self.attention.sliding(self.attention_norm(x), state.attention)
+        x = x + self.drop(attended)
+        return self._feed_forward(x), (PairState(attention_state, memory_state) if self.config.causal else None)
+
+
+@dataclass
+class MACState:
+    """MAC's memory as of the start of the unfinished segment, and that segment's (normalised) inputs."""
+
+    memory: MemoryState | None
+    pending: Tensor | None
+
+
+class _MACDirection(nn.Module):
+    """The memory of one reading direction of MAC and its retrieval query projection ``W_Q``."""
+
+    def __init__(self, config: TitansConfig):
+        super().__init__()
+        self.memory = NeuralMemory(config.dim, **_memory_kwargs(config))
+        self.to_query = nn.Linear(config.dim, self.memory.inner, bias=False)
+
+
+class MAC(_Block):
+    """Memory as context (eq. 21-25), per segment ``S`` of ``segment_len`` tokens:
+
+    1. ``h = M*(S W_Q)``: read the memory as of the segment start, without writing;
+    2. ``y = Attn([persistent | h | S])``: attention inside the segment;
+    3. write ``y`` into the memory and read ``M*(y)``;
+    4. output ``y ⊗ M*(y)`` (:class:`GatedCombination`).
+
+    Causality. Read literally, the paper leaks inside a segment twice: in step 2 every position attends
+    to all of ``h``, and ``h_j`` is computed from token ``j``; in step 4 position ``i`` reads a memory
+    already written with ``y_j`` for later ``j``. In causal mode position ``i`` therefore attends only to
+    ``h_j`` and ``S_j`` with ``j <= i``, and ``M*(y_i)`` reads the memory as written by the segment's
+    earlier memory chunks (the chunked scan's retrieval), never by ``y_j`` with ``j >= i``. A memory
+    chunk shorter than the segment lets later positions read more of the segment.
+
+    With ``causal=False`` attention is full inside the segment, and a second memory runs the same
+    recurrence over the reversed sequence; the two outputs are concatenated and projected.
+    """
+
+    def __init__(self, config: TitansConfig):
+        super().__init__(config)
+        self.segment_len = config.segment
+        self.attention = _attention(config)
+        self.directions = nn.ModuleList([_MACDirection(config) for _ in range(1 if config.causal else 2)])
+        self.combine = GatedCombination(config.dim)
+        self.merge_directions = None if config.causal else nn.Linear(2 * config.dim, config.dim, bias=False)
+
+    def _segment(self, x: Tensor, direction: _MACDirection, memory_state: MemoryState | None
+                 ) -> tuple[Tensor, MemoryState]:
+        context = direction.memory.read(direction.to_query(x), memory_state)
+        attended = self.attention.segment(x, context)
+        remembered, memory_state = direction.memory(attended, memory_state)
+        return self.combine(attended, remembered, x), memory_state
+
+    def _read(self, x: Tensor, direction: _MACDirection, state: MACState) -> tuple[Tensor, MACState]:
+        """One direction over ``x``; only whole segments advance the memory kept in the state."""
+        pending = state.pending.shape[1] if state.pending is not None else 0
+        if pending:
+            x = torch.cat([state.pending.to(x.dtype), x], dim=1)
+        outputs, memory_state, unfinished = [], state.memory, None
+        for segment in x.split(self.segment_len, dim=1):
+            out, after = self._segment(segment, direction, memory_state)
+            outputs.append(out)
+            if segment.shape[1] == self.segment_len:
+                memory_state = after
+            else:
+                unfinished = segment
+        return torch.cat(outputs, dim=1)[:, pending:], MACState(memory_state, unfinished)
+
+    def forward(self, x: Tensor, state: MACState | None = None) -> tuple[Tensor, MACState | None]:
+        if x.shape[1] == 0:
+            return x, state
+        normed = self.norm(x)
+        if self.config.causal:
+            out, state = self._read(normed, self.directions[0], state or MACState(None, None))
+        else:
+            ahead, _ = self._read(normed, self.directions[0], MACState(None, None))
+            behind, _ = self._read(normed.flip(1), self.directions[1], MACState(None, None))
+            out, state = self.merge_directions(torch.cat([ahead, behind.flip(1)], dim=-1)), None
+        return self._feed_forward(x + self.drop(out)), state
+
+
+BLOCKS: dict[str, type[_Block]] = {"lmm": LMM, "mac": MAC, "mag": MAG, "mal": MAL}
+

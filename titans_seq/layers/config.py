@@ -1,0 +1,107 @@
+"""``TitansConfig``: every hyper-parameter of a :class:`~titans_seq.layers.TitansEncoder`, checked on creation."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+import yaml
+
+__all__ = ["VARIANTS", "TitansConfig"]
+
+VARIANTS = ("lmm", "mac", "mag", "mal")
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+@dataclass
+class TitansConfig:
+    """Configuration of a Titans encoder (paper section 4).
+
+    Attributes:
+        variant: ``"lmm"`` (memory alone), ``"mac"`` (memory as context), ``"mag"`` (memory as gate)
+            or ``"mal"`` (memory as layer).
+        dim: model width. depth: number of blocks. heads: attention and memory heads.
+        window: sliding-window size of MAG/MAL attention (steps a query reaches, itself included).
+        causal: ``True``: no position sees a later one, and long inputs can be streamed with a state.
+            ``False``: attention sees both sides and every memory also reads the reversed sequence.
+        segment_len: MAC segment length (``None``: ``window``); a multiple of ``memory_chunk``.
+        persistent_tokens: learnable input-independent tokens every attention query sees.
+        memory_depth, memory_expansion: layers of the memory MLP (1 = linear) and its hidden width factor.
+        memory_chunk: tokens per memory chunk (gradients taken at the chunk start).
+        memory_max_lr: bound of the inner learning rate (``None``: ``NeuralMemory``'s default).
+        ff_mult: hidden width factor of each block's feed-forward. dropout: dropout rate.
+    """
+
+    variant: str = "mag"
+    dim: int = 128
+    depth: int = 2
+    heads: int = 4
+    window: int = 64
+    causal: bool = True
+    segment_len: int | None = None
+    persistent_tokens: int = 4
+    memory_depth: int = 2
+    memory_expansion: float = 4.0
+    memory_chunk: int = 32
+    memory_max_lr: float | None = None
+    ff_mult: float = 4.0
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, got {self.variant!r}")
+        for name in ("dim", "depth", "heads", "window", "memory_depth", "memory_chunk"):
+            value = getattr(self, name)
+            if not _is_int(value) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        if self.dim % self.heads:
+            raise ValueError(f"dim ({self.dim}) must be divisible by heads ({self.heads})")
+        if (self.dim // self.heads) % 2:
+            raise ValueError(f"dim / heads must be even for rotary positions, got {self.dim // self.heads}")
+        if not _is_int(self.persistent_tokens) or self.persistent_tokens < 0:
+            raise ValueError(f"persistent_tokens must be an integer >= 0, got {self.persistent_tokens!r}")
+        if not isinstance(self.causal, bool):
+            raise ValueError(f"causal must be true or false, got {self.causal!r}")
+        if self.segment_len is not None and (not _is_int(self.segment_len) or self.segment_len < 1):
+            raise ValueError(f"segment_len must be an integer >= 1 or None, got {self.segment_len!r}")
+        if self.variant == "mac" and self.segment % self.memory_chunk:
+            raise ValueError(f"MAC's segment_len ({self.segment}) must be a multiple of memory_chunk "
+                             f"({self.memory_chunk}), so each segment starts on a memory chunk")
+        for name in ("memory_expansion", "ff_mult"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise ValueError(f"{name} must be a positive number, got {value!r}")
+        if self.memory_max_lr is not None and (not isinstance(self.memory_max_lr, (int, float))
+                                               or self.memory_max_lr <= 0):
+            raise ValueError(f"memory_max_lr must be a positive number or None, got {self.memory_max_lr!r}")
+        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must lie in [0, 1), got {self.dropout!r}")
+
+    @property
+    def segment(self) -> int:
+        """MAC segment length in effect."""
+        return self.segment_len if self.segment_len is not None else self.window
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TitansConfig:
+        """Build from a mapping; unknown keys are an error that names them."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown TitansConfig field(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        return cls(**values)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    @classmethod
+    def from_yaml(cls, text: str) -> TitansConfig:
+        values = yaml.safe_load(text)
+        if not isinstance(values, dict):
+            raise ValueError(f"a TitansConfig YAML must be a mapping of fields, got {type(values).__name__}")
+        return cls.from_dict(values)

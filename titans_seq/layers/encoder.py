@@ -1,0 +1,59 @@
+"""``TitansEncoder``: a stack of Titans blocks on ``(batch, length, dim)`` embeddings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import Tensor, nn
+
+from titans_seq.layers.blocks import BLOCKS
+from titans_seq.layers.config import TitansConfig
+from titans_seq.memory import detach_state
+
+__all__ = ["EncoderState", "TitansEncoder"]
+
+
+@dataclass
+class EncoderState:
+    """One state per block, for feeding a causal encoder a long input in pieces."""
+
+    blocks: list
+
+    def detach(self) -> EncoderState:
+        """The same state cut from the autograd graph (truncated back-propagation through time)."""
+        return detach_state(self)
+
+
+class TitansEncoder(nn.Module):
+    """``config.depth`` blocks of ``config.variant`` and a final RMSNorm.
+
+    ``forward(x, state=None) -> (h, state)`` on embeddings ``x`` of shape ``(B, T, dim)``. In causal mode
+    feeding a long input in pieces, passing each call's state to the next, gives the same output as one
+    call, so inputs of any length run in bounded memory. In bidirectional mode (``causal=False``) the
+    encoder sees its whole input at once; it takes no state and returns ``None``.
+    """
+
+    def __init__(self, config: TitansConfig):
+        super().__init__()
+        if not isinstance(config, TitansConfig):
+            raise TypeError(f"config must be a TitansConfig, got {type(config).__name__}")
+        self.config = config
+        self.blocks = nn.ModuleList([BLOCKS[config.variant](config) for _ in range(config.depth)])
+        self.norm = nn.RMSNorm(config.dim)
+
+    def forward(self, x: Tensor, state: EncoderState | None = None) -> tuple[Tensor, EncoderState | None]:
+        if not isinstance(x, Tensor) or x.dim() != 3 or x.shape[-1] != self.config.dim:
+            got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+            raise ValueError(f"x must be a tensor of shape (batch, length, {self.config.dim}), got {got}")
+        if not x.is_floating_point():
+            raise ValueError(f"x must be a floating-point tensor, got {x.dtype}")
+        if state is not None and not self.config.causal:
+            raise ValueError("a bidirectional encoder (causal=False) sees its whole input at once and takes no state")
+        if state is not None and (not isinstance(state, EncoderState) or len(state.blocks) != len(self.blocks)):
+            raise ValueError(f"state must be an EncoderState of {len(self.blocks)} blocks from this encoder")
+        states = state.blocks if state is not None else [None] * len(self.blocks)
+        new_states = []
+        for block, block_state in zip(self.blocks, states, strict=True):
+            x, block_state = block(x, block_state)
+            new_states.append(block_state)
+        return self.norm(x), (EncoderState(new_states) if self.config.causal else None)
