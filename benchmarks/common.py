@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import platform
 import shlex
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -52,6 +54,17 @@ def versions(*packages: str) -> dict:
     return found
 
 
+def commit() -> str | None:
+    """The git commit measured: ``$TITANS_SEQ_COMMIT`` (set where the tree travels without .git), else git's."""
+    if os.environ.get("TITANS_SEQ_COMMIT"):
+        return os.environ["TITANS_SEQ_COMMIT"]
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True)
+    except OSError:
+        return None
+    return out.stdout.strip() or None
+
+
 def resolve_device(name: str) -> torch.device:
     """``auto`` is CUDA when available, else the CPU."""
     if name == "auto":
@@ -84,9 +97,58 @@ def save(name: str, device: torch.device, payload: dict, packages: tuple[str, ..
         "benchmark": name,
         "date": now.isoformat(timespec="seconds"),
         "command": shlex.join([Path(sys.executable).name, *sys.argv]),
+        "commit": commit(),
         "machine": machine(device),
         "versions": versions(*packages),
         **payload,
     }
     tag = "gpu" if device.type == "cuda" else "cpu"
     return atomic_write_text(RESULTS / f"{name}-{now:%Y%m%d-%H%M%S}-{tag}.json", json.dumps(record, indent=2) + "\n")
+
+
+def peak_in_child(script: str, argv: list[str]) -> int:
+    """Run ``script argv`` in a fresh process whose last output line is a peak in bytes, and return it.
+
+    The child allocates every block above 64 KiB by mmap, so that freed tensors leave the resident set
+    at once and its resident memory follows the live tensors (too slow a setting for timing runs).
+    """
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"}
+    out = subprocess.run([sys.executable, script, *argv], check=True, capture_output=True, text=True, env=env)
+    return int(out.stdout.strip().splitlines()[-1])
+
+
+def status_bytes(field: str) -> int:
+    """A size field of /proc/self/status (VmRSS: resident now, VmHWM: resident peak) in bytes."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def rss_bytes() -> int:
+    return status_bytes("VmRSS")
+
+
+def reset_peak_memory(device: torch.device) -> int:
+    """Start measuring a peak from now; returns the memory in use now (bytes)."""
+    if device.type == "cuda":
+        synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        return torch.cuda.memory_allocated(device)
+    Path("/proc/self/clear_refs").write_text("5")  # the kernel resets VmHWM to the current VmRSS
+    return rss_bytes()
+
+
+def peak_memory(device: torch.device) -> int:
+    """Peak memory (bytes) since the last :func:`reset_peak_memory`."""
+    if device.type == "cuda":
+        synchronize(device)
+        return torch.cuda.max_memory_allocated(device)
+    return status_bytes("VmHWM")
+
+
+def peak_bytes_of(fn: Callable[[], object], device: torch.device) -> tuple[float, int]:
+    """Seconds of one call of ``fn`` and the peak memory it added above what was in use before it."""
+    before = reset_peak_memory(device)
+    seconds = timed(fn, device)
+    return seconds, peak_memory(device) - before

@@ -8,10 +8,10 @@ rows turn it on on both sides.
 
 Training is forward + backward of ``mean(y^2)``; inference is a forward pass under ``no_grad``.
 Implementations are timed in the same process, alternating, after warm-up runs; medians are reported.
-Peak memory is ``torch.cuda.max_memory_allocated`` on a GPU; on the CPU each case runs in a fresh
-process (large blocks allocated with mmap, so freed memory leaves the resident set at once), warms up
-once, resets the kernel's high-water mark (``/proc/self/clear_refs``) and reports
-the peak resident memory of one more step (``VmHWM``) minus the resident memory before it.
+Peak memory is the memory one step adds above what was in use before it, after a warm-up step:
+``torch.cuda.max_memory_allocated`` on a GPU; on the CPU, in a fresh process per case, the kernel's
+resident high-water mark (``VmHWM``, reset through ``/proc/self/clear_refs``), with glibc told to
+allocate every large block by mmap so that freed tensors leave the resident set at once.
 
     python benchmarks/memory_speed.py [--device auto|cpu|cuda] [--repeats 5] [--quick]
 """
@@ -20,15 +20,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import median_seconds, resolve_device, save, timed
+from common import median_seconds, peak_bytes_of, peak_in_child, resolve_device, save, timed
 
 from titans_seq.memory import NeuralMemory
 
@@ -74,44 +72,12 @@ def compare(impls, mode, length, chunk, residual_norm, repeats, device, warmup=1
                    "runs_s": t} for impl, t in times.items()}
 
 
-def _status_bytes(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no {field} in /proc/self/status")
-
-
-def peak_memory_here(impl: str, mode: str, residual_norm: bool, device: torch.device) -> int:
-    """Peak bytes one step allocates beyond what was live before it."""
+def peak_memory_of(impl: str, mode: str, residual_norm: bool, device: torch.device) -> int:
+    """Peak bytes one step allocates beyond what was live before it (after one warm-up step)."""
     module = build(impl, CHUNK, residual_norm, device)
     x = torch.randn(BATCH, LENGTH, DIM, device=device)
-    if device.type == "cuda":
-        step(module, x, mode)  # warm-up, then measure a clean step
-        torch.cuda.synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        before = torch.cuda.memory_allocated(device)
-        step(module, x, mode)
-        torch.cuda.synchronize(device)
-        return torch.cuda.max_memory_allocated(device) - before
     step(module, x, mode)  # warm-up: one-time allocations are not the step's
-    before = _status_bytes("VmRSS")
-    Path("/proc/self/clear_refs").write_text("5")  # resets the peak (VmHWM) to the current RSS
-    step(module, x, mode)
-    return _status_bytes("VmHWM") - before
-
-
-def peak_memory(impl: str, mode: str, residual_norm: bool, device: torch.device) -> int:
-    """On the CPU, in a fresh process so that earlier runs leave no high-water mark."""
-    if device.type == "cuda":
-        return peak_memory_here(impl, mode, residual_norm, device)
-    # A fixed mmap threshold makes glibc give every large freed block back at once, so the resident
-    # size follows the live tensors instead of keeping the warm-up's pages.
-    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"}
-    out = subprocess.run(
-        [sys.executable, __file__, "--peak-of", f"{impl}:{mode}:{int(residual_norm)}", "--device", "cpu"],
-        check=True, capture_output=True, text=True, env=env,
-    ).stdout
-    return int(out.strip().splitlines()[-1])
+    return peak_bytes_of(lambda: step(module, x, mode), device)[1]
 
 
 def fmt_rate(r: float) -> str:
@@ -127,9 +93,9 @@ def main() -> None:
     parser.add_argument("--peak-of", help=argparse.SUPPRESS)
     args = parser.parse_args()
     device = resolve_device(args.device)
-    if args.peak_of:
+    if args.peak_of:  # the child process of peak_in_child
         impl, mode, residual_norm = args.peak_of.split(":")
-        print(peak_memory_here(impl, mode, bool(int(residual_norm)), device))
+        print(peak_memory_of(impl, mode, bool(int(residual_norm)), device))
         return
 
     impls = ["titans_seq"] if args.no_peer else ["titans_seq", "titans_pytorch"]
@@ -146,7 +112,9 @@ def main() -> None:
     for residual_norm in (False, True):
         for mode in ("training", "inference"):
             rates = compare(impls, mode, LENGTH, CHUNK, residual_norm, repeats, device)
-            peaks = {i: peak_memory(i, mode, residual_norm, device) for i in impls}
+            peaks = {i: peak_memory_of(i, mode, residual_norm, device) if device.type == "cuda" else
+                     peak_in_child(__file__, ["--peak-of", f"{i}:{mode}:{int(residual_norm)}", "--device", "cpu"])
+                     for i in impls}
             row = {"memory": "residual+norm" if residual_norm else "plain MLP", "mode": mode,
                    **{i: {**rates[i], "peak_memory_mib": peaks[i] / 2**20} for i in impls}}
             if len(impls) > 1:

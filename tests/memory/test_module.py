@@ -12,7 +12,7 @@ def small(**kwargs):
 
 
 @pytest.mark.parametrize("kwargs", [{}, {"per_chunk_gates": True}, {"memory_depth": 1, "conv_kernel": 1},
-                                    {"memory_residual": True, "memory_norm": True}])
+                                    {"memory_residual": True, "memory_norm": True}, {"normalize_values": False}])
 def test_pieces_of_any_length_give_the_same_output_and_state(kwargs):
     memory = small(**kwargs)
     x = torch.randn(2, 61, 32)
@@ -86,7 +86,7 @@ def test_ablation_switches_fix_the_gates():
     logits = torch.randn(4, 16, 3)
     lr, momentum, forget = small(momentum=False, forgetting=False)._gates(logits)
     assert not momentum.any() and not forget.any()
-    assert ((lr > 0) & (lr < 1 / 8)).all()  # max_lr defaults to 1 / chunk_size
+    assert ((lr > 0) & (lr < 1 / 16)).all()  # max_lr defaults to 1 / (2 * chunk_size)
     lr, momentum, forget = small(per_chunk_gates=True)._gates(logits)
     for gate in (lr, momentum, forget):
         chunks = gate.reshape(4, 2, 8)

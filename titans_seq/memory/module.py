@@ -65,7 +65,7 @@ class NeuralMemory(nn.Module):
     """Multi-head neural long-term memory (Titans, section 3) as a layer ``(B, N, dim) -> (B, N, dim)``.
 
     Per head: ``q, k, v`` are linear projections of the RMS-normalised input, each passed through a
-    causal depthwise convolution and SiLU, with ``q`` and ``k`` l2-normalised. Per token and head, the
+    causal depthwise convolution and SiLU, and l2-normalised (``v`` optionally, see ``normalize_values``). Per token and head, the
     data-dependent gates are ``theta = max_lr * sigmoid(.)`` (learning rate), ``eta = sigmoid(.)``
     (momentum) and ``alpha = sigmoid(.)`` (forgetting). The memory (an MLP whose learned initial
     weights are parameters of this module) is read and trained by
@@ -77,14 +77,19 @@ class NeuralMemory(nn.Module):
         heads, head_dim: memory heads and their width (default ``dim // heads``).
         chunk_size: tokens whose gradients are taken at the same memory state.
         memory_depth, memory_expansion: layers of the memory MLP (1 = linear memory) and hidden width factor.
-        max_lr: upper bound of the per-token inner learning rate theta. The default, ``1 / chunk_size``
-            (``1 / (16 * chunk_size)`` with ``memory_norm``), keeps a chunk's summed step, whose
-            gradients are all taken at the chunk start, stable even when every key of the chunk is
-            the same: with a larger bound, a constant input can make the memory diverge.
+        max_lr: upper bound of the per-token inner learning rate theta. The default is
+            ``1 / (2 * chunk_size)`` (``1 / (32 * chunk_size)`` with ``memory_norm``). All of a chunk's
+            gradients are taken at the chunk start, so their steps add up: on a chunk of near-equal
+            keys a bound of ``1 / chunk_size`` let a constant input diverge once training had raised
+            eta, and halving it kept every run we made stable (see ``benchmarks/RESULTS.md``).
         momentum, forgetting: ``False`` fixes eta or alpha at 0 (the paper's ablations).
         per_chunk_gates: gates computed once per chunk from its mean input, instead of per token.
         memory_residual, memory_norm: the memory computes ``x + LayerNorm(MLP(x))`` instead of ``MLP(x)``.
         conv_kernel: width of the causal convolution (1 = none).
+        normalize_values: l2-normalise the values per head like the queries and keys. The paper
+            normalises only q and k; since the read-out is RMS-normalised anyway, the values' scale
+            carries nothing downstream, and fixing it keeps the inner problem's curvature (and so the
+            stable learning rate) independent of the outer weights. ``False`` is the paper's literal form.
     """
 
     def __init__(
@@ -102,6 +107,7 @@ class NeuralMemory(nn.Module):
         memory_residual: bool = False,
         memory_norm: bool = False,
         conv_kernel: int = 4,
+        normalize_values: bool = True,
     ):
         super().__init__()
         self.dim = _positive_int("dim", dim)
@@ -115,11 +121,12 @@ class NeuralMemory(nn.Module):
         self.conv_kernel = _positive_int("conv_kernel", conv_kernel)
         if max_lr is None:
             # LayerNorm's backward scales gradients by gain / std, ~16x at initialisation (measured).
-            max_lr = 1.0 / (chunk_size * (16 if memory_norm else 1))
+            max_lr = 1.0 / (2 * chunk_size * (16 if memory_norm else 1))
         if not isinstance(max_lr, (int, float)) or isinstance(max_lr, bool) or max_lr <= 0:
             raise ValueError(f"max_lr must be a positive number or None, got {max_lr!r}")
         self.max_lr = float(max_lr)
         self.use_momentum, self.use_forgetting, self.per_chunk_gates = bool(momentum), bool(forgetting), per_chunk_gates
+        self.normalize_values = bool(normalize_values)
 
         self.inner = inner = self.heads * self.head_dim
         self.input_norm = nn.RMSNorm(dim)
@@ -226,6 +233,8 @@ class NeuralMemory(nn.Module):
         mixed = causal_depthwise_conv(projected, self.conv_weight.to(qkv.dtype), self.conv_bias.to(qkv.dtype))
         q, k, v = (self._split_heads(t) for t in F.silu(mixed).split(self.inner, dim=-1))
         q, k = F.normalize(q, dim=-1), F.normalize(k, dim=-1)
+        if self.normalize_values:
+            v = F.normalize(v, dim=-1)
         logits = self._split_heads(gate_logits)
 
         # Continue the unfinished chunk: its tokens come first; only whole chunks are written now.
