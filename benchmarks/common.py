@@ -90,8 +90,10 @@ def timed(fn: Callable[[], object], device: torch.device) -> float:
     return time.perf_counter() - start
 
 
-def save(name: str, device: torch.device, payload: dict, packages: tuple[str, ...] = ()) -> Path:
-    """Write ``payload`` with the run's context to ``benchmarks/results/<name>-<date>-<device>.json``."""
+def save(name: str, device: torch.device, payload: dict, packages: tuple[str, ...] = (),
+         path: Path | None = None) -> Path:
+    """Write ``payload`` with the run's context to ``benchmarks/results/<name>-<date>-<device>.json``
+    (or to ``path``, to rewrite a file as a long run goes on); returns the path."""
     now = dt.datetime.now(dt.timezone.utc)
     record = {
         "benchmark": name,
@@ -103,7 +105,8 @@ def save(name: str, device: torch.device, payload: dict, packages: tuple[str, ..
         **payload,
     }
     tag = "gpu" if device.type == "cuda" else "cpu"
-    return atomic_write_text(RESULTS / f"{name}-{now:%Y%m%d-%H%M%S}-{tag}.json", json.dumps(record, indent=2) + "\n")
+    path = path or RESULTS / f"{name}-{now:%Y%m%d-%H%M%S}-{tag}.json"
+    return atomic_write_text(path, json.dumps(record, indent=2) + "\n")
 
 
 def peak_in_child(script: str, argv: list[str]) -> int:

@@ -91,9 +91,12 @@ class RecallModel(nn.Module):
         return self.head(self.encoder(self.embed(tokens))[0])
 
 
+MEMORY_DEPTH = 2  # set from --memory-depth
+
+
 def model_config(name: str, dim: int, ff_mult: float, window: int, depth: int) -> TitansConfig:
     return TitansConfig(variant="lmm" if name == "window" else name, dim=dim, depth=depth, heads=4, window=window,
-                        memory_chunk=window, persistent_tokens=4, ff_mult=ff_mult)
+                        memory_chunk=window, persistent_tokens=4, ff_mult=ff_mult, memory_depth=MEMORY_DEPTH)
 
 
 def matched_model(name: str, target: int, window: int, depth: int) -> RecallModel:
@@ -135,7 +138,7 @@ def train_recall(name: str, args: argparse.Namespace, device: torch.device) -> d
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup) * (
         0.55 + 0.45 * math.cos(math.pi * min(s, args.steps) / args.steps)))
     g = torch.Generator().manual_seed(args.seed)
-    start, losses = time.perf_counter(), []
+    start, losses, skipped = time.perf_counter(), [], 0
     for step in range(args.steps):
         distance = args.window * int(torch.randint(4, 17, (1,), generator=g))
         tokens, targets = recall_batch(args.batch, args.pairs, distance, g)
@@ -143,17 +146,21 @@ def train_recall(name: str, args: argparse.Namespace, device: torch.device) -> d
         loss = F.cross_entropy(logits.flatten(0, 1), targets.to(device).flatten(), ignore_index=-100)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         schedule.step()
+        if not (math.isfinite(loss.item()) and math.isfinite(grad_norm.item())):
+            skipped += 1  # a diverged inner update: drop the batch rather than the model
+            continue
+        optimizer.step()
         losses.append(loss.item())
         if (step + 1) % max(1, args.steps // 10) == 0:
-            print(f"  {name} step {step + 1}/{args.steps} loss {sum(losses[-50:]) / len(losses[-50:]):.3f} "
-                  f"[{time.perf_counter() - start:.0f} s]", flush=True)
+            print(f"  {name} step {step + 1}/{args.steps} loss {sum(losses[-50:]) / max(1, len(losses[-50:])):.3f} "
+                  f"skipped {skipped} [{time.perf_counter() - start:.0f} s]", flush=True)
     seconds = time.perf_counter() - start
     accuracy = {f"{m}x": evaluate(model, args.pairs, m * args.window, args.eval_sequences, device, seed=1000 + m)
                 for m in (8, 16, 32, 64)}
-    return {"model": name, "parameters": params, "train_seconds": round(seconds, 1), "final_loss": losses[-1],
+    return {"model": name, "parameters": params, "train_seconds": round(seconds, 1),
+            "final_loss": losses[-1] if losses else None, "skipped_steps": skipped, "memory_depth": args.memory_depth,
             "dim": (config.dim if config else model.embed.embedding_dim),
             "ff_mult": (config.ff_mult if config else None), "accuracy": accuracy}
 
@@ -254,6 +261,7 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=8)
     parser.add_argument("--dim", type=int, default=64, help="width of the MAG model that sets the parameter budget")
     parser.add_argument("--depth", type=int, default=2)
+    parser.add_argument("--memory-depth", type=int, default=2, help="layers of every memory MLP (1 = linear)")
     parser.add_argument("--eval-sequences", type=int, default=512)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-length", type=int, default=65536)
@@ -262,6 +270,8 @@ def main() -> None:
     parser.add_argument("--peak-of", help=argparse.SUPPRESS)
     args = parser.parse_args()
     device = resolve_device(args.device)
+    global MEMORY_DEPTH
+    MEMORY_DEPTH = args.memory_depth
     if args.peak_of:  # the child process of peak_in_child
         variant, length = args.peak_of.split(":")
         print(_forward_peak(TitansConfig(variant=variant), int(length), device))

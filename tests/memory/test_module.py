@@ -93,6 +93,15 @@ def test_ablation_switches_fix_the_gates():
         assert torch.equal(chunks, chunks[..., :1].expand_as(chunks))
 
 
+def test_ema_momentum_scales_the_learning_rate_by_one_minus_eta():
+    logits = torch.randn(4, 16, 3)
+    literal, eta, _ = small(ema_momentum=False)._gates(logits)
+    torch.testing.assert_close(literal, torch.sigmoid(logits[..., 0]) / 16)
+    ema, eta_again, _ = small()._gates(logits)
+    torch.testing.assert_close(ema, literal * (1 - eta))
+    torch.testing.assert_close(eta_again, eta)
+
+
 def test_bf16_autocast_keeps_the_memory_in_float32():
     memory = small()
     with torch.autocast("cpu", dtype=torch.bfloat16):

@@ -65,10 +65,11 @@ class NeuralMemory(nn.Module):
     """Multi-head neural long-term memory (Titans, section 3) as a layer ``(B, N, dim) -> (B, N, dim)``.
 
     Per head: ``q, k, v`` are linear projections of the RMS-normalised input, each passed through a
-    causal depthwise convolution and SiLU, and l2-normalised (``v`` optionally, see ``normalize_values``). Per token and head, the
-    data-dependent gates are ``theta = max_lr * sigmoid(.)`` (learning rate), ``eta = sigmoid(.)``
-    (momentum) and ``alpha = sigmoid(.)`` (forgetting). The memory (an MLP whose learned initial
-    weights are parameters of this module) is read and trained by
+    causal depthwise convolution and SiLU, and l2-normalised (``v`` optionally, see ``normalize_values``).
+    Per token and head, the data-dependent gates are ``theta = max_lr * sigmoid(.)`` (learning rate),
+    ``eta = sigmoid(.)`` (momentum) and ``alpha = sigmoid(.)`` (forgetting); with ``ema_momentum``
+    (the default) the learning rate passed to the update is ``theta * (1 - eta)``. The memory (an MLP
+    whose learned initial weights are parameters of this module) is read and trained by
     :func:`~titans_seq.memory.neural_memory_scan`; its per-head read-out is RMS-normalised, gated by
     ``SiLU(linear(x))`` and projected back to ``dim``.
 
@@ -79,9 +80,13 @@ class NeuralMemory(nn.Module):
         memory_depth, memory_expansion: layers of the memory MLP (1 = linear memory) and hidden width factor.
         max_lr: upper bound of the per-token inner learning rate theta. The default is
             ``1 / (2 * chunk_size)`` (``1 / (32 * chunk_size)`` with ``memory_norm``). All of a chunk's
-            gradients are taken at the chunk start, so their steps add up: on a chunk of near-equal
-            keys a bound of ``1 / chunk_size`` let a constant input diverge once training had raised
-            eta, and halving it kept every run we made stable (see ``benchmarks/RESULTS.md``).
+            gradients are taken at the chunk start, so their steps add up: on a chunk of equal keys the
+            summed step must stay below 1 (linear memory, unit keys), which this bound ensures.
+        ema_momentum: make the momentum an exponential moving average of the surprises by passing
+            ``theta * (1 - eta)`` as the learning rate, so that the total step a token ever contributes
+            stays below ``theta`` whatever eta. With the paper's literal ``theta`` (``False``) momentum
+            multiplies a chunk's step by up to ``1 / (1 - eta)``; in our recall runs training then
+            raised eta until the memory diverged within a few hundred steps.
         momentum, forgetting: ``False`` fixes eta or alpha at 0 (the paper's ablations).
         per_chunk_gates: gates computed once per chunk from its mean input, instead of per token.
         memory_residual, memory_norm: the memory computes ``x + LayerNorm(MLP(x))`` instead of ``MLP(x)``.
@@ -108,6 +113,7 @@ class NeuralMemory(nn.Module):
         memory_norm: bool = False,
         conv_kernel: int = 4,
         normalize_values: bool = True,
+        ema_momentum: bool = True,
     ):
         super().__init__()
         self.dim = _positive_int("dim", dim)
@@ -126,7 +132,7 @@ class NeuralMemory(nn.Module):
             raise ValueError(f"max_lr must be a positive number or None, got {max_lr!r}")
         self.max_lr = float(max_lr)
         self.use_momentum, self.use_forgetting, self.per_chunk_gates = bool(momentum), bool(forgetting), per_chunk_gates
-        self.normalize_values = bool(normalize_values)
+        self.normalize_values, self.ema_momentum = bool(normalize_values), bool(ema_momentum)
 
         self.inner = inner = self.heads * self.head_dim
         self.input_norm = nn.RMSNorm(dim)
@@ -144,13 +150,13 @@ class NeuralMemory(nn.Module):
         self._init_input_projection()
 
     def _init_input_projection(self) -> None:
-        # Start with theta ~ 0.27 max_lr, eta ~ 0.5 and alpha ~ 1e-3 (a half-life of ~800 tokens):
-        # stable on 16k-token random, constant and large inputs; the outer loop adapts all three.
+        # Start with theta ~ 0.73 max_lr, eta ~ 0.5 and alpha ~ 1e-3 (a half-life of ~800 tokens);
+        # the outer loop adapts all three.
         gates = slice(3 * self.inner, 3 * self.inner + 3 * self.heads)
         with torch.no_grad():
             self.to_inputs.bias.zero_()
             self.to_inputs.weight[gates].normal_(std=0.02)
-            self.to_inputs.bias[gates] = torch.tensor([-1.0, 0.0, -7.0]).repeat(self.heads)
+            self.to_inputs.bias[gates] = torch.tensor([1.0, 0.0, -7.0]).repeat(self.heads)
 
     def initial_state(self, batch: int) -> MemoryState:
         """The state before any token: the learned initial weights, zero momentum, nothing pending."""
@@ -196,6 +202,8 @@ class NeuralMemory(nn.Module):
         lr = self.max_lr * torch.sigmoid(lr)
         momentum = torch.sigmoid(momentum) if self.use_momentum else torch.zeros_like(momentum)
         forget = torch.sigmoid(forget) if self.use_forgetting else torch.zeros_like(forget)
+        if self.ema_momentum:
+            lr = lr * (1 - momentum)
         return lr, momentum, forget
 
     def _read_out(self, retrieved: Tensor, batch: int) -> Tensor:

@@ -1,0 +1,24 @@
+"""Shared fixtures: where the shared data and its small samples are."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(os.environ.get("TITANS_SEQ_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
+
+
+@pytest.fixture
+def samples() -> Path:
+    folder = SHARED / "samples"
+    if not folder.is_dir():
+        pytest.skip(f"no sample data at {folder} (set TITANS_SEQ_DATA)")
+    return folder
+
+
+@pytest.fixture
+def shared_data(monkeypatch) -> Path:
+    if not (SHARED / "ett").is_dir():
+        pytest.skip(f"no shared data at {SHARED} (set TITANS_SEQ_DATA)")
+    monkeypatch.setenv("TITANS_SEQ_DATA", str(SHARED))
+    return SHARED

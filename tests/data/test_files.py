@@ -1,0 +1,88 @@
+"""Finding, verifying and downloading dataset files (the download against a local HTTP server)."""
+
+import gzip
+import hashlib
+import http.server
+import threading
+from functools import partial
+
+import pytest
+
+from titans_seq.data.files import DataFile, file_sha256, load_manifest, locate
+
+CONTENT = b"date,x\n2020-01-01 00:00:00,1.0\n"
+
+
+@pytest.fixture
+def server(tmp_path):
+    """A local HTTP server on 127.0.0.1 serving tmp_path/www."""
+    root = tmp_path / "www"
+    root.mkdir()
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *args: None
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+@pytest.fixture
+def empty_places(tmp_path, monkeypatch):
+    monkeypatch.delenv("TITANS_SEQ_DATA", raising=False)
+    monkeypatch.setenv("TITANS_SEQ_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def test_download_checks_sha256_and_lands_in_the_cache(server, empty_places):
+    root, url = server
+    (root / "toy.csv").write_bytes(CONTENT)
+    toy = DataFile("toy", "toy/toy.csv.gz", f"{url}/toy.csv", hashlib.sha256(CONTENT).hexdigest())
+    path = locate(toy)
+    assert path == empty_places / "toy" / "toy.csv" and path.read_bytes() == CONTENT
+    (root / "toy.csv").unlink()  # found in the cache the second time, no download
+    assert locate(toy) == path
+
+
+def test_a_corrupt_download_is_rejected_and_nothing_is_left(server, empty_places):
+    root, url = server
+    (root / "toy.csv").write_bytes(CONTENT + b"2020-01-01 01:00:00,2.0\n")
+    toy = DataFile("toy", "toy/toy.csv", f"{url}/toy.csv", hashlib.sha256(CONTENT).hexdigest())
+    with pytest.raises(ValueError, match="SHA-256"):
+        locate(toy)
+    assert not empty_places.exists() or not any(p.is_file() for p in empty_places.rglob("*"))
+
+
+def test_offline_error_says_where_to_put_the_file(empty_places):
+    toy = DataFile("toy", "toy/toy.csv", "http://127.0.0.1:9/toy.csv", "0" * 64)
+    with pytest.raises(FileNotFoundError, match=r"toy was not found .*toy/toy.csv.*TITANS_SEQ_DATA"):
+        locate(toy)
+    with pytest.raises(FileNotFoundError, match="downloading is switched off"):
+        locate(toy, download=False)
+
+
+def test_data_folder_gzip_and_explicit_paths(tmp_path, monkeypatch):
+    folder = tmp_path / "data" / "toy"
+    folder.mkdir(parents=True)
+    with gzip.open(folder / "toy.csv.gz", "wb") as f:
+        f.write(CONTENT)
+    toy = DataFile("toy", "toy/toy.csv.gz", "http://127.0.0.1:9/toy.csv", hashlib.sha256(CONTENT).hexdigest())
+    monkeypatch.setenv("TITANS_SEQ_DATA", str(tmp_path / "data"))
+    assert locate(toy) == folder / "toy.csv.gz"
+    assert file_sha256(folder / "toy.csv.gz") == toy.sha256
+    other = tmp_path / "other.csv"
+    other.write_bytes(b"date,x\n")
+    with pytest.raises(ValueError, match="is not the toy file"):
+        locate(toy, path=other)
+    assert locate(toy, path=other, verify=False) == other
+    with pytest.raises(FileNotFoundError, match="no file at the given path"):
+        locate(toy, path=tmp_path / "missing.csv")
+
+
+def test_manifests_describe_every_dataset():
+    for name in ("ETTh1", "ETTh2", "ETTm1", "ETTm2", "weather"):
+        manifest = load_manifest(name)
+        assert manifest.url.startswith("https://") and len(manifest.sha256) == 64
+        assert {"rows", "columns", "license", "citation", "splits"} <= set(manifest.info)
+    with pytest.raises(ValueError, match="no dataset manifest named 'ETTx'"):
+        load_manifest("ETTx")

@@ -1,0 +1,122 @@
+"""Time-series data: the standard protocol's splits, scaling, windows, and every bad-data error."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from titans_seq.data import CSVDataModule, ETTDataModule, WeatherDataModule, read_series
+
+
+def frame(rows=400, channels=3, start="2021-01-01", freq="h", seed=0):
+    rng = np.random.default_rng(seed)
+    data = pd.DataFrame(rng.normal(size=(rows, channels)), columns=[f"c{i}" for i in range(channels - 1)] + ["OT"])
+    data.insert(0, "date", pd.date_range(start, periods=rows, freq=freq))
+    return data
+
+
+@pytest.mark.parametrize(("name", "train", "val", "test"), [("ETTh1", 8449, 2785, 2785), ("ETTh2", 8449, 2785, 2785),
+                                                            ("ETTm1", 34369, 11425, 11425)])
+def test_ett_windows_match_the_standard_protocol(shared_data, name, train, val, test):
+    data = ETTDataModule(name, lookback=96, horizon=96)
+    data.setup()
+    months = 30 * 24 * (4 if name.startswith("ETTm") else 1)
+    assert data.split_rows == {"train": (0, 12 * months), "val": (12 * months, 16 * months),
+                               "test": (16 * months, 20 * months)}
+    assert data.windows == {"train": train, "val": val, "test": test}
+    assert data.n_inputs == 7 and len(data.test_dataloader().dataset) == test
+
+
+def test_weather_windows_and_split(shared_data):
+    data = WeatherDataModule(lookback=96, horizon=720)
+    data.setup()
+    assert data.split_rows == {"train": (0, 36887), "val": (36887, 42157), "test": (42157, 52696)}
+    assert data.windows["test"] == 52696 - 42157 - 720 + 1 and data.n_inputs == 21
+
+
+def test_weather_sentinels_kept_or_interpolated(tmp_path):
+    table = frame(300)
+    table.loc[150, "OT"] = -9999.0
+    table.to_csv(tmp_path / "w.csv", index=False)
+    kept = WeatherDataModule(path=tmp_path / "w.csv", verify=False, lookback=24, horizon=24)
+    kept.setup()
+    assert kept.series.values[150, -1] == -9999.0
+    filled = WeatherDataModule(path=tmp_path / "w.csv", verify=False, sentinels="interpolate", lookback=24, horizon=24)
+    filled.setup()
+    assert filled.series.values[150, -1] == pytest.approx((table.OT[149] + table.OT[151]) / 2)
+
+
+def test_the_scaler_never_sees_validation_or_test_rows():
+    table = frame(1000)
+    table.iloc[700:, 1:] += 1000.0  # validation and test rows far away from the training rows
+    data = CSVDataModule(table, lookback=24, horizon=12)
+    data.setup()
+    np.testing.assert_allclose(data.scaler.mean_, table.iloc[:700, 1:].mean().to_numpy())
+    assert data.split_rows == {"train": (0, 700), "val": (700, 800), "test": (800, 1000)}
+    assert data.windows == {"train": 700 - 36 + 1, "val": 100 - 12 + 1, "test": 200 - 12 + 1}
+
+
+def test_windows_have_no_look_ahead():
+    table = frame(300)
+    data = CSVDataModule(table, lookback=24, horizon=12)
+    data.setup()
+    x, y = data.datasets["test"][5]
+    changed = table.copy()
+    start = data.datasets["test"].start + 5 + 24  # the first forecast row of that window
+    changed.iloc[start:, 1:] = 99.0
+    again = CSVDataModule(changed, lookback=24, horizon=12)
+    again.setup()
+    x2, y2 = again.datasets["test"][5]
+    assert (x2 == x).all() and not (y2 == y).all()
+
+
+def test_features_s_and_ms():
+    table = frame(300)
+    for features, inputs, targets in (("M", 3, 3), ("MS", 3, 1), ("S", 1, 1)):
+        data = CSVDataModule(table, lookback=24, horizon=12, features=features)
+        data.setup()
+        x, y = data.datasets["train"][0]
+        assert x.shape == (24, inputs) and y.shape == (12, targets)
+
+
+def test_dataframe_with_datetime_index_and_samples(samples):
+    indexed = frame(300).set_index("date")
+    data = CSVDataModule(indexed, lookback=24, horizon=12)
+    data.setup()
+    assert data.series.times[0] == pd.Timestamp("2021-01-01")
+    sample = ETTDataModule("ETTh1", path=samples / "ETTh1_first2000.csv", verify=False, lookback=96, horizon=96)
+    with pytest.raises(ValueError, match="needs 14400 rows"):
+        sample.setup()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda t: t.drop(columns="date"), "time column 'date' not found"),
+        (lambda t: t.assign(date=t.date.astype(str).where(t.index != 7, "yesterday")), "row 7 .*not a timestamp"),
+        (lambda t: t.iloc[[0, 2, 1, *range(3, len(t))]], "must increase: row 2"),
+        (lambda t: t.assign(date=t.date.where(t.index != 5, t.date[4])), "duplicated timestamp .* rows 4 and 5"),
+        (lambda t: t.assign(c0=t.c0.astype(object).where(t.index != 9, "n/a")), "column 'c0' is not numeric: row 9"),
+        (lambda t: t.assign(c1=t.c1.where(t.index != 11, np.nan)), "column 'c1' holds nan at row 11"),
+        (lambda t: t.assign(OT=t.OT.where(t.index != 3, np.inf)), "column 'OT' holds inf at row 3"),
+        (lambda t: t.iloc[:30], "fewer than lookback \\+ horizon = 36"),
+    ],
+)
+def test_bad_data_gets_a_clear_error(change, message):
+    data = CSVDataModule(change(frame(300)), lookback=24, horizon=12)
+    with pytest.raises(ValueError, match=message):
+        data.setup()
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="target 'power' is not a column"):
+        CSVDataModule(frame(300), target="power").setup()
+    with pytest.raises(ValueError, match="features must be one of"):
+        CSVDataModule(frame(300), features="X")
+    with pytest.raises(ValueError, match="lookback must be a positive integer"):
+        CSVDataModule(frame(300), lookback=0)
+    with pytest.raises(ValueError, match="name must be one of"):
+        ETTDataModule("ETTh3")
+    with pytest.raises(FileNotFoundError, match="no CSV file"):
+        CSVDataModule("/nowhere/x.csv").setup()
+    with pytest.raises(ValueError, match=r"column\(s\) \['nope'\] not found"):
+        read_series(frame(10), columns=["nope"])

@@ -1,0 +1,136 @@
+"""Dataset files: find them, check them, fetch them.
+
+A file is looked for, in order: at an explicit path; under ``$TITANS_SEQ_DATA``; in the cache
+directory (``$TITANS_SEQ_CACHE``, else ``$XDG_CACHE_HOME/titans_seq``, else ``~/.cache/titans_seq``);
+then it is downloaded from its canonical URL into the cache, its SHA-256 checked before it is renamed
+into place. Offline, the error says where to put the file. Every dataset's manifest (URL, SHA-256,
+rows, columns, license, citation) is a YAML file in the repository's ``datasets/`` folder.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+__all__ = ["DataFile", "cache_dir", "file_sha256", "load_manifest", "locate"]
+
+MANIFEST_DIR = Path(__file__).resolve().parents[2] / "datasets"
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """One dataset file as the manifest describes it.
+
+    ``path`` is relative to a data folder (``ett/ETTh1.csv.gz``); a plain ``.csv`` of the same name is
+    accepted too. ``sha256`` is the hash of the uncompressed content, so a file and its gzip agree.
+    """
+
+    name: str
+    path: str
+    url: str
+    sha256: str
+    info: dict = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def candidates(self) -> list[str]:
+        """Relative paths the file may have: as listed, and uncompressed."""
+        names = [self.path]
+        if self.path.endswith(".gz"):
+            names.append(self.path[: -len(".gz")])
+        return names
+
+
+def load_manifest(name: str) -> DataFile:
+    """The manifest ``datasets/<name>.yaml`` as a :class:`DataFile`."""
+    path = MANIFEST_DIR / f"{name}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in MANIFEST_DIR.glob("*.yaml"))
+        raise ValueError(f"no dataset manifest named {name!r}; known: {', '.join(known)}")
+    values = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return DataFile(values["name"], values["file"], values["url"], values["sha256"], values)
+
+
+def cache_dir() -> Path:
+    """Where downloaded files are kept."""
+    if os.environ.get("TITANS_SEQ_CACHE"):
+        return Path(os.environ["TITANS_SEQ_CACHE"])
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "titans_seq"
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's content, read through gzip when the name ends in ``.gz``."""
+    digest = hashlib.sha256()
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _verified(path: Path, data_file: DataFile) -> Path:
+    actual = file_sha256(path)
+    if actual != data_file.sha256:
+        raise ValueError(f"{path} is not the {data_file.name} file: its SHA-256 is {actual}, expected "
+                         f"{data_file.sha256}. Replace it with the original from {data_file.url}.")
+    return path
+
+
+def _download(data_file: DataFile, target: Path) -> Path:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(data_file.url, timeout=60) as response:
+            for block in iter(lambda: response.read(1 << 20), b""):
+                out.write(block)
+        _verified(Path(tmp), data_file)
+        os.replace(tmp, target)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return target
+
+
+def locate(data_file: DataFile | str, path: str | os.PathLike | None = None, download: bool = True,
+           verify: bool = True) -> Path:
+    """Path of a verified copy of ``data_file`` (a :class:`DataFile` or a manifest name).
+
+    Raises ``FileNotFoundError`` saying where to put the file when it is nowhere and cannot be fetched,
+    and ``ValueError`` when a file is found but its SHA-256 is not the manifest's. ``verify=False``
+    accepts an explicitly given ``path`` as it is (a subset or an edited copy of the dataset).
+    """
+    if isinstance(data_file, str):
+        data_file = load_manifest(data_file)
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{data_file.name}: no file at the given path {path}")
+        return _verified(path, data_file) if verify else path
+    roots = [Path(os.environ["TITANS_SEQ_DATA"])] if os.environ.get("TITANS_SEQ_DATA") else []
+    roots.append(cache_dir())
+    for root in roots:
+        for relative in data_file.candidates:
+            if (root / relative).is_file():
+                return _verified(root / relative, data_file)
+    # The download keeps the URL's file name (a .csv or the .csv.gz itself), one of the candidates.
+    target = cache_dir() / Path(data_file.path).parent / data_file.url.rsplit("/", 1)[-1]
+    if download:
+        try:
+            return _download(data_file, target)
+        except (urllib.error.URLError, OSError) as error:
+            reason = f"the download from {data_file.url} failed ({error})"
+    else:
+        reason = "downloading is switched off"
+    places = ", ".join(str(r / data_file.path) for r in roots)
+    raise FileNotFoundError(
+        f"{data_file.name} was not found ({places}) and {reason}. Put the file (SHA-256 of its content "
+        f"{data_file.sha256}) at one of those places, set TITANS_SEQ_DATA to the folder that holds "
+        f"{data_file.path}, or pass its path explicitly."
+    )

@@ -1,0 +1,281 @@
+"""Multivariate time series for forecasting: checked tables, the standard splits, stride-1 windows.
+
+The protocol is the literature's (Informer / Autoformer / Time-Series-Library / PatchTST): fixed
+train / validation / test borders, each later split starting ``lookback`` rows early so that its first
+window has a full context; a ``StandardScaler`` fitted on the training rows only; every window
+evaluated (no ``drop_last`` outside training). ``features``: ``M`` (all variables in, all out), ``S``
+(the target only) or ``MS`` (all in, the target out).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import lightning as L
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.preprocessing import StandardScaler
+from torch.utils.data import DataLoader, Dataset
+
+from titans_seq.data.files import locate
+
+__all__ = ["CSVDataModule", "ETTDataModule", "Series", "TimeSeriesDataModule", "WeatherDataModule",
+           "WindowDataset", "read_series"]
+
+FEATURES = ("M", "S", "MS")
+
+
+@dataclass
+class Series:
+    """A checked multivariate series: ``values`` (T, C) float64, column ``names``, ``times`` (or None)."""
+
+    values: np.ndarray
+    names: list[str]
+    times: pd.DatetimeIndex | None
+
+
+def read_series(data: pd.DataFrame | str | os.PathLike, time_column: str | None = "date",
+                columns: list[str] | None = None, allow_duplicate_times: bool = False) -> Series:
+    """Read and check a table of time steps: a DataFrame, or a CSV path (gzip too).
+
+    Every problem is a ``ValueError`` that says where it is: a missing time or value column,
+    timestamps that do not parse, are not increasing or repeat (unless ``allow_duplicate_times``), a
+    non-numeric value, NaN or infinity (with its row and column).
+    """
+    frame = data if isinstance(data, pd.DataFrame) else pd.read_csv(data)
+    if isinstance(data, pd.DataFrame) and time_column is not None and time_column not in frame.columns:
+        if isinstance(frame.index, pd.DatetimeIndex):
+            frame = frame.reset_index(names=time_column)
+    times = None
+    if time_column is not None:
+        if time_column not in frame.columns:
+            raise ValueError(f"time column {time_column!r} not found; the columns are {list(frame.columns)}")
+        times = pd.to_datetime(frame[time_column], errors="coerce")
+        if times.isna().any():
+            row = int(np.flatnonzero(times.isna().to_numpy())[0])
+            raise ValueError(f"time column {time_column!r}: row {row} ({frame[time_column].iloc[row]!r}) "
+                             f"is not a timestamp")
+        steps = times.diff().iloc[1:]
+        if (steps < pd.Timedelta(0)).any():
+            row = int(np.flatnonzero((steps < pd.Timedelta(0)).to_numpy())[0]) + 1
+            raise ValueError(f"timestamps must increase: row {row} ({times.iloc[row]}) comes before "
+                             f"row {row - 1} ({times.iloc[row - 1]})")
+        if not allow_duplicate_times and (steps == pd.Timedelta(0)).any():
+            row = int(np.flatnonzero((steps == pd.Timedelta(0)).to_numpy())[0]) + 1
+            raise ValueError(f"duplicated timestamp {times.iloc[row]} at rows {row - 1} and {row}")
+        times = pd.DatetimeIndex(times)
+    names = [c for c in frame.columns if c != time_column] if columns is None else list(columns)
+    missing = [c for c in names if c not in frame.columns]
+    if missing:
+        raise ValueError(f"column(s) {missing} not found; the columns are {list(frame.columns)}")
+    if not names:
+        raise ValueError("the table has no value columns besides the time column")
+    values = np.empty((len(frame), len(names)))
+    for j, name in enumerate(names):
+        column = pd.to_numeric(frame[name], errors="coerce")
+        bad = column.isna() & frame[name].notna()
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise ValueError(f"column {name!r} is not numeric: row {row} holds {frame[name].iloc[row]!r}")
+        values[:, j] = column.to_numpy(dtype=float)
+    if not np.isfinite(values).all():
+        row, j = (int(i) for i in np.argwhere(~np.isfinite(values))[0])
+        raise ValueError(f"column {names[j]!r} holds {values[row, j]} at row {row}; NaN and infinity are not "
+                         f"allowed (fill or drop them first)")
+    return Series(values, names, times)
+
+
+class WindowDataset(Dataset):
+    """Stride-1 windows over rows ``[start, stop)``: input ``lookback`` rows, target the next ``horizon``."""
+
+    def __init__(self, values: np.ndarray, start: int, stop: int, lookback: int, horizon: int,
+                 inputs: list[int], targets: list[int]):
+        self.data = torch.as_tensor(values[start:stop], dtype=torch.float32)
+        self.lookback, self.horizon = lookback, horizon
+        self.inputs, self.targets = inputs, targets
+        self.start = start
+
+    def __len__(self) -> int:
+        return max(0, len(self.data) - self.lookback - self.horizon + 1)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        cut = i + self.lookback
+        return self.data[i:cut, self.inputs], self.data[cut: cut + self.horizon, self.targets]
+
+
+class TimeSeriesDataModule(L.LightningDataModule):
+    """Windows of a series for training, validation and test, scaled by the training rows' statistics.
+
+    Subclasses say where the series comes from (:meth:`load`) and where the splits lie (:meth:`borders`).
+
+    Args:
+        lookback: input window length. horizon: steps to forecast.
+        features: ``"M"``, ``"S"`` or ``"MS"`` (see the module docstring). target: the target column.
+        batch_size: windows per batch. num_workers: DataLoader workers.
+    """
+
+    def __init__(self, lookback: int = 96, horizon: int = 96, features: str = "M", target: str = "OT",
+                 batch_size: int = 32, num_workers: int = 0):
+        super().__init__()
+        for name, value in (("lookback", lookback), ("horizon", horizon), ("batch_size", batch_size)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if features not in FEATURES:
+            raise ValueError(f"features must be one of {', '.join(FEATURES)}, got {features!r}")
+        self.lookback, self.horizon, self.features, self.target = lookback, horizon, features, target
+        self.batch_size, self.num_workers = batch_size, num_workers
+        self.series: Series | None = None
+
+    def load(self) -> Series:
+        raise NotImplementedError
+
+    def borders(self, rows: int) -> dict[str, tuple[int, int]]:
+        """Rows ``[first, last)`` whose values are forecast in each split (before the lookback shift)."""
+        raise NotImplementedError
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.series is not None:
+            return
+        series = self.load()
+        if self.target not in series.names:
+            raise ValueError(f"target {self.target!r} is not a column; the columns are {series.names}")
+        names = [self.target] if self.features == "S" else series.names
+        series = Series(series.values[:, [series.names.index(n) for n in names]], names, series.times)
+        needed = self.lookback + self.horizon
+        if len(series.values) < needed:
+            raise ValueError(f"the series has {len(series.values)} rows, fewer than lookback + horizon = {needed}")
+        self.split_rows = self.borders(len(series.values))
+        for split, (first, last) in self.split_rows.items():
+            start = max(0, first - self.lookback) if split != "train" else first
+            if last - start < needed:
+                raise ValueError(f"the {split} split (rows {start} to {last}) is shorter than lookback + horizon "
+                                 f"= {needed}; use a shorter lookback or horizon")
+        train_first, train_last = self.split_rows["train"]
+        self.scaler = StandardScaler().fit(series.values[train_first:train_last])
+        self.series = series
+        self.scaled = self.scaler.transform(series.values)
+        inputs = list(range(len(names)))
+        self.target_index = [names.index(self.target)] if self.features in ("S", "MS") else inputs
+        self.datasets = {}
+        for split, (first, last) in self.split_rows.items():
+            start = max(0, first - self.lookback) if split != "train" else first
+            self.datasets[split] = WindowDataset(self.scaled, start, last, self.lookback, self.horizon,
+                                                 inputs, self.target_index)
+
+    @property
+    def windows(self) -> dict[str, int]:
+        """Number of windows in each split."""
+        return {split: len(d) for split, d in self.datasets.items()}
+
+    @property
+    def n_inputs(self) -> int:
+        return len(self.series.names)
+
+    @property
+    def n_targets(self) -> int:
+        return len(self.target_index)
+
+    def _loader(self, split: str, train: bool) -> DataLoader:
+        return DataLoader(self.datasets[split], batch_size=self.batch_size, shuffle=train, drop_last=train,
+                          num_workers=self.num_workers)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", False)
+
+    def inverse_transform(self, scaled: np.ndarray | torch.Tensor) -> np.ndarray:
+        """Target values back in original units (last axis: the target columns)."""
+        scaled = np.asarray(scaled.detach().cpu() if isinstance(scaled, torch.Tensor) else scaled)
+        mean, scale = self.scaler.mean_[self.target_index], self.scaler.scale_[self.target_index]
+        return scaled * scale + mean
+
+
+class ETTDataModule(TimeSeriesDataModule):
+    """ETTh1, ETTh2 (hourly) or ETTm1, ETTm2 (15 min), with the standard 12 / 4 / 4-month splits.
+
+    ``path``: an explicit file; otherwise found as :func:`titans_seq.data.files.locate` describes.
+    ``verify``: check the file's SHA-256 against the manifest (``False`` for an explicit subset).
+    """
+
+    NAMES = ("ETTh1", "ETTh2", "ETTm1", "ETTm2")
+
+    def __init__(self, name: str = "ETTh1", path: str | None = None, verify: bool = True, **kwargs):
+        if name not in self.NAMES:
+            raise ValueError(f"name must be one of {', '.join(self.NAMES)}, got {name!r}")
+        super().__init__(**kwargs)
+        self.name, self.path, self.verify = name, path, verify
+
+    def load(self) -> Series:
+        return read_series(locate(self.name, self.path, verify=self.verify))
+
+    def borders(self, rows: int) -> dict[str, tuple[int, int]]:
+        month = 30 * 24 * (4 if self.name.startswith("ETTm") else 1)
+        if rows < 20 * month:
+            raise ValueError(f"{self.name} needs {20 * month} rows for its standard splits, the file has {rows}")
+        return {"train": (0, 12 * month), "val": (12 * month, 16 * month), "test": (16 * month, 20 * month)}
+
+
+def proportional_borders(rows: int, train: float = 0.7, test: float = 0.2) -> dict[str, tuple[int, int]]:
+    """``Dataset_Custom``'s split: ``int(0.7 N)`` training rows, ``int(0.2 N)`` test rows, the rest validation."""
+    n_train, n_test = int(rows * train), int(rows * test)
+    return {"train": (0, n_train), "val": (n_train, rows - n_test), "test": (rows - n_test, rows)}
+
+
+class WeatherDataModule(TimeSeriesDataModule):
+    """The 21-variable Weather set with the 0.7 / 0.1 / 0.2 split.
+
+    The standard file holds ``-9999`` sentinels (50 in ``OT``, 30 in ``max. PAR``, 1 in ``wv``).
+    ``sentinels="keep"`` (default) uses the file as every published result did; ``"interpolate"``
+    replaces them by linear interpolation in time before scaling (not comparable to published numbers).
+    Its one duplicated timestamp is kept, as the standard protocol does.
+    """
+
+    def __init__(self, path: str | None = None, sentinels: str = "keep", verify: bool = True, **kwargs):
+        if sentinels not in ("keep", "interpolate"):
+            raise ValueError(f"sentinels must be 'keep' or 'interpolate', got {sentinels!r}")
+        super().__init__(**kwargs)
+        self.path, self.sentinels, self.verify = path, sentinels, verify
+
+    def load(self) -> Series:
+        series = read_series(locate("weather", self.path, verify=self.verify), allow_duplicate_times=True)
+        if self.sentinels == "interpolate":
+            frame = pd.DataFrame(series.values).mask(series.values == -9999.0)
+            series.values = frame.interpolate(limit_direction="both").to_numpy()
+        return series
+
+    def borders(self, rows: int) -> dict[str, tuple[int, int]]:
+        return proportional_borders(rows)
+
+
+class CSVDataModule(TimeSeriesDataModule):
+    """Any table of time steps: a CSV path or a DataFrame (with a time column or a DatetimeIndex).
+
+    Args:
+        data: the CSV file (gzip too) or DataFrame. time_column: its timestamp column (None: none).
+        columns: value columns to use (default: all but the time column).
+        train_fraction, test_fraction: the proportional split (validation is the rest).
+    """
+
+    def __init__(self, data: str | pd.DataFrame, time_column: str | None = "date", columns: list[str] | None = None,
+                 train_fraction: float = 0.7, test_fraction: float = 0.2, **kwargs):
+        if not (0 < train_fraction < 1 and 0 < test_fraction < 1 and train_fraction + test_fraction < 1):
+            raise ValueError(f"train_fraction and test_fraction must be in (0, 1) with a sum below 1, got "
+                             f"{train_fraction} and {test_fraction}")
+        super().__init__(**kwargs)
+        self.data, self.time_column, self.columns = data, time_column, columns
+        self.fractions = (train_fraction, test_fraction)
+
+    def load(self) -> Series:
+        if not isinstance(self.data, pd.DataFrame) and not os.path.isfile(self.data):
+            raise FileNotFoundError(f"no CSV file at {self.data}")
+        return read_series(self.data, self.time_column, self.columns)
+
+    def borders(self, rows: int) -> dict[str, tuple[int, int]]:
+        return proportional_borders(rows, *self.fractions)

@@ -1,0 +1,5 @@
+"""Input adapters and output heads around the encoder, per domain."""
+
+from titans_seq.heads.forecast import ChannelMixer, ForecastHead, PatchEmbedding, RevIN
+
+__all__ = ["ChannelMixer", "ForecastHead", "PatchEmbedding", "RevIN"]

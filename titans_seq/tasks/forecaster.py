@@ -1,0 +1,216 @@
+"""``Forecaster``: the forecasting LightningModule (model, loss, metrics, optimiser)."""
+
+from __future__ import annotations
+
+import warnings
+
+import lightning as L
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torchmetrics import MeanAbsoluteError, MeanSquaredError
+
+from titans_seq.baselines import DLinear
+from titans_seq.heads import ChannelMixer, ForecastHead, PatchEmbedding, RevIN
+from titans_seq.layers import TitansConfig, TitansEncoder
+
+__all__ = ["Forecaster", "TitansForecastNetwork", "pinball_loss"]
+
+LOSSES = ("mse", "mae", "huber")
+
+
+def pinball_loss(prediction: Tensor, target: Tensor, quantiles: Tensor) -> Tensor:
+    """Mean quantile (pinball) loss of ``prediction`` ``(..., Q)`` against ``target`` ``(...)``."""
+    error = target.unsqueeze(-1) - prediction
+    return torch.maximum(quantiles * error, (quantiles - 1) * error).mean()
+
+
+class TitansForecastNetwork(nn.Module):
+    """RevIN, channel-independent patch embedding, a bidirectional Titans encoder over each channel's
+    patches, and a linear head to the horizon: ``(B, L, C) -> (B, H, C)`` (or ``(B, H, C, Q)``).
+
+    With quantiles, the head predicts the median and positive gaps to the neighbouring quantiles, so
+    the quantiles are ordered by construction.
+    """
+
+    def __init__(self, channels: int, lookback: int, horizon: int, encoder: TitansConfig, patch_len: int = 16,
+                 stride: int = 8, channel_mixing: bool = False, quantiles: int = 0, median_index: int = 0):
+        super().__init__()
+        self.channels = channels
+        self.revin = RevIN(channels)
+        self.patches = PatchEmbedding(lookback, patch_len, stride, encoder.dim, encoder.dropout)
+        self.mixer = ChannelMixer(channels) if channel_mixing else None
+        self.encoder = TitansEncoder(encoder)
+        self.quantiles, self.median_index = quantiles, median_index
+        self.head = ForecastHead(self.patches.patches, encoder.dim, horizon, max(1, quantiles), encoder.dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        normed, stats = self.revin.normalize(x)
+        tokens = self.patches(normed)
+        if self.mixer is not None:
+            tokens = self.mixer(tokens, self.channels)
+        encoded, _ = self.encoder(tokens)
+        out = self.head(encoded, self.channels)
+        if self.quantiles:
+            out = self._ordered(out)
+        return self.revin.denormalize(out, stats)
+
+    def _ordered(self, raw: Tensor) -> Tensor:
+        median = raw[..., self.median_index: self.median_index + 1]
+        above = median + F.softplus(raw[..., self.median_index + 1:]).cumsum(-1)
+        below = median - F.softplus(raw[..., :self.median_index].flip(-1)).cumsum(-1).flip(-1)
+        return torch.cat([below, median, above], dim=-1)
+
+
+class Forecaster(L.LightningModule):
+    """Multivariate forecaster: lookback window ``(B, L, C)`` in, ``horizon`` steps of the target
+    channels out. Metrics are MSE and MAE on the scaled data (as the literature reports them) and, once
+    the target scaler is known (taken from the DataModule, or :meth:`set_target_scaler`), in original units.
+
+    Args:
+        channels: input channels ``C``. lookback, horizon: window lengths.
+        model: ``"titans"`` or ``"dlinear"`` (the baseline, trained in the same harness).
+        encoder: the Titans encoder's configuration (default: bidirectional MAG, dim 128, depth 2).
+        patch_len, stride: patching of each channel's lookback. channel_mixing: mix channels before encoding.
+        target_channels: indices of the channels to forecast (default: all; ``MS``/``S``: the target).
+        loss: ``"mse"``, ``"mae"`` or ``"huber"`` (point forecasts). quantiles: e.g. ``[0.1, 0.5, 0.9]``:
+            trains a quantile head with the pinball loss instead; the 0.5 quantile is the point forecast.
+        learning_rate, weight_decay: AdamW; the learning rate follows a cosine schedule per epoch.
+    """
+
+    def __init__(self, channels: int = 7, lookback: int = 96, horizon: int = 96, model: str = "titans",
+                 encoder: TitansConfig | dict | None = None, patch_len: int = 16, stride: int = 8,
+                 channel_mixing: bool = False, target_channels: list[int] | None = None, loss: str = "mse",
+                 quantiles: list[float] | None = None, learning_rate: float = 1e-3, weight_decay: float = 1e-4):
+        super().__init__()
+        if model not in ("titans", "dlinear"):
+            raise ValueError(f"model must be 'titans' or 'dlinear', got {model!r}")
+        if loss not in LOSSES:
+            raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
+        if quantiles is not None:
+            quantiles = sorted(set(float(q) for q in quantiles) | {0.5})
+            if not all(0 < q < 1 for q in quantiles):
+                raise ValueError(f"quantiles must lie strictly between 0 and 1, got {quantiles}")
+            if model != "titans":
+                raise ValueError("quantile forecasts need model='titans'")
+        if isinstance(encoder, dict):
+            encoder = TitansConfig.from_dict(encoder)
+        encoder = encoder if encoder is not None else TitansConfig(variant="mag", causal=False)
+        if not isinstance(encoder, TitansConfig):
+            raise TypeError(f"encoder must be a TitansConfig or a dict of its fields, got {type(encoder).__name__}")
+        if encoder.causal:
+            raise ValueError("the forecaster's encoder reads the whole lookback: set causal=False")
+        config, encoder = encoder, encoder.to_dict()  # checkpoints hold plain values
+        self.save_hyperparameters()
+        encoder = config
+        self.quantiles = quantiles
+        self.target_channels = list(range(channels)) if target_channels is None else list(target_channels)
+        if model == "titans":
+            self.network = TitansForecastNetwork(
+                channels, lookback, horizon, encoder, patch_len, stride, channel_mixing,
+                quantiles=len(quantiles) if quantiles else 0, median_index=quantiles.index(0.5) if quantiles else 0)
+        else:
+            self.network = DLinear(lookback, horizon)
+        self.register_buffer("quantile_levels", torch.tensor(quantiles or []), persistent=False)
+        self.register_buffer("target_mean", torch.zeros(len(self.target_channels)))
+        self.register_buffer("target_std", torch.ones(len(self.target_channels)))
+        self.scaler_known = False
+        self.metrics = nn.ModuleDict({
+            f"{split}_{name}": metric() for split in ("val", "test")
+            for name, metric in (("mse", MeanSquaredError), ("mae", MeanAbsoluteError),
+                                 ("mse_original", MeanSquaredError), ("mae_original", MeanAbsoluteError))
+        })
+
+    def set_target_scaler(self, mean, std) -> None:
+        """Means and standard deviations of the target channels, to report metrics in original units."""
+        self.target_mean.copy_(torch.as_tensor(np.asarray(mean), dtype=torch.float32))
+        self.target_std.copy_(torch.as_tensor(np.asarray(std), dtype=torch.float32))
+        self.scaler_known = True
+
+    def setup(self, stage: str) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        scaler = getattr(datamodule, "scaler", None)
+        if scaler is not None and not self.scaler_known:
+            index = datamodule.target_index
+            self.set_target_scaler(scaler.mean_[index], scaler.scale_[index])
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Forecast ``(B, H, targets)``, or ``(B, H, targets, quantiles)`` with a quantile head."""
+        return self.network(x)[:, :, self.target_channels]
+
+    def point(self, prediction: Tensor) -> Tensor:
+        return prediction[..., self.quantiles.index(0.5)] if self.quantiles else prediction
+
+    def _loss(self, prediction: Tensor, target: Tensor) -> Tensor:
+        if self.quantiles:
+            return pinball_loss(prediction, target, self.quantile_levels)
+        fn = {"mse": F.mse_loss, "mae": F.l1_loss, "huber": F.huber_loss}[self.hparams.loss]
+        return fn(prediction, target)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        loss = self._loss(self(x), y)
+        self.log("train_loss", loss, prog_bar=True)
+        return loss
+
+    def _evaluate(self, batch, split: str) -> None:
+        x, y = batch
+        prediction = self(x)
+        self.log(f"{split}_loss", self._loss(prediction, y), prog_bar=split == "val")
+        point = self.point(prediction)
+        self.metrics[f"{split}_mse"].update(point, y)
+        self.metrics[f"{split}_mae"].update(point, y)
+        original = lambda t: t * self.target_std + self.target_mean  # noqa: E731
+        self.metrics[f"{split}_mse_original"].update(original(point), original(y))
+        self.metrics[f"{split}_mae_original"].update(original(point), original(y))
+        for name in ("mse", "mae", "mse_original", "mae_original"):
+            self.log(f"{split}_{name}", self.metrics[f"{split}_{name}"], prog_bar=name == "mse")
+
+    def validation_step(self, batch, batch_idx):
+        self._evaluate(batch, "val")
+
+    def test_step(self, batch, batch_idx):
+        self._evaluate(batch, "test")
+
+    def predict_step(self, batch, batch_idx):
+        x = batch[0] if isinstance(batch, (list, tuple)) else batch
+        return self(x)
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.AdamW(self.parameters(), lr=self.hparams.learning_rate,
+                                      weight_decay=self.hparams.weight_decay)
+        epochs = self.trainer.max_epochs if self._trainer is not None and self.trainer.max_epochs else 10
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, epochs))
+        return {"optimizer": optimizer, "lr_scheduler": schedule}
+
+    @torch.no_grad()
+    def forecast(self, datamodule) -> pd.DataFrame:
+        """The next ``horizon`` steps after the end of the DataModule's series, in original units,
+        indexed by the future timestamps (step inferred from the series); quantiles as extra columns."""
+        series = datamodule.series
+        context = torch.as_tensor(datamodule.scaled[-self.hparams.lookback:], dtype=torch.float32)
+        prediction = self(context.unsqueeze(0).to(self.device))[0].cpu().numpy()
+        names = [series.names[i] for i in datamodule.target_index]
+        index = future_index(series.times, self.hparams.horizon)
+        if not self.quantiles:
+            return pd.DataFrame(datamodule.inverse_transform(prediction), index=index, columns=names)
+        columns = {}
+        for q_index, q in enumerate(self.quantiles):
+            values = datamodule.inverse_transform(prediction[..., q_index])
+            for j, name in enumerate(names):
+                columns[name if q == 0.5 else f"{name}_q{q:g}"] = values[:, j]
+        return pd.DataFrame(columns, index=index)
+
+
+def future_index(times: pd.DatetimeIndex | None, horizon: int) -> pd.Index:
+    """``horizon`` timestamps after ``times`` at its inferred frequency (or its median step); positions
+    ``0..horizon-1`` after the end when there are no timestamps."""
+    if times is None:
+        return pd.RangeIndex(horizon)
+    with warnings.catch_warnings():  # pandas 3.1 warns that infer_freq will return an offset; both work here
+        warnings.simplefilter("ignore")
+        freq = pd.infer_freq(times[-min(len(times), 100):]) if len(times) >= 3 else None
+    step = pd.tseries.frequencies.to_offset(freq) if freq else pd.Timedelta(np.median(np.diff(times.asi8)))
+    return pd.date_range(times[-1] + step, periods=horizon, freq=step)
