@@ -13,6 +13,7 @@ The last line printed is one JSON object (dataset, horizon, model, mse, mae, win
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import tempfile
@@ -27,8 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import resolve_device, save
 
 from titans_seq.data import ETTDataModule, WeatherDataModule
-from titans_seq.layers import TitansConfig
-from titans_seq.tasks import Forecaster
+from titans_seq.tasks import FORECAST_ENCODER, Forecaster
 
 DATASETS = ("ETTh1", "ETTh2", "ETTm1", "ETTm2", "weather")
 HORIZONS = (96, 192, 336, 720)
@@ -38,15 +38,6 @@ SETTINGS = {
     "dlinear": dict(learning_rate=5e-3, weight_decay=0.0, batch_size=32, epochs=10, patience=3),
     "titans": dict(learning_rate=1e-3, weight_decay=1e-4, batch_size=32, epochs=5, patience=2),
 }
-
-
-def titans_encoder(variant: str) -> TitansConfig:
-    """The encoder used for forecasting: small (the ETT sets overfit large models), bidirectional,
-    12 patches of 16 steps per channel, all within one attention window; memories of chunk 4 (three
-    chunks per direction) and expansion 2, which halves the CPU time of expansion 4."""
-    return TitansConfig(variant=variant, dim=64, depth=2, heads=4, window=16, causal=False, segment_len=16,
-                        persistent_tokens=4, memory_depth=2, memory_expansion=2.0, memory_chunk=4, ff_mult=2.0,
-                        dropout=0.2)
 
 
 def datamodule(dataset: str, horizon: int, batch_size: int):
@@ -61,9 +52,9 @@ def run(dataset: str, horizon: int, model: str, epochs: int | None, seed: int, v
     L.seed_everything(seed, workers=True, verbose=False)
     data = datamodule(dataset, horizon, settings["batch_size"])
     data.setup()
-    forecaster = Forecaster(channels=data.n_inputs, lookback=96, horizon=horizon, model=model,
-                            encoder=titans_encoder(variant), learning_rate=settings["learning_rate"],
-                            weight_decay=settings["weight_decay"])
+    encoder = dataclasses.replace(FORECAST_ENCODER, variant=variant)
+    forecaster = Forecaster(channels=data.n_inputs, lookback=96, horizon=horizon, model=model, encoder=encoder,
+                            learning_rate=settings["learning_rate"], weight_decay=settings["weight_decay"])
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings():
         warnings.filterwarnings("ignore", ".*does not have many workers.*")

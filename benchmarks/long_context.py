@@ -147,12 +147,12 @@ def train_recall(name: str, args: argparse.Namespace, device: torch.device) -> d
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        schedule.step()
-        if not (math.isfinite(loss.item()) and math.isfinite(grad_norm.item())):
+        if math.isfinite(loss.item()) and math.isfinite(grad_norm.item()):
+            optimizer.step()
+            losses.append(loss.item())
+        else:
             skipped += 1  # a diverged inner update: drop the batch rather than the model
-            continue
-        optimizer.step()
-        losses.append(loss.item())
+        schedule.step()
         if (step + 1) % max(1, args.steps // 10) == 0:
             print(f"  {name} step {step + 1}/{args.steps} loss {sum(losses[-50:]) / max(1, len(losses[-50:])):.3f} "
                   f"skipped {skipped} [{time.perf_counter() - start:.0f} s]", flush=True)

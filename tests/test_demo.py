@@ -1,5 +1,7 @@
 """The demo's claims hold: reading alone trains the memory, and depth buys capacity."""
 
+import pytest
+
 from titans_seq.demo import main, recall_curve
 
 
@@ -12,7 +14,16 @@ def test_reading_alone_trains_the_memory_and_depth_adds_capacity():
     assert linear[-1].relative_error > 0.4 > mlp[-1].relative_error
 
 
-def test_demo_prints_its_measurements(capsys):
-    main(["--passes", "2"])
+def test_memory_demo_prints_its_measurements(capsys):
+    main(["--memory", "--passes", "2"])
     out = capsys.readouterr().out
     assert "linear memory" in out and "MLP memory" in out and "recall acc." in out
+
+
+@pytest.mark.slow
+def test_forecasting_demo_trains_and_reports_next_to_published_numbers(shared_data, capsys):
+    main(["--epochs", "1"])
+    out = capsys.readouterr().out
+    assert "Test windows evaluated: 2785" in out and "iTransformer (published)" in out
+    mse = float(out.split("titans_seq (MAG), here")[1].split()[0])
+    assert mse < 0.45

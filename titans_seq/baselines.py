@@ -31,3 +31,25 @@ class DLinear(nn.Module):
         trend = F.avg_pool1d(padded.transpose(1, 2), self.kernel, stride=1)
         seasonal = x.transpose(1, 2) - trend
         return (self.seasonal(seasonal) + self.trend(trend)).transpose(1, 2)
+
+
+class GenomicBenchmarksCNN(nn.Module):
+    """The Genomic Benchmarks baseline CNN (Grešová et al. 2023): a token embedding, three blocks of
+    [Conv1d (kernel 8), BatchNorm, max-pool 2], then two dense layers. ``(B, L) ids -> (B, classes)``."""
+
+    def __init__(self, vocab_size: int, length: int, classes: int, embedding: int = 100,
+                 channels: tuple[int, int, int] = (16, 8, 4), hidden: int = 512, dropout: float = 0.3):
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, embedding)
+        layers, width, size = [], embedding, length
+        for out in channels:
+            layers += [nn.Conv1d(width, out, kernel_size=8, bias=True), nn.ReLU(), nn.BatchNorm1d(out), nn.MaxPool1d(2)]
+            width, size = out, (size - 7) // 2
+        if size < 1:
+            raise ValueError(f"sequences of length {length} are too short for three conv (8) + pool (2) blocks")
+        self.features = nn.Sequential(*layers)
+        self.classify = nn.Sequential(nn.Flatten(), nn.Linear(width * size, hidden), nn.ReLU(), nn.Dropout(dropout),
+                                      nn.Linear(hidden, classes))
+
+    def forward(self, ids: Tensor) -> Tensor:
+        return self.classify(self.features(self.embed(ids).transpose(1, 2)))

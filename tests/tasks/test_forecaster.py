@@ -83,3 +83,23 @@ def test_bad_arguments():
         Forecaster(encoder=TitansConfig(causal=True))
     with pytest.raises(TypeError, match="encoder must be a TitansConfig"):
         Forecaster(encoder="mag")
+
+
+@pytest.mark.parametrize(("loss", "mixing"), [("mae", False), ("huber", True)])
+def test_losses_and_channel_mixing(loss, mixing):
+    model = Forecaster(channels=3, lookback=48, horizon=12, encoder=TINY, patch_len=8, stride=8, loss=loss,
+                       channel_mixing=mixing)
+    x, y = torch.randn(4, 48, 3), torch.randn(4, 12, 3)
+    value = model.training_step((x, y), 0)
+    value.backward()
+    assert value.ndim == 0 and torch.isfinite(value)
+    if mixing:  # the mixer starts as the identity and is trained
+        assert model.network.mixer.mix.weight.grad.abs().sum() > 0
+
+
+def test_future_index_without_timestamps():
+    from titans_seq.tasks import future_index
+
+    assert list(future_index(None, 3)) == [0, 1, 2]
+    daily = pd.date_range("2024-01-01", periods=10, freq="D")
+    assert future_index(pd.DatetimeIndex(daily), 2)[0] == pd.Timestamp("2024-01-11")

@@ -45,9 +45,9 @@ def read_series(data: pd.DataFrame | str | os.PathLike, time_column: str | None 
     non-numeric value, NaN or infinity (with its row and column).
     """
     frame = data if isinstance(data, pd.DataFrame) else pd.read_csv(data)
-    if isinstance(data, pd.DataFrame) and time_column is not None and time_column not in frame.columns:
-        if isinstance(frame.index, pd.DatetimeIndex):
-            frame = frame.reset_index(names=time_column)
+    indexed_by_time = isinstance(data, pd.DataFrame) and isinstance(frame.index, pd.DatetimeIndex)
+    if indexed_by_time and time_column is not None and time_column not in frame.columns:
+        frame = frame.reset_index(names=time_column)
     times = None
     if time_column is not None:
         if time_column not in frame.columns:

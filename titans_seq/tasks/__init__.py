@@ -1,5 +1,13 @@
 """LightningModules: the forecaster and the sequence classifier (loss, metrics, optimiser)."""
 
-from titans_seq.tasks.forecaster import Forecaster, TitansForecastNetwork, future_index, pinball_loss
+from titans_seq.tasks.classifier import DNA_ENCODER, SequenceClassifier, SequenceNetwork
+from titans_seq.tasks.forecaster import (
+    FORECAST_ENCODER,
+    Forecaster,
+    TitansForecastNetwork,
+    future_index,
+    pinball_loss,
+)
 
-__all__ = ["Forecaster", "TitansForecastNetwork", "future_index", "pinball_loss"]
+__all__ = ["DNA_ENCODER", "FORECAST_ENCODER", "Forecaster", "SequenceClassifier", "SequenceNetwork",
+           "TitansForecastNetwork", "future_index", "pinball_loss"]

@@ -1,0 +1,134 @@
+"""Genomics benchmark (issue 5): Titans against the Genomic Benchmarks CNN and a 6-mer logistic regression.
+
+Only the test splits of three Genomic Benchmarks datasets have sequences here, so every model uses
+the *local protocol*: that split carved into 70/10/20 train/validation/test, stratified, by the seed.
+Neural models train with early stopping on validation loss and are tested once, with the best
+checkpoint; the k-mer model picks its regularisation on validation and is then tested once. These
+numbers are not comparable to published official-protocol numbers. The last line printed is one
+JSON object (dataset, model, accuracy, mcc, n_test, seconds, ...).
+
+    python benchmarks/genomics.py --dataset human_nontata_promoters --model titans|cnn|kmer [--seed S] [--epochs N]
+    python benchmarks/genomics.py --all [--models titans,cnn,kmer] [--seeds 0,1,2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from sklearn.feature_extraction.text import CountVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef, roc_auc_score
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import resolve_device, save
+
+from titans_seq.data import GenomicBenchmarksDataModule
+from titans_seq.tasks import SequenceClassifier
+
+DATASETS = {"human_nontata_promoters": 251, "human_enhancers_cohn": 500, "drosophila_enhancers_stark": 2048}
+SETTINGS = {"titans": dict(learning_rate=1e-3, epochs=10, patience=3, batch_size=64, patch=4),
+            "cnn": dict(learning_rate=1e-3, epochs=10, patience=3, batch_size=64, patch=1)}
+
+
+def data_for(dataset: str, seed: int, batch_size: int = 64) -> GenomicBenchmarksDataModule:
+    data = GenomicBenchmarksDataModule(dataset, protocol="local", max_length=DATASETS[dataset], batch_size=batch_size,
+                                       seed=seed)
+    data.setup()
+    return data
+
+
+def run_neural(dataset: str, model_name: str, seed: int, epochs: int | None, device: torch.device) -> dict:
+    settings = SETTINGS[model_name]
+    L.seed_everything(seed, workers=True, verbose=False)
+    data = data_for(dataset, seed, settings["batch_size"])
+    model = SequenceClassifier(classes=len(data.class_names), class_names=data.class_names, model=model_name,
+                               patch=settings["patch"], max_length=data.max_length, rc_average=True,
+                               learning_rate=settings["learning_rate"])
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", ".*does not have many workers.*")
+        best = L.pytorch.callbacks.ModelCheckpoint(dirpath=folder, monitor="val_loss", mode="min")
+        stop = L.pytorch.callbacks.EarlyStopping("val_loss", patience=settings["patience"])
+        trainer = L.Trainer(max_epochs=epochs or settings["epochs"], devices=1, logger=False,
+                            accelerator="gpu" if device.type == "cuda" else "cpu", enable_progress_bar=False,
+                            enable_model_summary=False, callbacks=[best, stop])
+        trainer.fit(model, datamodule=data)
+        result = trainer.test(model, datamodule=data, ckpt_path=best.best_model_path, verbose=False)[0]
+    return {"accuracy": result["test_accuracy"], "mcc": result["test_mcc"], "f1": result["test_f1"],
+            "auroc": result["test_auroc"], "n_test": data.sizes["test"],
+            "seconds": round(time.perf_counter() - start, 1),
+            "epochs_run": trainer.current_epoch, "parameters": sum(p.numel() for p in model.parameters())}
+
+
+def run_kmer(dataset: str, seed: int, k: int = 6) -> dict:
+    """Counts of overlapping k-mers, scaled per sequence, into an L2 logistic regression."""
+    data = data_for(dataset, seed)
+    start = time.perf_counter()
+    vectorizer = CountVectorizer(analyzer="char", ngram_range=(k, k), lowercase=False)
+    texts = {split: [s.upper() for s in data.records[split][1]] for split in ("train", "val", "test")}
+    labels = {split: data.datasets[split].targets.numpy() for split in texts}
+    features = {"train": vectorizer.fit_transform(texts["train"])}
+    features.update({split: vectorizer.transform(texts[split]) for split in ("val", "test")})
+    scale = lambda m: m.multiply(1.0 / np.maximum(m.sum(axis=1), 1)).tocsr() * 100  # noqa: E731
+    features = {split: scale(m) for split, m in features.items()}
+    best = None
+    for c in (0.01, 0.1, 1.0, 10.0):
+        model = LogisticRegression(C=c, max_iter=3000, random_state=seed).fit(features["train"], labels["train"])
+        score = accuracy_score(labels["val"], model.predict(features["val"]))
+        if best is None or score > best[0]:
+            best = (score, c, model)
+    _, c, model = best
+    probs = model.predict_proba(features["test"])
+    predicted = probs.argmax(1)
+    binary = probs.shape[1] == 2
+    return {"accuracy": accuracy_score(labels["test"], predicted), "mcc": matthews_corrcoef(labels["test"], predicted),
+            "f1": f1_score(labels["test"], predicted, average="binary" if binary else "macro"),
+            "auroc": roc_auc_score(labels["test"], probs[:, 1] if binary else probs, multi_class="ovr"),
+            "n_test": len(predicted), "seconds": round(time.perf_counter() - start, 1), "C": c, "k": k}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--dataset", choices=list(DATASETS), default="human_nontata_promoters")
+    parser.add_argument("--model", choices=("titans", "cnn", "kmer"), default="titans")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--all", action="store_true", help="every dataset x --models x --seeds")
+    parser.add_argument("--models", default="titans,cnn,kmer")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--datasets", default=",".join(DATASETS))
+    args = parser.parse_args()
+    device = resolve_device(args.device)
+    jobs = ([(d, m, int(s)) for d in args.datasets.split(",") for m in args.models.split(",")
+             for s in args.seeds.split(",")] if args.all else [(args.dataset, args.model, args.seed)])
+    rows, path = [], None
+    name = "genomics-" + ("all" if args.all else f"{args.dataset}-{args.model}-{args.seed}")
+    for dataset, model, seed in jobs:
+        result = run_kmer(dataset, seed) if model == "kmer" else run_neural(dataset, model, seed, args.epochs, device)
+        rows.append({"dataset": dataset, "model": model, "seed": seed, "protocol": "local 70/10/20 of the test split",
+                     **result})
+        print(json.dumps(rows[-1]), flush=True)
+        path = save(name, device, {"results": rows}, path=path)
+    print(f"wrote {path}", file=sys.stderr)
+    if args.all:
+        for dataset in dict.fromkeys(d for d, _, _ in jobs):
+            for model in dict.fromkeys(m for _, m, _ in jobs):
+                mine = [r["accuracy"] for r in rows if r["dataset"] == dataset and r["model"] == model]
+                print(json.dumps({"dataset": dataset, "model": model, "accuracy": float(np.mean(mine)),
+                                  "accuracy_std": float(np.std(mine)), "seeds": len(mine)}))
+    else:
+        print(json.dumps(rows[-1]))
+
+
+if __name__ == "__main__":
+    main()

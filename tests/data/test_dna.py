@@ -1,0 +1,141 @@
+"""DNA tokenizer, reverse complements, readers and the sequence DataModules."""
+
+import gzip
+
+import numpy as np
+import pytest
+import torch
+
+from titans_seq.data import (
+    DNATokenizer,
+    FastaDataModule,
+    GenomicBenchmarksDataModule,
+    SequenceCSVDataModule,
+    read_fasta,
+    read_fasta_per_class,
+    read_labelled_fasta,
+    read_sequence_table,
+    reverse_complement,
+)
+
+
+def test_round_trip_case_folding_and_iupac():
+    tok = DNATokenizer()
+    assert tok.decode(tok.encode("ACGTN")) == "ACGTN"
+    assert (tok.encode("acgtn") == tok.encode("ACGTN")).all()  # soft-masked bases are the same bases
+    assert tok.decode(tok.encode("ARYN")) == "ANNN"  # ambiguity codes read as N
+    with pytest.raises(ValueError, match=r"sequence read7: character 'R' at position 1 is an IUPAC ambiguity code"):
+        DNATokenizer(iupac="error").encode("ARYN", "read7")
+    with pytest.raises(ValueError, match=r"sequence 3: character 'X' at position 4 is not DNA"):
+        tok.encode("ACGTX", 3)
+    with pytest.raises(ValueError, match=r"character 'é' at position 2"):
+        tok.encode("ACéG", "utf8")
+
+
+def test_reverse_complement_twice_is_identity():
+    rng = np.random.default_rng(0)
+    sequence = "".join(rng.choice(list("ACGTNacgt"), 101))
+    assert reverse_complement("AACGTN") == "NACGTT"
+    assert reverse_complement(reverse_complement(sequence)) == sequence
+    tok = DNATokenizer()
+    ids = tok.batch([sequence, "ACCG"], max_length=120)
+    rc = tok.reverse_complement_ids(ids)
+    assert tok.decode(rc[1]) == "CGGT" and (rc[1, 4:] == 0).all()  # padding stays at the end
+    assert tok.decode(rc[0]) == reverse_complement(sequence).upper()
+    assert torch.equal(tok.reverse_complement_ids(rc), ids)
+
+
+@pytest.mark.parametrize(("crop", "kept"), [("start", "AACC"), ("end", "GGTT"), ("center", "CCGG")])
+def test_crop_and_pad(crop, kept):
+    tok = DNATokenizer(crop=crop)
+    assert tok.decode(tok.fit_length(tok.encode("AACCGGTT"), 4)) == kept
+    assert list(tok.fit_length(tok.encode("AC"), 4)) == [3, 4, 0, 0]
+
+
+def test_fasta_fastq_and_labelled_readers(tmp_path):
+    (tmp_path / "a.fa").write_text(">s1 label=enhancer\nACGT\nAC\n>s2 label=other\nGGGG\n")
+    assert read_fasta(tmp_path / "a.fa") == [("s1", "ACGTAC"), ("s2", "GGGG")]
+    with gzip.open(tmp_path / "a.fq.gz", "wt") as f:
+        f.write("@r1\nACGT\n+\nIIII\n@r2\nTT\n+\nII\n")
+    assert read_fasta(tmp_path / "a.fq.gz") == [("r1", "ACGT"), ("r2", "TT")]
+    ids, seqs, labels = read_labelled_fasta(tmp_path / "a.fa")
+    assert (ids, labels) == (["s1", "s2"], ["enhancer", "other"])
+    (tmp_path / "b.fa").write_text(">s3\nTTTT\n")
+    assert read_fasta_per_class({"x": tmp_path / "a.fa", "y": tmp_path / "b.fa"})[2] == ["x", "x", "y"]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("", "not a FASTA or FASTQ"),
+        ("hello\nworld\n", "not a FASTA or FASTQ"),
+        (">s1\n\n>s2\nACGT\n", "record 's1' has an empty sequence"),
+        (">s1\nACGT\n>s1\nAC\n", "duplicate record id 's1'"),
+    ],
+)
+def test_bad_fasta_files(tmp_path, content, message):
+    (tmp_path / "bad.fa").write_text(content)
+    with pytest.raises(ValueError, match=message):
+        read_fasta(tmp_path / "bad.fa")
+
+
+def test_bad_tables_and_labels(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no FASTA"):
+        read_fasta(tmp_path / "missing.fa")
+    (tmp_path / "t.csv").write_text("seq,label\nACGT,1\n")
+    with pytest.raises(ValueError, match=r"column\(s\) \['sequence'\] not found"):
+        read_sequence_table(tmp_path / "t.csv")
+    (tmp_path / "u.tsv").write_text("sequence\tlabel\nACGT\t1\n\t0\n")
+    with pytest.raises(ValueError, match="row 1 has no sequence"):
+        read_sequence_table(tmp_path / "u.tsv")
+    (tmp_path / "v.fa").write_text(">s1 class=a\nACGT\n")
+    with pytest.raises(ValueError, match="record 's1' has no label matching"):
+        read_labelled_fasta(tmp_path / "v.fa")
+    (tmp_path / "w.csv").write_text("sequence,label\n" + "ACGT,a\n" * 20)
+    with pytest.raises(ValueError, match="single class"):
+        SequenceCSVDataModule(path=tmp_path / "w.csv").setup()
+
+
+def test_local_protocol_is_stratified_and_seeded(samples, monkeypatch):
+    monkeypatch.setenv("TITANS_SEQ_DATA", str(samples.parent))
+    data = GenomicBenchmarksDataModule("human_nontata_promoters", protocol="local", batch_size=8)
+    data.setup()
+    assert data.class_names == ["negative", "positive"] and data.max_length == 251
+    assert sum(data.sizes.values()) == 9034 and data.sizes["test"] == pytest.approx(0.2 * 9034, abs=2)
+    train_labels = data.datasets["train"].targets.float().mean().item()
+    assert train_labels == pytest.approx(4915 / 9034, abs=0.01)  # the class mix of the whole split
+    again = GenomicBenchmarksDataModule("human_nontata_promoters", protocol="local")
+    again.setup()
+    assert again.records["test"][1][:5] == data.records["test"][1][:5]
+    with pytest.raises(FileNotFoundError, match="use protocol='local'"):
+        GenomicBenchmarksDataModule("human_nontata_promoters").setup()
+    with pytest.raises(ValueError, match="unknown Genomic Benchmarks dataset"):
+        GenomicBenchmarksDataModule("human_or_cat")
+
+
+def test_official_protocol_reads_the_package_layout(tmp_path):
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 30), ("test", 10)):
+        for label in ("negative", "positive"):
+            folder = tmp_path / "dummy_mouse_enhancers_ensembl" / split / label
+            folder.mkdir(parents=True)
+            for i in range(n):
+                (folder / f"{i}.txt").write_text("".join(rng.choice(list("ACGT"), 50)))
+    data = GenomicBenchmarksDataModule("dummy_mouse_enhancers_ensembl", data_dir=str(tmp_path), val_fraction=0.2)
+    data.setup()
+    assert data.sizes == {"train": 48, "val": 12, "test": 20}
+
+
+def test_fasta_datamodule_rc_augmentation(tmp_path):
+    rng = np.random.default_rng(1)
+    for label in ("a", "b"):
+        with open(tmp_path / f"{label}.fa", "w") as f:
+            for i in range(40):
+                f.write(f">{label}{i}\n{''.join(rng.choice(list('ACGT'), 30))}\n")
+    data = FastaDataModule(files={"a": str(tmp_path / "a.fa"), "b": str(tmp_path / "b.fa")}, batch_size=4, seed=3)
+    data.setup()
+    assert data.class_names == ["a", "b"] and data.sizes == {"train": 56, "val": 8, "test": 16}
+    torch.manual_seed(0)
+    seen = {tuple(data.datasets["train"][0][0].tolist()) for _ in range(20)}
+    assert len(seen) == 2  # the sequence and its reverse complement
+    assert len({tuple(data.datasets["test"][0][0].tolist()) for _ in range(5)}) == 1

@@ -1,0 +1,99 @@
+"""SequenceClassifier: learns a planted motif, is strand-symmetric with RC averaging, keeps class names."""
+
+import warnings
+
+import lightning as L
+import numpy as np
+import pytest
+import torch
+
+from titans_seq.data import DNATokenizer, SequenceCSVDataModule, reverse_complement
+from titans_seq.layers import TitansConfig
+from titans_seq.tasks import SequenceClassifier
+
+SMALL = TitansConfig(variant="mag", dim=32, depth=1, heads=2, window=16, causal=False, persistent_tokens=2,
+                     memory_chunk=8, memory_expansion=2.0, ff_mult=2.0)
+MOTIF = "TATAAGGC"
+
+
+def motif_table(path, n=800, length=64, seed=0):
+    rng = np.random.default_rng(seed)
+    rows = ["sequence,label"]
+    for i in range(n):
+        sequence = list(rng.choice(list("ACGT"), length))
+        label = "motif" if i % 2 else "background"
+        if label == "motif":
+            at = rng.integers(0, length - len(MOTIF))
+            sequence[at: at + len(MOTIF)] = MOTIF
+        rows.append(f"{''.join(sequence)},{label}")
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def train(model, data, epochs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer = L.Trainer(max_epochs=epochs, logger=False, enable_progress_bar=False, enable_model_summary=False,
+                            enable_checkpointing=False, accelerator="cpu")
+        trainer.fit(model, datamodule=data)
+        return trainer, trainer.test(model, datamodule=data, verbose=False)[0]
+
+
+def test_learns_a_planted_motif_quickly(tmp_path):
+    L.seed_everything(0, verbose=False)
+    data = SequenceCSVDataModule(path=str(motif_table(tmp_path / "m.csv")), batch_size=32, rc_augment=False)
+    data.setup()
+    model = SequenceClassifier(classes=2, class_names=data.class_names, encoder=SMALL, max_length=data.max_length,
+                               learning_rate=3e-3)
+    _, result = train(model, data, epochs=6)
+    assert result["test_accuracy"] > 0.95
+    assert {"test_mcc", "test_f1", "test_auroc"} <= set(result)
+
+
+def test_rc_averaged_predictions_ignore_the_strand():
+    torch.manual_seed(0)
+    model = SequenceClassifier(classes=3, encoder=SMALL, rc_average=True).eval()
+    tok = DNATokenizer()
+    rng = np.random.default_rng(2)
+    sequences = ["".join(rng.choice(list("ACGT"), n)) for n in (40, 57, 64)]
+    forward = model.probabilities(tok.batch(sequences, 64))
+    backward = model.probabilities(tok.batch([reverse_complement(s) for s in sequences], 64))
+    torch.testing.assert_close(forward, backward, rtol=1e-5, atol=1e-6)
+    plain = SequenceClassifier(classes=3, encoder=SMALL).eval()
+    assert not torch.allclose(plain.probabilities(tok.batch(sequences, 64)),
+                              plain.probabilities(tok.batch([reverse_complement(s) for s in sequences], 64)))
+
+
+def test_class_names_survive_save_and_load(tmp_path):
+    model = SequenceClassifier(classes=2, class_names=["enhancer", "other"], encoder=SMALL, pooling="cls")
+    trainer = L.Trainer(logger=False, enable_progress_bar=False, max_epochs=0)
+    trainer.strategy.connect(model)
+    trainer.save_checkpoint(tmp_path / "m.ckpt")
+    loaded = SequenceClassifier.load_from_checkpoint(tmp_path / "m.ckpt")
+    assert loaded.class_names == ["enhancer", "other"] and loaded.hparams.pooling == "cls"
+    ids = DNATokenizer().batch(["ACGTACGTAC"], 16)
+    torch.testing.assert_close(loaded.eval()(ids), model.eval()(ids))
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_long_sequences_in_bounded_pieces(causal):
+    torch.manual_seed(0)
+    encoder = TitansConfig(**{**SMALL.to_dict(), "causal": causal})
+    model = SequenceClassifier(classes=2, encoder=encoder, max_length=64, patch=4)
+    sequence = "".join(np.random.default_rng(0).choice(list("ACGT"), 5000))
+    probs = model.classify_long(sequence, piece=1024)
+    assert probs.shape == (2,) and probs.sum() == pytest.approx(1.0, abs=1e-5)
+    if causal:  # streaming in pieces equals one pass over the whole sequence
+        again = model.classify_long(sequence, piece=100_000)
+        np.testing.assert_allclose(probs, again, rtol=1e-4, atol=1e-5)
+
+
+def test_cnn_baseline_in_the_same_harness_and_bad_arguments(tmp_path):
+    model = SequenceClassifier(classes=2, model="cnn", max_length=64)
+    assert model(DNATokenizer().batch(["ACGT" * 16] * 3, 64)).shape == (3, 2)
+    with pytest.raises(ValueError, match="pooling must be one of"):
+        SequenceClassifier(pooling="max")
+    with pytest.raises(ValueError, match="class_names has 1 names for 2 classes"):
+        SequenceClassifier(class_names=["a"])
+    with pytest.raises(ValueError, match="model must be"):
+        SequenceClassifier(model="rnn")

@@ -1,0 +1,207 @@
+"""DNA sequences: a character tokenizer, reverse complements, and readers for FASTA/FASTQ and tables.
+
+Token ids: ``PAD=0``, ``CLS=1``, ``MASK=2`` (reserved), then ``A C G T N`` = 3..7. Lower case
+(soft-masked repeats) reads as the same base. IUPAC ambiguity codes (R Y S W K M B D H V) become
+``N`` by default, or are an error with ``iupac="error"``; any other character is an error that names
+the sequence and the position.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+__all__ = ["DNATokenizer", "read_fasta", "read_fasta_per_class", "read_labelled_fasta", "read_sequence_table",
+           "reverse_complement"]
+
+PAD, CLS, MASK, A, C, G, T, N = range(8)
+BASES = "ACGTN"
+IUPAC_AMBIGUOUS = "RYSWKMBDHV"
+_COMPLEMENT = str.maketrans("ACGTNacgtnRYSWKMBDHVryswkmbdhv", "TGCANtgcanYRSWMKVHDByrswmkvhdb")
+_INVALID = 255
+
+
+def reverse_complement(sequence: str) -> str:
+    """The reverse complement of a DNA string (IUPAC codes complemented too, case kept)."""
+    return sequence.translate(_COMPLEMENT)[::-1]
+
+
+class DNATokenizer:
+    """Characters to token ids and back, with padding and cropping to a fixed length.
+
+    Args:
+        iupac: ``"n"`` maps ambiguity codes to ``N``; ``"error"`` rejects them.
+        crop: which part of a sequence longer than ``max_length`` to keep: ``"start"`` (cut the end),
+            ``"end"`` (cut the start) or ``"center"`` (cut both ends evenly). Shorter sequences are padded
+            with ``PAD`` after their end.
+    """
+
+    vocab_size = 8
+    pad_id, cls_id, mask_id = PAD, CLS, MASK
+
+    def __init__(self, iupac: str = "n", crop: str = "center"):
+        if iupac not in ("n", "error"):
+            raise ValueError(f"iupac must be 'n' or 'error', got {iupac!r}")
+        if crop not in ("start", "end", "center"):
+            raise ValueError(f"crop must be 'start', 'end' or 'center', got {crop!r}")
+        self.iupac, self.crop = iupac, crop
+        table = np.full(256, _INVALID, dtype=np.uint8)
+        for i, base in enumerate(BASES):
+            table[ord(base)] = table[ord(base.lower())] = A + i
+        if iupac == "n":
+            for code in IUPAC_AMBIGUOUS:
+                table[ord(code)] = table[ord(code.lower())] = N
+        self._table = table
+        self._complement = np.array([PAD, CLS, MASK, T, G, C, A, N], dtype=np.int64)
+
+    def encode(self, sequence: str, name: str | int | None = None) -> np.ndarray:
+        """Token ids of one sequence; ``name`` (an id or an index) is used in the error message."""
+        if not isinstance(sequence, str):
+            raise TypeError(f"sequence {name!r} must be a string, got {type(sequence).__name__}")
+        raw = np.frombuffer(sequence.encode("utf-8"), dtype=np.uint8)
+        ids = self._table[raw]
+        bad = np.flatnonzero(ids == _INVALID)
+        if bad.size:
+            position = len(sequence.encode("utf-8")[: bad[0]].decode("utf-8", errors="ignore"))
+            char = sequence[position]
+            kind = "an IUPAC ambiguity code (iupac='error')" if char.upper() in IUPAC_AMBIGUOUS else "not DNA"
+            raise ValueError(f"sequence {name if name is not None else ''!s}: character {char!r} at position "
+                             f"{position} is {kind}; allowed are A, C, G, T, N in either case")
+        return ids.astype(np.int64)
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """Bases of token ids (upper case); padding and special tokens are dropped."""
+        return "".join(BASES[i - A] for i in np.asarray(ids).tolist() if i >= A)
+
+    def fit_length(self, ids: np.ndarray, max_length: int) -> np.ndarray:
+        """Crop (as ``crop`` says) or pad with ``PAD`` to exactly ``max_length`` ids."""
+        if len(ids) > max_length:
+            start = {"start": 0, "end": len(ids) - max_length, "center": (len(ids) - max_length) // 2}[self.crop]
+            return ids[start: start + max_length]
+        return np.concatenate([ids, np.full(max_length - len(ids), PAD, dtype=ids.dtype)])
+
+    def batch(self, sequences: Sequence[str], max_length: int, names: Sequence | None = None) -> torch.Tensor:
+        """``(len(sequences), max_length)`` token ids."""
+        names = names if names is not None else range(len(sequences))
+        return torch.from_numpy(np.stack([self.fit_length(self.encode(s, n), max_length)
+                                          for s, n in zip(sequences, names, strict=True)]))
+
+    def reverse_complement_ids(self, ids: torch.Tensor) -> torch.Tensor:
+        """Reverse complement of padded token ids ``(..., L)``: bases complemented and reversed within each
+        sequence's own length, the padding left at the end."""
+        lookup = torch.as_tensor(self._complement, device=ids.device)
+        lengths = (ids != PAD).sum(-1, keepdim=True)
+        positions = torch.arange(ids.shape[-1], device=ids.device).expand_as(ids)
+        source = torch.where(positions < lengths, lengths - 1 - positions, positions)
+        return lookup[ids.gather(-1, source)]
+
+
+def _check_records(records: list[tuple[str, str]], path: str | os.PathLike) -> list[tuple[str, str]]:
+    if not records:
+        raise ValueError(f"{path}: no records found")
+    seen = set()
+    for name, sequence in records:
+        if not sequence:
+            raise ValueError(f"{path}: record {name!r} has an empty sequence")
+        if name in seen:
+            raise ValueError(f"{path}: duplicate record id {name!r}")
+        seen.add(name)
+    return records
+
+
+def _open_text(path: str | os.PathLike):
+    import gzip
+
+    return gzip.open(path, "rt") if str(path).endswith(".gz") else open(path)
+
+
+def read_fasta(path: str | os.PathLike) -> list[tuple[str, str]]:
+    """``(id, sequence)`` of every record of a FASTA or FASTQ file (gzip too; FASTQ by a leading ``@``).
+
+    The id is the header's first word. Raises ``ValueError`` for a file that is neither, an empty
+    record, or a repeated id; ``FileNotFoundError`` for a missing file.
+    """
+    from Bio.SeqIO.FastaIO import SimpleFastaParser
+    from Bio.SeqIO.QualityIO import FastqGeneralIterator
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no FASTA/FASTQ file at {path}")
+    with _open_text(path) as handle:
+        first = ""
+        for line in handle:
+            if line.strip():
+                first = line.lstrip()[0]
+                break
+        if first not in (">", "@"):
+            raise ValueError(f"{path}: not a FASTA or FASTQ file (the first record must start with '>' or '@')")
+        handle.seek(0)
+        try:
+            parser = SimpleFastaParser(handle) if first == ">" else FastqGeneralIterator(handle)
+            records = [(header.split()[0] if header.split() else "", record[0]) for header, *record in parser]
+        except ValueError as error:
+            raise ValueError(f"{path}: malformed {'FASTA' if first == '>' else 'FASTQ'} file: {error}") from None
+    return _check_records(records, path)
+
+
+def read_labelled_fasta(path: str | os.PathLike, pattern: str = r"label=(\S+)") -> tuple[list[str], list[str],
+                                                                                           list[str]]:
+    """ids, sequences and labels of a FASTA file whose headers carry the label, found by ``pattern``
+    (a regular expression whose first group is the label, searched in the whole header line)."""
+    from Bio.SeqIO.FastaIO import SimpleFastaParser
+
+    regex = re.compile(pattern)
+    records = read_fasta(path)
+    with _open_text(path) as handle:
+        headers = [header for header, _ in SimpleFastaParser(handle)]
+    labels = []
+    for (name, _), header in zip(records, headers, strict=True):
+        match = regex.search(header)
+        if not match:
+            raise ValueError(f"{path}: record {name!r} has no label matching {pattern!r} in its header {header!r}")
+        labels.append(match.group(1))
+    return [n for n, _ in records], [s for _, s in records], labels
+
+
+def read_fasta_per_class(files: dict[str, str | os.PathLike]) -> tuple[list[str], list[str], list[str]]:
+    """ids, sequences and labels from one FASTA file per class (``{label: path}``)."""
+    ids, sequences, labels = [], [], []
+    for label, path in files.items():
+        records = read_fasta(path)
+        ids += [n for n, _ in records]
+        sequences += [s for _, s in records]
+        labels += [label] * len(records)
+    duplicates = pd.Index(ids)[pd.Index(ids).duplicated()]
+    if len(duplicates):
+        raise ValueError(f"record id {duplicates[0]!r} appears in more than one class file")
+    return ids, sequences, labels
+
+
+def read_sequence_table(path: str | os.PathLike, sequence_column: str = "sequence",
+                        label_column: str = "label") -> tuple[list[str], list[str], list]:
+    """ids (row numbers, or an ``id`` column), sequences and labels of a CSV/TSV file (gzip too)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no sequence table at {path}")
+    sep = "\t" if ".tsv" in path.suffixes or ".tab" in path.suffixes else ","
+    try:
+        frame = pd.read_csv(path, sep=sep)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as error:
+        raise ValueError(f"{path}: not a readable table: {error}") from None
+    missing = [c for c in (sequence_column, label_column) if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{path}: column(s) {missing} not found; the columns are {list(frame.columns)}")
+    if frame.empty:
+        raise ValueError(f"{path}: no rows")
+    for column in (sequence_column, label_column):
+        empty = frame[column].isna() | (frame[column].astype(str).str.len() == 0)
+        if empty.any():
+            raise ValueError(f"{path}: row {int(np.flatnonzero(empty.to_numpy())[0])} has no {column}")
+    ids = frame["id"].astype(str).tolist() if "id" in frame.columns else [str(i) for i in range(len(frame))]
+    return ids, frame[sequence_column].astype(str).tolist(), frame[label_column].tolist()

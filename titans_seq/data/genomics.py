@@ -1,0 +1,234 @@
+"""Labelled DNA sequences for classification: Genomic Benchmarks, FASTA files, sequence tables.
+
+Class names are the sorted distinct labels of the training split (as strings); the model stores them.
+Training batches may be reverse-complemented at random (``rc_augment``), a strand-symmetric
+augmentation; validation and test never are.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from sklearn.model_selection import train_test_split
+from torch.utils.data import DataLoader, Dataset
+
+from titans_seq.data.dna import DNATokenizer, read_fasta_per_class, read_labelled_fasta, read_sequence_table
+from titans_seq.data.files import DataFile, load_manifest, locate
+
+__all__ = ["FastaDataModule", "GenomicBenchmarksDataModule", "SequenceCSVDataModule", "SequenceDataModule",
+           "SequenceDataset", "stratified_split"]
+
+Records = tuple[list[str], list[str], list]  # ids, sequences, labels
+
+
+def stratified_split(records: Records, fractions: tuple[float, ...], seed: int) -> list[Records]:
+    """Split records into parts of the given fractions (summing to 1), each with the same class mix."""
+    if abs(sum(fractions) - 1) > 1e-9 or any(f <= 0 for f in fractions):
+        raise ValueError(f"fractions must be positive and sum to 1, got {fractions}")
+    index = np.arange(len(records[0]))
+    labels = np.asarray([str(label) for label in records[2]])
+    parts, rest, left = [], index, 1.0
+    for fraction in fractions[:-1]:
+        take, rest = train_test_split(rest, train_size=fraction / left, stratify=labels[rest], random_state=seed)
+        parts.append(np.sort(take))
+        left -= fraction
+    parts.append(np.sort(rest))
+    return [tuple([column[i] for i in part] for column in records) for part in parts]
+
+
+class SequenceDataset(Dataset):
+    """Token ids of each sequence, cropped or padded to ``max_length``, with the class index."""
+
+    def __init__(self, tokens: list[np.ndarray], targets: np.ndarray, max_length: int, tokenizer: DNATokenizer,
+                 rc_augment: bool = False):
+        self.tokens, self.targets = tokens, torch.as_tensor(targets, dtype=torch.long)
+        self.max_length, self.tokenizer, self.rc_augment = max_length, tokenizer, rc_augment
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        ids = torch.from_numpy(self.tokenizer.fit_length(self.tokens[i], self.max_length))
+        if self.rc_augment and torch.rand(()) < 0.5:
+            ids = self.tokenizer.reverse_complement_ids(ids)
+        return ids, self.targets[i]
+
+
+class SequenceDataModule(L.LightningDataModule):
+    """Train / validation / test sequences, tokenised, as batches of ``(ids (B, L), class (B,))``.
+
+    Args:
+        max_length: length sequences are cropped or padded to (default: the longest training sequence).
+        batch_size, num_workers: DataLoader settings. rc_augment: random reverse complements in training.
+        seed: for every random split. iupac, crop: see :class:`~titans_seq.data.dna.DNATokenizer`.
+    """
+
+    def __init__(self, max_length: int | None = None, batch_size: int = 64, rc_augment: bool = True, seed: int = 0,
+                 iupac: str = "n", crop: str = "center", num_workers: int = 0):
+        super().__init__()
+        if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, int)
+                                       or max_length < 1):
+            raise ValueError(f"max_length must be a positive integer or None, got {max_length!r}")
+        self.max_length, self.batch_size, self.rc_augment = max_length, batch_size, rc_augment
+        self.seed, self.num_workers = seed, num_workers
+        self.tokenizer = DNATokenizer(iupac=iupac, crop=crop)
+        self.class_names: list[str] | None = None
+
+    def load_splits(self) -> dict[str, Records]:
+        """``{"train": ..., "val": ..., "test": ...}`` records (subclasses)."""
+        raise NotImplementedError
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.class_names is not None:
+            return
+        splits = self.load_splits()
+        self.class_names = sorted({str(label) for label in splits["train"][2]})
+        if len(self.class_names) < 2:
+            raise ValueError(f"the training split has a single class ({self.class_names}); classification needs two")
+        index = {name: i for i, name in enumerate(self.class_names)}
+        self.records, self.datasets = splits, {}
+        tokens = {split: [self.tokenizer.encode(s, name) for name, s in zip(ids, seqs, strict=True)]
+                  for split, (ids, seqs, _) in splits.items()}
+        if self.max_length is None:
+            self.max_length = max(len(t) for t in tokens["train"])
+        for split, (_, _, labels) in splits.items():
+            unknown = sorted({str(label) for label in labels} - set(index))
+            if unknown:
+                raise ValueError(f"the {split} split has labels not seen in training: {unknown}")
+            targets = np.array([index[str(label)] for label in labels])
+            self.datasets[split] = SequenceDataset(tokens[split], targets, self.max_length, self.tokenizer,
+                                                   rc_augment=self.rc_augment and split == "train")
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        return {split: len(d) for split, d in self.datasets.items()}
+
+    def _loader(self, split: str, train: bool) -> DataLoader:
+        generator = torch.Generator().manual_seed(self.seed) if train else None
+        return DataLoader(self.datasets[split], batch_size=self.batch_size, shuffle=train, generator=generator,
+                          num_workers=self.num_workers)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", False)
+
+
+class GenomicBenchmarksDataModule(SequenceDataModule):
+    """A Genomic Benchmarks dataset (Grešová et al., BMC Genomic Data 2023), by ``protocol``:
+
+    - ``"official"``: the official train and test splits, validation carved from train
+      (``val_fraction``, stratified, seeded). Needs both splits: ``<root>/<name>/{train,test}.csv(.gz)``
+      (``sequence,label``) or the ``genomic-benchmarks`` package's folders ``<root>/<name>/{train,test}/<class>/*.txt``,
+      with ``<root>`` = ``data_dir``, ``$TITANS_SEQ_DATA/genomic_benchmarks`` or ``~/.genomic_benchmarks``.
+    - ``"local"``: only the split that is present (``split_present``, the test split here) is carved into
+      train / validation / test by ``local_fractions`` (stratified, seeded). Its numbers are not comparable
+      to published official-protocol numbers; it must be chosen explicitly.
+
+    Integer labels are mapped to the dataset's class names in alphabetical order (as the benchmark's
+    Hugging Face mirrors number them).
+    """
+
+    def __init__(self, name: str, protocol: str = "official", data_dir: str | None = None,
+                 val_fraction: float = 0.1, local_fractions: tuple[float, float, float] = (0.7, 0.1, 0.2),
+                 split_present: str = "test", **kwargs):
+        if protocol not in ("official", "local"):
+            raise ValueError(f"protocol must be 'official' or 'local', got {protocol!r}")
+        super().__init__(**kwargs)
+        manifest = load_manifest("genomic_benchmarks")
+        if name not in manifest.info["datasets"]:
+            raise ValueError(f"unknown Genomic Benchmarks dataset {name!r}; known: "
+                             f"{', '.join(sorted(manifest.info['datasets']))}")
+        self.name, self.protocol, self.data_dir = name, protocol, data_dir
+        self.val_fraction, self.local_fractions = val_fraction, tuple(local_fractions)
+        self.split_present = split_present
+        self.info = manifest.info["datasets"][name]
+
+    def _roots(self) -> list[Path]:
+        roots = [Path(self.data_dir)] if self.data_dir else []
+        if os.environ.get("TITANS_SEQ_DATA"):
+            roots.append(Path(os.environ["TITANS_SEQ_DATA"]) / "genomic_benchmarks")
+        return [*roots, Path.home() / ".genomic_benchmarks"]
+
+    def _read_split(self, split: str) -> Records:
+        names = sorted(self.info["classes"])
+        for root in self._roots():
+            folder = root / self.name / split
+            if folder.is_dir() and all((folder / c).is_dir() for c in names):
+                ids, sequences, labels = [], [], []
+                for label in names:
+                    for path in sorted((folder / label).glob("*.txt")):
+                        ids.append(f"{label}/{path.stem}")
+                        sequences.append(path.read_text().strip())
+                        labels.append(label)
+                return ids, sequences, labels
+        known = self.info["files"].get(split)
+        for root in self._roots():
+            for suffix in (".csv.gz", ".csv"):
+                candidate = root / self.name / f"{split}{suffix}"
+                if candidate.is_file():
+                    if known and known.get("sha256"):
+                        data_file = DataFile(f"{self.name}/{split}", f"{self.name}/{split}.csv.gz", known.get("url")
+                                             or "", known["sha256"])
+                        locate(data_file, candidate)
+                    ids, sequences, labels = read_sequence_table(candidate)
+                    return ids, sequences, [names[int(x)] if str(x).isdigit() else str(x) for x in labels]
+        present = ", ".join(self.info["files"])
+        hint = f" (with only the {present} split, use protocol='local')" if present else ""
+        raise FileNotFoundError(
+            f"Genomic Benchmarks {self.name}: no {split} split found under {', '.join(map(str, self._roots()))}. "
+            f"Put {self.name}/{split}.csv.gz (sequence,label) or the genomic-benchmarks package's "
+            f"{self.name}/{split}/<class>/*.txt folders there{hint}")
+
+    def load_splits(self) -> dict[str, Records]:
+        if self.protocol == "local":
+            train, val, test = stratified_split(self._read_split(self.split_present), self.local_fractions, self.seed)
+            return {"train": train, "val": val, "test": test}
+        train, val = stratified_split(self._read_split("train"), (1 - self.val_fraction, self.val_fraction), self.seed)
+        return {"train": train, "val": val, "test": self._read_split("test")}
+
+
+class FastaDataModule(SequenceDataModule):
+    """Your own labelled FASTA: one file per class (``{label: path}``) or one file whose headers carry
+    the label (``path`` with ``label_pattern``); split into train / validation / test by ``fractions``."""
+
+    def __init__(self, files: dict[str, str] | None = None, path: str | None = None,
+                 label_pattern: str = r"label=(\S+)", fractions: tuple[float, float, float] = (0.7, 0.1, 0.2),
+                 **kwargs):
+        if (files is None) == (path is None):
+            raise ValueError("give either files (one FASTA per class) or path (one labelled FASTA), not both")
+        super().__init__(**kwargs)
+        self.files, self.path, self.label_pattern, self.fractions = files, path, label_pattern, tuple(fractions)
+
+    def load_splits(self) -> dict[str, Records]:
+        records = read_fasta_per_class(self.files) if self.files else read_labelled_fasta(self.path, self.label_pattern)
+        train, val, test = stratified_split(records, self.fractions, self.seed)
+        return {"train": train, "val": val, "test": test}
+
+
+class SequenceCSVDataModule(SequenceDataModule):
+    """Your own CSV/TSV of ``sequence,label`` rows: one file split by ``fractions``, or separate
+    ``train``/``val``/``test`` files."""
+
+    def __init__(self, path: str | None = None, train: str | None = None, val: str | None = None,
+                 test: str | None = None, fractions: tuple[float, float, float] = (0.7, 0.1, 0.2), **kwargs):
+        if (path is None) == (train is None):
+            raise ValueError("give either path (one table to split) or train/val/test tables")
+        if train is not None and (val is None or test is None):
+            raise ValueError("with train, give val and test tables too")
+        super().__init__(**kwargs)
+        self.path, self.files, self.fractions = path, {"train": train, "val": val, "test": test}, tuple(fractions)
+
+    def load_splits(self) -> dict[str, Records]:
+        if self.path is not None:
+            train, val, test = stratified_split(read_sequence_table(self.path), self.fractions, self.seed)
+            return {"train": train, "val": val, "test": test}
+        return {split: read_sequence_table(path) for split, path in self.files.items()}

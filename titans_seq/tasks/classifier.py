@@ -1,0 +1,185 @@
+"""``SequenceClassifier``: the DNA classification LightningModule (model, loss, metrics, optimiser)."""
+
+from __future__ import annotations
+
+import lightning as L
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torchmetrics import MetricCollection
+from torchmetrics.classification import AUROC, Accuracy, F1Score, MatthewsCorrCoef
+
+from titans_seq.baselines import GenomicBenchmarksCNN
+from titans_seq.data.dna import DNATokenizer
+from titans_seq.heads.dna import POOLINGS, DNAEmbedding, masked_pool
+from titans_seq.layers import TitansConfig, TitansEncoder
+
+__all__ = ["DNA_ENCODER", "SequenceClassifier", "SequenceNetwork"]
+
+# The encoder the classifier uses unless given another: small, bidirectional, MAC over segments of 64.
+DNA_ENCODER = TitansConfig(variant="mac", dim=64, depth=2, heads=4, window=64, segment_len=64, causal=False,
+                           persistent_tokens=4, memory_depth=2, memory_expansion=2.0, memory_chunk=16, ff_mult=2.0,
+                           dropout=0.1)
+
+
+class SequenceNetwork(nn.Module):
+    """Embedding (per base or per ``patch`` bases), a Titans encoder, pooling, a linear class head."""
+
+    def __init__(self, classes: int, encoder: TitansConfig, pooling: str = "mean", patch: int = 1):
+        super().__init__()
+        self.pooling = pooling
+        self.embedding = DNAEmbedding(DNATokenizer.vocab_size, encoder.dim, patch)
+        self.cls = nn.Parameter(torch.randn(encoder.dim) * 0.02) if pooling == "cls" else None
+        self.encoder = TitansEncoder(encoder)
+        self.head = nn.Linear(encoder.dim, classes)
+
+    def forward(self, ids: Tensor) -> Tensor:
+        x, present = self.embedding(ids)
+        if self.cls is not None:
+            x = torch.cat([self.cls.expand(x.shape[0], 1, -1).to(x.dtype), x], dim=1)
+            present = torch.cat([present.new_ones(present.shape[0], 1), present], dim=1)
+        h, _ = self.encoder(x)
+        return self.head(masked_pool(h, present, self.pooling))
+
+    @torch.no_grad()
+    def stream_logits(self, ids: Tensor, piece: int) -> Tensor:
+        """Logits of one very long sequence ``(1, L)`` read in pieces by a causal encoder, the state
+        carried and the pooled summary kept as a running sum: memory independent of ``L``."""
+        state, total, count, last = None, None, 0, None
+        for part in ids.split(piece, dim=1):
+            x, present = self.embedding(part)
+            h, state = self.encoder(x, state)
+            summed = (h * present.unsqueeze(-1)).sum(1)
+            total = summed if total is None else total + summed
+            count += int(present.sum())
+            last = h[:, -1]
+        pooled = last if self.pooling == "last" else total / max(count, 1)
+        return self.head(pooled)
+
+
+class SequenceClassifier(L.LightningModule):
+    """Classifies DNA token ids ``(B, L)`` into ``classes`` (names kept in ``class_names``).
+
+    Args:
+        classes: number of classes. class_names: their names, stored with the model.
+        model: ``"titans"`` or ``"cnn"`` (the Genomic Benchmarks CNN, trained in the same harness).
+        encoder: the Titans encoder (default ``DNA_ENCODER``, bidirectional MAC). pooling: ``"mean"``,
+            ``"cls"`` or ``"last"``. patch: bases per token (1 = single-nucleotide).
+        max_length: training length (the CNN's input size; the window for long sequences).
+        rc_average: at inference, average the class probabilities of each sequence and its reverse
+            complement, which makes predictions invariant to the strand.
+        learning_rate, weight_decay: AdamW, cosine schedule over the epochs.
+    """
+
+    def __init__(self, classes: int = 2, class_names: list[str] | None = None, model: str = "titans",
+                 encoder: TitansConfig | dict | None = None, pooling: str = "mean", patch: int = 1,
+                 max_length: int = 512, rc_average: bool = False, learning_rate: float = 1e-3,
+                 weight_decay: float = 0.01):
+        super().__init__()
+        if model not in ("titans", "cnn"):
+            raise ValueError(f"model must be 'titans' or 'cnn', got {model!r}")
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
+        if class_names is not None and len(class_names) != classes:
+            raise ValueError(f"class_names has {len(class_names)} names for {classes} classes")
+        if classes < 2:
+            raise ValueError(f"classes must be >= 2, got {classes}")
+        if isinstance(encoder, dict):
+            encoder = TitansConfig.from_dict(encoder)
+        encoder = encoder if encoder is not None else DNA_ENCODER
+        if not isinstance(encoder, TitansConfig):
+            raise TypeError(f"encoder must be a TitansConfig or a dict of its fields, got {type(encoder).__name__}")
+        config, encoder = encoder, encoder.to_dict()  # checkpoints hold plain values
+        class_names = [str(c) for c in class_names] if class_names is not None else None
+        self.save_hyperparameters()
+        self.class_names = class_names or [str(i) for i in range(classes)]
+        self.tokenizer = DNATokenizer()
+        self.network = (SequenceNetwork(classes, config, pooling, patch) if model == "titans"
+                        else GenomicBenchmarksCNN(DNATokenizer.vocab_size, max_length, classes))
+        task = dict(task="binary") if classes == 2 else dict(task="multiclass", num_classes=classes)
+        f1 = dict(task="binary") if classes == 2 else dict(task="multiclass", num_classes=classes, average="macro")
+        self.metrics = nn.ModuleDict({split: MetricCollection({
+            "accuracy": Accuracy(**task), "mcc": MatthewsCorrCoef(**task), "f1": F1Score(**f1), "auroc": AUROC(**task),
+        }, prefix=f"{split}_") for split in ("val", "test")})
+
+    def forward(self, ids: Tensor) -> Tensor:
+        """Class logits ``(B, classes)``."""
+        return self.network(ids)
+
+    def probabilities(self, ids: Tensor) -> Tensor:
+        """Class probabilities; with ``rc_average``, averaged with the reverse complement's."""
+        probs = self(ids).softmax(-1)
+        if self.hparams.rc_average:
+            probs = (probs + self(self.tokenizer.reverse_complement_ids(ids)).softmax(-1)) / 2
+        return probs
+
+    def training_step(self, batch, batch_idx):
+        ids, target = batch
+        loss = F.cross_entropy(self(ids), target)
+        self.log("train_loss", loss, prog_bar=True)
+        return loss
+
+    def _evaluate(self, batch, split: str) -> None:
+        ids, target = batch
+        probs = self.probabilities(ids)
+        self.log(f"{split}_loss", F.nll_loss(probs.clamp_min(1e-12).log(), target), prog_bar=split == "val")
+        scores = probs[:, 1] if self.hparams.classes == 2 else probs
+        self.metrics[split].update(scores, target)
+
+    def _log_epoch(self, split: str) -> None:
+        values = self.metrics[split].compute()
+        self.log_dict(values, prog_bar=split == "val")
+        self.metrics[split].reset()
+
+    def validation_step(self, batch, batch_idx):
+        self._evaluate(batch, "val")
+
+    def on_validation_epoch_end(self):
+        self._log_epoch("val")
+
+    def test_step(self, batch, batch_idx):
+        self._evaluate(batch, "test")
+
+    def on_test_epoch_end(self):
+        self._log_epoch("test")
+
+    def predict_step(self, batch, batch_idx):
+        ids = batch[0] if isinstance(batch, (list, tuple)) else batch
+        return self.probabilities(ids)
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.AdamW(self.parameters(), lr=self.hparams.learning_rate,
+                                      weight_decay=self.hparams.weight_decay)
+        epochs = self.trainer.max_epochs if self._trainer is not None and self.trainer.max_epochs else 10
+        return {"optimizer": optimizer,
+                "lr_scheduler": torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, epochs))}
+
+    @torch.no_grad()
+    def classify_long(self, sequence: str, piece: int = 65536, windows_per_batch: int = 16) -> np.ndarray:
+        """Class probabilities of a sequence of any length, in bounded memory.
+
+        A causal Titans encoder streams it in pieces of ``piece`` bases, its state carried, pooling a
+        running mean. Otherwise the sequence is cut into windows of ``max_length`` bases, classified a
+        few at a time, and their probabilities averaged by the number of bases each holds.
+        """
+        was_training = self.training
+        self.eval()
+        ids = torch.from_numpy(self.tokenizer.encode(sequence, "sequence")).to(self.device)
+        network = self.network
+        if isinstance(network, SequenceNetwork) and network.encoder.config.causal and network.pooling != "cls":
+            patch = network.embedding.patch
+            piece = max(patch, piece // patch * patch)
+            probs = network.stream_logits(ids.unsqueeze(0), piece).softmax(-1)[0]
+        else:
+            size = self.hparams.max_length
+            windows = [ids[i: i + size] for i in range(0, len(ids), size)]
+            total = torch.zeros(self.hparams.classes, device=self.device)
+            for start in range(0, len(windows), windows_per_batch):
+                group = windows[start: start + windows_per_batch]
+                batch = torch.stack([F.pad(w, (0, size - len(w))) for w in group])
+                weights = torch.tensor([len(w) for w in group], device=self.device, dtype=torch.float32)
+                total += (self.probabilities(batch) * weights.unsqueeze(-1)).sum(0)
+            probs = total / len(ids)
+        self.train(was_training)
+        return probs.cpu().numpy()
