@@ -58,8 +58,8 @@ def test_fasta_fastq_and_labelled_readers(tmp_path):
     with gzip.open(tmp_path / "a.fq.gz", "wt") as f:
         f.write("@r1\nACGT\n+\nIIII\n@r2\nTT\n+\nII\n")
     assert read_fasta(tmp_path / "a.fq.gz") == [("r1", "ACGT"), ("r2", "TT")]
-    ids, seqs, labels = read_labelled_fasta(tmp_path / "a.fa")
-    assert (ids, labels) == (["s1", "s2"], ["enhancer", "other"])
+    ids, sequences, labels = read_labelled_fasta(tmp_path / "a.fa")
+    assert (ids, sequences, labels) == (["s1", "s2"], ["ACGTAC", "GGGG"], ["enhancer", "other"])
     (tmp_path / "b.fa").write_text(">s3\nTTTT\n")
     assert read_fasta_per_class({"x": tmp_path / "a.fa", "y": tmp_path / "b.fa"})[2] == ["x", "x", "y"]
 
