@@ -9,6 +9,7 @@ JSON object (dataset, model, accuracy, mcc, n_test, seconds, ...).
 
     python benchmarks/genomics.py --dataset human_nontata_promoters --model titans|cnn|kmer [--seed S] [--epochs N]
     python benchmarks/genomics.py --all [--models titans,cnn,kmer] [--seeds 0,1,2]
+    python benchmarks/genomics.py --long 1000000    # classify one sequence of that many bases, bounded memory
 """
 
 from __future__ import annotations
@@ -96,6 +97,34 @@ def run_kmer(dataset: str, seed: int, k: int = 6) -> dict:
             "n_test": len(predicted), "seconds": round(time.perf_counter() - start, 1), "C": c, "k": k}
 
 
+def run_long(bases: int, device: torch.device) -> list[dict]:
+    """Classify one random sequence of ``bases`` bases with an (untrained) default-size model, streamed by
+    a causal encoder and windowed by a bidirectional one; time and peak memory of each."""
+    from dataclasses import replace
+
+    from common import peak_memory, reset_peak_memory
+
+    from titans_seq.tasks import DNA_ENCODER
+
+    sequence = "".join(np.random.default_rng(0).choice(list("ACGT"), bases))
+    rows = []
+    for causal in (True, False):
+        torch.manual_seed(0)
+        model = SequenceClassifier(classes=2, encoder=replace(DNA_ENCODER, causal=causal), patch=4,
+                                   max_length=2048).to(device)
+        before = reset_peak_memory(device)
+        start = time.perf_counter()
+        probs = model.classify_long(sequence, piece=65536)
+        seconds = time.perf_counter() - start
+        rows.append({"bases": bases, "mode": "causal, streamed in 65,536-base pieces" if causal else
+                     "bidirectional, 2,048-base windows, 16 at a time", "seconds": round(seconds, 1),
+                     "bases_per_s": round(bases / seconds), "peak_mib_above_start": round((peak_memory(device) - before)
+                                                                                          / 2**20, 1),
+                     "probabilities": [round(float(p), 4) for p in probs]})
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", choices=list(DATASETS), default="human_nontata_promoters")
@@ -107,8 +136,13 @@ def main() -> None:
     parser.add_argument("--models", default="titans,cnn,kmer")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--datasets", default=",".join(DATASETS))
+    parser.add_argument("--long", type=int, metavar="BASES", help="classify one sequence of BASES bases instead")
     args = parser.parse_args()
     device = resolve_device(args.device)
+    if args.long:
+        path = save("genomics-long-sequence", device, {"results": run_long(args.long, device)})
+        print(f"wrote {path}", file=sys.stderr)
+        return
     jobs = ([(d, m, int(s)) for d in args.datasets.split(",") for m in args.models.split(",")
              for s in args.seeds.split(",")] if args.all else [(args.dataset, args.model, args.seed)])
     rows, path = [], None

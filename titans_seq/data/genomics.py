@@ -10,14 +10,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import lightning as L
 import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from titans_seq.data.dna import DNATokenizer, read_fasta_per_class, read_labelled_fasta, read_sequence_table
 from titans_seq.data.files import DataFile, load_manifest, locate
+from titans_seq.data.splits import SplitDataModule
 
 __all__ = ["FastaDataModule", "GenomicBenchmarksDataModule", "SequenceCSVDataModule", "SequenceDataModule",
            "SequenceDataset", "stratified_split"]
@@ -58,7 +58,7 @@ class SequenceDataset(Dataset):
         return ids, self.targets[i]
 
 
-class SequenceDataModule(L.LightningDataModule):
+class SequenceDataModule(SplitDataModule):
     """Train / validation / test sequences, tokenised, as batches of ``(ids (B, L), class (B,))``.
 
     Args:
@@ -107,19 +107,6 @@ class SequenceDataModule(L.LightningDataModule):
     def sizes(self) -> dict[str, int]:
         return {split: len(d) for split, d in self.datasets.items()}
 
-    def _loader(self, split: str, train: bool) -> DataLoader:
-        generator = torch.Generator().manual_seed(self.seed) if train else None
-        return DataLoader(self.datasets[split], batch_size=self.batch_size, shuffle=train, generator=generator,
-                          num_workers=self.num_workers)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", False)
 
 
 class GenomicBenchmarksDataModule(SequenceDataModule):

@@ -12,14 +12,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-import lightning as L
 import numpy as np
 import pandas as pd
 import torch
 from sklearn.preprocessing import StandardScaler
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from titans_seq.data.files import locate
+from titans_seq.data.splits import SplitDataModule
 
 __all__ = ["CSVDataModule", "ETTDataModule", "Series", "TimeSeriesDataModule", "WeatherDataModule",
            "WindowDataset", "read_series"]
@@ -105,7 +105,7 @@ class WindowDataset(Dataset):
         return self.data[i:cut, self.inputs], self.data[cut: cut + self.horizon, self.targets]
 
 
-class TimeSeriesDataModule(L.LightningDataModule):
+class TimeSeriesDataModule(SplitDataModule):
     """Windows of a series for training, validation and test, scaled by the training rows' statistics.
 
     Subclasses say where the series comes from (:meth:`load`) and where the splits lie (:meth:`borders`).
@@ -115,6 +115,8 @@ class TimeSeriesDataModule(L.LightningDataModule):
         features: ``"M"``, ``"S"`` or ``"MS"`` (see the module docstring). target: the target column.
         batch_size: windows per batch. num_workers: DataLoader workers.
     """
+
+    drop_last_train = True
 
     def __init__(self, lookback: int = 96, horizon: int = 96, features: str = "M", target: str = "OT",
                  batch_size: int = 32, num_workers: int = 0):
@@ -176,19 +178,6 @@ class TimeSeriesDataModule(L.LightningDataModule):
     @property
     def n_targets(self) -> int:
         return len(self.target_index)
-
-    def _loader(self, split: str, train: bool) -> DataLoader:
-        return DataLoader(self.datasets[split], batch_size=self.batch_size, shuffle=train, drop_last=train,
-                          num_workers=self.num_workers)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", False)
 
     def inverse_transform(self, scaled: np.ndarray | torch.Tensor) -> np.ndarray:
         """Target values back in original units (last axis: the target columns)."""
