@@ -109,7 +109,7 @@ def test_bad_data_gets_a_clear_error(change, message):
 
 def test_bad_arguments():
     with pytest.raises(ValueError, match="target 'power' is not a column"):
-        CSVDataModule(frame(300), target="power").setup()
+        CSVDataModule(frame(300), target="power", features="MS").setup()
     with pytest.raises(ValueError, match="features must be one of"):
         CSVDataModule(frame(300), features="X")
     with pytest.raises(ValueError, match="lookback must be a positive integer"):

@@ -141,7 +141,7 @@ class TimeSeriesDataModule(SplitDataModule):
         if self.series is not None:
             return
         series = self.load()
-        if self.target not in series.names:
+        if self.features != "M" and self.target not in series.names:
             raise ValueError(f"target {self.target!r} is not a column; the columns are {series.names}")
         names = [self.target] if self.features == "S" else series.names
         series = Series(series.values[:, [series.names.index(n) for n in names]], names, series.times)

@@ -7,7 +7,8 @@ from titans_seq.tasks.forecaster import (
     TitansForecastNetwork,
     future_index,
     pinball_loss,
+    time_step,
 )
 
 __all__ = ["DNA_ENCODER", "FORECAST_ENCODER", "Forecaster", "SequenceClassifier", "SequenceNetwork",
-           "TitansForecastNetwork", "future_index", "pinball_loss"]
+           "TitansForecastNetwork", "future_index", "pinball_loss", "time_step"]

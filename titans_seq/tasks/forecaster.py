@@ -211,13 +211,18 @@ class Forecaster(L.LightningModule):
         return pd.DataFrame(columns, index=index)
 
 
-def future_index(times: pd.DatetimeIndex | None, horizon: int) -> pd.Index:
-    """``horizon`` timestamps after ``times`` at its inferred frequency (or its median step); positions
-    ``0..horizon-1`` after the end when there are no timestamps."""
-    if times is None:
-        return pd.RangeIndex(horizon)
+def time_step(times: pd.DatetimeIndex):
+    """The series' step: its inferred frequency (an offset), else the median gap between timestamps."""
     with warnings.catch_warnings():  # pandas 3.1 warns that infer_freq will return an offset; both work here
         warnings.simplefilter("ignore")
         freq = pd.infer_freq(times[-min(len(times), 100):]) if len(times) >= 3 else None
-    step = pd.tseries.frequencies.to_offset(freq) if freq else pd.Timedelta(np.median(np.diff(times.asi8)))
+    return pd.tseries.frequencies.to_offset(freq) if freq else pd.Timedelta(np.median(np.diff(times.asi8)))
+
+
+def future_index(times: pd.DatetimeIndex | None, horizon: int) -> pd.Index:
+    """``horizon`` timestamps after ``times`` at its step (:func:`time_step`); positions ``0..horizon-1``
+    when there are no timestamps."""
+    if times is None:
+        return pd.RangeIndex(horizon)
+    step = time_step(times)
     return pd.date_range(times[-1] + step, periods=horizon, freq=step)

@@ -1,0 +1,197 @@
+"""The scikit-learn estimators: the API scikit-learn users rely on, persistence, determinism, bad input."""
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from titans_seq.estimators import TitansForecaster, TitansSequenceClassifier, load
+
+TINY = dict(dim=16, depth=1, heads=2, max_epochs=2, patience=1)
+MOTIF = "TATAAGGC"
+
+
+def series(rows=400, seed=0):
+    rng = np.random.default_rng(seed)
+    t = np.arange(rows)
+    return pd.DataFrame({"load": 50 + 5 * np.sin(2 * np.pi * t / 24) + rng.normal(0, 0.3, rows),
+                         "temp": 10 + 2 * np.cos(2 * np.pi * t / 24) + rng.normal(0, 0.3, rows)},
+                        index=pd.date_range("2024-01-01", periods=rows, freq="h"))
+
+
+def motif_data(n=120, length=40, seed=0):
+    rng = np.random.default_rng(seed)
+    sequences, labels = [], []
+    for i in range(n):
+        sequence = list(rng.choice(list("ACGT"), length))
+        if i % 2:
+            at = rng.integers(0, length - len(MOTIF))
+            sequence[at: at + len(MOTIF)] = MOTIF
+        sequences.append("".join(sequence))
+        labels.append("motif" if i % 2 else "plain")
+    return sequences, np.array(labels)
+
+
+@pytest.fixture(scope="module")
+def forecaster():
+    return TitansForecaster(lookback=48, horizon=12, patch_len=8, stride=8, quantiles=[0.1, 0.9], random_state=0,
+                            **TINY).fit(series())
+
+
+@pytest.fixture(scope="module")
+def classifier():
+    X, y = motif_data()
+    return TitansSequenceClassifier(variant="mag", random_state=0, patch=1, **TINY).fit(X, y)
+
+
+def test_clone_and_params_round_trip():
+    for estimator in (TitansForecaster(lookback=48, dim=16), TitansSequenceClassifier(variant="lmm", patch=2)):
+        copy = clone(estimator)
+        assert copy.get_params() == estimator.get_params()
+        copy.set_params(learning_rate=0.01)
+        assert copy.learning_rate == 0.01 and estimator.learning_rate == 1e-3
+
+
+def test_forecast_index_shape_units_and_quantiles(forecaster):
+    frame = forecaster.predict()
+    assert list(frame.columns) == ["load", "temp"] and frame.shape == (12, 2)
+    assert frame.index[0] == series().index[-1] + pd.Timedelta(hours=1)
+    assert forecaster.freq_ == pd.tseries.frequencies.to_offset("h")
+    assert 40 < frame["load"].mean() < 60  # original units
+    quantiles = forecaster.predict_quantiles(series(200, seed=1))
+    assert quantiles.shape == (12, 6) and (quantiles[("load", 0.1)] < quantiles[("load", 0.9)]).all()
+    assert forecaster.n_features_in_ == 2 and list(forecaster.feature_names_in_) == ["load", "temp"]
+    assert forecaster.score(series(300, seed=2)) > -1.0
+
+
+def test_classifier_predicts_labels_and_probabilities(classifier):
+    X, y = motif_data(40, seed=5)
+    assert list(classifier.classes_) == ["motif", "plain"]
+    proba = classifier.predict_proba(X)
+    assert proba.shape == (40, 2) and np.allclose(proba.sum(1), 1, atol=1e-5)
+    assert set(classifier.predict(X)) <= {"motif", "plain"}
+    assert 0 <= classifier.score(X, y) <= 1
+
+
+def test_save_load_and_pickle_give_equal_predictions(forecaster, classifier, tmp_path):
+    X, _ = motif_data(20, seed=7)
+    for estimator, check in ((forecaster, lambda e: e.predict().to_numpy()),
+                             (classifier, lambda e: e.predict_proba(X))):
+        path = estimator.save(tmp_path / f"{type(estimator).__name__}.pt")
+        for again in (type(estimator).load(path), load(path), pickle.loads(pickle.dumps(estimator))):
+            np.testing.assert_allclose(check(again), check(estimator), rtol=1e-6, atol=1e-6)
+    assert not list(tmp_path.glob(".*tmp"))  # nothing half-written left behind
+
+
+def test_same_random_state_same_predictions():
+    X, y = motif_data(60)
+    first = TitansSequenceClassifier(variant="mag", random_state=3, patch=1, **TINY).fit(X, y).predict_proba(X)
+    second = TitansSequenceClassifier(variant="mag", random_state=3, patch=1, **TINY).fit(X, y).predict_proba(X)
+    np.testing.assert_allclose(first, second, rtol=1e-5, atol=1e-6)
+
+
+def test_grid_search_and_cross_validation_run():
+    X, y = motif_data(60)
+    search = GridSearchCV(TitansSequenceClassifier(variant="mag", patch=1, random_state=0, **{**TINY, "max_epochs": 1}),
+                          {"learning_rate": [1e-3, 3e-3]}, cv=2)
+    search.fit(X, y)
+    assert search.best_params_["learning_rate"] in (1e-3, 3e-3)
+    scores = cross_val_score(TitansSequenceClassifier(variant="mag", patch=1, random_state=0,
+                                                      **{**TINY, "max_epochs": 1}), X, y, cv=2)
+    assert scores.shape == (2,) and ((0 <= scores) & (scores <= 1)).all()
+
+
+def test_not_fitted_and_bad_parameters():
+    with pytest.raises(NotFittedError):
+        TitansForecaster().predict()
+    with pytest.raises(NotFittedError):
+        TitansSequenceClassifier().predict(["ACGT"])
+    with pytest.raises(NotFittedError):
+        TitansForecaster().save("never.pt")
+    with pytest.raises(ValueError, match="lookback must be >= 1, got 0"):
+        TitansForecaster(lookback=0).fit(series())
+    with pytest.raises(ValueError, match="variant must be one of"):
+        TitansSequenceClassifier(variant="rnn").fit(["ACGT", "TTTT"], [0, 1])
+    with pytest.raises(ValueError, match="device must be"):
+        TitansForecaster(device="tpu", lookback=48, horizon=12, **TINY).fit(series())
+
+
+def test_bad_series_get_clear_errors(forecaster):
+    bad = series()
+    bad.iloc[7, 1] = np.nan
+    with pytest.raises(ValueError, match="column 'temp' holds nan at row 7"):
+        TitansForecaster(lookback=48, horizon=12).fit(bad)
+    bad.iloc[7, 1] = np.inf
+    with pytest.raises(ValueError, match="holds inf"):
+        TitansForecaster(lookback=48, horizon=12).fit(bad)
+    with pytest.raises(ValueError, match="fitting needs at least"):
+        TitansForecaster(lookback=48, horizon=12).fit(series(60))
+    with pytest.raises(ValueError, match="column 'load' is not numeric"):
+        TitansForecaster(lookback=48, horizon=12).fit(series().astype({"load": str}).assign(load="high"))
+    with pytest.raises(ValueError, match="y has 3 columns, but the forecaster was fitted on 2"):
+        forecaster.predict(series().assign(extra=1.0))
+    with pytest.raises(ValueError, match="differ from those seen in fit"):
+        forecaster.predict(series().rename(columns={"temp": "humidity"}))
+    with pytest.raises(ValueError, match="fewer than lookback"):
+        forecaster.predict(series(20))
+
+
+def test_bad_sequences_get_clear_errors(classifier):
+    with pytest.raises(ValueError, match=r"sequence 1: character 'Z' at position 2"):
+        TitansSequenceClassifier(**TINY).fit(["ACGT", "ACZT"], ["a", "b"])
+    with pytest.raises(ValueError, match="X has 2 sequences but y has"):
+        TitansSequenceClassifier(**TINY).fit(["ACGT", "ACGT"], ["a", "b", "a"])
+    with pytest.raises(ValueError, match="single class"):
+        TitansSequenceClassifier(**TINY).fit(["ACGT", "ACGA"], ["a", "a"])
+    with pytest.raises(ValueError, match="single string"):
+        classifier.predict("ACGT")
+    with pytest.raises(ValueError, match=r"character 'x' at position 0"):
+        classifier.predict(["xCGT"])
+
+
+_DNA_INPUT = "X must be DNA strings, SeqRecords or a FASTA path; the check passes numeric arrays"
+_SERIES_INPUT = "fit takes one series y (time x channels) of at least lookback + 2 * horizon rows, not (X, y)"
+_CLASSIFIER_CANNOT_APPLY = [
+    "check_fit_score_takes_y", "check_estimators_overwrite_params", "check_dont_overwrite_parameters",
+    "check_estimators_fit_returns_self", "check_readonly_memmap_input", "check_n_features_in_after_fitting",
+    "check_positive_only_tag_during_fit", "check_estimators_dtypes", "check_complex_data", "check_dtype_object",
+    "check_estimators_empty_data_messages", "check_pipeline_consistency", "check_estimators_nan_inf",
+    "check_estimator_sparse_tag", "check_estimator_sparse_array", "check_estimator_sparse_matrix",
+    "check_estimators_pickle", "check_f_contiguous_array_estimator", "check_classifier_data_not_an_array",
+    "check_classifiers_one_label", "check_classifiers_classes", "check_classifiers_train",
+    "check_supervised_y_2d", "check_methods_sample_order_invariance", "check_methods_subset_invariance",
+    "check_fit2d_1sample", "check_fit2d_1feature", "check_dict_unchanged", "check_fit_idempotent",
+    "check_fit_check_is_fitted", "check_n_features_in", "check_fit2d_predict1d", "check_requires_y_none",
+    "check_classifiers_regression_target",
+]
+_FORECASTER_CANNOT_APPLY = [
+    "check_fit_score_takes_y", "check_n_features_in_after_fitting", "check_complex_data", "check_dtype_object",
+    "check_estimators_empty_data_messages", "check_estimators_nan_inf", "check_estimator_sparse_tag",
+    "check_estimator_sparse_array", "check_estimator_sparse_matrix", "check_methods_sample_order_invariance",
+    "check_methods_subset_invariance", "check_fit2d_1sample", "check_fit2d_1feature", "check_fit1d",
+    "check_fit2d_predict1d", "check_requires_y_none", "check_regressors_train", "check_regressor_data_not_an_array",
+    "check_supervised_y_2d", "check_regressors_int", "check_regressors_no_decision_function",
+    "check_regressor_multioutput", "check_estimators_partial_fit_n_features", "check_supervised_y_no_nan",
+]
+
+
+def _cannot_apply(estimator):
+    if isinstance(estimator, TitansSequenceClassifier):
+        return dict.fromkeys(_CLASSIFIER_CANNOT_APPLY, _DNA_INPUT)
+    return dict.fromkeys(_FORECASTER_CANNOT_APPLY, _SERIES_INPUT)
+
+
+@pytest.mark.filterwarnings("ignore")
+@parametrize_with_checks(
+    [TitansSequenceClassifier(variant="mag", patch=1, **{**TINY, "max_epochs": 1}),
+     TitansForecaster(lookback=8, horizon=4, patch_len=4, stride=4, **{**TINY, "max_epochs": 1})],
+    expected_failed_checks=_cannot_apply,
+)
+def test_scikit_learn_checks(estimator, check):
+    """scikit-learn's own estimator checks; those whose inputs cannot be DNA or a series are marked."""
+    check(estimator)

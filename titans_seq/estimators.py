@@ -1,0 +1,418 @@
+"""scikit-learn style estimators: ``TitansForecaster`` and ``TitansSequenceClassifier``.
+
+They wrap the Lightning models (:class:`~titans_seq.tasks.Forecaster`,
+:class:`~titans_seq.tasks.SequenceClassifier`) and add no model code of their own. Parameters are
+validated in ``fit``; fitted attributes end in ``_``; ``save``/``load`` and pickling keep weights,
+hyper-parameters, scaler or class names, and the versions that wrote them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import platform
+import tempfile
+import warnings
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted
+from torch.utils.data import DataLoader, TensorDataset
+
+from titans_seq import __version__
+from titans_seq.data.dna import DNATokenizer, read_fasta
+from titans_seq.data.genomics import SequenceDataModule, stratified_split
+from titans_seq.data.timeseries import Series, TimeSeriesDataModule, read_series
+from titans_seq.layers import VARIANTS
+from titans_seq.tasks import DNA_ENCODER, FORECAST_ENCODER, Forecaster, SequenceClassifier, future_index, time_step
+
+__all__ = ["TitansForecaster", "TitansSequenceClassifier", "load"]
+
+
+def _check(name: str, value, kind: type | tuple, low=None, high=None, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if (isinstance(value, bool) and kind is not bool) or not isinstance(value, kind):
+        raise ValueError(f"{name} must be {getattr(kind, '__name__', kind)}, got {value!r}")
+    if (low is not None and value < low) or (high is not None and value > high):
+        bounds = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise ValueError(f"{name} must be {bounds}, got {value!r}")
+
+
+def _versions() -> dict:
+    return {"titans_seq": __version__, "torch": torch.__version__, "lightning": L.__version__,
+            "python": platform.python_version()}
+
+
+class _LightningEstimator(BaseEstimator):
+    """What both estimators share: the trainer, device choice, seeding, saving, loading, pickling."""
+
+    def _accelerator(self) -> str:
+        if self.device not in ("auto", "cpu", "cuda", "gpu"):
+            raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {self.device!r}")
+        if self.device == "auto":
+            return "gpu" if torch.cuda.is_available() else "cpu"
+        return "gpu" if self.device in ("cuda", "gpu") else "cpu"
+
+    def _train(self, model: L.LightningModule, datamodule, monitor: str) -> None:
+        """Fit with early stopping on ``monitor`` and keep the best weights."""
+        with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings():
+            if not self.verbose:
+                warnings.simplefilter("ignore")
+            best = L.pytorch.callbacks.ModelCheckpoint(dirpath=folder, monitor=monitor, mode="min",
+                                                       save_weights_only=True)
+            stop = L.pytorch.callbacks.EarlyStopping(monitor, patience=self.patience)
+            trainer = L.Trainer(max_epochs=self.max_epochs, accelerator=self._accelerator(), devices=1, logger=False,
+                                callbacks=[best, stop], enable_progress_bar=bool(self.verbose),
+                                enable_model_summary=bool(self.verbose), deterministic=self.random_state is not None)
+            trainer.fit(model, datamodule=datamodule)
+            if best.best_model_path:
+                model.load_state_dict(torch.load(best.best_model_path, weights_only=True)["state_dict"])
+        model.eval()
+
+    def _seed(self) -> None:
+        if self.random_state is not None:
+            _check("random_state", self.random_state, int, 0)
+            L.seed_everything(self.random_state, workers=True, verbose=False)
+
+    # Saving, loading and pickling share one representation: plain values, tensors and arrays.
+    def _state(self) -> dict:
+        check_is_fitted(self, "model_")
+        fitted = {k: v for k, v in vars(self).items() if k.endswith("_") and k != "model_"}
+        return {"estimator": type(self).__name__, "params": self.get_params(), "fitted": fitted,
+                "hparams": dict(self.model_.hparams), "state_dict": self.model_.state_dict(), "versions": _versions()}
+
+    @classmethod
+    def _from_state(cls, state: dict):
+        if state.get("estimator") != cls.__name__:
+            raise ValueError(f"this file holds a {state.get('estimator')}, not a {cls.__name__}")
+        estimator = cls(**state["params"])
+        for name, value in state["fitted"].items():
+            setattr(estimator, name, value)
+        estimator.model_ = cls._module(**state["hparams"])
+        estimator.model_.load_state_dict(state["state_dict"])
+        estimator.model_.eval()
+        return estimator
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the fitted estimator to ``path`` (a temporary file renamed into place)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        try:
+            torch.save(self._state(), tmp)
+            os.replace(tmp, path)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike):
+        """An estimator saved by :meth:`save`."""
+        return cls._from_state(torch.load(path, weights_only=False, map_location="cpu"))
+
+    def __getstate__(self):
+        if not hasattr(self, "model_"):
+            return self.__dict__.copy()
+        buffer = io.BytesIO()
+        torch.save(self._state(), buffer)
+        return {"__titans_state__": buffer.getvalue()}
+
+    def __setstate__(self, state):
+        if "__titans_state__" in state:
+            loaded = self._from_state(torch.load(io.BytesIO(state["__titans_state__"]), weights_only=False))
+            state = loaded.__dict__
+        self.__dict__.update(state)
+
+
+def load(path: str | os.PathLike):
+    """Load an estimator of either kind saved by ``save``."""
+    state = torch.load(path, weights_only=False, map_location="cpu")
+    kinds = {"TitansForecaster": TitansForecaster, "TitansSequenceClassifier": TitansSequenceClassifier}
+    if state.get("estimator") not in kinds:
+        raise ValueError(f"{path} does not hold a titans_seq estimator")
+    return kinds[state["estimator"]]._from_state(state)
+
+
+# ---------------------------------------------------------------------------------------------- forecasting
+
+class _SeriesDataModule(TimeSeriesDataModule):
+    """A checked series split in time: the last ``validation_fraction`` of windows validate."""
+
+    def __init__(self, series: Series, validation_fraction: float, **kwargs):
+        super().__init__(**kwargs)
+        self._series, self.validation_fraction = series, validation_fraction
+
+    def load(self) -> Series:
+        return self._series
+
+    def borders(self, rows: int) -> dict[str, tuple[int, int]]:
+        val_rows = max(self.horizon, int(rows * self.validation_fraction))
+        return {"train": (0, rows - val_rows), "val": (rows - val_rows, rows)}
+
+
+class TitansForecaster(_LightningEstimator):
+    """Multivariate forecaster: ``fit(y)`` on a series, ``predict()`` the next ``horizon`` steps.
+
+    ``y`` is a DataFrame indexed by time (a DatetimeIndex, or a ``time_column``) or a 2-D array
+    (time x channels). Training uses the series' first rows, early-stopped on its last
+    ``validation_fraction`` (the scaler sees only the training rows). Forecasts come back as a DataFrame
+    indexed by the future timestamps (the frequency inferred from ``y``), in original units.
+
+    ``score(y)`` is the negative MSE over every window of ``y``, on data scaled by the training
+    statistics — the quantity the forecasting literature reports — so that higher is better.
+    """
+
+    _module = Forecaster
+
+    def __init__(self, lookback: int = 96, horizon: int = 96, variant: str = "mag", dim: int = 64, depth: int = 2,
+                 heads: int = 4, patch_len: int = 16, stride: int = 8, channel_mixing: bool = False,
+                 loss: str = "mse", quantiles: list[float] | None = None, time_column: str | None = None,
+                 max_epochs: int = 10, batch_size: int = 32, learning_rate: float = 1e-3,
+                 validation_fraction: float = 0.2, patience: int = 3, random_state: int | None = None,
+                 device: str = "auto", verbose: bool = False):
+        self.lookback, self.horizon, self.variant, self.dim, self.depth, self.heads = (lookback, horizon, variant,
+                                                                                      dim, depth, heads)
+        self.patch_len, self.stride, self.channel_mixing, self.loss, self.quantiles = (patch_len, stride,
+                                                                                      channel_mixing, loss, quantiles)
+        self.time_column, self.max_epochs, self.batch_size, self.learning_rate = (time_column, max_epochs,
+                                                                                 batch_size, learning_rate)
+        self.validation_fraction, self.patience, self.random_state = validation_fraction, patience, random_state
+        self.device, self.verbose = device, verbose
+
+    def _validate_params(self) -> None:
+        for name in ("lookback", "horizon", "dim", "depth", "heads", "patch_len", "stride", "max_epochs",
+                     "batch_size", "patience"):
+            _check(name, getattr(self, name), int, 1)
+        if self.variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, got {self.variant!r}")
+        _check("learning_rate", self.learning_rate, (int, float), 1e-12)
+        _check("validation_fraction", self.validation_fraction, (int, float), 0.01, 0.9)
+
+    def _series(self, y, fitted: bool) -> Series:
+        """Check ``y`` and return it as a Series; against the fit's columns when ``fitted``."""
+        if isinstance(y, pd.DataFrame):
+            frame = y
+            time_column = self.time_column
+            if time_column is None and not isinstance(frame.index, pd.DatetimeIndex):
+                dated = [c for c in frame.columns if pd.api.types.is_datetime64_any_dtype(frame[c])]
+                time_column = dated[0] if dated else None
+            if time_column is None and isinstance(frame.index, pd.DatetimeIndex):
+                frame, time_column = frame.reset_index(names="__time__"), "__time__"
+            series = read_series(frame, time_column)
+        else:
+            array = np.asarray(y)
+            if array.ndim == 1:
+                array = array[:, None]
+            if array.ndim != 2:
+                raise ValueError(f"y must be a DataFrame or a 2-D array (time x channels), got shape {array.shape}")
+            series = read_series(pd.DataFrame(array, columns=[f"x{i}" for i in range(array.shape[1])]), None)
+        if fitted:
+            if len(series.names) != self.n_features_in_:
+                raise ValueError(f"y has {len(series.names)} columns, but the forecaster was fitted on "
+                                 f"{self.n_features_in_}")
+            if isinstance(y, pd.DataFrame) and series.names != list(self.feature_names_in_):
+                raise ValueError(f"y's columns {series.names} differ from those seen in fit "
+                                 f"{list(self.feature_names_in_)}")
+        return series
+
+    def fit(self, y, X=None):
+        """Train on the series ``y``; ``X`` is ignored (present for scikit-learn's API). Returns ``self``."""
+        self._validate_params()
+        self._seed()
+        series = self._series(y, fitted=False)
+        needed = self.lookback + self.horizon
+        if len(series.values) < needed + self.horizon:
+            raise ValueError(f"y has {len(series.values)} rows; fitting needs at least lookback + 2 * horizon = "
+                             f"{needed + self.horizon}")
+        data = _SeriesDataModule(series, self.validation_fraction, lookback=self.lookback, horizon=self.horizon,
+                                 batch_size=self.batch_size)
+        data.setup()
+        encoder = dataclasses.replace(FORECAST_ENCODER, variant=self.variant, dim=self.dim, depth=self.depth,
+                                      heads=self.heads)
+        model = Forecaster(channels=len(series.names), lookback=self.lookback, horizon=self.horizon, encoder=encoder,
+                           patch_len=self.patch_len, stride=self.stride, channel_mixing=self.channel_mixing,
+                           loss=self.loss, quantiles=self.quantiles, learning_rate=self.learning_rate)
+        self._train(model, data, "val_mse")
+        self.model_ = model.cpu()
+        self.scaler_mean_, self.scaler_scale_ = data.scaler.mean_.copy(), data.scaler.scale_.copy()
+        self.n_features_in_ = len(series.names)
+        self.feature_names_in_ = np.array(series.names, dtype=object)
+        self.freq_ = None if series.times is None else time_step(series.times)
+        self.last_window_ = series.values[-self.lookback:].copy()
+        self.last_times_ = None if series.times is None else series.times[-self.lookback:]
+        return self
+
+    def _scaled(self, values: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor((values - self.scaler_mean_) / self.scaler_scale_, dtype=torch.float32)
+
+    def _raw_forecast(self, y) -> tuple[np.ndarray, pd.Index]:
+        check_is_fitted(self, "model_")
+        if y is None:
+            window, times = self.last_window_, self.last_times_
+        else:
+            series = self._series(y, fitted=True)
+            if len(series.values) < self.lookback:
+                raise ValueError(f"y has {len(series.values)} rows, fewer than lookback = {self.lookback}")
+            window = series.values[-self.lookback:]
+            times = None if series.times is None else series.times[-self.lookback:]
+        with torch.no_grad():
+            out = self.model_(self._scaled(window).unsqueeze(0))[0].numpy()
+        scale = self.scaler_scale_.reshape(1, -1, *([1] * (out.ndim - 2)))
+        mean = self.scaler_mean_.reshape(1, -1, *([1] * (out.ndim - 2)))
+        return out * scale + mean, future_index(times, self.horizon)
+
+    def predict(self, y=None) -> pd.DataFrame:
+        """The next ``horizon`` steps after the end of ``y`` (default: the training series)."""
+        values, index = self._raw_forecast(y)
+        if values.ndim == 3:
+            values = values[..., self.model_.quantiles.index(0.5)]
+        return pd.DataFrame(values, index=index, columns=list(self.feature_names_in_))
+
+    def predict_quantiles(self, y=None) -> pd.DataFrame:
+        """Quantile forecasts: columns ``(feature, quantile)``. Needs ``quantiles`` at fit."""
+        if not self.quantiles:
+            raise ValueError("predict_quantiles needs a forecaster fitted with quantiles, e.g. [0.1, 0.9]")
+        values, index = self._raw_forecast(y)
+        columns = pd.MultiIndex.from_product([list(self.feature_names_in_), self.model_.quantiles],
+                                             names=["feature", "quantile"])
+        return pd.DataFrame(values.reshape(len(index), -1), index=index, columns=columns)
+
+    def score(self, y, X=None) -> float:
+        """Negative MSE of every stride-1 window of ``y``, on scaled data (higher is better)."""
+        check_is_fitted(self, "model_")
+        series = self._series(y, fitted=True)
+        scaled = self._scaled(series.values)
+        if len(scaled) < self.lookback + self.horizon:
+            raise ValueError(f"y has {len(scaled)} rows, fewer than lookback + horizon = "
+                             f"{self.lookback + self.horizon}")
+        windows = scaled.unfold(0, self.lookback + self.horizon, 1).transpose(1, 2)
+        errors = []
+        with torch.no_grad():
+            for batch in windows.split(256):
+                errors.append((self.model_.point(self.model_(batch[:, :self.lookback])) - batch[:, self.lookback:])
+                              .square().flatten(1))
+        return -float(torch.cat(errors).mean())
+
+
+# ---------------------------------------------------------------------------------------------- genomics
+
+def _sequences(X) -> tuple[list[str], list[str]]:
+    """Sequences and their names from a list of strings or SeqRecords, or a FASTA/FASTQ path."""
+    if isinstance(X, (str, os.PathLike)) and os.path.isfile(X):
+        records = read_fasta(X)
+        return [s for _, s in records], [n for n, _ in records]
+    if isinstance(X, str):
+        raise ValueError("X must be a list of sequences or the path of a FASTA file, got a single string")
+    items = list(X)
+    sequences, names = [], []
+    for i, item in enumerate(items):
+        if hasattr(item, "seq"):  # a Biopython SeqRecord
+            sequences.append(str(item.seq))
+            names.append(getattr(item, "id", str(i)))
+        elif isinstance(item, str):
+            sequences.append(item)
+            names.append(str(i))
+        else:
+            raise ValueError(f"X[{i}] is a {type(item).__name__}; give DNA strings or Biopython SeqRecords")
+    if not sequences:
+        raise ValueError("X holds no sequences")
+    return sequences, names
+
+
+class _ArraysDataModule(SequenceDataModule):
+    """Sequences given in memory, a stratified validation part carved off by the seed."""
+
+    def __init__(self, sequences, names, labels, validation_fraction: float, **kwargs):
+        super().__init__(**kwargs)
+        self.inputs, self.validation_fraction = (names, sequences, labels), validation_fraction
+
+    def load_splits(self):
+        train, val = stratified_split(self.inputs, (1 - self.validation_fraction, self.validation_fraction), self.seed)
+        return {"train": train, "val": val}
+
+
+class TitansSequenceClassifier(ClassifierMixin, _LightningEstimator):
+    """DNA sequence classifier: ``fit(X, y)`` with ``X`` a list of DNA strings, Biopython SeqRecords or a
+    FASTA path and ``y`` any labels (strings too); ``predict``, ``predict_proba``, ``score`` (accuracy).
+
+    Sequences are cropped or padded to ``max_length`` (default: the longest training sequence).
+    ``rc_average`` averages each prediction with its reverse complement's.
+    """
+
+    _module = SequenceClassifier
+
+    def __init__(self, variant: str = "mac", max_length: int | None = None, patch: int = 4, dim: int = 64,
+                 depth: int = 2, heads: int = 4, pooling: str = "mean", rc_average: bool = True,
+                 rc_augment: bool = True, max_epochs: int = 10, batch_size: int = 64, learning_rate: float = 1e-3,
+                 validation_fraction: float = 0.1, patience: int = 3, random_state: int | None = None,
+                 device: str = "auto", verbose: bool = False):
+        self.variant, self.max_length, self.patch, self.dim, self.depth, self.heads = (variant, max_length, patch,
+                                                                                      dim, depth, heads)
+        self.pooling, self.rc_average, self.rc_augment = pooling, rc_average, rc_augment
+        self.max_epochs, self.batch_size, self.learning_rate = max_epochs, batch_size, learning_rate
+        self.validation_fraction, self.patience, self.random_state = validation_fraction, patience, random_state
+        self.device, self.verbose = device, verbose
+
+    def _validate_params(self) -> None:
+        for name in ("patch", "dim", "depth", "heads", "max_epochs", "batch_size", "patience"):
+            _check(name, getattr(self, name), int, 1)
+        _check("max_length", self.max_length, int, 1, allow_none=True)
+        if self.variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, got {self.variant!r}")
+        _check("learning_rate", self.learning_rate, (int, float), 1e-12)
+        _check("validation_fraction", self.validation_fraction, (int, float), 0.01, 0.9)
+
+    def fit(self, X, y):
+        """Train on sequences ``X`` with labels ``y``. Returns ``self``."""
+        self._validate_params()
+        self._seed()
+        sequences, names = _sequences(X)
+        labels = np.asarray(y)
+        check_classification_targets(labels)
+        if labels.ndim != 1 or len(labels) != len(sequences):
+            raise ValueError(f"X has {len(sequences)} sequences but y has {labels.shape} labels; they must match")
+        classes = np.unique(labels)
+        if len(classes) < 2:
+            raise ValueError(f"y has a single class ({classes[0]!r}); classification needs at least two")
+        tokenizer = DNATokenizer()
+        for sequence, name in zip(sequences, names, strict=True):
+            tokenizer.encode(sequence, name)  # every bad character is reported before any training
+        data = _ArraysDataModule(sequences, names, [str(v) for v in labels], self.validation_fraction,
+                                 max_length=self.max_length, batch_size=self.batch_size, rc_augment=self.rc_augment,
+                                 seed=self.random_state or 0)
+        data.setup()
+        encoder = dataclasses.replace(DNA_ENCODER, variant=self.variant, dim=self.dim, depth=self.depth,
+                                      heads=self.heads)
+        model = SequenceClassifier(classes=len(classes), class_names=data.class_names, encoder=encoder,
+                                   pooling=self.pooling, patch=self.patch, max_length=data.max_length,
+                                   rc_average=self.rc_average, learning_rate=self.learning_rate)
+        self._train(model, data, "val_loss")
+        self.model_ = model.cpu()
+        # data.class_names are the sorted string forms; keep the labels' own values in that order.
+        by_name = {str(c): c for c in classes}
+        self.classes_ = np.array([by_name[name] for name in data.class_names], dtype=classes.dtype)
+        self.max_length_ = data.max_length
+        return self
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities ``(n_sequences, n_classes)``, columns in the order of ``classes_``."""
+        check_is_fitted(self, "model_")
+        sequences, names = _sequences(X)
+        ids = self.model_.tokenizer.batch(sequences, self.max_length_, names)
+        with torch.no_grad():
+            return torch.cat([self.model_.probabilities(batch) for (batch,) in
+                              DataLoader(TensorDataset(ids), batch_size=256)]).numpy()
+
+    def predict(self, X) -> np.ndarray:
+        """The most probable class of each sequence."""
+        probabilities = self.predict_proba(X)
+        return self.classes_[probabilities.argmax(1)]
+
