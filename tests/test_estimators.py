@@ -103,7 +103,7 @@ def test_grid_search_and_cross_validation_run():
     assert search.best_params_["learning_rate"] in (1e-3, 3e-3)
     scores = cross_val_score(TitansSequenceClassifier(variant="mag", patch=1, random_state=0,
                                                       **{**TINY, "max_epochs": 1}), X, y, cv=2)
-    assert scores.shape == (2,) and ((0 <= scores) & (scores <= 1)).all()
+    assert scores.shape == (2,) and ((scores >= 0) & (scores <= 1)).all()
 
 
 def test_not_fitted_and_bad_parameters():
