@@ -88,11 +88,17 @@ def test_save_load_and_pickle_give_equal_predictions(forecaster, classifier, tmp
     assert not list(tmp_path.glob(".*tmp"))  # nothing half-written left behind
 
 
-def test_same_random_state_same_predictions():
+def test_same_random_state_same_predictions_and_silence(capsys):
     X, y = motif_data(60)
     first = TitansSequenceClassifier(variant="mag", random_state=3, patch=1, **TINY).fit(X, y).predict_proba(X)
     second = TitansSequenceClassifier(variant="mag", random_state=3, patch=1, **TINY).fit(X, y).predict_proba(X)
     np.testing.assert_allclose(first, second, rtol=1e-5, atol=1e-6)
+    settings = dict(lookback=24, horizon=6, patch_len=8, stride=8, random_state=5, **TINY)
+    one = TitansForecaster(**settings).fit(series(200)).predict()
+    two = TitansForecaster(**settings).fit(series(200)).predict()
+    pd.testing.assert_frame_equal(one, two)
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""  # verbose=False: no progress bars, no log lines
 
 
 def test_grid_search_and_cross_validation_run():

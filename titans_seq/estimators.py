@@ -8,8 +8,10 @@ hyper-parameters, scaler or class names, and the versions that wrote them.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
+import logging
 import os
 import platform
 import tempfile
@@ -45,6 +47,21 @@ def _check(name: str, value, kind: type | tuple, low=None, high=None, allow_none
         raise ValueError(f"{name} must be {bounds}, got {value!r}")
 
 
+@contextlib.contextmanager
+def _quiet(enabled: bool):
+    """Lightning's informational log lines (devices, tips, why fit stopped) off while ``enabled``."""
+    loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric", "lightning")]
+    levels = [logger.level for logger in loggers]
+    if enabled:
+        for logger in loggers:
+            logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
 def _versions() -> dict:
     return {"titans_seq": __version__, "torch": torch.__version__, "lightning": L.__version__,
             "python": platform.python_version()}
@@ -61,8 +78,8 @@ class _LightningEstimator(BaseEstimator):
         return "gpu" if self.device in ("cuda", "gpu") else "cpu"
 
     def _train(self, model: L.LightningModule, datamodule, monitor: str) -> None:
-        """Fit with early stopping on ``monitor`` and keep the best weights."""
-        with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings():
+        """Fit with early stopping on ``monitor`` and keep the best weights; silent unless ``verbose``."""
+        with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings(), _quiet(not self.verbose):
             if not self.verbose:
                 warnings.simplefilter("ignore")
             best = L.pytorch.callbacks.ModelCheckpoint(dirpath=folder, monitor=monitor, mode="min",
