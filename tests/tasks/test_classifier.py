@@ -94,6 +94,6 @@ def test_cnn_baseline_in_the_same_harness_and_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match="pooling must be one of"):
         SequenceClassifier(pooling="max")
     with pytest.raises(ValueError, match="class_names has 1 names for 2 classes"):
-        SequenceClassifier(class_names=["a"])
+        SequenceClassifier(classes=2, class_names=["a"])
     with pytest.raises(ValueError, match="model must be"):
         SequenceClassifier(model="rnn")

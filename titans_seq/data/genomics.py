@@ -103,6 +103,10 @@ class SequenceDataModule(SplitDataModule):
             self.datasets[split] = SequenceDataset(tokens[split], targets, self.max_length, self.tokenizer,
                                                    rc_augment=self.rc_augment and split == "train")
 
+    def predict_dataloader(self):
+        """The test split, in order (``predict`` classifies it)."""
+        return self._loader("test", False)
+
     @property
     def sizes(self) -> dict[str, int]:
         return {split: len(d) for split, d in self.datasets.items()}

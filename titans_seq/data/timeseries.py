@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 from sklearn.preprocessing import StandardScaler
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from titans_seq.data.files import locate
 from titans_seq.data.splits import SplitDataModule
@@ -166,6 +167,11 @@ class TimeSeriesDataModule(SplitDataModule):
             self.datasets[split] = WindowDataset(self.scaled, start, last, self.lookback, self.horizon,
                                                  inputs, self.target_index)
 
+    def predict_dataloader(self) -> DataLoader:
+        """One batch: the latest ``lookback`` rows (scaled), the context of a forecast beyond the data."""
+        latest = torch.as_tensor(self.scaled[-self.lookback:], dtype=torch.float32).unsqueeze(0)
+        return DataLoader(TensorDataset(latest), batch_size=1)
+
     @property
     def windows(self) -> dict[str, int]:
         """Number of windows in each split."""
@@ -247,12 +253,14 @@ class CSVDataModule(TimeSeriesDataModule):
     """Any table of time steps: a CSV path or a DataFrame (with a time column or a DatetimeIndex).
 
     Args:
-        data: the CSV file (gzip too) or DataFrame. time_column: its timestamp column (None: none).
+        data: the CSV file's path (gzip too) or a DataFrame. time_column: its timestamp column (None: none).
         columns: value columns to use (default: all but the time column).
         train_fraction, test_fraction: the proportional split (validation is the rest).
     """
 
-    def __init__(self, data: str | pd.DataFrame, time_column: str | None = "date", columns: list[str] | None = None,
+    # ``data`` is typed Any: with a DataFrame in a type union, jsonargparse (the CLI) reads a path's file
+    # contents in place of the path.
+    def __init__(self, data: Any, time_column: str | None = "date", columns: list[str] | None = None,
                  train_fraction: float = 0.7, test_fraction: float = 0.2, **kwargs):
         if not (0 < train_fraction < 1 and 0 < test_fraction < 1 and train_fraction + test_fraction < 1):
             raise ValueError(f"train_fraction and test_fraction must be in (0, 1) with a sum below 1, got "

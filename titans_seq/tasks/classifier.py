@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import lightning as L
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -62,40 +63,52 @@ class SequenceClassifier(L.LightningModule):
     """Classifies DNA token ids ``(B, L)`` into ``classes`` (names kept in ``class_names``).
 
     Args:
-        classes: number of classes. class_names: their names, stored with the model.
+        classes, class_names: the number of classes and their names, stored with the model (``None``:
+            taken from the DataModule when training starts).
         model: ``"titans"`` or ``"cnn"`` (the Genomic Benchmarks CNN, trained in the same harness).
         encoder: the Titans encoder (default ``DNA_ENCODER``, bidirectional MAC). pooling: ``"mean"``,
             ``"cls"`` or ``"last"``. patch: bases per token (1 = single-nucleotide).
-        max_length: training length (the CNN's input size; the window for long sequences).
+        max_length: training length (the CNN's input size; the window for long sequences; ``None``: the
+            DataModule's).
         rc_average: at inference, average the class probabilities of each sequence and its reverse
             complement, which makes predictions invariant to the strand.
         learning_rate, weight_decay: AdamW, cosine schedule over the epochs.
     """
 
-    def __init__(self, classes: int = 2, class_names: list[str] | None = None, model: str = "titans",
+    def __init__(self, classes: int | None = None, class_names: list[str] | None = None, model: str = "titans",
                  encoder: TitansConfig | dict | None = None, pooling: str = "mean", patch: int = 1,
-                 max_length: int = 512, rc_average: bool = False, learning_rate: float = 1e-3,
+                 max_length: int | None = None, rc_average: bool = False, learning_rate: float = 1e-3,
                  weight_decay: float = 0.01):
         super().__init__()
         if model not in ("titans", "cnn"):
             raise ValueError(f"model must be 'titans' or 'cnn', got {model!r}")
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
+        if classes is None and class_names is not None:
+            classes = len(class_names)
         if class_names is not None and len(class_names) != classes:
             raise ValueError(f"class_names has {len(class_names)} names for {classes} classes")
-        if classes < 2:
+        if classes is not None and classes < 2:
             raise ValueError(f"classes must be >= 2, got {classes}")
         if isinstance(encoder, dict):
             encoder = TitansConfig.from_dict(encoder)
         encoder = encoder if encoder is not None else DNA_ENCODER
         if not isinstance(encoder, TitansConfig):
             raise TypeError(f"encoder must be a TitansConfig or a dict of its fields, got {type(encoder).__name__}")
-        config, encoder = encoder, encoder.to_dict()  # checkpoints hold plain values
+        self.encoder_config, encoder = encoder, encoder.to_dict()  # checkpoints hold plain values
         class_names = [str(c) for c in class_names] if class_names is not None else None
         self.save_hyperparameters()
-        self.class_names = class_names or [str(i) for i in range(classes)]
         self.tokenizer = DNATokenizer()
-        self.network = (SequenceNetwork(classes, config, pooling, patch) if model == "titans"
+        self.network = None
+        if classes is not None and (model == "titans" or max_length is not None):
+            self._build(classes, class_names, max_length)
+
+    def _build(self, classes: int, class_names: list[str] | None, max_length: int | None) -> None:
+        """Create the network and metrics (the sizes recorded in the hyper-parameters for checkpoints)."""
+        h = self.hparams
+        h.classes, h.class_names, h.max_length = classes, class_names, max_length
+        self.class_names = class_names or [str(i) for i in range(classes)]
+        self.network = (SequenceNetwork(classes, self.encoder_config, h.pooling, h.patch) if h.model == "titans"
                         else GenomicBenchmarksCNN(DNATokenizer.vocab_size, max_length, classes))
         task = dict(task="binary") if classes == 2 else dict(task="multiclass", num_classes=classes)
         f1 = dict(task="binary") if classes == 2 else dict(task="multiclass", num_classes=classes, average="macro")
@@ -103,15 +116,25 @@ class SequenceClassifier(L.LightningModule):
             "accuracy": Accuracy(**task), "mcc": MatthewsCorrCoef(**task), "f1": F1Score(**f1), "auroc": AUROC(**task),
         }, prefix=f"{split}_") for split in ("val", "test")})
 
+    def setup(self, stage: str) -> None:
+        if self.network is not None:
+            return
+        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        if datamodule is None:
+            raise ValueError("classes was not given and there is no DataModule to take it from")
+        datamodule.setup(stage)
+        self._build(len(datamodule.class_names), datamodule.class_names,
+                    self.hparams.max_length or datamodule.max_length)
+
     def forward(self, ids: Tensor) -> Tensor:
         """Class logits ``(B, classes)``."""
         return self.network(ids)
 
     def probabilities(self, ids: Tensor) -> Tensor:
         """Class probabilities; with ``rc_average``, averaged with the reverse complement's."""
-        probs = self(ids).softmax(-1)
+        probs = self(ids).float().softmax(-1)  # float32 also under bf16 autocast: they must sum to one
         if self.hparams.rc_average:
-            probs = (probs + self(self.tokenizer.reverse_complement_ids(ids)).softmax(-1)) / 2
+            probs = (probs + self(self.tokenizer.reverse_complement_ids(ids)).float().softmax(-1)) / 2
         return probs
 
     def training_step(self, batch, batch_idx):
@@ -148,6 +171,17 @@ class SequenceClassifier(L.LightningModule):
         ids = batch[0] if isinstance(batch, (list, tuple)) else batch
         return self.probabilities(ids)
 
+    def predictions_frame(self, predictions: list[Tensor], datamodule) -> pd.DataFrame:
+        """``predict``'s probabilities on the DataModule's test split: one row per sequence with its id,
+        its label, the predicted class and each class's probability."""
+        probs = torch.cat(predictions).float().cpu().numpy()
+        ids, _, labels = datamodule.records["test"]
+        frame = pd.DataFrame({"id": ids, "label": [str(label) for label in labels],
+                              "predicted": [self.class_names[i] for i in probs.argmax(1)]})
+        for j, name in enumerate(self.class_names):
+            frame[f"p_{name}"] = probs[:, j]
+        return frame.set_index("id")
+
     def configure_optimizers(self):
         optimizer = torch.optim.AdamW(self.parameters(), lr=self.hparams.learning_rate,
                                       weight_decay=self.hparams.weight_decay)
@@ -173,6 +207,8 @@ class SequenceClassifier(L.LightningModule):
             probs = network.stream_logits(ids.unsqueeze(0), piece).softmax(-1)[0]
         else:
             size = self.hparams.max_length
+            if size is None:
+                raise ValueError("classify_long with a bidirectional encoder needs max_length, the window size")
             windows = [ids[i: i + size] for i in range(0, len(ids), size)]
             total = torch.zeros(self.hparams.classes, device=self.device)
             for start in range(0, len(windows), windows_per_batch):

@@ -77,17 +77,19 @@ class Forecaster(L.LightningModule):
     the target scaler is known (taken from the DataModule, or :meth:`set_target_scaler`), in original units.
 
     Args:
-        channels: input channels ``C``. lookback, horizon: window lengths.
+        channels: input channels ``C`` (``None``: taken from the DataModule when training starts).
+        lookback, horizon: window lengths.
         model: ``"titans"`` or ``"dlinear"`` (the baseline, trained in the same harness).
         encoder: the Titans encoder's configuration (default: ``FORECAST_ENCODER``, a small bidirectional MAG).
         patch_len, stride: patching of each channel's lookback. channel_mixing: mix channels before encoding.
-        target_channels: indices of the channels to forecast (default: all; ``MS``/``S``: the target).
+        target_channels: indices of the channels to forecast (default: all, or the DataModule's target
+            for ``features="MS"``/``"S"``).
         loss: ``"mse"``, ``"mae"`` or ``"huber"`` (point forecasts). quantiles: e.g. ``[0.1, 0.5, 0.9]``:
             trains a quantile head with the pinball loss instead; the 0.5 quantile is the point forecast.
         learning_rate, weight_decay: AdamW; the learning rate follows a cosine schedule per epoch.
     """
 
-    def __init__(self, channels: int = 7, lookback: int = 96, horizon: int = 96, model: str = "titans",
+    def __init__(self, channels: int | None = None, lookback: int = 96, horizon: int = 96, model: str = "titans",
                  encoder: TitansConfig | dict | None = None, patch_len: int = 16, stride: int = 8,
                  channel_mixing: bool = False, target_channels: list[int] | None = None, loss: str = "mse",
                  quantiles: list[float] | None = None, learning_rate: float = 1e-3, weight_decay: float = 1e-4):
@@ -109,26 +111,34 @@ class Forecaster(L.LightningModule):
             raise TypeError(f"encoder must be a TitansConfig or a dict of its fields, got {type(encoder).__name__}")
         if encoder.causal:
             raise ValueError("the forecaster's encoder reads the whole lookback: set causal=False")
-        config, encoder = encoder, encoder.to_dict()  # checkpoints hold plain values
+        self.encoder_config, encoder = encoder, encoder.to_dict()  # checkpoints hold plain values
         self.save_hyperparameters()
-        encoder = config
         self.quantiles = quantiles
-        self.target_channels = list(range(channels)) if target_channels is None else list(target_channels)
-        if model == "titans":
-            self.network = TitansForecastNetwork(
-                channels, lookback, horizon, encoder, patch_len, stride, channel_mixing,
-                quantiles=len(quantiles) if quantiles else 0, median_index=quantiles.index(0.5) if quantiles else 0)
-        else:
-            self.network = DLinear(lookback, horizon)
         self.register_buffer("quantile_levels", torch.tensor(quantiles or []), persistent=False)
-        self.register_buffer("target_mean", torch.zeros(len(self.target_channels)))
-        self.register_buffer("target_std", torch.ones(len(self.target_channels)))
         self.scaler_known = False
         self.metrics = nn.ModuleDict({
             f"{split}_{name}": metric() for split in ("val", "test")
             for name, metric in (("mse", MeanSquaredError), ("mae", MeanAbsoluteError),
                                  ("mse_original", MeanSquaredError), ("mae_original", MeanAbsoluteError))
         })
+        self.network = None
+        if channels is not None:
+            self._build(channels, target_channels)
+
+    def _build(self, channels: int, target_channels: list[int] | None) -> None:
+        """Create the network for ``channels`` inputs (recorded in the hyper-parameters for checkpoints)."""
+        h = self.hparams
+        h.channels, h.target_channels = channels, target_channels
+        self.target_channels = list(range(channels)) if target_channels is None else list(target_channels)
+        if h.model == "titans":
+            q = self.quantiles
+            self.network = TitansForecastNetwork(channels, h.lookback, h.horizon, self.encoder_config, h.patch_len,
+                                                 h.stride, h.channel_mixing, quantiles=len(q) if q else 0,
+                                                 median_index=q.index(0.5) if q else 0)
+        else:
+            self.network = DLinear(h.lookback, h.horizon)
+        self.register_buffer("target_mean", torch.zeros(len(self.target_channels)))
+        self.register_buffer("target_std", torch.ones(len(self.target_channels)))
 
     def set_target_scaler(self, mean, std) -> None:
         """Means and standard deviations of the target channels, to report metrics in original units."""
@@ -138,6 +148,11 @@ class Forecaster(L.LightningModule):
 
     def setup(self, stage: str) -> None:
         datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        if self.network is None:
+            if datamodule is None:
+                raise ValueError("channels was not given and there is no DataModule to take it from")
+            datamodule.setup(stage)
+            self._build(datamodule.n_inputs, None if datamodule.features == "M" else datamodule.target_index)
         scaler = getattr(datamodule, "scaler", None)
         if scaler is not None and not self.scaler_known:
             index = datamodule.target_index
@@ -196,9 +211,13 @@ class Forecaster(L.LightningModule):
     def forecast(self, datamodule) -> pd.DataFrame:
         """The next ``horizon`` steps after the end of the DataModule's series, in original units,
         indexed by the future timestamps (step inferred from the series); quantiles as extra columns."""
+        (context,) = next(iter(datamodule.predict_dataloader()))
+        return self.predictions_frame([self(context.to(self.device))], datamodule)
+
+    def predictions_frame(self, predictions: list[Tensor], datamodule) -> pd.DataFrame:
+        """``predict``'s output on the DataModule's latest window as a frame (see :meth:`forecast`)."""
         series = datamodule.series
-        context = torch.as_tensor(datamodule.scaled[-self.hparams.lookback:], dtype=torch.float32)
-        prediction = self(context.unsqueeze(0).to(self.device))[0].cpu().numpy()
+        prediction = predictions[0][0].detach().float().cpu().numpy()
         names = [series.names[i] for i in datamodule.target_index]
         index = future_index(series.times, self.hparams.horizon)
         if not self.quantiles:

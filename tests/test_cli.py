@@ -1,0 +1,116 @@
+"""The titans-seq command line: shipped configs, fit / test / predict end to end, clear errors."""
+
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from titans_seq.cli import CONFIGS, main
+
+TRAINER = {"max_epochs": 1, "limit_train_batches": 3, "limit_val_batches": 2, "accelerator": "cpu", "devices": 1,
+           "precision": "bf16-mixed", "enable_progress_bar": False}
+SMALL_ENCODER = {"variant": "mag", "dim": 16, "depth": 1, "heads": 2, "window": 8, "causal": False,
+                 "memory_chunk": 2, "persistent_tokens": 2, "ff_mult": 2.0}
+
+
+def run(args, capsys):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            main(args)
+            code = 0
+        except SystemExit as exit:
+            code = exit.code if isinstance(exit.code, int) else 1
+            if isinstance(exit.code, str):
+                print(exit.code, file=sys.stderr)
+    return code, *capsys.readouterr()
+
+
+def test_configs_are_listed_and_all_parse(capsys):
+    code, out, _ = run(["configs"], capsys)
+    names = sorted(p.stem for p in CONFIGS.glob("*.yaml"))
+    assert code == 0 and all(name in out for name in names)
+    assert {"ETTh1", "ETTh2", "ETTm1", "ETTm2", "weather", "gb_human_nontata_promoters"} <= set(names)
+    assert len([n for n in names if n.startswith("gb_")]) == 9
+    for name in names:
+        code, out, err = run(["fit", "--config", str(CONFIGS / f"{name}.yaml"), "--print_config"], capsys)
+        assert code == 0, err
+        assert "class_path: titans_seq." in out
+    code, out, _ = run(["configs", "ETTh1"], capsys)
+    assert "ETTDataModule" in out
+
+
+def write_config(path, model, data):
+    path.write_text(yaml.safe_dump({"seed_everything": 0, "trainer": TRAINER, "model": model, "data": data}))
+    return str(path)
+
+
+def test_forecasting_fit_test_predict(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    t = np.arange(600)
+    pd.DataFrame({"date": pd.date_range("2024-01-01", periods=600, freq="h"), "a": 10 + np.sin(t / 4),
+                  "OT": 20 + np.cos(t / 6)}).to_csv(tmp_path / "series.csv", index=False)
+    config = write_config(
+        tmp_path / "forecast.yaml",
+        {"class_path": "titans_seq.tasks.Forecaster",
+         "init_args": {"lookback": 32, "horizon": 8, "patch_len": 8, "stride": 8, "encoder": SMALL_ENCODER}},
+        {"class_path": "titans_seq.data.CSVDataModule",
+         "init_args": {"data": str(tmp_path / "series.csv"), "lookback": 32, "horizon": 8, "batch_size": 16}},
+    )
+    assert run(["fit", "--config", config], capsys)[0] == 0
+    checkpoints = list(tmp_path.glob("lightning_logs/**/*.ckpt"))
+    assert checkpoints and list(tmp_path.glob("lightning_logs/**/metrics.csv"))
+    assert list(tmp_path.glob("lightning_logs/**/events.out.tfevents.*"))
+    code, _, err = run(["test", "--config", config, "--ckpt_path", str(checkpoints[0])], capsys)
+    assert code == 0, err
+    code, out, err = run(["predict", "--config", config, "--ckpt_path", str(checkpoints[0]),
+                          "--predictions", "forecast.csv"], capsys)
+    assert code == 0, err
+    forecast = pd.read_csv(tmp_path / "forecast.csv", index_col=0, parse_dates=True)
+    assert list(forecast.columns) == ["a", "OT"] and len(forecast) == 8
+    assert forecast.index[0] == pd.Timestamp("2024-01-26 00:00:00")  # the hour after the last row
+    assert 15 < forecast["OT"].mean() < 25  # original units
+
+
+def test_dna_fit_and_predict(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    rows = [("".join(rng.choice(list("ACGT"), 40)), "yes" if i % 2 else "no") for i in range(120)]
+    pd.DataFrame(rows, columns=["sequence", "label"]).to_csv(tmp_path / "dna.csv", index=False)
+    config = write_config(
+        tmp_path / "dna.yaml",
+        {"class_path": "titans_seq.tasks.SequenceClassifier", "init_args": {"encoder": SMALL_ENCODER}},
+        {"class_path": "titans_seq.data.SequenceCSVDataModule",
+         "init_args": {"path": str(tmp_path / "dna.csv"), "batch_size": 16}},
+    )
+    assert run(["fit", "--config", config], capsys)[0] == 0
+    checkpoint = next(tmp_path.glob("lightning_logs/**/*.ckpt"))
+    code, _, err = run(["predict", "--config", config, "--ckpt_path", str(checkpoint)], capsys)
+    assert code == 0, err
+    predictions = pd.read_csv(tmp_path / "predictions.csv")
+    assert list(predictions.columns) == ["id", "label", "predicted", "p_no", "p_yes"] and len(predictions) == 24
+    assert np.allclose(predictions[["p_no", "p_yes"]].sum(axis=1), 1, atol=1e-4)
+
+
+def test_clear_errors_not_tracebacks(tmp_path, capsys):
+    config = str(CONFIGS / "ETTh1.yaml")
+    code, _, err = run(["fit", "--config", config, "--model.init_args.learning_rte", "0.1"], capsys)
+    assert code == 2 and "learning_rte" in err and "Traceback" not in err
+    code, _, err = run(["fit", "--config", config, "--model.init_args.lookback", "many"], capsys)
+    assert code == 2 and "lookback" in err and "Traceback" not in err
+    code, _, err = run(["fit", "--config", str(tmp_path / "missing.yaml")], capsys)
+    assert code == 2 and "missing.yaml" in err
+    code, _, err = run(["fit", "--config", config, "--data.init_args.path", str(tmp_path / "nowhere.csv"),
+                        "--data.init_args.verify", "false", "--trainer.fast_dev_run", "1"], capsys)
+    assert code == 1 and "error: ETTh1: no file at the given path" in err
+    code, _, err = run(["configs", "ETTh9"], capsys)
+    assert code == 1 and "no config named 'ETTh9'" in err
+
+
+def test_module_entry_point():
+    out = subprocess.run([sys.executable, "-m", "titans_seq", "--help"], capture_output=True, text=True, check=True)
+    assert "fit" in out.stdout and "predict" in out.stdout

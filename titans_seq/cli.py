@@ -1,0 +1,85 @@
+"""The ``titans-seq`` command line: Lightning's CLI over any model and DataModule of this package.
+
+    titans-seq fit --config ETTh1.yaml            # or: python -m titans_seq fit --config ...
+    titans-seq test --config ETTh1.yaml --ckpt_path best
+    titans-seq predict --config ETTh1.yaml --ckpt_path best --predictions forecast.csv
+    titans-seq configs                            # the configs shipped for every benchmark
+    titans-seq configs ETTh1                      # print one, to copy and edit
+
+Model and data are chosen by ``class_path`` in the YAML; every argument can be overridden on the
+command line (``--model.init_args.learning_rate 3e-4``). Checkpoints, CSV and TensorBoard logs go to
+``lightning_logs/``. Several GPUs or nodes are Lightning's strategies (``--trainer.devices 4
+--trainer.strategy ddp``), with no change to the code.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import lightning as L
+from lightning.pytorch.callbacks import BasePredictionWriter
+from lightning.pytorch.cli import LightningCLI
+
+from titans_seq._io import atomic_write_text
+
+__all__ = ["CONFIGS", "PredictionWriter", "TitansCLI", "main"]
+
+CONFIGS = Path(__file__).resolve().parent / "configs"
+LOGGERS = [{"class_path": f"lightning.pytorch.loggers.{kind}", "init_args": {"save_dir": "lightning_logs"}}
+           for kind in ("CSVLogger", "TensorBoardLogger")]
+
+
+class PredictionWriter(BasePredictionWriter):
+    """Writes what ``predict`` returns as CSV (a temporary file renamed into place): the model's
+    ``predictions_frame`` — forecasts indexed by future timestamps in original units, or one row per
+    sequence with its id, label, predicted class and class probabilities."""
+
+    def __init__(self, path: str = "predictions.csv"):
+        super().__init__(write_interval="epoch")
+        self.path = path
+
+    def write_on_epoch_end(self, trainer, pl_module, predictions, batch_indices):
+        frame = pl_module.predictions_frame(predictions, trainer.datamodule)
+        atomic_write_text(self.path, frame.to_csv())
+        print(f"wrote {len(frame)} rows of predictions to {self.path}")
+
+
+class TitansCLI(LightningCLI):
+    """LightningCLI with a ``--predictions`` path for ``predict`` and logs in CSV and TensorBoard."""
+
+    def add_arguments_to_parser(self, parser) -> None:
+        parser.add_argument("--predictions", default="predictions.csv", help="CSV file predict writes")
+
+    def before_predict(self) -> None:
+        self.trainer.callbacks.append(PredictionWriter(self.config["predict"]["predictions"]))
+
+
+def _configs(argv: list[str]) -> None:
+    names = sorted(p.stem for p in CONFIGS.glob("*.yaml"))
+    if not argv:
+        print("Configs shipped with titans_seq (titans-seq configs NAME prints one):")
+        for name in names:
+            print(f"  {name:<36} {CONFIGS / (name + '.yaml')}")
+        return
+    if argv[0] not in names:
+        sys.exit(f"error: no config named {argv[0]!r}; known: {', '.join(names)}")
+    print((CONFIGS / f"{argv[0]}.yaml").read_text(), end="")
+
+
+def main(args: list[str] | None = None) -> None:
+    """Entry point of ``titans-seq`` and ``python -m titans_seq``."""
+    argv = list(sys.argv[1:] if args is None else args)
+    if argv[:1] == ["configs"]:
+        _configs(argv[1:])
+        return
+    try:
+        TitansCLI(L.LightningModule, L.LightningDataModule, subclass_mode_model=True, subclass_mode_data=True,
+                  args=argv, save_config_kwargs={"overwrite": True}, auto_configure_optimizers=False,
+                  trainer_defaults={"logger": LOGGERS})
+    except (FileNotFoundError, ValueError) as error:  # bad data or settings: a message, not a traceback
+        sys.exit(f"error: {error}")
+
+
+if __name__ == "__main__":
+    main()
