@@ -6,7 +6,6 @@ import warnings
 
 import numpy as np
 import pandas as pd
-import pytest
 import yaml
 
 from titans_seq.cli import CONFIGS, main
@@ -70,6 +69,7 @@ def test_forecasting_fit_test_predict(tmp_path, monkeypatch, capsys):
     code, out, err = run(["predict", "--config", config, "--ckpt_path", str(checkpoints[0]),
                           "--predictions", "forecast.csv"], capsys)
     assert code == 0, err
+    assert "wrote 8 rows of predictions to forecast.csv" in out
     forecast = pd.read_csv(tmp_path / "forecast.csv", index_col=0, parse_dates=True)
     assert list(forecast.columns) == ["a", "OT"] and len(forecast) == 8
     assert forecast.index[0] == pd.Timestamp("2024-01-26 00:00:00")  # the hour after the last row
