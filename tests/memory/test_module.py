@@ -135,3 +135,13 @@ def test_bad_forward_arguments():
     _, state = memory(torch.randn(2, 10, 32))
     with pytest.raises(ValueError, match="batch size 2"):
         memory(torch.randn(3, 10, 32), state)
+
+
+def test_inspect_shows_the_gates_and_keys_the_update_uses():
+    memory = small()
+    x = torch.randn(2, 20, 32)
+    inside = memory.inspect(x)
+    assert inside["keys"].shape == (4, 20, 16) and inside["lr"].shape == (4, 20)
+    torch.testing.assert_close(inside["keys"].norm(dim=-1), torch.ones(4, 20))
+    assert ((inside["lr"] > 0) & (inside["lr"] < memory.max_lr)).all()
+    assert ((inside["momentum"] > 0) & (inside["momentum"] < 1)).all()

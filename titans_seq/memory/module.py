@@ -206,6 +206,30 @@ class NeuralMemory(nn.Module):
             lr = lr * (1 - momentum)
         return lr, momentum, forget
 
+    def _read_inputs(self, x: Tensor, state: MemoryState) -> tuple[Tensor, ...]:
+        """Everything read off the input: the projections before the convolution (with the cached
+        ones in front), per-head queries, keys and values ``(B*H, N, d)``, gate logits and the output gate."""
+        normed = self.input_norm(x.to(self.input_norm.weight.dtype))  # bfloat16 inputs under autocast too
+        qkv, gate_logits, out_gate = self.to_inputs(normed).split([3 * self.inner, 3 * self.heads, self.inner], -1)
+        projected = torch.cat([state.conv_cache.to(qkv.dtype), qkv], dim=1)
+        mixed = causal_depthwise_conv(projected, self.conv_weight.to(qkv.dtype), self.conv_bias.to(qkv.dtype))
+        q, k, v = (self._split_heads(t) for t in F.silu(mixed).split(self.inner, dim=-1))
+        q, k = F.normalize(q, dim=-1), F.normalize(k, dim=-1)
+        if self.normalize_values:
+            v = F.normalize(v, dim=-1)
+        return projected, q, k, v, self._split_heads(gate_logits), out_gate
+
+    @torch.no_grad()
+    def inspect(self, x: Tensor) -> dict[str, Tensor]:
+        """A look inside, reading ``x`` ``(B, N, dim)`` from the initial state: per head and token the
+        queries, keys and values ``(B*heads, N, head_dim)`` and the gates the update uses, ``lr`` (theta as
+        passed to the scan), ``momentum`` (eta) and ``forget`` (alpha), ``(B*heads, N)``; with per-chunk
+        gates, only whole chunks."""
+        _, q, k, v, logits, _ = self._read_inputs(x, self.initial_state(x.shape[0]))
+        whole = logits.shape[1] // self.chunk_size * self.chunk_size if self.per_chunk_gates else logits.shape[1]
+        lr, momentum, forget = self._gates(logits[:, :whole])
+        return {"queries": q, "keys": k, "values": v, "lr": lr, "momentum": momentum, "forget": forget}
+
     def _read_out(self, retrieved: Tensor, batch: int) -> Tensor:
         """Per-head RMS-normalised read-out ``(B*H, T, d)`` merged into ``(B, T, heads * head_dim)``."""
         out = retrieved.unflatten(0, (batch, self.heads)).transpose(1, 2)
@@ -234,16 +258,7 @@ class NeuralMemory(nn.Module):
             state = self.initial_state(batch)
         if length == 0:
             return x.new_zeros(batch, 0, self.dim), state
-        normed = self.input_norm(x.to(self.input_norm.weight.dtype))  # bfloat16 inputs under autocast too
-        qkv, gate_logits, out_gate = self.to_inputs(normed).split([3 * self.inner, 3 * self.heads, self.inner], -1)
-
-        projected = torch.cat([state.conv_cache.to(qkv.dtype), qkv], dim=1)
-        mixed = causal_depthwise_conv(projected, self.conv_weight.to(qkv.dtype), self.conv_bias.to(qkv.dtype))
-        q, k, v = (self._split_heads(t) for t in F.silu(mixed).split(self.inner, dim=-1))
-        q, k = F.normalize(q, dim=-1), F.normalize(k, dim=-1)
-        if self.normalize_values:
-            v = F.normalize(v, dim=-1)
-        logits = self._split_heads(gate_logits)
+        projected, q, k, v, logits, out_gate = self._read_inputs(x, state)
 
         # Continue the unfinished chunk: its tokens come first; only whole chunks are written now.
         pending = state.pending_keys.shape[1]
