@@ -92,7 +92,7 @@ class Forecaster(L.LightningModule):
     def __init__(self, channels: int | None = None, lookback: int = 96, horizon: int = 96, model: str = "titans",
                  encoder: TitansConfig | dict | None = None, patch_len: int = 16, stride: int = 8,
                  channel_mixing: bool = False, target_channels: list[int] | None = None, loss: str = "mse",
-                 quantiles: list[float] | None = None, learning_rate: float = 1e-3, weight_decay: float = 1e-4):
+                 quantiles: list[float] | None = None, learning_rate: float = 3e-4, weight_decay: float = 1e-4):
         super().__init__()
         if model not in ("titans", "dlinear"):
             raise ValueError(f"model must be 'titans' or 'dlinear', got {model!r}")
