@@ -151,7 +151,7 @@ class SequenceClassifier(L.LightningModule):
         self.metrics[split].update(scores, target)
 
     def _log_epoch(self, split: str) -> None:
-        values = self.metrics[split].compute()
+        values = {name: value.float() for name, value in self.metrics[split].compute().items()}  # MCC can be an integer 0
         self.log_dict(values, prog_bar=split == "val")
         self.metrics[split].reset()
 
