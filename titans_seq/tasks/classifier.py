@@ -15,6 +15,7 @@ from titans_seq.baselines import GenomicBenchmarksCNN
 from titans_seq.data.dna import DNATokenizer
 from titans_seq.heads.dna import POOLINGS, DNAEmbedding, masked_pool
 from titans_seq.layers import TitansConfig, TitansEncoder
+from titans_seq.tasks.optim import adamw_with_cosine
 
 __all__ = ["DNA_ENCODER", "SequenceClassifier", "SequenceNetwork"]
 
@@ -183,11 +184,7 @@ class SequenceClassifier(L.LightningModule):
         return frame.set_index("id")
 
     def configure_optimizers(self):
-        optimizer = torch.optim.AdamW(self.parameters(), lr=self.hparams.learning_rate,
-                                      weight_decay=self.hparams.weight_decay)
-        epochs = self.trainer.max_epochs if self._trainer is not None and self.trainer.max_epochs else 10
-        return {"optimizer": optimizer,
-                "lr_scheduler": torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, epochs))}
+        return adamw_with_cosine(self)
 
     @torch.no_grad()
     def classify_long(self, sequence: str, piece: int = 65536, windows_per_batch: int = 16) -> np.ndarray:

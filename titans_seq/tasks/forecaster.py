@@ -15,6 +15,7 @@ from torchmetrics import MeanAbsoluteError, MeanSquaredError
 from titans_seq.baselines import DLinear
 from titans_seq.heads import ChannelMixer, ForecastHead, PatchEmbedding, RevIN
 from titans_seq.layers import TitansConfig, TitansEncoder
+from titans_seq.tasks.optim import adamw_with_cosine
 
 __all__ = ["FORECAST_ENCODER", "Forecaster", "TitansForecastNetwork", "pinball_loss"]
 
@@ -201,11 +202,7 @@ class Forecaster(L.LightningModule):
         return self(x)
 
     def configure_optimizers(self):
-        optimizer = torch.optim.AdamW(self.parameters(), lr=self.hparams.learning_rate,
-                                      weight_decay=self.hparams.weight_decay)
-        epochs = self.trainer.max_epochs if self._trainer is not None and self.trainer.max_epochs else 10
-        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, epochs))
-        return {"optimizer": optimizer, "lr_scheduler": schedule}
+        return adamw_with_cosine(self)
 
     @torch.no_grad()
     def forecast(self, datamodule) -> pd.DataFrame:
