@@ -152,7 +152,8 @@ class SequenceClassifier(L.LightningModule):
         self.metrics[split].update(scores, target)
 
     def _log_epoch(self, split: str) -> None:
-        values = {name: value.float() for name, value in self.metrics[split].compute().items()}  # MCC can be an integer 0
+        # Every value as a float: the MCC can come back as an integer tensor.
+        values = {name: value.float() for name, value in self.metrics[split].compute().items()}
         self.log_dict(values, prog_bar=split == "val")
         self.metrics[split].reset()
 
