@@ -119,12 +119,12 @@ class _LightningEstimator(BaseEstimator):
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the fitted estimator to ``path`` (a temporary file renamed into place)."""
-        path = Path(path)
+        state, path = self._state(), Path(path)  # NotFittedError before anything touches the disk
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         os.close(fd)
         try:
-            torch.save(self._state(), tmp)
+            torch.save(state, tmp)
             os.replace(tmp, path)
         finally:
             Path(tmp).unlink(missing_ok=True)

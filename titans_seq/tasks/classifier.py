@@ -48,9 +48,10 @@ class SequenceNetwork(nn.Module):
     def stream_logits(self, ids: Tensor, piece: int) -> Tensor:
         """Logits of one very long sequence ``(1, L)`` read in pieces by a causal encoder, the state
         carried and the pooled summary kept as a running sum: memory independent of ``L``."""
-        state, total, count, last = None, None, 0, None
+        state, total, count, last, context = None, None, 0, None, None
         for part in ids.split(piece, dim=1):
-            x, present = self.embedding(part)
+            x, present = self.embedding(part, context)
+            context = part[:, part.shape[1] - self.embedding.context:] if self.embedding.context else None
             h, state = self.encoder(x, state)
             summed = (h * present.unsqueeze(-1)).sum(1)
             total = summed if total is None else total + summed
