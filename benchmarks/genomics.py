@@ -15,6 +15,7 @@ JSON object (dataset, model, accuracy, mcc, n_test, seconds, ...).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import tempfile
@@ -33,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import resolve_device, save
 
 from titans_seq.data import GenomicBenchmarksDataModule
-from titans_seq.tasks import SequenceClassifier
+from titans_seq.tasks import DNA_ENCODER, SequenceClassifier
 
 DATASETS = {"human_nontata_promoters": 251, "human_enhancers_cohn": 500, "drosophila_enhancers_stark": 2048}
 SETTINGS = {"titans": dict(learning_rate=1e-3, epochs=10, patience=3, batch_size=64, patch=4),
@@ -47,13 +48,15 @@ def data_for(dataset: str, seed: int, batch_size: int = 64) -> GenomicBenchmarks
     return data
 
 
-def run_neural(dataset: str, model_name: str, seed: int, epochs: int | None, device: torch.device) -> dict:
-    settings = SETTINGS[model_name]
+def run_neural(dataset: str, model_name: str, seed: int, epochs: int | None, device: torch.device,
+               overrides: dict | None = None) -> dict:
+    settings = {**SETTINGS[model_name], **(overrides or {})}
     L.seed_everything(seed, workers=True, verbose=False)
     data = data_for(dataset, seed, settings["batch_size"])
+    encoder = dataclasses.replace(DNA_ENCODER, dim=settings.get("dim", DNA_ENCODER.dim))
     model = SequenceClassifier(classes=len(data.class_names), class_names=data.class_names, model=model_name,
-                               patch=settings["patch"], max_length=data.max_length, rc_average=True,
-                               learning_rate=settings["learning_rate"])
+                               encoder=encoder, patch=settings["patch"], max_length=data.max_length,
+                               rc_average=True, learning_rate=settings["learning_rate"])
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings():
         warnings.filterwarnings("ignore", ".*does not have many workers.*")
@@ -137,6 +140,10 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--long", type=int, metavar="BASES", help="classify one sequence of BASES bases instead")
+    parser.add_argument("--lr", type=float, help="override the neural models' learning rate")
+    parser.add_argument("--patience", type=int, help="override the early-stopping patience")
+    parser.add_argument("--patch", type=int, help="override the Titans model's bases per token")
+    parser.add_argument("--dim", type=int, help="override the Titans encoder's width")
     args = parser.parse_args()
     device = resolve_device(args.device)
     if args.long:
@@ -148,7 +155,10 @@ def main() -> None:
     rows, path = [], None
     name = "genomics-" + ("all" if args.all else f"{args.dataset}-{args.model}-{args.seed}")
     for dataset, model, seed in jobs:
-        result = run_kmer(dataset, seed) if model == "kmer" else run_neural(dataset, model, seed, args.epochs, device)
+        overrides = {k: v for k, v in (("learning_rate", args.lr), ("patience", args.patience), ("patch", args.patch),
+                                       ("dim", args.dim)) if v is not None}
+        result = (run_kmer(dataset, seed) if model == "kmer" else
+                  run_neural(dataset, model, seed, args.epochs, device, overrides))
         rows.append({"dataset": dataset, "model": model, "seed": seed, "protocol": "local 70/10/20 of the test split",
                      **result})
         print(json.dumps(rows[-1]), flush=True)
