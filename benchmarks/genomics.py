@@ -17,6 +17,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -100,32 +102,25 @@ def run_kmer(dataset: str, seed: int, k: int = 6) -> dict:
             "n_test": len(predicted), "seconds": round(time.perf_counter() - start, 1), "C": c, "k": k}
 
 
-def run_long(bases: int, device: torch.device) -> list[dict]:
-    """Classify one random sequence of ``bases`` bases with an (untrained) default-size model, streamed by
-    a causal encoder and windowed by a bidirectional one; time and peak memory of each."""
-    from dataclasses import replace
-
+def run_long(bases: int, mode: str, device: torch.device) -> dict:
+    """Classify one random sequence of ``bases`` bases with an (untrained) default-size model: streamed
+    by a causal encoder, or in windows by a bidirectional one; its time and peak memory."""
     from common import peak_memory, reset_peak_memory
 
-    from titans_seq.tasks import DNA_ENCODER
-
     sequence = "".join(np.random.default_rng(0).choice(list("ACGT"), bases))
-    rows = []
-    for causal in (True, False):
-        torch.manual_seed(0)
-        model = SequenceClassifier(classes=2, encoder=replace(DNA_ENCODER, causal=causal), patch=4,
-                                   max_length=2048).to(device)
-        before = reset_peak_memory(device)
-        start = time.perf_counter()
-        probs = model.classify_long(sequence, piece=65536)
-        seconds = time.perf_counter() - start
-        rows.append({"bases": bases, "mode": "causal, streamed in 65,536-base pieces" if causal else
-                     "bidirectional, 2,048-base windows, 16 at a time", "seconds": round(seconds, 1),
-                     "bases_per_s": round(bases / seconds), "peak_mib_above_start": round((peak_memory(device) - before)
-                                                                                          / 2**20, 1),
-                     "probabilities": [round(float(p), 4) for p in probs]})
-        print(json.dumps(rows[-1]), flush=True)
-    return rows
+    torch.manual_seed(0)
+    causal = mode == "causal"
+    model = SequenceClassifier(classes=2, encoder=dataclasses.replace(DNA_ENCODER, causal=causal), patch=4,
+                               max_length=2048).to(device)
+    before = reset_peak_memory(device)
+    start = time.perf_counter()
+    probs = model.classify_long(sequence, piece=65536)
+    seconds = time.perf_counter() - start
+    return {"bases": bases, "mode": "causal, streamed in 65,536-base pieces" if causal else
+            "bidirectional, 2,048-base windows, 16 at a time", "seconds": round(seconds, 1),
+            "bases_per_s": round(bases / seconds),
+            "peak_mib_above_start": round((peak_memory(device) - before) / 2**20, 1),
+            "probabilities": [round(float(p), 4) for p in probs]}
 
 
 def main() -> None:
@@ -140,15 +135,26 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--long", type=int, metavar="BASES", help="classify one sequence of BASES bases instead")
+    parser.add_argument("--long-mode", choices=("causal", "bidirectional"), help=argparse.SUPPRESS)
     parser.add_argument("--lr", type=float, help="override the neural models' learning rate")
     parser.add_argument("--patience", type=int, help="override the early-stopping patience")
     parser.add_argument("--patch", type=int, help="override the Titans model's bases per token")
     parser.add_argument("--dim", type=int, help="override the Titans encoder's width")
     args = parser.parse_args()
     device = resolve_device(args.device)
+    if args.long and args.long_mode:  # one mode, in the fresh process started below
+        print(json.dumps(run_long(args.long, args.long_mode, device)))
+        return
     if args.long:
-        path = save("genomics-long-sequence", device, {"results": run_long(args.long, device)})
-        print(f"wrote {path}", file=sys.stderr)
+        # Each mode in a fresh process, so that one's freed memory does not hide the other's peak.
+        env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"}
+        rows = []
+        for mode in ("causal", "bidirectional"):
+            out = subprocess.run([sys.executable, __file__, "--long", str(args.long), "--long-mode", mode,
+                                  "--device", args.device], check=True, capture_output=True, text=True, env=env)
+            rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+            print(json.dumps(rows[-1]), flush=True)
+        print(f"wrote {save('genomics-long-sequence', device, {'results': rows})}", file=sys.stderr)
         return
     jobs = ([(d, m, int(s)) for d in args.datasets.split(",") for m in args.models.split(",")
              for s in args.seeds.split(",")] if args.all else [(args.dataset, args.model, args.seed)])
