@@ -71,7 +71,7 @@ def run(dataset: str, horizon: int, model: str, epochs: int | None, seed: int, v
         result = trainer.test(forecaster, datamodule=data, ckpt_path=checkpoint.best_model_path, verbose=False)[0]
     return {
         "dataset": dataset, "horizon": horizon, "model": model, "variant": variant if model == "titans" else None,
-        "mse": result["test_mse"], "mae": result["test_mae"],
+        "mse": result["test_mse"], "mae": result["test_mae"], "val_mse": float(checkpoint.best_model_score),
         "mse_original": result["test_mse_original"], "mae_original": result["test_mae_original"],
         "windows": data.windows["test"], "seconds": round(time.perf_counter() - start, 1),
         "train_seconds": round(train_seconds, 1), "epochs_run": trainer.current_epoch, "seed": seed,
