@@ -96,6 +96,16 @@ class TitansConfig:
             raise ValueError(f"unknown TitansConfig field(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
         return cls(**values)
 
+    @classmethod
+    def coerce(cls, value: TitansConfig | dict | None, default: TitansConfig) -> TitansConfig:
+        """``value`` as a config: itself, built from a dict of fields, or ``default`` when ``None``."""
+        if isinstance(value, dict):
+            value = cls.from_dict(value)
+        value = value if value is not None else default
+        if not isinstance(value, cls):
+            raise TypeError(f"encoder must be a TitansConfig or a dict of its fields, got {type(value).__name__}")
+        return value
+
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 

@@ -92,11 +92,7 @@ class SequenceClassifier(L.LightningModule):
             raise ValueError(f"class_names has {len(class_names)} names for {classes} classes")
         if classes is not None and classes < 2:
             raise ValueError(f"classes must be >= 2, got {classes}")
-        if isinstance(encoder, dict):
-            encoder = TitansConfig.from_dict(encoder)
-        encoder = encoder if encoder is not None else DNA_ENCODER
-        if not isinstance(encoder, TitansConfig):
-            raise TypeError(f"encoder must be a TitansConfig or a dict of its fields, got {type(encoder).__name__}")
+        encoder = TitansConfig.coerce(encoder, DNA_ENCODER)
         self.encoder_config, encoder = encoder, encoder.to_dict()  # checkpoints hold plain values
         class_names = [str(c) for c in class_names] if class_names is not None else None
         self.save_hyperparameters()

@@ -105,11 +105,7 @@ class Forecaster(L.LightningModule):
                 raise ValueError(f"quantiles must lie strictly between 0 and 1, got {quantiles}")
             if model != "titans":
                 raise ValueError("quantile forecasts need model='titans'")
-        if isinstance(encoder, dict):
-            encoder = TitansConfig.from_dict(encoder)
-        encoder = encoder if encoder is not None else FORECAST_ENCODER
-        if not isinstance(encoder, TitansConfig):
-            raise TypeError(f"encoder must be a TitansConfig or a dict of its fields, got {type(encoder).__name__}")
+        encoder = TitansConfig.coerce(encoder, FORECAST_ENCODER)
         if encoder.causal:
             raise ValueError("the forecaster's encoder reads the whole lookback: set causal=False")
         self.encoder_config, encoder = encoder, encoder.to_dict()  # checkpoints hold plain values
