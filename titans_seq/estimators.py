@@ -68,7 +68,17 @@ def _versions() -> dict:
 
 
 class _LightningEstimator(BaseEstimator):
-    """What both estimators share: the trainer, device choice, seeding, saving, loading, pickling."""
+    """What both estimators share: validation, the trainer, device choice, seeding, saving, loading, pickling."""
+
+    _positive_ints: tuple[str, ...] = ()  # the parameters that must be integers >= 1
+
+    def _validate_params(self) -> None:
+        for name in self._positive_ints:
+            _check(name, getattr(self, name), int, 1)
+        if self.variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, got {self.variant!r}")
+        _check("learning_rate", self.learning_rate, (int, float), 1e-12)
+        _check("validation_fraction", self.validation_fraction, (int, float), 0.01, 0.9)
 
     def _accelerator(self) -> str:
         if self.device not in ("auto", "cpu", "cuda", "gpu"):
@@ -188,6 +198,8 @@ class TitansForecaster(_LightningEstimator):
     """
 
     _module = Forecaster
+    _positive_ints = ("lookback", "horizon", "dim", "depth", "heads", "patch_len", "stride", "max_epochs",
+                      "batch_size", "patience")
 
     def __init__(self, lookback: int = 96, horizon: int = 96, variant: str = "mag", dim: int = 64, depth: int = 2,
                  heads: int = 4, patch_len: int = 16, stride: int = 8, channel_mixing: bool = False,
@@ -203,15 +215,6 @@ class TitansForecaster(_LightningEstimator):
                                                                                  batch_size, learning_rate)
         self.validation_fraction, self.patience, self.random_state = validation_fraction, patience, random_state
         self.device, self.verbose = device, verbose
-
-    def _validate_params(self) -> None:
-        for name in ("lookback", "horizon", "dim", "depth", "heads", "patch_len", "stride", "max_epochs",
-                     "batch_size", "patience"):
-            _check(name, getattr(self, name), int, 1)
-        if self.variant not in VARIANTS:
-            raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, got {self.variant!r}")
-        _check("learning_rate", self.learning_rate, (int, float), 1e-12)
-        _check("validation_fraction", self.validation_fraction, (int, float), 0.01, 0.9)
 
     def _series(self, y, fitted: bool) -> Series:
         """Check ``y`` and return it as a Series; against the fit's columns when ``fitted``."""
@@ -352,8 +355,8 @@ class _ArraysDataModule(SequenceDataModule):
         self.inputs, self.validation_fraction = (names, sequences, labels), validation_fraction
 
     def load_splits(self):
-        train, val = stratified_split(self.inputs, (1 - self.validation_fraction, self.validation_fraction), self.seed)
-        return {"train": train, "val": val}
+        fractions = (1 - self.validation_fraction, self.validation_fraction)
+        return stratified_split(self.inputs, fractions, self.seed)
 
 
 class TitansSequenceClassifier(ClassifierMixin, _LightningEstimator):
@@ -365,6 +368,7 @@ class TitansSequenceClassifier(ClassifierMixin, _LightningEstimator):
     """
 
     _module = SequenceClassifier
+    _positive_ints = ("patch", "dim", "depth", "heads", "max_epochs", "batch_size", "patience")
 
     def __init__(self, variant: str = "mac", max_length: int | None = None, patch: int = 4, dim: int = 64,
                  depth: int = 2, heads: int = 4, pooling: str = "mean", rc_average: bool = True,
@@ -379,13 +383,8 @@ class TitansSequenceClassifier(ClassifierMixin, _LightningEstimator):
         self.device, self.verbose = device, verbose
 
     def _validate_params(self) -> None:
-        for name in ("patch", "dim", "depth", "heads", "max_epochs", "batch_size", "patience"):
-            _check(name, getattr(self, name), int, 1)
+        super()._validate_params()
         _check("max_length", self.max_length, int, 1, allow_none=True)
-        if self.variant not in VARIANTS:
-            raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, got {self.variant!r}")
-        _check("learning_rate", self.learning_rate, (int, float), 1e-12)
-        _check("validation_fraction", self.validation_fraction, (int, float), 0.01, 0.9)
 
     def fit(self, X, y):
         """Train on sequences ``X`` with labels ``y``. Returns ``self``."""

@@ -25,10 +25,11 @@ __all__ = ["FastaDataModule", "GenomicBenchmarksDataModule", "SequenceCSVDataMod
 Records = tuple[list[str], list[str], list]  # ids, sequences, labels
 
 
-def stratified_split(records: Records, fractions: tuple[float, ...], seed: int) -> list[Records]:
-    """Split records into parts of the given fractions (summing to 1), each with the same class mix."""
-    if abs(sum(fractions) - 1) > 1e-9 or any(f <= 0 for f in fractions):
-        raise ValueError(f"fractions must be positive and sum to 1, got {fractions}")
+def stratified_split(records: Records, fractions: tuple[float, ...], seed: int) -> dict[str, Records]:
+    """Split records into ``"train"``, ``"val"`` (and ``"test"``) parts of the given two (or three)
+    fractions, summing to 1, each with the same class mix."""
+    if abs(sum(fractions) - 1) > 1e-9 or any(f <= 0 for f in fractions) or len(fractions) not in (2, 3):
+        raise ValueError(f"fractions must be two or three positive numbers summing to 1, got {fractions}")
     index = np.arange(len(records[0]))
     labels = np.asarray([str(label) for label in records[2]])
     parts, rest, left = [], index, 1.0
@@ -37,7 +38,8 @@ def stratified_split(records: Records, fractions: tuple[float, ...], seed: int) 
         parts.append(np.sort(take))
         left -= fraction
     parts.append(np.sort(rest))
-    return [tuple([column[i] for i in part] for column in records) for part in parts]
+    return {split: tuple([column[i] for i in part] for column in records)
+            for split, part in zip(("train", "val", "test"), parts, strict=False)}
 
 
 class SequenceDataset(Dataset):
@@ -112,7 +114,6 @@ class SequenceDataModule(SplitDataModule):
         return {split: len(d) for split, d in self.datasets.items()}
 
 
-
 class GenomicBenchmarksDataModule(SequenceDataModule):
     """A Genomic Benchmarks dataset (Grešová et al., BMC Genomic Data 2023), by ``protocol``:
 
@@ -181,10 +182,9 @@ class GenomicBenchmarksDataModule(SequenceDataModule):
 
     def load_splits(self) -> dict[str, Records]:
         if self.protocol == "local":
-            train, val, test = stratified_split(self._read_split(self.split_present), self.local_fractions, self.seed)
-            return {"train": train, "val": val, "test": test}
-        train, val = stratified_split(self._read_split("train"), (1 - self.val_fraction, self.val_fraction), self.seed)
-        return {"train": train, "val": val, "test": self._read_split("test")}
+            return stratified_split(self._read_split(self.split_present), self.local_fractions, self.seed)
+        fractions = (1 - self.val_fraction, self.val_fraction)
+        return {**stratified_split(self._read_split("train"), fractions, self.seed), "test": self._read_split("test")}
 
 
 class FastaDataModule(SequenceDataModule):
@@ -201,8 +201,7 @@ class FastaDataModule(SequenceDataModule):
 
     def load_splits(self) -> dict[str, Records]:
         records = read_fasta_per_class(self.files) if self.files else read_labelled_fasta(self.path, self.label_pattern)
-        train, val, test = stratified_split(records, self.fractions, self.seed)
-        return {"train": train, "val": val, "test": test}
+        return stratified_split(records, self.fractions, self.seed)
 
 
 class SequenceCSVDataModule(SequenceDataModule):
@@ -220,6 +219,5 @@ class SequenceCSVDataModule(SequenceDataModule):
 
     def load_splits(self) -> dict[str, Records]:
         if self.path is not None:
-            train, val, test = stratified_split(read_sequence_table(self.path), self.fractions, self.seed)
-            return {"train": train, "val": val, "test": test}
+            return stratified_split(read_sequence_table(self.path), self.fractions, self.seed)
         return {split: read_sequence_table(path) for split, path in self.files.items()}
