@@ -16,9 +16,7 @@ import argparse
 import dataclasses
 import json
 import sys
-import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import lightning as L
@@ -28,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import resolve_device, save
 
 from titans_seq.data import ETTDataModule, WeatherDataModule
-from titans_seq.tasks import FORECAST_ENCODER, Forecaster
+from titans_seq.tasks import FORECAST_ENCODER, Forecaster, best_checkpoint_trainer
 
 DATASETS = ("ETTh1", "ETTh2", "ETTm1", "ETTm2", "weather")
 HORIZONS = (96, 192, 336, 720)
@@ -58,20 +56,14 @@ def run(dataset: str, horizon: int, model: str, epochs: int | None, seed: int, v
     forecaster = Forecaster(channels=data.n_inputs, lookback=96, horizon=horizon, model=model, encoder=encoder,
                             learning_rate=settings["learning_rate"], weight_decay=settings["weight_decay"])
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings():
-        warnings.filterwarnings("ignore", ".*does not have many workers.*")
-        checkpoint = L.pytorch.callbacks.ModelCheckpoint(dirpath=folder, monitor="val_mse", mode="min")
-        trainer = L.Trainer(
-            max_epochs=epochs, accelerator="gpu" if device.type == "cuda" else "cpu", devices=1,
-            callbacks=[checkpoint, L.pytorch.callbacks.EarlyStopping("val_mse", patience=settings["patience"])],
-            logger=False, enable_progress_bar=progress, enable_model_summary=False, deterministic=False,
-        )
+    accelerator = "gpu" if device.type == "cuda" else "cpu"
+    with best_checkpoint_trainer("val_mse", epochs, settings["patience"], accelerator, progress) as (trainer, best):
         trainer.fit(forecaster, datamodule=data)
         train_seconds = time.perf_counter() - start
-        result = trainer.test(forecaster, datamodule=data, ckpt_path=checkpoint.best_model_path, verbose=False)[0]
+        result = trainer.test(forecaster, datamodule=data, ckpt_path=best.best_model_path, verbose=False)[0]
     return {
         "dataset": dataset, "horizon": horizon, "model": model, "variant": variant if model == "titans" else None,
-        "mse": result["test_mse"], "mae": result["test_mae"], "val_mse": float(checkpoint.best_model_score),
+        "mse": result["test_mse"], "mae": result["test_mae"], "val_mse": float(best.best_model_score),
         "mse_original": result["test_mse_original"], "mae_original": result["test_mae_original"],
         "windows": data.windows["test"], "seconds": round(time.perf_counter() - start, 1),
         "train_seconds": round(train_seconds, 1), "epochs_run": trainer.current_epoch, "seed": seed,

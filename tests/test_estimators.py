@@ -123,6 +123,8 @@ def test_not_fitted_and_bad_parameters():
         TitansForecaster(lookback=0).fit(series())
     with pytest.raises(ValueError, match="variant must be one of"):
         TitansSequenceClassifier(variant="rnn").fit(["ACGT", "TTTT"], [0, 1])
+    with pytest.raises(ValueError, match=r"kmer must be in \[0, 12\], got 13"):
+        TitansSequenceClassifier(kmer=13).fit(["ACGT", "TTTT"], [0, 1])
     with pytest.raises(ValueError, match="device must be"):
         TitansForecaster(device="tpu", lookback=48, horizon=12, **TINY).fit(series())
 

@@ -14,9 +14,7 @@ Run ``python -m titans_seq.demo --help`` for the settings.
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
-import warnings
 from dataclasses import dataclass
 
 import torch
@@ -83,18 +81,14 @@ def forecast_etth1(epochs: int = 2, path: str | None = None, seed: int = 2021) -
     import lightning as L
 
     from titans_seq.data import ETTDataModule
-    from titans_seq.tasks import Forecaster
+    from titans_seq.tasks import Forecaster, best_checkpoint_trainer
 
     L.seed_everything(seed, verbose=False)
     data = ETTDataModule("ETTh1", path=path, lookback=96, horizon=96, batch_size=32)
     data.setup()
     model = Forecaster(channels=data.n_inputs, lookback=96, horizon=96)
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings():
-        warnings.filterwarnings("ignore", ".*does not have many workers.*")
-        best = L.pytorch.callbacks.ModelCheckpoint(dirpath=folder, monitor="val_mse", mode="min")
-        trainer = L.Trainer(max_epochs=epochs, accelerator="auto", devices=1, callbacks=[best], logger=False,
-                            enable_model_summary=False)
+    with best_checkpoint_trainer("val_mse", epochs, progress=True) as (trainer, best):
         trainer.fit(model, datamodule=data)
         result = trainer.test(model, datamodule=data, ckpt_path=best.best_model_path, verbose=False)[0]
     return {"mse": result["test_mse"], "mae": result["test_mae"], "windows": data.windows["test"],

@@ -32,7 +32,15 @@ from titans_seq.data.dna import DNATokenizer, read_fasta
 from titans_seq.data.genomics import SequenceDataModule, stratified_split
 from titans_seq.data.timeseries import Series, TimeSeriesDataModule, read_series
 from titans_seq.layers import VARIANTS
-from titans_seq.tasks import DNA_ENCODER, FORECAST_ENCODER, Forecaster, SequenceClassifier, future_index, time_step
+from titans_seq.tasks import (
+    DNA_ENCODER,
+    FORECAST_ENCODER,
+    Forecaster,
+    SequenceClassifier,
+    best_checkpoint_trainer,
+    future_index,
+    time_step,
+)
 
 __all__ = ["TitansForecaster", "TitansSequenceClassifier", "load"]
 
@@ -89,18 +97,15 @@ class _LightningEstimator(BaseEstimator):
 
     def _train(self, model: L.LightningModule, datamodule, monitor: str) -> None:
         """Fit with early stopping on ``monitor`` and keep the best weights; silent unless ``verbose``."""
-        with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings(), _quiet(not self.verbose):
+        with warnings.catch_warnings(), _quiet(not self.verbose):
             if not self.verbose:
                 warnings.simplefilter("ignore")
-            best = L.pytorch.callbacks.ModelCheckpoint(dirpath=folder, monitor=monitor, mode="min",
-                                                       save_weights_only=True)
-            stop = L.pytorch.callbacks.EarlyStopping(monitor, patience=self.patience)
-            trainer = L.Trainer(max_epochs=self.max_epochs, accelerator=self._accelerator(), devices=1, logger=False,
-                                callbacks=[best, stop], enable_progress_bar=bool(self.verbose),
-                                enable_model_summary=bool(self.verbose), deterministic=self.random_state is not None)
-            trainer.fit(model, datamodule=datamodule)
-            if best.best_model_path:
-                model.load_state_dict(torch.load(best.best_model_path, weights_only=True)["state_dict"])
+            with best_checkpoint_trainer(monitor, self.max_epochs, self.patience, self._accelerator(),
+                                         bool(self.verbose), weights_only=True,
+                                         deterministic=self.random_state is not None) as (trainer, best):
+                trainer.fit(model, datamodule=datamodule)
+                if best.best_model_path:
+                    model.load_state_dict(torch.load(best.best_model_path, weights_only=True)["state_dict"])
         model.eval()
 
     def _seed(self) -> None:
@@ -363,20 +368,21 @@ class TitansSequenceClassifier(ClassifierMixin, _LightningEstimator):
     """DNA sequence classifier: ``fit(X, y)`` with ``X`` a list of DNA strings, Biopython SeqRecords or a
     FASTA path and ``y`` any labels (strings too); ``predict``, ``predict_proba``, ``score`` (accuracy).
 
-    Sequences are cropped or padded to ``max_length`` (default: the longest training sequence).
+    Sequences are cropped or padded to ``max_length`` (default: the longest training sequence) and read
+    ``patch`` bases per token, each base also carrying its ``kmer`` (the k bases ending there; 0: off).
     ``rc_average`` averages each prediction with its reverse complement's.
     """
 
     _module = SequenceClassifier
     _positive_ints = ("patch", "dim", "depth", "heads", "max_epochs", "batch_size", "patience")
 
-    def __init__(self, variant: str = "mac", max_length: int | None = None, patch: int = 4, dim: int = 64,
-                 depth: int = 2, heads: int = 4, pooling: str = "mean", rc_average: bool = True,
+    def __init__(self, variant: str = "mac", max_length: int | None = None, patch: int = 4, kmer: int = 6,
+                 dim: int = 64, depth: int = 2, heads: int = 4, pooling: str = "mean", rc_average: bool = True,
                  rc_augment: bool = True, max_epochs: int = 10, batch_size: int = 64, learning_rate: float = 1e-3,
                  validation_fraction: float = 0.1, patience: int = 3, random_state: int | None = None,
                  device: str = "auto", verbose: bool = False):
-        self.variant, self.max_length, self.patch, self.dim, self.depth, self.heads = (variant, max_length, patch,
-                                                                                      dim, depth, heads)
+        self.variant, self.max_length, self.patch, self.kmer = variant, max_length, patch, kmer
+        self.dim, self.depth, self.heads = dim, depth, heads
         self.pooling, self.rc_average, self.rc_augment = pooling, rc_average, rc_augment
         self.max_epochs, self.batch_size, self.learning_rate = max_epochs, batch_size, learning_rate
         self.validation_fraction, self.patience, self.random_state = validation_fraction, patience, random_state
@@ -385,6 +391,7 @@ class TitansSequenceClassifier(ClassifierMixin, _LightningEstimator):
     def _validate_params(self) -> None:
         super()._validate_params()
         _check("max_length", self.max_length, int, 1, allow_none=True)
+        _check("kmer", self.kmer, int, 0, 12)
 
     def fit(self, X, y):
         """Train on sequences ``X`` with labels ``y``. Returns ``self``."""
@@ -408,7 +415,7 @@ class TitansSequenceClassifier(ClassifierMixin, _LightningEstimator):
         encoder = dataclasses.replace(DNA_ENCODER, variant=self.variant, dim=self.dim, depth=self.depth,
                                       heads=self.heads)
         model = SequenceClassifier(classes=len(classes), class_names=data.class_names, encoder=encoder,
-                                   pooling=self.pooling, patch=self.patch, max_length=data.max_length,
+                                   pooling=self.pooling, patch=self.patch, kmer=self.kmer, max_length=data.max_length,
                                    rc_average=self.rc_average, learning_rate=self.learning_rate)
         self._train(model, data, "val_loss")
         self.model_ = model.cpu()

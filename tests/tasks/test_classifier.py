@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from titans_seq.data import DNATokenizer, SequenceCSVDataModule, reverse_complement
+from titans_seq.heads import DNAEmbedding
 from titans_seq.layers import TitansConfig
 from titans_seq.tasks import SequenceClassifier
 
@@ -75,17 +76,33 @@ def test_class_names_survive_save_and_load(tmp_path):
     torch.testing.assert_close(loaded.eval()(ids), model.eval()(ids))
 
 
-@pytest.mark.parametrize("causal", [True, False])
-def test_long_sequences_in_bounded_pieces(causal):
+@pytest.mark.parametrize("causal, kmer, piece", [(True, 0, 1024), (True, 6, 1024), (True, 6, 4), (False, 6, 1024)])
+def test_long_sequences_in_bounded_pieces(causal, kmer, piece):
     torch.manual_seed(0)
     encoder = TitansConfig(**{**SMALL.to_dict(), "causal": causal})
-    model = SequenceClassifier(classes=2, encoder=encoder, max_length=64, patch=4)
-    sequence = "".join(np.random.default_rng(0).choice(list("ACGT"), 5000))
-    probs = model.classify_long(sequence, piece=1024)
+    model = SequenceClassifier(classes=2, encoder=encoder, max_length=64, patch=4, kmer=kmer)
+    sequence = "".join(np.random.default_rng(0).choice(list("ACGT"), 5000 if piece > 4 else 300))
+    probs = model.classify_long(sequence, piece=piece)
     assert probs.shape == (2,) and probs.sum() == pytest.approx(1.0, abs=1e-5)
-    if causal:  # streaming in pieces equals one pass over the whole sequence
+    if causal:  # streaming in pieces (even pieces shorter than the k-mer) equals one pass over the whole sequence
         again = model.classify_long(sequence, piece=100_000)
         np.testing.assert_allclose(probs, again, rtol=1e-4, atol=1e-5)
+
+
+def test_kmer_tokens_are_the_k_bases_ending_at_each_position():
+    torch.manual_seed(0)
+    embedding = DNAEmbedding(DNATokenizer.vocab_size, 8, kmer=3)
+    ids = DNATokenizer().batch(["ACGTNAC"], 9)
+    h, present = embedding(ids)
+    table, bases = embedding.kmers.weight, embedding.embed(ids)[0]
+    code = {"ACG": 0 * 16 + 1 * 4 + 2, "CGT": 1 * 16 + 2 * 4 + 3}
+    expected = [bases[0], bases[1], bases[2] + table[code["ACG"]], bases[3] + table[code["CGT"]]]
+    torch.testing.assert_close(h[0, :4], torch.stack(expected))
+    # A k-mer holding N or padding adds nothing: positions 4-8 have an N or padding among their last 3 bases.
+    torch.testing.assert_close(h[0, 4:], bases[4:])
+    assert present[0].tolist() == [True] * 7 + [False] * 2
+    with pytest.raises(ValueError, match="kmer must be between"):
+        DNAEmbedding(DNATokenizer.vocab_size, 8, kmer=13)
 
 
 def test_cnn_baseline_in_the_same_harness_and_bad_arguments(tmp_path):

@@ -9,6 +9,7 @@ from torch import Tensor, nn
 __all__ = ["POOLINGS", "DNAEmbedding", "masked_pool"]
 
 POOLINGS = ("mean", "cls", "last")
+FIRST_BASE = 3  # token id of A; A, C, G, T follow in order (see titans_seq.data.dna)
 
 
 class DNAEmbedding(nn.Module):
@@ -16,31 +17,56 @@ class DNAEmbedding(nn.Module):
 
     ``patch=1``: one learned vector per base. ``patch>1``: a convolution over the ``2 * patch + 1``
     bases ending at every position (motifs wherever they lie, not only inside a patch), then a strided
-    one merging each run of ``patch`` positions. The first looks back only, so a long sequence can be
-    read in pieces: pass the ``context`` (the ``2 * patch`` bases before the piece) and the result is
-    that of one pass.
+    one merging each run of ``patch`` positions. ``kmer=k>0`` adds a learned vector for the k-mer
+    ending at every base (averaged over each patch; zero where the k bases hold ``N`` or padding), the
+    overlapping k-mer tokens of DNABERT: their mean over a sequence is a learned summary of its k-mer
+    counts, which a few thousand training sequences can fit where single bases leave the encoder to
+    discover every motif. Everything looks back only, so a long sequence can be read in pieces: pass
+    the ``context`` (the :attr:`context` bases before the piece) and the result is that of one pass.
     """
 
-    def __init__(self, vocab_size: int, dim: int, patch: int = 1, pad_id: int = 0):
+    def __init__(self, vocab_size: int, dim: int, patch: int = 1, pad_id: int = 0, kmer: int = 0):
         super().__init__()
         if patch < 1:
             raise ValueError(f"patch must be >= 1, got {patch}")
-        self.patch, self.pad_id = patch, pad_id
-        self.context = 2 * patch if patch > 1 else 0
+        if not 0 <= kmer <= 12:
+            raise ValueError(f"kmer must be between 0 (off) and 12, got {kmer}")
+        self.patch, self.pad_id, self.kmer = patch, pad_id, kmer
+        self.context = max(2 * patch if patch > 1 else 0, kmer - 1)
         self.embed = nn.Embedding(vocab_size, dim if patch == 1 else dim // 2)
-        self.motifs = None if patch == 1 else nn.Conv1d(dim // 2, dim, kernel_size=self.context + 1)
+        self.motifs = None if patch == 1 else nn.Conv1d(dim // 2, dim, kernel_size=2 * patch + 1)
         self.merge = None if patch == 1 else nn.Conv1d(dim, dim, kernel_size=patch, stride=patch)
+        self.kmers = nn.Embedding(4**kmer + 1, dim, padding_idx=4**kmer) if kmer else None
+        if kmer:
+            self.register_buffer("place_values", 4 ** torch.arange(kmer - 1, -1, -1), persistent=False)
 
     def forward(self, ids: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         present = ids != self.pad_id
+        # Without (enough) context the sequence starts here: padding before it (no base, no k-mer).
+        before = context if context is not None else ids[:, :0]
+        missing = self.context - before.shape[1]
+        before = F.pad(before, (missing, 0), value=self.pad_id) if missing > 0 else before[:, -missing:]
+        padded = torch.cat([before, ids], dim=1)
         if self.merge is None:
-            return self.embed(ids), present
-        before = (self.embed(context) if context is not None
-                  else self.embed.weight.new_zeros(ids.shape[0], self.context, self.embed.embedding_dim))
-        x = torch.cat([before.to(self.embed.weight.dtype), self.embed(ids)], dim=1).transpose(1, 2)
-        cut = ids.shape[1] // self.patch * self.patch
-        h = self.merge(F.gelu(self.motifs(x))[..., :cut]).transpose(1, 2)
-        return h, present[:, :cut].unflatten(1, (-1, self.patch)).any(-1)
+            h = self.embed(ids)
+        else:
+            x = self.embed(padded[:, self.context - 2 * self.patch:]).transpose(1, 2)
+            cut = ids.shape[1] // self.patch * self.patch
+            h = self.merge(F.gelu(self.motifs(x))[..., :cut]).transpose(1, 2)
+            present = present[:, :cut].unflatten(1, (-1, self.patch)).any(-1)
+        if self.kmers is not None:
+            k = self.kmers(self._kmer_ids(padded[:, self.context - self.kmer + 1:]))
+            if self.patch > 1:
+                k = k[:, : h.shape[1] * self.patch].unflatten(1, (-1, self.patch)).mean(2)
+            h = h + k
+        return h, present
+
+    def _kmer_ids(self, ids: Tensor) -> Tensor:
+        """Index of the k-mer ending at each base of ``ids[:, k-1:]``; ``4**k`` where one is not A/C/G/T."""
+        base = ids - FIRST_BASE
+        valid = ((base >= 0) & (base < 4)).unfold(1, self.kmer, 1).all(-1)
+        code = (base.clamp(0, 3).unfold(1, self.kmer, 1) * self.place_values).sum(-1)
+        return torch.where(valid, code, torch.full_like(code, 4**self.kmer))
 
 
 def masked_pool(h: Tensor, present: Tensor, how: str) -> Tensor:

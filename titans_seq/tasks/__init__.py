@@ -9,6 +9,7 @@ from titans_seq.tasks.forecaster import (
     pinball_loss,
     time_step,
 )
+from titans_seq.tasks.training import best_checkpoint_trainer
 
 __all__ = ["DNA_ENCODER", "FORECAST_ENCODER", "Forecaster", "SequenceClassifier", "SequenceNetwork",
-           "TitansForecastNetwork", "future_index", "pinball_loss", "time_step"]
+           "TitansForecastNetwork", "best_checkpoint_trainer", "future_index", "pinball_loss", "time_step"]

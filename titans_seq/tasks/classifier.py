@@ -26,12 +26,13 @@ DNA_ENCODER = TitansConfig(variant="mac", dim=64, depth=2, heads=4, window=64, s
 
 
 class SequenceNetwork(nn.Module):
-    """Embedding (per base or per ``patch`` bases), a Titans encoder, pooling, a linear class head."""
+    """Embedding (per base or per ``patch`` bases, with optional ``kmer`` tokens), a Titans encoder,
+    pooling, a linear class head."""
 
-    def __init__(self, classes: int, encoder: TitansConfig, pooling: str = "mean", patch: int = 1):
+    def __init__(self, classes: int, encoder: TitansConfig, pooling: str = "mean", patch: int = 1, kmer: int = 0):
         super().__init__()
         self.pooling = pooling
-        self.embedding = DNAEmbedding(DNATokenizer.vocab_size, encoder.dim, patch)
+        self.embedding = DNAEmbedding(DNATokenizer.vocab_size, encoder.dim, patch, kmer=kmer)
         self.cls = nn.Parameter(torch.randn(encoder.dim) * 0.02) if pooling == "cls" else None
         self.encoder = TitansEncoder(encoder)
         self.head = nn.Linear(encoder.dim, classes)
@@ -51,7 +52,9 @@ class SequenceNetwork(nn.Module):
         state, total, count, last, context = None, None, 0, None, None
         for part in ids.split(piece, dim=1):
             x, present = self.embedding(part, context)
-            context = part[:, part.shape[1] - self.embedding.context:] if self.embedding.context else None
+            if self.embedding.context:
+                seen = part if context is None else torch.cat([context, part], dim=1)
+                context = seen[:, max(0, seen.shape[1] - self.embedding.context):]
             h, state = self.encoder(x, state)
             summed = (h * present.unsqueeze(-1)).sum(1)
             total = summed if total is None else total + summed
@@ -69,7 +72,8 @@ class SequenceClassifier(L.LightningModule):
             taken from the DataModule when training starts).
         model: ``"titans"`` or ``"cnn"`` (the Genomic Benchmarks CNN, trained in the same harness).
         encoder: the Titans encoder (default ``DNA_ENCODER``, bidirectional MAC). pooling: ``"mean"``,
-            ``"cls"`` or ``"last"``. patch: bases per token (1 = single-nucleotide).
+            ``"cls"`` or ``"last"``. patch: bases per token (1 = single-nucleotide). kmer: also embed
+            the overlapping k-mer ending at each base (0: off; see :class:`~titans_seq.heads.DNAEmbedding`).
         max_length: training length (the CNN's input size; the window for long sequences; ``None``: the
             DataModule's).
         rc_average: at inference, average the class probabilities of each sequence and its reverse
@@ -79,7 +83,7 @@ class SequenceClassifier(L.LightningModule):
 
     def __init__(self, classes: int | None = None, class_names: list[str] | None = None, model: str = "titans",
                  encoder: TitansConfig | dict | None = None, pooling: str = "mean", patch: int = 1,
-                 max_length: int | None = None, rc_average: bool = False, learning_rate: float = 1e-3,
+                 kmer: int = 0, max_length: int | None = None, rc_average: bool = False, learning_rate: float = 1e-3,
                  weight_decay: float = 0.01):
         super().__init__()
         if model not in ("titans", "cnn"):
@@ -106,7 +110,7 @@ class SequenceClassifier(L.LightningModule):
         h = self.hparams
         h.classes, h.class_names, h.max_length = classes, class_names, max_length
         self.class_names = class_names or [str(i) for i in range(classes)]
-        self.network = (SequenceNetwork(classes, self.encoder_config, h.pooling, h.patch) if h.model == "titans"
+        self.network = (SequenceNetwork(classes, self.encoder_config, h.pooling, h.patch, h.kmer) if h.model == "titans"
                         else GenomicBenchmarksCNN(DNATokenizer.vocab_size, max_length, classes))
         task = dict(task="binary") if classes == 2 else dict(task="multiclass", num_classes=classes)
         f1 = dict(task="binary") if classes == 2 else dict(task="multiclass", num_classes=classes, average="macro")

@@ -1,0 +1,35 @@
+"""Training with the best validation checkpoint kept: what the demo, the estimators and the benchmarks share."""
+
+from __future__ import annotations
+
+import tempfile
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import lightning as L
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+
+__all__ = ["best_checkpoint_trainer"]
+
+
+@contextmanager
+def best_checkpoint_trainer(monitor: str, max_epochs: int, patience: int | None = None, accelerator: str = "auto",
+                            progress: bool = False, weights_only: bool = False,
+                            **trainer_args) -> Iterator[tuple[L.Trainer, ModelCheckpoint]]:
+    """A one-device ``Trainer`` that keeps the checkpoint with the lowest ``monitor`` in a temporary folder
+    (gone when the block ends) and, with ``patience``, stops when that many epochs bring no better one.
+
+    Yields the trainer and its checkpoint callback: test the best model with
+    ``trainer.test(model, datamodule=..., ckpt_path=best.best_model_path)`` inside the block.
+    No logger; ``progress`` switches the progress bar and the model summary on; ``weights_only`` saves
+    the weights without the optimiser state.
+    """
+    with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", ".*does not have many workers.*")
+        best = ModelCheckpoint(dirpath=folder, monitor=monitor, mode="min", save_weights_only=weights_only)
+        callbacks = [best] + ([EarlyStopping(monitor, patience=patience)] if patience is not None else [])
+        trainer = L.Trainer(max_epochs=max_epochs, accelerator=accelerator, devices=1, callbacks=callbacks,
+                            logger=False, enable_progress_bar=progress, enable_model_summary=progress,
+                            **trainer_args)
+        yield trainer, best
