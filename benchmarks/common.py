@@ -19,7 +19,8 @@ import torch
 
 from titans_seq._io import atomic_write_text
 
-RESULTS = Path(__file__).resolve().parent / "results"
+# Where results go: benchmarks/results/, or $TITANS_SEQ_RESULTS (the tests write there, not into the repo).
+RESULTS = Path(os.environ.get("TITANS_SEQ_RESULTS") or Path(__file__).resolve().parent / "results")
 
 
 def cpu_name() -> str:

@@ -93,26 +93,28 @@ def run_kmer(dataset: str, seed: int, k: int = 6) -> dict:
         score = accuracy_score(labels["val"], model.predict(features["val"]))
         if best is None or score > best[0]:
             best = (score, c, model)
-    _, c, model = best
+    val_accuracy, c, model = best
     probs = model.predict_proba(features["test"])
     predicted = probs.argmax(1)
     binary = probs.shape[1] == 2
-    return {"accuracy": accuracy_score(labels["test"], predicted), "mcc": matthews_corrcoef(labels["test"], predicted),
+    return {"accuracy": accuracy_score(labels["test"], predicted), "val_accuracy": val_accuracy,
+            "mcc": matthews_corrcoef(labels["test"], predicted),
             "f1": f1_score(labels["test"], predicted, average="binary" if binary else "macro"),
             "auroc": roc_auc_score(labels["test"], probs[:, 1] if binary else probs, multi_class="ovr"),
             "n_test": len(predicted), "seconds": round(time.perf_counter() - start, 1), "C": c, "k": k}
 
 
 def run_long(bases: int, mode: str, device: torch.device) -> dict:
-    """Classify one random sequence of ``bases`` bases with an (untrained) default-size model: streamed
+    """Classify one random sequence of ``bases`` bases with the benchmark's Titans model (untrained): streamed
     by a causal encoder, or in windows by a bidirectional one; its time and peak memory."""
     from common import peak_memory, reset_peak_memory
 
     sequence = "".join(np.random.default_rng(0).choice(list("ACGT"), bases))
     torch.manual_seed(0)
     causal = mode == "causal"
-    model = SequenceClassifier(classes=2, encoder=dataclasses.replace(DNA_ENCODER, causal=causal), patch=4,
-                               max_length=2048).to(device)
+    settings = SETTINGS["titans"]
+    model = SequenceClassifier(classes=2, encoder=dataclasses.replace(DNA_ENCODER, causal=causal),
+                               patch=settings["patch"], kmer=settings["kmer"], max_length=2048).to(device)
     before = reset_peak_memory(device)
     start = time.perf_counter()
     probs = model.classify_long(sequence, piece=65536)

@@ -1,0 +1,45 @@
+"""The benchmark scripts' interface that other tools rely on: their flags and the closing JSON line."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def run_benchmark(script: str, args: list[str], results: Path) -> tuple[dict, dict]:
+    env = {**os.environ, "TITANS_SEQ_RESULTS": str(results), "OMP_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, str(BENCHMARKS / script), *args], capture_output=True, text=True,
+                         env=env, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    (written,) = results.glob("*.json")
+    return json.loads(out.stdout.strip().splitlines()[-1]), json.loads(written.read_text())
+
+
+def test_genomics_closing_line_and_record(shared_data, tmp_path):
+    line, record = run_benchmark("genomics.py", ["--dataset", "human_nontata_promoters", "--model", "kmer",
+                                                 "--seed", "1"], tmp_path)
+    assert {"dataset", "model", "accuracy", "mcc", "n_test", "seconds"} <= set(line)
+    assert line["dataset"] == "human_nontata_promoters" and line["model"] == "kmer" and line["n_test"] == 1808
+    assert 0.75 < line["accuracy"] < 0.95 and 0 <= line["val_accuracy"] <= 1
+    assert record["results"] == [line] and "genomics.py" in record["command"] and record["machine"]
+
+
+def test_forecast_closing_line_and_record(shared_data, tmp_path):
+    line, record = run_benchmark("forecast.py", ["--dataset", "ETTh1", "--horizon", "96", "--model", "dlinear",
+                                                 "--epochs", "1"], tmp_path)
+    assert {"dataset", "horizon", "model", "mse", "mae", "windows", "seconds"} <= set(line)
+    assert (line["dataset"], line["horizon"], line["model"], line["windows"]) == ("ETTh1", 96, "dlinear", 2785)
+    assert 0.3 < line["mse"] < 0.6 and record["results"][-1]["mse"] == line["mse"]
+
+
+@pytest.mark.parametrize("script, args", [("genomics.py", ["--model", "transformer"]),
+                                          ("forecast.py", ["--dataset", "ETTh9"])])
+def test_bad_flags_fail_before_any_work(tmp_path, script, args):
+    out = subprocess.run([sys.executable, str(BENCHMARKS / script), *args], capture_output=True, text=True,
+                         env={**os.environ, "TITANS_SEQ_RESULTS": str(tmp_path)}, timeout=300)
+    assert out.returncode != 0 and not list(tmp_path.iterdir())
