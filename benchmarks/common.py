@@ -56,14 +56,23 @@ def versions(*packages: str) -> dict:
 
 
 def commit() -> str | None:
-    """The git commit measured: ``$TITANS_SEQ_COMMIT`` (set where the tree travels without .git), else git's."""
+    """The git commit measured: ``$TITANS_SEQ_COMMIT`` (set where the tree travels without .git), else git's,
+    with ``+dirty`` when tracked files outside ``benchmarks/results/`` differ from it (then the code that ran
+    is not the commit's)."""
     if os.environ.get("TITANS_SEQ_COMMIT"):
         return os.environ["TITANS_SEQ_COMMIT"]
+    here = Path(__file__).parent
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=here, capture_output=True, text=True).stdout.strip()
+
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True)
+        head = git("rev-parse", "HEAD")
+        changed = git("status", "--porcelain", "--untracked-files=no", "--", ":(top)",
+                      ":(top,exclude)benchmarks/results") if head else ""
     except OSError:
         return None
-    return out.stdout.strip() or None
+    return (head + ("+dirty" if changed else "")) or None
 
 
 def resolve_device(name: str) -> torch.device:

@@ -1,7 +1,9 @@
 """The benchmark scripts' interface that other tools rely on: their flags and the closing JSON line."""
 
+import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -43,3 +45,28 @@ def test_bad_flags_fail_before_any_work(tmp_path, script, args):
     out = subprocess.run([sys.executable, str(BENCHMARKS / script), *args], capture_output=True, text=True,
                          env={**os.environ, "TITANS_SEQ_RESULTS": str(tmp_path)}, timeout=300)
     assert out.returncode != 0 and not list(tmp_path.iterdir())
+
+
+def test_the_recorded_commit_says_when_the_code_differs_from_it(tmp_path, monkeypatch):
+    repo = tmp_path / "repo"
+    (repo / "benchmarks" / "results").mkdir(parents=True)
+    shutil.copy(BENCHMARKS / "common.py", repo / "benchmarks" / "common.py")
+    (repo / "model.py").write_text("x = 1\n")
+    (repo / "benchmarks" / "results" / "run.json").write_text("{}\n")
+
+    def git(*args):
+        return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args], cwd=repo,
+                              check=True, capture_output=True, text=True).stdout.strip()
+
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-qm", "start")
+    monkeypatch.delenv("TITANS_SEQ_COMMIT", raising=False)
+    spec = importlib.util.spec_from_file_location("copied_common", repo / "benchmarks" / "common.py")
+    common = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(common)
+    head = git("rev-parse", "HEAD")
+    (repo / "benchmarks" / "results" / "run.json").write_text('{"rewritten": true}\n')
+    assert common.commit() == head  # a run rewriting its results file leaves the code the commit's
+    (repo / "model.py").write_text("x = 2\n")
+    assert common.commit() == head + "+dirty"
