@@ -75,6 +75,11 @@ def commit() -> str | None:
     return (head + ("+dirty" if changed else "")) or None
 
 
+def accelerator(device: torch.device) -> str:
+    """Lightning's name for the kind of ``device``: ``"gpu"`` or ``"cpu"``."""
+    return "gpu" if device.type == "cuda" else "cpu"
+
+
 def resolve_device(name: str) -> torch.device:
     """``auto`` is CUDA when available, else the CPU."""
     if name == "auto":
@@ -114,7 +119,7 @@ def save(name: str, device: torch.device, payload: dict, packages: tuple[str, ..
         "versions": versions(*packages),
         **payload,
     }
-    tag = "gpu" if device.type == "cuda" else "cpu"
+    tag = accelerator(device)
     path = path or RESULTS / f"{name}-{now:%Y%m%d-%H%M%S}-{tag}.json"
     return atomic_write_text(path, json.dumps(record, indent=2) + "\n")
 

@@ -23,7 +23,7 @@ import lightning as L
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import resolve_device, save
+from common import accelerator, resolve_device, save
 
 from titans_seq.data import ETTDataModule, WeatherDataModule
 from titans_seq.tasks import FORECAST_ENCODER, Forecaster, best_checkpoint_trainer
@@ -56,8 +56,8 @@ def run(dataset: str, horizon: int, model: str, epochs: int | None, seed: int, v
     forecaster = Forecaster(channels=data.n_inputs, lookback=96, horizon=horizon, model=model, encoder=encoder,
                             learning_rate=settings["learning_rate"], weight_decay=settings["weight_decay"])
     start = time.perf_counter()
-    accelerator = "gpu" if device.type == "cuda" else "cpu"
-    with best_checkpoint_trainer("val_mse", epochs, settings["patience"], accelerator, progress) as (trainer, best):
+    with best_checkpoint_trainer("val_mse", epochs, settings["patience"], accelerator(device),
+                                 progress) as (trainer, best):
         trainer.fit(forecaster, datamodule=data)
         train_seconds = time.perf_counter() - start
         result = trainer.test(forecaster, datamodule=data, ckpt_path=best.best_model_path, verbose=False)[0]

@@ -31,7 +31,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef, roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import resolve_device, save
+from common import accelerator, resolve_device, save
 
 from titans_seq.data import GenomicBenchmarksDataModule
 from titans_seq.tasks import DNA_ENCODER, SequenceClassifier, best_checkpoint_trainer
@@ -63,9 +63,8 @@ def run_neural(dataset: str, model_name: str, seed: int, epochs: int | None, dev
                                encoder=encoder, patch=settings["patch"], kmer=settings["kmer"],
                                max_length=data.max_length, rc_average=True, learning_rate=settings["learning_rate"])
     start = time.perf_counter()
-    accelerator = "gpu" if device.type == "cuda" else "cpu"
     with best_checkpoint_trainer("val_loss", epochs or settings["epochs"], settings["patience"],
-                                 accelerator) as (trainer, best):
+                                 accelerator(device)) as (trainer, best):
         trainer.fit(model, datamodule=data)
         validation = trainer.validate(model, datamodule=data, ckpt_path=best.best_model_path, verbose=False)[0]
         result = trainer.test(model, datamodule=data, ckpt_path=best.best_model_path, verbose=False)[0]

@@ -6,10 +6,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from titans_seq.data.dna import A
+
 __all__ = ["POOLINGS", "DNAEmbedding", "masked_pool"]
 
 POOLINGS = ("mean", "cls", "last")
-FIRST_BASE = 3  # token id of A; A, C, G, T follow in order (see titans_seq.data.dna)
 
 
 class DNAEmbedding(nn.Module):
@@ -63,10 +64,10 @@ class DNAEmbedding(nn.Module):
 
     def _kmer_ids(self, ids: Tensor) -> Tensor:
         """Index of the k-mer ending at each base of ``ids[:, k-1:]``; ``4**k`` where one is not A/C/G/T."""
-        base = ids - FIRST_BASE
+        base = ids - A  # A, C, G, T are consecutive token ids
         valid = ((base >= 0) & (base < 4)).unfold(1, self.kmer, 1).all(-1)
         code = (base.clamp(0, 3).unfold(1, self.kmer, 1) * self.place_values).sum(-1)
-        return torch.where(valid, code, torch.full_like(code, 4**self.kmer))
+        return torch.where(valid, code, self.kmers.padding_idx)
 
 
 def masked_pool(h: Tensor, present: Tensor, how: str) -> Tensor:

@@ -54,7 +54,7 @@ class SequenceNetwork(nn.Module):
             x, present = self.embedding(part, context)
             if self.embedding.context:
                 seen = part if context is None else torch.cat([context, part], dim=1)
-                context = seen[:, max(0, seen.shape[1] - self.embedding.context):]
+                context = seen[:, -self.embedding.context:]
             h, state = self.encoder(x, state)
             summed = (h * present.unsqueeze(-1)).sum(1)
             total = summed if total is None else total + summed
