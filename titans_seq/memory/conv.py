@@ -1,4 +1,4 @@
-"""Causal depthwise convolution over time, with a backward pass that is fast on the CPU."""
+"""Causal depthwise convolution over time, written as shifted products (fast on the CPU)."""
 
 from __future__ import annotations
 
@@ -7,22 +7,35 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
+def _shifted_sum(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    """``bias[c] + sum_j weight[c, j] * x[:, t + j, c]`` for ``t < T``, from ``x`` ``(B, T + K - 1, C)``.
+
+    ``K`` fused multiply-adds over time-shifted views: on the CPU about twice as fast as the depthwise
+    ``conv1d``, which also needs the channels-first copies of its input and output.
+    """
+    kernel = weight.shape[1]
+    length = x.shape[1] - kernel + 1
+    out = x[:, :length] * weight[:, 0] if bias is None else torch.addcmul(bias, x[:, :length], weight[:, 0])
+    for j in range(1, kernel):
+        out = torch.addcmul(out, x[:, j: j + length], weight[:, j])
+    return out
+
+
 class _CausalDepthwiseConv(torch.autograd.Function):
-    # torch's own depthwise conv1d backward is ~3x slower than its forward on the CPU; here both
-    # gradients are a forward convolution and a few fused products. The backward is written in
-    # differentiable operations, so higher derivatives still work.
+    # A hand-written backward: autograd's, through the shifted views, would fill a full-size zero
+    # tensor per shift. The backward is written in differentiable operations, so higher derivatives
+    # still work.
 
     @staticmethod
     def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
         ctx.save_for_backward(x, weight)
-        return F.conv1d(x.transpose(1, 2), weight.unsqueeze(1), bias, groups=x.shape[-1]).transpose(1, 2)
+        return _shifted_sum(x, weight, bias)
 
     @staticmethod
     def backward(ctx, grad: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         x, weight = ctx.saved_tensors
         kernel, length = weight.shape[1], grad.shape[1]
-        padded = F.pad(grad.transpose(1, 2), (kernel - 1, kernel - 1))
-        grad_x = F.conv1d(padded, weight.flip(1).unsqueeze(1), groups=x.shape[-1]).transpose(1, 2)
+        grad_x = _shifted_sum(F.pad(grad, (0, 0, kernel - 1, kernel - 1)), weight.flip(1), None)
         grad_weight = torch.stack([(grad * x[:, j: j + length]).sum((0, 1)) for j in range(kernel)], dim=1)
         return grad_x, grad_weight, grad.sum((0, 1))
 
