@@ -75,6 +75,10 @@ def commit() -> str | None:
     return (head + ("+dirty" if changed else "")) or None
 
 
+# The code a run measures is the code it started with: a commit made while it runs must not be recorded.
+COMMIT_AT_START = commit()
+
+
 def accelerator(device: torch.device) -> str:
     """Lightning's name for the kind of ``device``: ``"gpu"`` or ``"cpu"``."""
     return "gpu" if device.type == "cuda" else "cpu"
@@ -114,7 +118,7 @@ def save(name: str, device: torch.device, payload: dict, packages: tuple[str, ..
         "benchmark": name,
         "date": now.isoformat(timespec="seconds"),
         "command": shlex.join([Path(sys.executable).name, *sys.argv]),
-        "commit": commit(),
+        "commit": COMMIT_AT_START,
         "machine": machine(device),
         "versions": versions(*packages),
         **payload,

@@ -47,7 +47,8 @@ def test_bad_flags_fail_before_any_work(tmp_path, script, args):
     assert out.returncode != 0 and not list(tmp_path.iterdir())
 
 
-def test_the_recorded_commit_says_when_the_code_differs_from_it(tmp_path, monkeypatch):
+def throwaway_repo_with_common(tmp_path, monkeypatch):
+    """A git repository holding a copy of benchmarks/common.py, that copy imported, and a git runner."""
     repo = tmp_path / "repo"
     (repo / "benchmarks" / "results").mkdir(parents=True)
     shutil.copy(BENCHMARKS / "common.py", repo / "benchmarks" / "common.py")
@@ -65,8 +66,23 @@ def test_the_recorded_commit_says_when_the_code_differs_from_it(tmp_path, monkey
     spec = importlib.util.spec_from_file_location("copied_common", repo / "benchmarks" / "common.py")
     common = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(common)
+    return repo, common, git
+
+
+def test_the_recorded_commit_says_when_the_code_differs_from_it(tmp_path, monkeypatch):
+    repo, common, git = throwaway_repo_with_common(tmp_path, monkeypatch)
     head = git("rev-parse", "HEAD")
     (repo / "benchmarks" / "results" / "run.json").write_text('{"rewritten": true}\n')
     assert common.commit() == head  # a run rewriting its results file leaves the code the commit's
     (repo / "model.py").write_text("x = 2\n")
     assert common.commit() == head + "+dirty"
+
+
+def test_the_record_names_the_commit_the_run_started_from(tmp_path, monkeypatch):
+    monkeypatch.setenv("TITANS_SEQ_RESULTS", str(tmp_path / "results"))
+    repo, common, git = throwaway_repo_with_common(tmp_path, monkeypatch)
+    started = git("rev-parse", "HEAD")
+    (repo / "model.py").write_text("x = 2\n")  # committed while the run goes on
+    git("commit", "-qam", "later")
+    record = json.loads(common.save("run", common.resolve_device("cpu"), {}).read_text())
+    assert record["commit"] == started != git("rev-parse", "HEAD")
