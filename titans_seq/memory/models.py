@@ -102,8 +102,14 @@ class MemoryMLP(ChunkStepper):
     def chunk_step(
         self, params: Params, queries: Tensor, keys: Tensor, values: Tensor, token_weights: Tensor
     ) -> tuple[Tensor, Params]:
-        retrieved, _ = self._forward(params, queries, batched=True)
-        predicted, (inputs, pre_activations, normalized, inv_std) = self._forward(params, keys, batched=True)
+        # Queries and keys go through the memory together: half the matrix products, each twice as long.
+        chunk = queries.shape[1]
+        outputs, (inputs, pre_activations, normalized, inv_std) = self._forward(
+            params, torch.cat([queries, keys], dim=1), batched=True)
+        retrieved, predicted = outputs[:, :chunk], outputs[:, chunk:]
+        inputs, pre_activations = [t[:, chunk:] for t in inputs], [t[:, chunk:] for t in pre_activations]
+        if self.norm:
+            normalized, inv_std = normalized[:, chunk:], inv_std[:, chunk:]
         grad = 2.0 * (predicted - values)  # d loss / d output, per token
         grads: Params = {}
         if self.norm:
