@@ -79,6 +79,11 @@ def commit() -> str | None:
 COMMIT_AT_START = commit()
 
 
+def given(**flags: object) -> dict:
+    """The flags that were given on the command line (those not ``None``): a run's setting overrides."""
+    return {name: value for name, value in flags.items() if value is not None}
+
+
 def accelerator(device: torch.device) -> str:
     """Lightning's name for the kind of ``device``: ``"gpu"`` or ``"cpu"``."""
     return "gpu" if device.type == "cuda" else "cpu"

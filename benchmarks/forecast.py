@@ -23,7 +23,7 @@ import lightning as L
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import accelerator, resolve_device, save
+from common import accelerator, given, resolve_device, save
 
 from titans_seq.data import ETTDataModule, WeatherDataModule
 from titans_seq.tasks import FORECAST_ENCODER, Forecaster, best_checkpoint_trainer
@@ -94,8 +94,7 @@ def main() -> None:
     torch.set_float32_matmul_precision("high")
     jobs = ([(d, h) for d in args.datasets.split(",") for h in HORIZONS] if args.all
             else [(args.dataset, args.horizon)])
-    overrides = {k: v for k, v in (("batch_size", args.batch_size), ("learning_rate", args.lr), ("loss", args.loss))
-                 if v is not None}
+    overrides = given(batch_size=args.batch_size, learning_rate=args.lr, loss=args.loss)
     rows, path = [], None
     name = f"forecast-{args.model}" + ("-" + args.datasets.replace(",", "-") if args.all else
                                        f"-{args.dataset}-{args.horizon}")

@@ -31,7 +31,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef, roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import accelerator, resolve_device, save
+from common import accelerator, given, resolve_device, save
 
 from titans_seq.data import GenomicBenchmarksDataModule
 from titans_seq.tasks import DNA_ENCODER, SequenceClassifier, best_checkpoint_trainer
@@ -53,9 +53,9 @@ def data_for(dataset: str, seed: int, batch_size: int = 64) -> GenomicBenchmarks
 
 def run_neural(dataset: str, model_name: str, seed: int, epochs: int | None, device: torch.device,
                overrides: dict | None = None) -> dict:
-    settings = {**SETTINGS[model_name], **(overrides or {})}
-    if model_name == "titans" and dataset in TITANS_LEARNING_RATE and "learning_rate" not in (overrides or {}):
-        settings["learning_rate"] = TITANS_LEARNING_RATE[dataset]
+    per_dataset = ({"learning_rate": TITANS_LEARNING_RATE[dataset]}
+                   if model_name == "titans" and dataset in TITANS_LEARNING_RATE else {})
+    settings = {**SETTINGS[model_name], **per_dataset, **(overrides or {})}
     L.seed_everything(seed, workers=True, verbose=False)
     data = data_for(dataset, seed, settings["batch_size"])
     encoder = dataclasses.replace(DNA_ENCODER, dim=settings.get("dim", DNA_ENCODER.dim))
@@ -163,9 +163,8 @@ def main() -> None:
              for s in args.seeds.split(",")] if args.all else [(args.dataset, args.model, args.seed)])
     rows, path = [], None
     name = "genomics-" + ("all" if args.all else f"{args.dataset}-{args.model}-{args.seed}")
+    overrides = given(learning_rate=args.lr, patience=args.patience, patch=args.patch, dim=args.dim, kmer=args.kmer)
     for dataset, model, seed in jobs:
-        overrides = {k: v for k, v in (("learning_rate", args.lr), ("patience", args.patience), ("patch", args.patch),
-                                       ("dim", args.dim), ("kmer", args.kmer)) if v is not None}
         result = (run_kmer(dataset, seed) if model == "kmer" else
                   run_neural(dataset, model, seed, args.epochs, device, overrides))
         rows.append({"dataset": dataset, "model": model, "seed": seed, "protocol": "local 70/10/20 of the test split",
