@@ -62,6 +62,24 @@ def test_attention_cost_is_local(causal, monkeypatch):
     assert queries == 8 and keys <= 2 + 3 * 8 and mask[-2:] == (8, keys)
 
 
+@pytest.mark.parametrize("causal", [True, False])
+def test_input_within_one_window_is_attended_without_padding(causal, monkeypatch):
+    """An input no longer than the window: one pass over its own tokens and the persistent ones."""
+    seen = []
+    original = F.scaled_dot_product_attention
+
+    def spy(q, k, v, **kwargs):
+        seen.append((q.shape[-2], k.shape[-2]))
+        return original(q, k, v, **kwargs)
+
+    monkeypatch.setattr(F, "scaled_dot_product_attention", spy)
+    attention = Attention(16, 2, 16, causal, 4)
+    x = torch.randn(3, 12, 16)
+    out, _ = attention.sliding(x)
+    assert seen == [(12, 4 + 12)]
+    torch.testing.assert_close(out, dense_reference(attention, x, 16, causal), rtol=1e-5, atol=1e-6)
+
+
 def test_segment_attention_is_causal_in_both_inputs():
     torch.manual_seed(0)
     attention = Attention(32, 4, 8, True, 2)

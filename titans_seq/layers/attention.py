@@ -83,6 +83,13 @@ class Attention(nn.Module):
         _, k, v = (self._heads(t) for t in self.to_qkv(self.persistent.to(dtype)).chunk(3, dim=-1))
         return k, v
 
+    def _with_persistent(self, k: Tensor, v: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Keys, values ``(B, H, T, d)`` and mask ``(Q, T)`` with the persistent tokens in front, seen by all."""
+        pk, pv = self._persistent_kv(k.dtype)
+        batch = k.shape[0]
+        k, v = (torch.cat([p.expand(batch, -1, -1, -1), t], dim=2) for p, t in ((pk, k), (pv, v)))
+        return k, v, torch.cat([mask.new_ones(mask.shape[0], pk.shape[1]), mask], dim=1)
+
     def _attend(self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor) -> Tensor:
         dropout = self.dropout if self.training else 0.0
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)
@@ -107,6 +114,11 @@ class Attention(nn.Module):
         if self.causal:
             keep = k.shape[2] - min(w - 1, k.shape[2])
             new_state = AttentionState(k[:, :, keep:], v[:, :, keep:], start + length)
+        if not cached and length <= w:
+            # Every query reaches every key: one dense block, without the padding of the banded form.
+            seen = torch.ones(length, length, dtype=torch.bool, device=x.device)
+            k, v, mask = self._with_persistent(k, v, seen.tril() if self.causal else seen)
+            return self._merge(self._attend(q, k, v, mask)), new_state
 
         blocks = -(-length // w)
         span = 2 * w - 1 if self.causal else 3 * w - 2
@@ -143,12 +155,9 @@ class Attention(nn.Module):
         positions = torch.arange(length, device=x.device)
         q, k, v = self._project(x, positions)
         _, ck, cv = self._project(context, positions)
-        pk, pv = self._persistent_kv(q.dtype)
-        batch = x.shape[0]
-        k = torch.cat([pk.expand(batch, -1, -1, -1), ck, k], dim=2)
-        v = torch.cat([pv.expand(batch, -1, -1, -1), cv, v], dim=2)
         seen = torch.ones(length, length, dtype=torch.bool, device=x.device)
         if self.causal:
             seen = seen.tril()
-        mask = torch.cat([seen.new_ones(length, pk.shape[1]), seen, seen], dim=1)
+        k, v, mask = self._with_persistent(torch.cat([ck, k], dim=2), torch.cat([cv, v], dim=2),
+                                           torch.cat([seen, seen], dim=1))
         return self._merge(self._attend(q, k, v, mask))
