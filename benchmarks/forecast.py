@@ -46,10 +46,9 @@ def datamodule(dataset: str, horizon: int, batch_size: int):
     return WeatherDataModule(**common) if dataset == "weather" else ETTDataModule(dataset, **common)
 
 
-def run(dataset: str, horizon: int, model: str, epochs: int | None, seed: int, variant: str,
-        device: torch.device, progress: bool = False, overrides: dict | None = None) -> dict:
+def run(dataset: str, horizon: int, model: str, seed: int, variant: str, device: torch.device,
+        progress: bool = False, overrides: dict | None = None) -> dict:
     settings = {**SETTINGS[model], **(overrides or {})}
-    epochs = epochs or settings["epochs"]
     L.seed_everything(seed, workers=True, verbose=False)
     data = datamodule(dataset, horizon, settings["batch_size"])
     data.setup()
@@ -58,7 +57,7 @@ def run(dataset: str, horizon: int, model: str, epochs: int | None, seed: int, v
                             learning_rate=settings["learning_rate"], weight_decay=settings["weight_decay"],
                             loss=settings["loss"])
     start = time.perf_counter()
-    with best_checkpoint_trainer("val_mse", epochs, settings["patience"], accelerator(device),
+    with best_checkpoint_trainer("val_mse", settings["epochs"], settings["patience"], accelerator(device),
                                  progress) as (trainer, best):
         trainer.fit(forecaster, datamodule=data)
         train_seconds = time.perf_counter() - start
@@ -94,13 +93,12 @@ def main() -> None:
     torch.set_float32_matmul_precision("high")
     jobs = ([(d, h) for d in args.datasets.split(",") for h in HORIZONS] if args.all
             else [(args.dataset, args.horizon)])
-    overrides = given(batch_size=args.batch_size, learning_rate=args.lr, loss=args.loss)
+    overrides = given(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, loss=args.loss)
     rows, path = [], None
     name = f"forecast-{args.model}" + ("-" + args.datasets.replace(",", "-") if args.all else
                                        f"-{args.dataset}-{args.horizon}")
     for dataset, horizon in jobs:
-        rows.append(run(dataset, horizon, args.model, args.epochs, args.seed, args.variant, device, args.progress,
-                        overrides))
+        rows.append(run(dataset, horizon, args.model, args.seed, args.variant, device, args.progress, overrides))
         print(json.dumps(rows[-1]), flush=True)
         path = save(name, device, {"results": rows}, path=path)  # rewritten after every run
     print(f"wrote {path}", file=sys.stderr)

@@ -51,8 +51,7 @@ def data_for(dataset: str, seed: int, batch_size: int = 64) -> GenomicBenchmarks
     return data
 
 
-def run_neural(dataset: str, model_name: str, seed: int, epochs: int | None, device: torch.device,
-               overrides: dict | None = None) -> dict:
+def run_neural(dataset: str, model_name: str, seed: int, device: torch.device, overrides: dict | None = None) -> dict:
     per_dataset = ({"learning_rate": TITANS_LEARNING_RATE[dataset]}
                    if model_name == "titans" and dataset in TITANS_LEARNING_RATE else {})
     settings = {**SETTINGS[model_name], **per_dataset, **(overrides or {})}
@@ -63,7 +62,7 @@ def run_neural(dataset: str, model_name: str, seed: int, epochs: int | None, dev
                                encoder=encoder, patch=settings["patch"], kmer=settings["kmer"],
                                max_length=data.max_length, rc_average=True, learning_rate=settings["learning_rate"])
     start = time.perf_counter()
-    with best_checkpoint_trainer("val_loss", epochs or settings["epochs"], settings["patience"],
+    with best_checkpoint_trainer("val_loss", settings["epochs"], settings["patience"],
                                  accelerator(device)) as (trainer, best):
         trainer.fit(model, datamodule=data)
         validation = trainer.validate(model, datamodule=data, ckpt_path=best.best_model_path, verbose=False)[0]
@@ -163,10 +162,11 @@ def main() -> None:
              for s in args.seeds.split(",")] if args.all else [(args.dataset, args.model, args.seed)])
     rows, path = [], None
     name = "genomics-" + ("all" if args.all else f"{args.dataset}-{args.model}-{args.seed}")
-    overrides = given(learning_rate=args.lr, patience=args.patience, patch=args.patch, dim=args.dim, kmer=args.kmer)
+    overrides = given(epochs=args.epochs, learning_rate=args.lr, patience=args.patience, patch=args.patch,
+                      dim=args.dim, kmer=args.kmer)
     for dataset, model, seed in jobs:
         result = (run_kmer(dataset, seed) if model == "kmer" else
-                  run_neural(dataset, model, seed, args.epochs, device, overrides))
+                  run_neural(dataset, model, seed, device, overrides))
         rows.append({"dataset": dataset, "model": model, "seed": seed, "protocol": "local 70/10/20 of the test split",
                      **result})
         print(json.dumps(rows[-1]), flush=True)

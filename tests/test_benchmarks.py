@@ -37,6 +37,7 @@ def test_forecast_closing_line_and_record(shared_data, tmp_path):
     assert {"dataset", "horizon", "model", "mse", "mae", "windows", "seconds"} <= set(line)
     assert (line["dataset"], line["horizon"], line["model"], line["windows"]) == ("ETTh1", 96, "dlinear", 2785)
     assert 0.3 < line["mse"] < 0.6 and record["results"][-1]["mse"] == line["mse"]
+    assert line["setting_epochs"] == line["epochs_run"] == 1  # the record states the settings that ran
 
 
 @pytest.mark.parametrize("script, args", [("genomics.py", ["--model", "transformer"]),
