@@ -83,12 +83,20 @@ class Attention(nn.Module):
         _, k, v = (self._heads(t) for t in self.to_qkv(self.persistent.to(dtype)).chunk(3, dim=-1))
         return k, v
 
-    def _with_persistent(self, k: Tensor, v: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Keys, values ``(B, H, T, d)`` and mask ``(Q, T)`` with the persistent tokens in front, seen by all."""
-        pk, pv = self._persistent_kv(k.dtype)
-        batch = k.shape[0]
-        k, v = (torch.cat([p.expand(batch, -1, -1, -1), t], dim=2) for p, t in ((pk, k), (pv, v)))
-        return k, v, torch.cat([mask.new_ones(mask.shape[0], pk.shape[1]), mask], dim=1)
+    def _seen(self, length: int, device: torch.device) -> Tensor:
+        """Which of ``length`` positions each of them sees when all are within reach: all, or the earlier ones."""
+        seen = torch.ones(length, length, dtype=torch.bool, device=device)
+        return seen.tril() if self.causal else seen
+
+    def _with_persistent(self, keys: tuple[Tensor, ...], values: tuple[Tensor, ...],
+                         masks: tuple[Tensor, ...]) -> tuple[Tensor, Tensor, Tensor]:
+        """Keys and values ``(B, H, T_i, d)`` and masks ``(Q, T_i)`` joined along ``T``, behind the persistent
+        tokens (seen by every query): one concatenation each."""
+        pk, pv = self._persistent_kv(keys[0].dtype)
+        batch = keys[0].shape[0]
+        k = torch.cat([pk.expand(batch, -1, -1, -1), *keys], dim=2)
+        v = torch.cat([pv.expand(batch, -1, -1, -1), *values], dim=2)
+        return k, v, torch.cat([masks[0].new_ones(masks[0].shape[0], pk.shape[1]), *masks], dim=1)
 
     def _attend(self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor) -> Tensor:
         dropout = self.dropout if self.training else 0.0
@@ -116,8 +124,7 @@ class Attention(nn.Module):
             new_state = AttentionState(k[:, :, keep:], v[:, :, keep:], start + length)
         if not cached and length <= w:
             # Every query reaches every key: one dense block, without the padding of the banded form.
-            seen = torch.ones(length, length, dtype=torch.bool, device=x.device)
-            k, v, mask = self._with_persistent(k, v, seen.tril() if self.causal else seen)
+            k, v, mask = self._with_persistent((k,), (v,), (self._seen(length, x.device),))
             return self._merge(self._attend(q, k, v, mask)), new_state
 
         blocks = -(-length // w)
@@ -155,9 +162,6 @@ class Attention(nn.Module):
         positions = torch.arange(length, device=x.device)
         q, k, v = self._project(x, positions)
         _, ck, cv = self._project(context, positions)
-        seen = torch.ones(length, length, dtype=torch.bool, device=x.device)
-        if self.causal:
-            seen = seen.tril()
-        k, v, mask = self._with_persistent(torch.cat([ck, k], dim=2), torch.cat([cv, v], dim=2),
-                                           torch.cat([seen, seen], dim=1))
+        seen = self._seen(length, x.device)
+        k, v, mask = self._with_persistent((ck, k), (cv, v), (seen, seen))
         return self._merge(self._attend(q, k, v, mask))
