@@ -125,18 +125,23 @@ def test_gradcheck_float64():
         inputs[k] = inputs[k][..., :3]
     names = ["keys", "values", "queries", "lr", "momentum", "forget"]
     param_names = list(inputs["params"])
+    n_params = len(param_names)
 
     def f(*tensors):
         args = dict(zip(names, tensors[: len(names)], strict=True))
-        params = dict(zip(param_names, tensors[len(names):], strict=True))
-        retrieved, w, s = neural_memory_scan(memory, params, **args, chunk_size=2, surprise=inputs["surprise"])
+        params = dict(zip(param_names, tensors[len(names):len(names) + n_params], strict=True))
+        surprise = dict(zip(param_names, tensors[len(names) + n_params:], strict=True))
+        retrieved, w, s = neural_memory_scan(memory, params, **args, chunk_size=2, surprise=surprise)
         return retrieved, *w.values(), *s.values()
 
     tensors = [inputs[n].clone().requires_grad_() for n in names]
     tensors += [p.clone().requires_grad_() for p in inputs["params"].values()]
+    tensors += [s.clone().requires_grad_() for s in inputs["surprise"].values()]
     assert torch.autograd.gradcheck(f, tensors)
-    # Second order: the outer gradient itself differentiates through the inner gradient.
+    # Second order: the outer gradient itself differentiates through the inner gradient, and through
+    # the end states (what a later piece of a streamed sequence back-propagates into).
     assert torch.autograd.gradgradcheck(lambda *t: f(*t)[0], tensors)
+    assert torch.autograd.gradgradcheck(lambda *t: f(*t)[1:], tensors)
 
 
 def test_retrieval_is_causal():

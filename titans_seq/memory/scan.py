@@ -15,7 +15,9 @@ Unrolled over a chunk, both end states are linear in the chunk-start states and 
 with scalar coefficients (``E``, ``A``, ``D``, ``a_i``, ``r_i``) that depend on the gates alone, so
 they are computed for all chunks at once before the sequential loop (``chunk_coefficients``). Inside
 the loop a chunk then needs only two gradient-weighted sums, ``sum_i a_i u_i`` and ``sum_i r_i u_i``:
-the gradient of a weighted inner loss, never the per-token gradients themselves.
+the gradient of a weighted inner loss, never the per-token gradients themselves. The state update
+itself has a hand-written backward (``_ChunkStateUpdate``): with small chunks, moving state-sized
+tensors, not arithmetic, is what the scan's back-propagation spends its time on.
 """
 
 from __future__ import annotations
@@ -40,12 +42,12 @@ _LOW_PRECISION = (torch.float16, torch.bfloat16)
 class ChunkCoefficients(NamedTuple):
     """Scalars that map a chunk's start state and gradients to its end state (see module docstring).
 
-    ``transition`` ``(B, n_chunks, 2, 2)`` acts on the stacked state ``[S; W]``: ``[[E, 0], [D, A]]``.
-    ``token_weights`` ``(B, n_chunks, C, 2)`` holds ``a_i`` (into the momentum) and ``r_i`` (into the
-    weights), so that ``[S_C; W_C] = transition @ [S_0; W_0] - sum_i [a_i; r_i] u_i``.
+    ``state_gains`` ``(B, n_chunks, 3)`` holds ``E``, ``D`` and ``A``; ``token_weights``
+    ``(B, n_chunks, C, 2)`` holds ``a_i`` (into the momentum) and ``r_i`` (into the weights), so that
+    ``S_C = E S_0 - sum_i a_i u_i`` and ``W_C = A W_0 + D S_0 - sum_i r_i u_i``.
     """
 
-    transition: Tensor
+    state_gains: Tensor
     token_weights: Tensor
 
 
@@ -82,12 +84,51 @@ def chunk_coefficients(lr: Tensor, momentum: Tensor, forget: Tensor, chunk_size:
     suffix_eta, into_weights = torch.stack(suffix_eta[::-1], -1), torch.stack(into_weights[::-1], -1)
 
     theta = F.pad(lr, (0, pad)).reshape(batch, n_chunks, chunk_size)
-    zero = torch.zeros_like(b)
-    transition = torch.stack([suffix_eta[..., 0], zero, into_weights[..., 0], b], dim=-1).reshape(batch, n_chunks, 2, 2)
     return ChunkCoefficients(
-        transition=transition,
+        state_gains=torch.stack([suffix_eta[..., 0], into_weights[..., 0], b], dim=-1),
         token_weights=torch.stack([theta * suffix_eta[..., 1:], theta * into_weights[..., 1:]], dim=-1),
     )
+
+
+class _ChunkStateUpdate(torch.autograd.Function):
+    """``S' = E S + G_S`` and ``W' = A W + D S + G_W`` for one parameter, with per-sequence gains.
+
+    Takes ``surprise`` and ``weights`` ``(B, *shape)``, ``gains`` ``(B, 3)`` = ``(E, D, A)`` and the
+    chunk's signed gradient sums ``G_S``, ``G_W`` ``(B, *shape)``. Written by hand because autograd's
+    backward of the same update (as elementwise products, or as one batched matmul on a stacked
+    ``[S; W]``) writes several state-sized temporaries per chunk, which with small chunks costs more
+    than the chunk's arithmetic; this one writes only the two gradients it returns. It is made of
+    differentiable operations, so second-order gradients flow through it.
+    """
+
+    @staticmethod
+    def forward(ctx, surprise: Tensor, weights: Tensor, gains: Tensor, surprise_step: Tensor,
+                weights_step: Tensor) -> tuple[Tensor, Tensor]:
+        e, d, a = _per_sequence(gains, surprise.dim())
+        ctx.save_for_backward(surprise, weights, gains)
+        return torch.addcmul(surprise_step, e, surprise), torch.addcmul(weights_step, a, weights).addcmul_(d, surprise)
+
+    @staticmethod
+    def backward(ctx, grad_surprise: Tensor, grad_weights: Tensor) -> tuple[Tensor | None, ...]:
+        surprise, weights, gains = ctx.saved_tensors
+        e, d, a = _per_sequence(gains, surprise.dim())
+        grad_gains = None
+        if ctx.needs_input_grad[2]:
+            grad_gains = torch.stack([_batched_dot(grad_surprise, surprise), _batched_dot(grad_weights, surprise),
+                                      _batched_dot(grad_weights, weights)], dim=-1)
+        return ((e * grad_surprise).addcmul_(d, grad_weights), a * grad_weights, grad_gains,
+                grad_surprise, grad_weights)
+
+
+def _per_sequence(gains: Tensor, dim: int) -> tuple[Tensor, ...]:
+    """The columns of ``gains`` ``(B, K)``, each shaped ``(B, 1, ..., 1)`` to scale a ``dim``-dimensional state."""
+    return tuple(gains.view(gains.shape[0], gains.shape[1], *[1] * (dim - 1)).unbind(1))
+
+
+def _batched_dot(x: Tensor, y: Tensor) -> Tensor:
+    """``sum(x_b * y_b)`` per sequence ``b``. (A batched matrix product of vectors, with no
+    temporary, measured 4-5x slower on the CPU.)"""
+    return (x * y).flatten(1).sum(1)
 
 
 def read_memory(memory_fn: MemoryFn, params: Mapping[str, Tensor], queries: Tensor) -> Tensor:
@@ -249,23 +290,18 @@ def neural_memory_scan(
 
         # unbind, not indexing: one backward node per tensor instead of one full-size zero fill per chunk.
         q, k, v = chunked(queries), chunked(keys), chunked(values)
-        token_weights, transitions = coef.token_weights.unbind(1), coef.transition.unbind(1)
+        # Negated weights make the step return the update's own signed sums: no state-sized negation.
+        token_weights, gains = (-coef.token_weights).unbind(1), coef.state_gains.unbind(1)
         if isinstance(memory_fn, ChunkStepper):
             step = memory_fn.chunk_step
         else:
             def step(p: Params, q_: Tensor, k_: Tensor, v_: Tensor, w_: Tensor) -> tuple[Tensor, Params]:
                 return _generic_chunk_step(memory_fn, p, q_, k_, v_, w_)
 
-        # Each parameter's state is kept as one (B, 2, size) tensor [S; W], so a chunk's whole state
-        # update is one batched matmul with the 2x2 transition, fused with subtracting the gradients.
-        shapes = {n: w.shape[1:] for n, w in weights.items()}
-        state = {n: torch.stack([carried[n], w], dim=1).flatten(2) for n, w in weights.items()}
         retrieved = []
         for c in range(n_chunks):
-            read, grads = step({n: s[:, 1].view(batch, *shapes[n]) for n, s in state.items()},
-                               q[c], k[c], v[c], token_weights[c])
+            read, steps = step(weights, q[c], k[c], v[c], token_weights[c])
             retrieved.append(read)
-            state = {n: torch.baddbmm(grads[n].flatten(2), transitions[c], s, beta=-1) for n, s in state.items()}
-        weights = {n: s[:, 1].view(batch, *shapes[n]) for n, s in state.items()}
-        carried = {n: s[:, 0].view(batch, *shapes[n]) for n, s in state.items()}
+            for n, sums in steps.items():
+                carried[n], weights[n] = _ChunkStateUpdate.apply(carried[n], weights[n], gains[c], *sums.unbind(1))
         return torch.cat(retrieved, dim=1)[:, :length], weights, carried
