@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from reference_memory import token_by_token
 
 from titans_seq.memory import MemoryMLP, neural_memory_scan
+from titans_seq.memory import scan as scan_module
 
 DIM = 6
 
@@ -106,6 +107,25 @@ def test_gradients_match_reference(name, chunk_size):
 
 
 @pytest.mark.parametrize("name", list(MEMORIES))
+@pytest.mark.parametrize("chunk_size", [1, 4, 5])
+def test_from_zero_momentum_both_chunk_loops_match_reference(name, chunk_size, monkeypatch):
+    """From zero momentum a short sequence may skip forming the memory at each chunk (the factored
+    loop); either loop gives the reference's outputs, end states and gradients."""
+    memory = MEMORIES[name]
+    inputs = {**make_inputs(memory, length=9), "surprise": None}
+    expected = token_by_token(memory, **inputs, chunk_size=chunk_size)
+    expected_grads = _gradients(lambda **kw: token_by_token(memory, **kw), inputs, chunk_size)
+    for break_even in (0.0, float("inf")):  # never factored, always factored
+        monkeypatch.setattr(scan_module, "_FACTORED_BREAK_EVEN", break_even)
+        actual = neural_memory_scan(memory, **inputs, chunk_size=chunk_size)
+        assert_all_close(actual, expected, rtol=1e-10, atol=1e-12)
+        grads = _gradients(lambda **kw: neural_memory_scan(memory, **kw), inputs, chunk_size)
+        for key in expected_grads:
+            scale = expected_grads[key].abs().max()
+            assert (grads[key] - expected_grads[key]).abs().max() <= 1e-10 * scale, (break_even, key)
+
+
+@pytest.mark.parametrize("name", list(MEMORIES))
 def test_fast_path_equals_generic_path(name):
     memory = MEMORIES[name]
     for dtype, rtol in [(torch.float64, 1e-10), (torch.float32, 1e-5)]:
@@ -118,9 +138,13 @@ def test_fast_path_equals_generic_path(name):
             assert (a - e).abs().max() <= rtol * scale, (dtype, (a - e).abs().max() / scale)
 
 
-def test_gradcheck_float64():
+@pytest.mark.parametrize("start_momentum", ["given", "zero (factored loop)"])
+def test_gradcheck_float64(start_momentum, monkeypatch):
     memory = MemoryMLP(3, depth=2, expansion=1.0)
     inputs = make_inputs(memory, batch=1, length=5)
+    if start_momentum != "given":
+        inputs["surprise"] = {n: torch.zeros_like(s) for n, s in inputs["surprise"].items()}
+        monkeypatch.setattr(scan_module, "_FACTORED_BREAK_EVEN", float("inf"))
     for k in ("keys", "values", "queries"):
         inputs[k] = inputs[k][..., :3]
     names = ["keys", "values", "queries", "lr", "momentum", "forget"]
@@ -131,6 +155,7 @@ def test_gradcheck_float64():
         args = dict(zip(names, tensors[: len(names)], strict=True))
         params = dict(zip(param_names, tensors[len(names):len(names) + n_params], strict=True))
         surprise = dict(zip(param_names, tensors[len(names) + n_params:], strict=True))
+        surprise = surprise if start_momentum == "given" else None
         retrieved, w, s = neural_memory_scan(memory, params, **args, chunk_size=2, surprise=surprise)
         return retrieved, *w.values(), *s.values()
 

@@ -8,6 +8,8 @@ batches over sequences and heads; it gives the same numbers as the generic ``tor
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -15,6 +17,7 @@ from torch import Tensor
 __all__ = ["ChunkStepper", "MemoryMLP"]
 
 Params = dict[str, Tensor]
+LayerMap = Callable[[int, Tensor], Tensor]
 
 _NORM_EPS = 1e-5
 
@@ -79,52 +82,72 @@ class MemoryMLP(ChunkStepper):
 
     def __call__(self, params: Params, x: Tensor) -> Tensor:
         """The memory on ``x`` of shape ``(..., dim)`` with unbatched ``params`` (the generic contract)."""
-        return self._forward(params, x, batched=False)[0]
+        norm = (params["norm_weight"], params["norm_bias"]) if self.norm else None
+        return self._forward(lambda i, h: h @ params[f"weight{i}"], norm, x)[0]
 
-    def _forward(self, params: Params, x: Tensor, batched: bool) -> tuple[Tensor, tuple]:
+    def _forward(self, layer: LayerMap, norm: tuple[Tensor, Tensor] | None, x: Tensor) -> tuple[Tensor, tuple]:
         """Output and what back-propagation needs: every layer's input and pre-activation, the norm's
-        standardised output and inverse std. ``batched``: params ``(B, *shape)`` and ``x`` ``(B, T, dim)``."""
-        per_token = (lambda p: p.unsqueeze(-2)) if batched else (lambda p: p)
+        standardised output and inverse std. ``layer(i, h)`` is ``h @ W_i``; ``norm`` the LayerNorm's gain
+        and bias, shaped to broadcast against ``x``."""
         inputs, pre_activations = [x], []
         h = x
         for i in range(self.depth):
-            h = h @ params[f"weight{i}"]
+            h = layer(i, h)
             if i < self.depth - 1:
                 pre_activations.append(h)
                 h = F.gelu(h)
                 inputs.append(h)
         normalized = inv_std = None
-        if self.norm:
+        if norm is not None:
             normalized, inv_std = _standardize(h)
-            h = normalized * per_token(params["norm_weight"]) + per_token(params["norm_bias"])
+            h = normalized * norm[0] + norm[1]
         return (x + h if self.residual else h), (inputs, pre_activations, normalized, inv_std)
 
     def chunk_step(
         self, params: Params, queries: Tensor, keys: Tensor, values: Tensor, token_weights: Tensor
     ) -> tuple[Tensor, Params]:
+        norm = (params["norm_weight"].unsqueeze(1), params["norm_bias"].unsqueeze(1)) if self.norm else None
+        retrieved, factors, vector_grads = self.chunk_gradients(
+            lambda i, h: h @ params[f"weight{i}"], lambda i, g: g @ params[f"weight{i}"].transpose(-1, -2),
+            norm, queries, keys, values)
+        grads = {name: _weighted_outer(x, e, token_weights) for name, (x, e) in factors.items()}
+        weights_t = token_weights.transpose(1, 2)  # (B, K, C)
+        grads.update({name: weights_t @ g for name, g in vector_grads.items()})
+        return retrieved, grads
+
+    def chunk_gradients(
+        self, layer: LayerMap, layer_t: LayerMap, norm: tuple[Tensor, Tensor] | None,
+        queries: Tensor, keys: Tensor, values: Tensor,
+    ) -> tuple[Tensor, dict[str, tuple[Tensor, Tensor]], Params]:
+        """Retrieval and every key's surprise gradient of one chunk, in factored form.
+
+        The memory's weights enter only through ``layer(i, h) = h @ W_i``, ``layer_t(i, g) = g @ W_i^T``
+        and ``norm`` (gain and bias ``(B, 1, dim)``), so a caller can apply weights it never forms.
+
+        Returns ``M(W, q)`` ``(B, C, dim)``; per weight matrix, the factors ``(x, e)`` ``(B, C, d_in)``,
+        ``(B, C, d_out)`` of each key's gradient ``x_i^T e_i`` of ``||M(W, k_i) - v_i||^2``; per norm
+        vector, each key's gradient ``(B, C, dim)``.
+        """
         # Queries and keys go through the memory together: half the matrix products, each twice as long.
         chunk = queries.shape[1]
         outputs, (inputs, pre_activations, normalized, inv_std) = self._forward(
-            params, torch.cat([queries, keys], dim=1), batched=True)
+            layer, norm, torch.cat([queries, keys], dim=1))
         retrieved, predicted = outputs[:, :chunk], outputs[:, chunk:]
         inputs, pre_activations = [t[:, chunk:] for t in inputs], [t[:, chunk:] for t in pre_activations]
-        if self.norm:
-            normalized, inv_std = normalized[:, chunk:], inv_std[:, chunk:]
         grad = 2.0 * (predicted - values)  # d loss / d output, per token
-        grads: Params = {}
-        if self.norm:
-            weights_t = token_weights.transpose(1, 2)  # (B, K, C)
-            grads["norm_weight"] = weights_t @ (grad * normalized)
-            grads["norm_bias"] = weights_t @ grad
-            g = grad * params["norm_weight"].unsqueeze(1)
+        vector_grads: Params = {}
+        if norm is not None:
+            normalized, inv_std = normalized[:, chunk:], inv_std[:, chunk:]
+            vector_grads = {"norm_weight": grad * normalized, "norm_bias": grad}
+            g = grad * norm[0]
             grad = inv_std * (g - g.mean(-1, keepdim=True) - normalized * (g * normalized).mean(-1, keepdim=True))
+        factors = {}
         for i in reversed(range(self.depth)):
-            grads[f"weight{i}"] = _weighted_outer(inputs[i], grad, token_weights)
+            factors[f"weight{i}"] = (inputs[i], grad)
             if i > 0:
                 # aten's fused GELU derivative; it has its own derivative, so this stays twice differentiable.
-                back = grad @ params[f"weight{i}"].transpose(-1, -2)
-                grad = torch.ops.aten.gelu_backward(back, pre_activations[i - 1])
-        return retrieved, grads
+                grad = torch.ops.aten.gelu_backward(layer_t(i, grad), pre_activations[i - 1])
+        return retrieved, factors, vector_grads
 
 
 def _standardize(h: Tensor) -> tuple[Tensor, Tensor]:

@@ -25,7 +25,7 @@ class MemoryState:
     """
 
     params: dict[str, Tensor]  # memory weights at the start of the unfinished chunk, (batch * heads, ...)
-    surprise: dict[str, Tensor]  # momentum at that point
+    surprise: dict[str, Tensor] | None  # momentum at that point; None before the first chunk (zero)
     pending_keys: Tensor  # (batch * heads, p, head_dim), p < chunk_size
     pending_values: Tensor  # (batch * heads, p, head_dim)
     pending_gates: Tensor  # (batch * heads, p, 3) gate logits: lr, momentum, forget
@@ -168,7 +168,7 @@ class NeuralMemory(nn.Module):
         empty = ref.new_zeros(batch * self.heads, 0, self.head_dim)
         return MemoryState(
             params=params,
-            surprise={name: torch.zeros_like(p) for name, p in params.items()},
+            surprise=None,  # zero, and cheaper for the scan to know it
             pending_keys=empty,
             pending_values=empty,
             pending_gates=ref.new_zeros(batch * self.heads, 0, 3),
