@@ -15,9 +15,11 @@ def _shifted_sum(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
     """
     kernel = weight.shape[1]
     length = x.shape[1] - kernel + 1
-    out = x[:, :length] * weight[:, 0] if bias is None else torch.addcmul(bias, x[:, :length], weight[:, 0])
+    # One contiguous row per tap: a strided (C,) factor made each product about 3x slower on the CPU.
+    taps = weight.t().contiguous()
+    out = x[:, :length] * taps[0] if bias is None else torch.addcmul(bias, x[:, :length], taps[0])
     for j in range(1, kernel):
-        out = torch.addcmul(out, x[:, j: j + length], weight[:, j])
+        out = torch.addcmul(out, x[:, j: j + length], taps[j])
     return out
 
 
