@@ -17,7 +17,9 @@ they are computed for all chunks at once before the sequential loop (``chunk_coe
 the loop a chunk then needs only two gradient-weighted sums, ``sum_i a_i u_i`` and ``sum_i r_i u_i``:
 the gradient of a weighted inner loss, never the per-token gradients themselves. The state update
 itself has a hand-written backward (``_ChunkStateUpdate``): with small chunks, moving state-sized
-tensors, not arithmetic, is what the scan's back-propagation spends its time on.
+tensors, not arithmetic, is what the scan's back-propagation spends its time on. For the same reason
+a short sequence of the built-in memory, from zero momentum, skips the per-chunk states altogether
+(``_scan_factored``).
 """
 
 from __future__ import annotations
