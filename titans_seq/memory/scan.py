@@ -106,14 +106,14 @@ class _ChunkStateUpdate(torch.autograd.Function):
     @staticmethod
     def forward(ctx, surprise: Tensor, weights: Tensor, gains: Tensor, surprise_step: Tensor,
                 weights_step: Tensor) -> tuple[Tensor, Tensor]:
-        e, d, a = _per_sequence(gains, surprise.dim())
+        e, d, a = (_per_sequence(g, surprise.dim()) for g in gains.unbind(1))
         ctx.save_for_backward(surprise, weights, gains)
         return torch.addcmul(surprise_step, e, surprise), torch.addcmul(weights_step, a, weights).addcmul_(d, surprise)
 
     @staticmethod
     def backward(ctx, grad_surprise: Tensor, grad_weights: Tensor) -> tuple[Tensor | None, ...]:
         surprise, weights, gains = ctx.saved_tensors
-        e, d, a = _per_sequence(gains, surprise.dim())
+        e, d, a = (_per_sequence(g, surprise.dim()) for g in gains.unbind(1))
         grad_gains = None
         if ctx.needs_input_grad[2]:
             grad_gains = torch.stack([_batched_dot(grad_surprise, surprise), _batched_dot(grad_weights, surprise),
@@ -122,9 +122,9 @@ class _ChunkStateUpdate(torch.autograd.Function):
                 grad_surprise, grad_weights)
 
 
-def _per_sequence(gains: Tensor, dim: int) -> tuple[Tensor, ...]:
-    """The columns of ``gains`` ``(B, K)``, each shaped ``(B, 1, ..., 1)`` to scale a ``dim``-dimensional state."""
-    return tuple(gains.view(gains.shape[0], gains.shape[1], *[1] * (dim - 1)).unbind(1))
+def _per_sequence(scalars: Tensor, dim: int) -> Tensor:
+    """Per-sequence scalars ``(B,)`` shaped ``(B, 1, ..., 1)`` to scale a ``dim``-dimensional ``(B, ...)`` tensor."""
+    return scalars.view(-1, *[1] * (dim - 1))
 
 
 def _batched_dot(x: Tensor, y: Tensor) -> Tensor:
@@ -188,7 +188,8 @@ def _scan_factored(
 
     def applied(h: Tensor, name: str, transpose: bool) -> Tensor:
         """``h @ W_c`` (or ``h @ W_c^T``) for the weight matrix ``name``."""
-        out = _scaled(h @ (weights[name].transpose(-1, -2) if transpose else weights[name]), w_from_start)
+        start = weights[name].transpose(-1, -2) if transpose else weights[name]
+        out = (h @ start) * _per_sequence(w_from_start, h.dim())
         if name in factors:
             x, e = factors[name][::-1] if transpose else factors[name]
             out = out + ((h @ x.transpose(1, 2)) * in_weights.unsqueeze(1)) @ e
@@ -201,7 +202,7 @@ def _scan_factored(
             out = (x * from_tokens.unsqueeze(-1)).transpose(1, 2) @ e
         else:
             out = (from_tokens.unsqueeze(1) @ vector_grads[name]).squeeze(1) if name in vector_grads else 0.0
-        return out if from_start is None else out + _scaled(weights[name], from_start)
+        return out if from_start is None else out + weights[name] * _per_sequence(from_start, weights[name].dim())
 
     retrieved = []
     for c in range(len(queries)):
@@ -236,11 +237,6 @@ def _factored_is_cheaper(memory: MemoryMLP, length: int) -> bool:
 # Measured on the 2-core CPU, training (forward + backward), one thread: the factored loop was 1.36x as
 # fast at 1.1 (the forecaster's 12 tokens of a 16-32-16 memory), even at 2.25, and 0.74x at 4.5.
 _FACTORED_BREAK_EVEN = 2.0
-
-
-def _scaled(x: Tensor, per_sequence: Tensor) -> Tensor:
-    """``x`` ``(B, ...)`` times a per-sequence scalar ``(B,)``."""
-    return x * per_sequence.view(-1, *[1] * (x.dim() - 1))
 
 
 def _check_inputs(
@@ -351,11 +347,15 @@ def neural_memory_scan(
 
     with torch.autocast(device_type=keys.device.type, enabled=False):
         weights = {k: v.to(compute) for k, v in params.items()}
-        carried = {k: v.to(compute) for k, v in surprise.items()} if surprise is not None else {
-            k: torch.zeros_like(v) for k, v in weights.items()
-        }
+
+        def start_momentum() -> Params:
+            # Formed only where needed: the factored loop takes zero momentum without it.
+            if surprise is None:
+                return {k: torch.zeros_like(v) for k, v in weights.items()}
+            return {k: v.to(compute) for k, v in surprise.items()}
+
         if length == 0:
-            return values.new_zeros(batch, 0, values.shape[-1], dtype=compute), weights, carried
+            return values.new_zeros(batch, 0, values.shape[-1], dtype=compute), weights, start_momentum()
 
         coef = chunk_coefficients(lr.to(compute), momentum.to(compute), forget.to(compute), chunk_size)
         n_chunks = coef.token_weights.shape[1]
@@ -379,6 +379,7 @@ def neural_memory_scan(
             def step(p: Params, q_: Tensor, k_: Tensor, v_: Tensor, w_: Tensor) -> tuple[Tensor, Params]:
                 return _generic_chunk_step(memory_fn, p, q_, k_, v_, w_)
 
+        carried = start_momentum()
         retrieved = []
         for c in range(n_chunks):
             read, steps = step(weights, q[c], k[c], v[c], token_weights[c])
