@@ -5,6 +5,7 @@ import torch
 
 from titans_seq.layers import VARIANTS, TitansConfig, TitansEncoder
 from titans_seq.memory import MemoryMLP, NeuralMemory, neural_memory_scan
+from titans_seq.memory import scan as scan_module
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -45,6 +46,25 @@ def test_gpu_gradients_match_cpu():
         grads.append(torch.autograd.grad(retrieved.sin().sum() + sum(p.sum() for p in w.values()), leaves))
     for a, b in zip(*grads, strict=True):
         assert (a.cpu() - b.cpu()).abs().max() <= 1e-10 * b.abs().max()
+
+
+@pytest.mark.parametrize("break_even", [0.0, float("inf")], ids=["states", "factored"])
+def test_gpu_both_chunk_loops_match_cpu(break_even, monkeypatch):
+    """From zero momentum the scan on CUDA gives the CPU's outputs, end states and gradients with
+    either chunk loop (the factored one is the forecaster's, the one with states the long inputs')."""
+    memory = MemoryMLP(8, 2)
+    results = []
+    for device in ("cpu", "cuda"):
+        monkeypatch.setattr(scan_module, "_FACTORED_BREAK_EVEN", break_even if device == "cuda" else 0.0)
+        inputs = scan_inputs(memory, torch.float64, device, length=13)
+        leaves = [inputs["keys"], inputs["values"], inputs["lr"], inputs["forget"], *inputs["params"].values()]
+        for t in leaves:
+            t.requires_grad_()
+        retrieved, w, s = neural_memory_scan(memory, **inputs, chunk_size=4)
+        loss = retrieved.sin().sum() + sum(p.sin().sum() for p in [*w.values(), *s.values()])
+        results.append([retrieved, *w.values(), *s.values(), *torch.autograd.grad(loss, leaves)])
+    for on_cpu, on_gpu in zip(*results, strict=True):
+        assert (on_gpu.detach().cpu() - on_cpu.detach()).abs().max() <= 1e-10 * on_cpu.abs().max()
 
 
 def test_gpu_bf16_autocast_keeps_the_update_in_float32():
