@@ -22,7 +22,7 @@ $(VENV)/.installed-bench: $(VENV)/.installed
 	touch $@
 
 lint: install
-	$(VENV)/bin/ruff check titans_seq tests benchmarks
+	$(VENV)/bin/ruff check titans_seq tests benchmarks notebooks
 
 test: lint
 	$(PY) -m pytest
