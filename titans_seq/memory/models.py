@@ -110,10 +110,16 @@ class MemoryMLP(ChunkStepper):
         retrieved, factors, vector_grads = self.chunk_gradients(
             lambda i, h: h @ params[f"weight{i}"], lambda i, g: g @ params[f"weight{i}"].transpose(-1, -2),
             norm, queries, keys, values)
-        grads = {name: _weighted_outer(x, e, token_weights) for name, (x, e) in factors.items()}
-        weights_t = token_weights.transpose(1, 2)  # (B, K, C)
-        grads.update({name: weights_t @ g for name, g in vector_grads.items()})
-        return retrieved, grads
+        return retrieved, self.gradient_sums(factors, vector_grads, token_weights)
+
+    @staticmethod
+    def gradient_sums(factors: dict[str, tuple[Tensor, Tensor]], vector_grads: Params, token_weights: Tensor) -> Params:
+        """``sum_i w_ik grad_i`` per parameter, ``(B, K, *shape)``, from :meth:`chunk_gradients`'s factored
+        gradients of tokens ``i`` ``(B, T, ...)`` and ``K`` sets of their weights ``(B, T, K)``."""
+        sums = {name: _weighted_outer(x, e, token_weights) for name, (x, e) in factors.items()}
+        weights_t = token_weights.transpose(1, 2)  # (B, K, T)
+        sums.update({name: weights_t @ g for name, g in vector_grads.items()})
+        return sums
 
     def chunk_gradients(
         self, layer: LayerMap, layer_t: LayerMap, norm: tuple[Tensor, Tensor] | None,

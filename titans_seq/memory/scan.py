@@ -195,20 +195,16 @@ def _scan_factored(
             out = out + ((h @ x.transpose(1, 2)) * in_weights.unsqueeze(1)) @ e
         return out
 
-    def formed(name: str, from_tokens: Tensor, from_start: Tensor | None) -> Tensor:
-        """Parameter ``name`` of a state with these shares of the earlier tokens' gradients and of ``W_0``."""
-        if name in factors:
-            x, e = factors[name]
-            out = (x * from_tokens.unsqueeze(-1)).transpose(1, 2) @ e
-        else:
-            out = (from_tokens.unsqueeze(1) @ vector_grads[name]).squeeze(1) if name in vector_grads else 0.0
-        return out if from_start is None else out + weights[name] * _per_sequence(from_start, weights[name].dim())
+    def norm_vector(name: str) -> Tensor:
+        """The LayerNorm's gain or bias ``name`` at the chunk start, ``(B, 1, dim)``."""
+        out = weights[name] * _per_sequence(w_from_start, 2)
+        if name in vector_grads:
+            out = out + (in_weights.unsqueeze(1) @ vector_grads[name]).squeeze(1)
+        return out.unsqueeze(1)
 
     retrieved = []
     for c in range(len(queries)):
-        norm = None
-        if memory.norm:
-            norm = tuple(formed(n, in_weights, w_from_start).unsqueeze(1) for n in ("norm_weight", "norm_bias"))
+        norm = (norm_vector("norm_weight"), norm_vector("norm_bias")) if memory.norm else None
         read, new_factors, new_vector_grads = memory.chunk_gradients(
             lambda i, h: applied(h, f"weight{i}", False), lambda i, g: applied(g, f"weight{i}", True),
             norm, queries[c], keys[c], values[c])
@@ -222,8 +218,11 @@ def _scan_factored(
                                    torch.cat([d * in_surprise + a * in_weights, token_weights[c][..., 1]], 1))
         w_from_start = a.squeeze(1) * w_from_start
 
-    return (torch.cat(retrieved, dim=1), {n: formed(n, in_weights, w_from_start) for n in weights},
-            {n: formed(n, in_surprise, None) for n in weights})
+    # Both end states in one pass over the factors, as the loop with states sums each chunk.
+    sums = memory.gradient_sums(factors, vector_grads, torch.stack([in_surprise, in_weights], -1))
+    return (torch.cat(retrieved, dim=1),
+            {n: sums[n][:, 1] + weights[n] * _per_sequence(w_from_start, weights[n].dim()) for n in weights},
+            {n: sums[n][:, 0] for n in weights})
 
 
 def _factored_is_cheaper(memory: MemoryMLP, length: int) -> bool:
