@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import os
 import platform
@@ -117,7 +118,8 @@ def timed(fn: Callable[[], object], device: torch.device) -> float:
 def save(name: str, device: torch.device, payload: dict, packages: tuple[str, ...] = (),
          path: Path | None = None) -> Path:
     """Write ``payload`` with the run's context to ``benchmarks/results/<name>-<date>-<device>.json``
-    (or to ``path``, to rewrite a file as a long run goes on); returns the path."""
+    (or to ``path``, to rewrite a file as a long run goes on; a new name never replaces another run's
+    file: a second record in the same second gets ``<date>-2``); returns the path."""
     now = dt.datetime.now(dt.timezone.utc)
     record = {
         "benchmark": name,
@@ -128,9 +130,16 @@ def save(name: str, device: torch.device, payload: dict, packages: tuple[str, ..
         "versions": versions(*packages),
         **payload,
     }
-    tag = accelerator(device)
-    path = path or RESULTS / f"{name}-{now:%Y%m%d-%H%M%S}-{tag}.json"
-    return atomic_write_text(path, json.dumps(record, indent=2) + "\n")
+    text = json.dumps(record, indent=2) + "\n"
+    if path is not None:
+        return atomic_write_text(path, text)
+    stamp, tag = f"{now:%Y%m%d-%H%M%S}", accelerator(device)
+    for copy in itertools.count(1):  # runs side by side may finish in the same second
+        try:
+            return atomic_write_text(RESULTS / f"{name}-{stamp}{'' if copy == 1 else f'-{copy}'}-{tag}.json", text,
+                                     exclusive=True)
+        except FileExistsError:
+            continue
 
 
 def peak_in_child(script: str, argv: list[str]) -> int:

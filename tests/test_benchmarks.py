@@ -89,3 +89,16 @@ def test_the_record_names_the_commit_the_run_started_from(tmp_path, monkeypatch)
     git("commit", "-qam", "later")
     record = json.loads(common.save("run", common.resolve_device("cpu"), {}).read_text())
     assert record["commit"] == started != git("rev-parse", "HEAD")
+
+
+def test_records_of_the_same_second_get_their_own_files(tmp_path, monkeypatch):
+    monkeypatch.setenv("TITANS_SEQ_RESULTS", str(tmp_path / "results"))
+    _, common, _ = throwaway_repo_with_common(tmp_path, monkeypatch)
+    frozen = common.dt.datetime(2026, 11, 27, 4, 31, 19, tzinfo=common.dt.timezone.utc)
+    monkeypatch.setattr(common.dt, "datetime", type("Frozen", (common.dt.datetime,), {"now": lambda tz=None: frozen}))
+    cpu = common.resolve_device("cpu")
+    paths = [common.save("run", cpu, {"seed": seed}) for seed in (1, 2, 3)]  # side-by-side runs' parallel finish
+    assert [p.name for p in paths] == ["run-20261127-043119-cpu.json", "run-20261127-043119-2-cpu.json",
+                                       "run-20261127-043119-3-cpu.json"]
+    assert [json.loads(p.read_text())["seed"] for p in paths] == [1, 2, 3]
+    assert sorted(p.name for p in (tmp_path / "results").iterdir()) == sorted(p.name for p in paths)  # no temp files
