@@ -7,7 +7,7 @@ The last line printed is one JSON object (dataset, horizon, model, mse, mae, win
 
     python benchmarks/forecast.py --dataset ETTh1 --horizon 96 --model titans|dlinear [--epochs N] [--seed S]
                                   [--variant V] [--lr LR] [--batch-size B] [--loss mse|mae|huber]
-                                  [--dropout P] [--weight-decay W]
+                                  [--dropout P] [--weight-decay W] [--channel-mixing]
     python benchmarks/forecast.py --all [--model titans] [--datasets ETTh1,ETTh2]     # the whole table
 """
 
@@ -39,7 +39,7 @@ SETTINGS = {
     # 3e-4: at 1e-3 every ETTh1 run was best after its first epoch, and horizon 720 reached only 0.564 MSE
     # (0.470 at 3e-4); see benchmarks/RESULTS.md.
     "titans": dict(learning_rate=3e-4, weight_decay=1e-4, batch_size=32, epochs=5, patience=2, loss="mse",
-                   dropout=FORECAST_ENCODER.dropout),
+                   dropout=FORECAST_ENCODER.dropout, channel_mixing=False),
 }
 
 
@@ -57,7 +57,7 @@ def run(dataset: str, horizon: int, model: str, seed: int, variant: str, device:
     encoder = dataclasses.replace(FORECAST_ENCODER, variant=variant, dropout=settings.get("dropout", 0.0))
     forecaster = Forecaster(channels=data.n_inputs, lookback=96, horizon=horizon, model=model, encoder=encoder,
                             learning_rate=settings["learning_rate"], weight_decay=settings["weight_decay"],
-                            loss=settings["loss"])
+                            loss=settings["loss"], channel_mixing=settings.get("channel_mixing", False))
     start = time.perf_counter()
     with best_checkpoint_trainer("val_mse", settings["epochs"], settings["patience"], accelerator(device),
                                  progress) as (trainer, best):
@@ -92,15 +92,17 @@ def main() -> None:
     parser.add_argument("--loss", choices=LOSSES, help="training loss (default mse); early stopping stays on val MSE")
     parser.add_argument("--dropout", type=float, help="override the Titans model's dropout (encoder, patches, head)")
     parser.add_argument("--weight-decay", type=float, help="override the model's AdamW weight decay")
+    parser.add_argument("--channel-mixing", action="store_true", default=None,
+                        help="mix channels before the Titans encoder (Forecaster's channel_mixing)")
     args = parser.parse_args()
-    if args.model != "titans" and args.dropout is not None:
-        parser.error("--dropout applies to --model titans only")
+    if args.model != "titans" and (args.dropout is not None or args.channel_mixing):
+        parser.error("--dropout and --channel-mixing apply to --model titans only")
     device = resolve_device(args.device)
     torch.set_float32_matmul_precision("high")
     jobs = ([(d, h) for d in args.datasets.split(",") for h in HORIZONS] if args.all
             else [(args.dataset, args.horizon)])
     overrides = given(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, loss=args.loss,
-                      dropout=args.dropout, weight_decay=args.weight_decay)
+                      dropout=args.dropout, weight_decay=args.weight_decay, channel_mixing=args.channel_mixing)
     rows, path = [], None
     name = f"forecast-{args.model}" + ("-" + args.datasets.replace(",", "-") if args.all else
                                        f"-{args.dataset}-{args.horizon}")
