@@ -106,14 +106,14 @@ class _ChunkStateUpdate(torch.autograd.Function):
     @staticmethod
     def forward(ctx, surprise: Tensor, weights: Tensor, gains: Tensor, surprise_step: Tensor,
                 weights_step: Tensor) -> tuple[Tensor, Tensor]:
-        e, d, a = (_per_sequence(g, surprise.dim()) for g in gains.unbind(1))
+        e, d, a = _per_sequence_gains(gains, surprise.dim())
         ctx.save_for_backward(surprise, weights, gains)
         return torch.addcmul(surprise_step, e, surprise), torch.addcmul(weights_step, a, weights).addcmul_(d, surprise)
 
     @staticmethod
     def backward(ctx, grad_surprise: Tensor, grad_weights: Tensor) -> tuple[Tensor | None, ...]:
         surprise, weights, gains = ctx.saved_tensors
-        e, d, a = (_per_sequence(g, surprise.dim()) for g in gains.unbind(1))
+        e, d, a = _per_sequence_gains(gains, surprise.dim())
         grad_gains = None
         if ctx.needs_input_grad[2]:
             grad_gains = torch.stack([_batched_dot(grad_surprise, surprise), _batched_dot(grad_weights, surprise),
@@ -125,6 +125,11 @@ class _ChunkStateUpdate(torch.autograd.Function):
 def _per_sequence(scalars: Tensor, dim: int) -> Tensor:
     """Per-sequence scalars ``(B,)`` shaped ``(B, 1, ..., 1)`` to scale a ``dim``-dimensional ``(B, ...)`` tensor."""
     return scalars.view(-1, *[1] * (dim - 1))
+
+
+def _per_sequence_gains(gains: Tensor, dim: int) -> tuple[Tensor, ...]:
+    """The gains ``(B, 3)`` as ``E``, ``D``, ``A``, each shaped by :func:`_per_sequence`."""
+    return tuple(_per_sequence(g, dim) for g in gains.unbind(1))
 
 
 def _batched_dot(x: Tensor, y: Tensor) -> Tensor:
