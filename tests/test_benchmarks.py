@@ -41,6 +41,8 @@ def test_forecast_closing_line_and_record(shared_data, tmp_path):
 
 
 @pytest.mark.parametrize("script, args", [("genomics.py", ["--model", "transformer"]),
+                                          ("genomics.py", ["--model", "cnn", "--dropout", "0.3"]),
+                                          ("genomics.py", ["--all", "--models", "kmer,cnn", "--kmer", "4"]),
                                           ("forecast.py", ["--dataset", "ETTh9"]),
                                           ("forecast.py", ["--loss", "quantile"]),
                                           ("forecast.py", ["--model", "dlinear", "--dropout", "0.3"]),
@@ -103,3 +105,14 @@ def test_records_of_the_same_second_get_their_own_files(tmp_path, monkeypatch):
                                        "run-20261127-043119-3-cpu.json"]
     assert [json.loads(p.read_text())["seed"] for p in paths] == [1, 2, 3]
     assert sorted(p.name for p in (tmp_path / "results").iterdir()) == sorted(p.name for p in paths)  # no temp files
+
+
+def test_genomics_overrides_reach_only_the_models_they_apply_to():
+    spec = importlib.util.spec_from_file_location("genomics_benchmark", BENCHMARKS / "genomics.py")
+    genomics = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(genomics)
+    overrides = {"dropout": 0.3, "weight_decay": 0.1, "kmer": 4}
+    titans = genomics.settings_for("drosophila_enhancers_stark", "titans", overrides)
+    cnn = genomics.settings_for("drosophila_enhancers_stark", "cnn", overrides)
+    assert (titans["dropout"], titans["weight_decay"], titans["kmer"], titans["learning_rate"]) == (0.3, 0.1, 4, 3e-4)
+    assert "dropout" not in cnn and (cnn["weight_decay"], cnn["kmer"], cnn["learning_rate"]) == (0.1, 0, 1e-3)
