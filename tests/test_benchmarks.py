@@ -111,8 +111,8 @@ def test_genomics_overrides_reach_only_the_models_they_apply_to():
     spec = importlib.util.spec_from_file_location("genomics_benchmark", BENCHMARKS / "genomics.py")
     genomics = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(genomics)
-    overrides = {"dropout": 0.3, "weight_decay": 0.1, "kmer": 4}
+    overrides = {"dropout": 0.2, "weight_decay": 0.05, "kmer": 4}
     titans = genomics.settings_for("drosophila_enhancers_stark", "titans", overrides)
     cnn = genomics.settings_for("drosophila_enhancers_stark", "cnn", overrides)
-    assert (titans["dropout"], titans["weight_decay"], titans["kmer"], titans["learning_rate"]) == (0.3, 0.1, 4, 3e-4)
-    assert "dropout" not in cnn and (cnn["weight_decay"], cnn["kmer"], cnn["learning_rate"]) == (0.1, 0, 1e-3)
+    assert (titans["dropout"], titans["weight_decay"], titans["kmer"], titans["learning_rate"]) == (0.2, 0.05, 4, 3e-4)
+    assert "dropout" not in cnn and (cnn["weight_decay"], cnn["kmer"], cnn["learning_rate"]) == (0.05, 0, 1e-3)
