@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import itertools
 import json
@@ -83,6 +84,15 @@ COMMIT_AT_START = commit()
 def given(**flags: object) -> dict:
     """The flags that were given on the command line (those not ``None``): a run's setting overrides."""
     return {name: value for name, value in flags.items() if value is not None}
+
+
+def refuse_titans_only_flags(parser: argparse.ArgumentParser, args: argparse.Namespace, names: tuple[str, ...],
+                             runs_titans: bool) -> None:
+    """Stop with a usage error, before any work, when flags that set only the Titans model (``names``, as
+    attributes of ``args``) were given to a run without it."""
+    flags = [f"--{name.replace('_', '-')}" for name in names if getattr(args, name) is not None]
+    if flags and not runs_titans:
+        parser.error(f"only the titans model takes {', '.join(flags)}")
 
 
 def accelerator(device: torch.device) -> str:

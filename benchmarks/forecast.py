@@ -24,7 +24,7 @@ import lightning as L
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import accelerator, given, resolve_device, save
+from common import accelerator, given, refuse_titans_only_flags, resolve_device, save
 
 from titans_seq.data import ETTDataModule, WeatherDataModule
 from titans_seq.tasks import FORECAST_ENCODER, Forecaster, best_checkpoint_trainer
@@ -95,8 +95,7 @@ def main() -> None:
     parser.add_argument("--channel-mixing", action="store_true", default=None,
                         help="mix channels before the Titans encoder (Forecaster's channel_mixing)")
     args = parser.parse_args()
-    if args.model != "titans" and (args.dropout is not None or args.channel_mixing):
-        parser.error("--dropout and --channel-mixing apply to --model titans only")
+    refuse_titans_only_flags(parser, args, ("dropout", "channel_mixing"), runs_titans=args.model == "titans")
     device = resolve_device(args.device)
     torch.set_float32_matmul_precision("high")
     jobs = ([(d, h) for d in args.datasets.split(",") for h in HORIZONS] if args.all

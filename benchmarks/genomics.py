@@ -32,7 +32,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef, roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import accelerator, given, resolve_device, save
+from common import accelerator, given, refuse_titans_only_flags, resolve_device, save
 
 from titans_seq.data import GenomicBenchmarksDataModule
 from titans_seq.tasks import DNA_ENCODER, SequenceClassifier, best_checkpoint_trainer
@@ -158,9 +158,8 @@ def main() -> None:
     parser.add_argument("--dropout", type=float, help="override the Titans encoder's dropout")
     parser.add_argument("--weight-decay", type=float, help="override the neural models' AdamW weight decay")
     args = parser.parse_args()
-    titans_flags = [f"--{name}" for name in TITANS_ONLY if getattr(args, name) is not None]
-    if titans_flags and "titans" not in (args.models.split(",") if args.all else [args.model]):
-        parser.error(f"{', '.join(titans_flags)} apply to the titans model only")
+    refuse_titans_only_flags(parser, args, TITANS_ONLY,
+                             runs_titans="titans" in (args.models.split(",") if args.all else [args.model]))
     device = resolve_device(args.device)
     if args.long and args.long_mode:  # one mode, in the fresh process started below
         print(json.dumps(run_long(args.long, args.long_mode, device)))
