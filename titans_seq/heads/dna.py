@@ -43,11 +43,7 @@ class DNAEmbedding(nn.Module):
 
     def forward(self, ids: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         present = ids != self.pad_id
-        # Without (enough) context the sequence starts here: padding before it (no base, no k-mer).
-        before = context if context is not None else ids[:, :0]
-        missing = self.context - before.shape[1]
-        before = F.pad(before, (missing, 0), value=self.pad_id) if missing > 0 else before[:, -missing:]
-        padded = torch.cat([before, ids], dim=1)
+        padded = self._after_context(ids, context)
         if self.merge is None:
             h = self.embed(ids)
         else:
@@ -56,15 +52,30 @@ class DNAEmbedding(nn.Module):
             h = self.merge(F.gelu(self.motifs(x))[..., :cut]).transpose(1, 2)
             present = present[:, :cut].unflatten(1, (-1, self.patch)).any(-1)
         if self.kmers is not None:
-            k = self.kmers(self._kmer_ids(padded[:, self.context - self.kmer + 1:]))
+            k = self.kmers(self._kmer_codes(padded))
             if self.patch > 1:
                 k = k[:, : h.shape[1] * self.patch].unflatten(1, (-1, self.patch)).mean(2)
             h = h + k
         return h, present
 
-    def _kmer_ids(self, ids: Tensor) -> Tensor:
-        """Index of the k-mer ending at each base of ``ids[:, k-1:]``; ``4**k`` where one is not A/C/G/T."""
-        base = ids - A  # A, C, G, T are consecutive token ids
+    def kmer_ids(self, ids: Tensor, context: Tensor | None = None) -> Tensor:
+        """Index ``(B, L)`` of the k-mer ending at each base of ``ids``, ``4**kmer`` where one is not
+        all A/C/G/T (``N``, padding, or the sequence's first ``kmer - 1`` bases without ``context``)."""
+        if not self.kmer:
+            raise ValueError("kmer_ids needs an embedding built with kmer > 0")
+        return self._kmer_codes(self._after_context(ids, context))
+
+    def _after_context(self, ids: Tensor, context: Tensor | None) -> Tensor:
+        """``ids`` with the :attr:`context` bases before them; without (enough) context the sequence
+        starts here, so padding stands in (no base, no k-mer)."""
+        before = context if context is not None else ids[:, :0]
+        missing = self.context - before.shape[1]
+        before = F.pad(before, (missing, 0), value=self.pad_id) if missing > 0 else before[:, -missing:]
+        return torch.cat([before, ids], dim=1)
+
+    def _kmer_codes(self, padded: Tensor) -> Tensor:
+        """The k-mer index ending at each base after the context of ``padded`` (see :meth:`kmer_ids`)."""
+        base = padded[:, self.context - self.kmer + 1:] - A  # A, C, G, T are consecutive token ids
         valid = ((base >= 0) & (base < 4)).unfold(1, self.kmer, 1).all(-1)
         code = (base.clamp(0, 3).unfold(1, self.kmer, 1) * self.place_values).sum(-1)
         return torch.where(valid, code, self.kmers.padding_idx)

@@ -27,15 +27,30 @@ DNA_ENCODER = TitansConfig(variant="mac", dim=64, depth=2, heads=4, window=64, s
 
 class SequenceNetwork(nn.Module):
     """Embedding (per base or per ``patch`` bases, with optional ``kmer`` tokens), a Titans encoder,
-    pooling, a linear class head."""
+    pooling, a linear class head; optionally plus a linear term in the sequence's k-mer frequencies.
 
-    def __init__(self, classes: int, encoder: TitansConfig, pooling: str = "mean", patch: int = 1, kmer: int = 0):
+    ``kmer_linear_gain > 0`` adds to the logits the mean, over the sequence's k-mers, of a per-class
+    weight for each k-mer (zero at the start): a logistic regression on k-mer frequencies trained with
+    the network, the *wide* part of wide & deep (Cheng et al. 2016). Its table is used multiplied by
+    the gain, so under Adam it learns that many times faster than the network's weights (and its
+    decoupled weight decay is that many times weaker): one epoch of a few thousand sequences moves a
+    weight by about the learning rate per step, far too little for a term averaged over hundreds of k-mers.
+    """
+
+    def __init__(self, classes: int, encoder: TitansConfig, pooling: str = "mean", patch: int = 1, kmer: int = 0,
+                 kmer_linear_gain: float = 0.0):
         super().__init__()
-        self.pooling = pooling
+        if kmer_linear_gain and not kmer:
+            raise ValueError("kmer_linear_gain needs kmer > 0 (the k-mers it weighs)")
+        self.pooling, self.kmer_linear_gain = pooling, kmer_linear_gain
         self.embedding = DNAEmbedding(DNATokenizer.vocab_size, encoder.dim, patch, kmer=kmer)
         self.cls = nn.Parameter(torch.randn(encoder.dim) * 0.02) if pooling == "cls" else None
         self.encoder = TitansEncoder(encoder)
         self.head = nn.Linear(encoder.dim, classes)
+        self.kmer_linear = None
+        if kmer_linear_gain:
+            self.kmer_linear = nn.Embedding(4**kmer + 1, classes, padding_idx=4**kmer)
+            nn.init.zeros_(self.kmer_linear.weight)
 
     def forward(self, ids: Tensor) -> Tensor:
         x, present = self.embedding(ids)
@@ -43,15 +58,30 @@ class SequenceNetwork(nn.Module):
             x = torch.cat([self.cls.expand(x.shape[0], 1, -1).to(x.dtype), x], dim=1)
             present = torch.cat([present.new_ones(present.shape[0], 1), present], dim=1)
         h, _ = self.encoder(x)
-        return self.head(masked_pool(h, present, self.pooling))
+        logits = self.head(masked_pool(h, present, self.pooling))
+        if self.kmer_linear is not None:
+            logits = logits + self._kmer_term(*self._kmer_sums(ids))
+        return logits
+
+    def _kmer_sums(self, ids: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """The summed k-mer weights ``(B, classes)`` of ``ids`` and the number of k-mers ``(B, 1)``."""
+        codes = self.embedding.kmer_ids(ids, context)
+        return self.kmer_linear(codes).sum(1), (codes != self.kmer_linear.padding_idx).sum(1, keepdim=True)
+
+    def _kmer_term(self, weights: Tensor, count: Tensor) -> Tensor:
+        return self.kmer_linear_gain * weights / count.clamp_min(1)
 
     @torch.no_grad()
     def stream_logits(self, ids: Tensor, piece: int) -> Tensor:
         """Logits of one very long sequence ``(1, L)`` read in pieces by a causal encoder, the state
         carried and the pooled summary kept as a running sum: memory independent of ``L``."""
         state, total, count, last, context = None, None, 0, None, None
+        kmer_weights, kmer_count = 0, 0
         for part in ids.split(piece, dim=1):
             x, present = self.embedding(part, context)
+            if self.kmer_linear is not None:
+                weights, found = self._kmer_sums(part, context)
+                kmer_weights, kmer_count = kmer_weights + weights, kmer_count + found
             if self.embedding.context:
                 seen = part if context is None else torch.cat([context, part], dim=1)
                 context = seen[:, -self.embedding.context:]
@@ -61,7 +91,8 @@ class SequenceNetwork(nn.Module):
             count += int(present.sum())
             last = h[:, -1]
         pooled = last if self.pooling == "last" else total / max(count, 1)
-        return self.head(pooled)
+        logits = self.head(pooled)
+        return logits if self.kmer_linear is None else logits + self._kmer_term(kmer_weights, kmer_count)
 
 
 class SequenceClassifier(L.LightningModule):
@@ -74,6 +105,8 @@ class SequenceClassifier(L.LightningModule):
         encoder: the Titans encoder (default ``DNA_ENCODER``, bidirectional MAC). pooling: ``"mean"``,
             ``"cls"`` or ``"last"``. patch: bases per token (1 = single-nucleotide). kmer: also embed
             the overlapping k-mer ending at each base (0: off; see :class:`~titans_seq.heads.DNAEmbedding`).
+        kmer_linear_gain: above 0, add a linear term in the sequence's k-mer frequencies to the logits,
+            learning that many times faster than the network (0: off; see :class:`SequenceNetwork`).
         max_length: training length (the CNN's input size; the window for long sequences; ``None``: the
             DataModule's).
         rc_average: at inference, average the class probabilities of each sequence and its reverse
@@ -83,8 +116,8 @@ class SequenceClassifier(L.LightningModule):
 
     def __init__(self, classes: int | None = None, class_names: list[str] | None = None, model: str = "titans",
                  encoder: TitansConfig | dict | None = None, pooling: str = "mean", patch: int = 1,
-                 kmer: int = 0, max_length: int | None = None, rc_average: bool = False, learning_rate: float = 1e-3,
-                 weight_decay: float = 0.01):
+                 kmer: int = 0, kmer_linear_gain: float = 0.0, max_length: int | None = None, rc_average: bool = False,
+                 learning_rate: float = 1e-3, weight_decay: float = 0.01):
         super().__init__()
         if model not in ("titans", "cnn"):
             raise ValueError(f"model must be 'titans' or 'cnn', got {model!r}")
@@ -94,6 +127,9 @@ class SequenceClassifier(L.LightningModule):
             classes = len(class_names)
         if class_names is not None and len(class_names) != classes:
             raise ValueError(f"class_names has {len(class_names)} names for {classes} classes")
+        if kmer_linear_gain < 0 or (kmer_linear_gain and (model != "titans" or not kmer)):
+            raise ValueError(f"kmer_linear_gain must be 0 (off) or positive with model='titans' and kmer > 0, "
+                             f"got {kmer_linear_gain} (model={model!r}, kmer={kmer})")
         if classes is not None and classes < 2:
             raise ValueError(f"classes must be >= 2, got {classes}")
         encoder = TitansConfig.coerce(encoder, DNA_ENCODER)
@@ -110,7 +146,8 @@ class SequenceClassifier(L.LightningModule):
         h = self.hparams
         h.classes, h.class_names, h.max_length = classes, class_names, max_length
         self.class_names = class_names or [str(i) for i in range(classes)]
-        self.network = (SequenceNetwork(classes, self.encoder_config, h.pooling, h.patch, h.kmer) if h.model == "titans"
+        self.network = (SequenceNetwork(classes, self.encoder_config, h.pooling, h.patch, h.kmer, h.kmer_linear_gain)
+                        if h.model == "titans"
                         else GenomicBenchmarksCNN(DNATokenizer.vocab_size, max_length, classes))
         task = dict(task="binary") if classes == 2 else dict(task="multiclass", num_classes=classes)
         f1 = dict(task="binary") if classes == 2 else dict(task="multiclass", num_classes=classes, average="macro")
