@@ -43,6 +43,7 @@ def test_forecast_closing_line_and_record(shared_data, tmp_path):
 @pytest.mark.parametrize("script, args", [("genomics.py", ["--model", "transformer"]),
                                           ("genomics.py", ["--model", "cnn", "--dropout", "0.3"]),
                                           ("genomics.py", ["--all", "--models", "kmer,cnn", "--kmer", "4"]),
+                                          ("genomics.py", ["--model", "cnn", "--kmer-linear-gain", "64"]),
                                           ("forecast.py", ["--dataset", "ETTh9"]),
                                           ("forecast.py", ["--loss", "quantile"]),
                                           ("forecast.py", ["--model", "dlinear", "--dropout", "0.3"]),
@@ -111,8 +112,10 @@ def test_genomics_overrides_reach_only_the_models_they_apply_to():
     spec = importlib.util.spec_from_file_location("genomics_benchmark", BENCHMARKS / "genomics.py")
     genomics = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(genomics)
-    overrides = {"dropout": 0.2, "weight_decay": 0.05, "kmer": 4}
+    overrides = {"dropout": 0.2, "weight_decay": 0.05, "kmer": 4, "kmer_linear_gain": 16.0}
     titans = genomics.settings_for("drosophila_enhancers_stark", "titans", overrides)
     cnn = genomics.settings_for("drosophila_enhancers_stark", "cnn", overrides)
-    assert (titans["dropout"], titans["weight_decay"], titans["kmer"], titans["learning_rate"]) == (0.2, 0.05, 4, 3e-4)
-    assert "dropout" not in cnn and (cnn["weight_decay"], cnn["kmer"], cnn["learning_rate"]) == (0.05, 0, 1e-3)
+    assert (titans["dropout"], titans["weight_decay"], titans["kmer"], titans["kmer_linear_gain"],
+            titans["learning_rate"]) == (0.2, 0.05, 4, 16.0, 3e-4)
+    assert "dropout" not in cnn and "kmer_linear_gain" not in cnn
+    assert (cnn["weight_decay"], cnn["kmer"], cnn["learning_rate"]) == (0.05, 0, 1e-3)

@@ -76,17 +76,21 @@ def test_class_names_survive_save_and_load(tmp_path):
     torch.testing.assert_close(loaded.eval()(ids), model.eval()(ids))
 
 
-@pytest.mark.parametrize("causal, kmer, piece", [(True, 0, 1024), (True, 6, 1024), (True, 6, 4), (False, 6, 1024)])
-def test_long_sequences_in_bounded_pieces(causal, kmer, piece):
+@pytest.mark.parametrize("causal, kmer, piece, gain", [(True, 0, 1024, 0.0), (True, 6, 1024, 0.0), (True, 6, 4, 0.0),
+                                                     (True, 6, 4, 64.0), (False, 6, 1024, 64.0)])
+def test_long_sequences_in_bounded_pieces(causal, kmer, piece, gain):
     torch.manual_seed(0)
     encoder = TitansConfig(**{**SMALL.to_dict(), "causal": causal})
-    model = SequenceClassifier(classes=2, encoder=encoder, max_length=64, patch=4, kmer=kmer)
+    model = SequenceClassifier(classes=2, encoder=encoder, max_length=64, patch=4, kmer=kmer, kmer_linear_gain=gain)
+    if gain:  # weights as after training (they start at zero)
+        torch.nn.init.normal_(model.network.kmer_linear.weight, std=0.1)
     sequence = "".join(np.random.default_rng(0).choice(list("ACGT"), 5000 if piece > 4 else 300))
     probs = model.classify_long(sequence, piece=piece)
     assert probs.shape == (2,) and probs.sum() == pytest.approx(1.0, abs=1e-5)
     if causal:  # streaming in pieces (even pieces shorter than the k-mer) equals one pass over the whole sequence
-        again = model.classify_long(sequence, piece=100_000)
-        np.testing.assert_allclose(probs, again, rtol=1e-4, atol=1e-5)
+        with torch.no_grad():
+            once = model.eval().probabilities(DNATokenizer().batch([sequence], len(sequence)))[0].numpy()
+        np.testing.assert_allclose(probs, once, rtol=1e-4, atol=1e-5)
 
 
 def test_kmer_tokens_are_the_k_bases_ending_at_each_position():
@@ -105,6 +109,24 @@ def test_kmer_tokens_are_the_k_bases_ending_at_each_position():
         DNAEmbedding(DNATokenizer.vocab_size, 8, kmer=13)
 
 
+def test_kmer_linear_term_is_linear_in_the_kmer_frequencies():
+    torch.manual_seed(0)
+    model = SequenceClassifier(classes=2, encoder=SMALL, kmer=3, kmer_linear_gain=8.0).eval()
+    sequence = "ACGTNACGGTACG"
+    ids = DNATokenizer().batch([sequence], 16)
+    weights = torch.randn(4**3, 2)
+    with torch.no_grad():
+        model.network.kmer_linear.weight[:-1] = weights
+        with_term = model(ids)
+        model.network.kmer_linear.weight.zero_()
+        without = model(ids)
+    # The k-mers of A/C/G/T only (none across the N), counted from the string itself.
+    kmers = [sequence[i: i + 3] for i in range(len(sequence) - 2) if "N" not in sequence[i: i + 3]]
+    code = lambda kmer: sum("ACGT".index(base) * 4 ** (2 - j) for j, base in enumerate(kmer))  # noqa: E731
+    expected = 8.0 * sum(weights[code(kmer)] for kmer in kmers) / len(kmers)
+    torch.testing.assert_close(with_term - without, expected.unsqueeze(0), rtol=1e-5, atol=1e-5)
+
+
 def test_cnn_baseline_in_the_same_harness_and_bad_arguments(tmp_path):
     model = SequenceClassifier(classes=2, model="cnn", max_length=64)
     assert model(DNATokenizer().batch(["ACGT" * 16] * 3, 64)).shape == (3, 2)
@@ -114,3 +136,7 @@ def test_cnn_baseline_in_the_same_harness_and_bad_arguments(tmp_path):
         SequenceClassifier(classes=2, class_names=["a"])
     with pytest.raises(ValueError, match="model must be"):
         SequenceClassifier(model="rnn")
+    for bad in (dict(kmer_linear_gain=1.0), dict(kmer=6, kmer_linear_gain=-1.0),
+                dict(model="cnn", kmer=6, kmer_linear_gain=1.0)):
+        with pytest.raises(ValueError, match="kmer_linear_gain must be 0"):
+            SequenceClassifier(classes=2, max_length=64, **bad)
