@@ -370,6 +370,8 @@ class TitansSequenceClassifier(ClassifierMixin, _LightningEstimator):
 
     Sequences are cropped or padded to ``max_length`` (default: the longest training sequence) and read
     ``patch`` bases per token, each base also carrying its ``kmer`` (the k bases ending there; 0: off).
+    ``kmer_linear_gain`` > 0 adds a linear term in each sequence's k-mer frequencies, learning that many
+    times faster than the network (see :class:`~titans_seq.tasks.SequenceNetwork`; 0: off).
     ``rc_average`` averages each prediction with its reverse complement's.
     """
 
@@ -377,11 +379,12 @@ class TitansSequenceClassifier(ClassifierMixin, _LightningEstimator):
     _positive_ints = ("patch", "dim", "depth", "heads", "max_epochs", "batch_size", "patience")
 
     def __init__(self, variant: str = "mac", max_length: int | None = None, patch: int = 4, kmer: int = 6,
-                 dim: int = 64, depth: int = 2, heads: int = 4, pooling: str = "mean", rc_average: bool = True,
-                 rc_augment: bool = True, max_epochs: int = 10, batch_size: int = 64, learning_rate: float = 1e-3,
-                 validation_fraction: float = 0.1, patience: int = 3, random_state: int | None = None,
-                 device: str = "auto", verbose: bool = False):
+                 kmer_linear_gain: float = 0.0, dim: int = 64, depth: int = 2, heads: int = 4, pooling: str = "mean",
+                 rc_average: bool = True, rc_augment: bool = True, max_epochs: int = 10, batch_size: int = 64,
+                 learning_rate: float = 1e-3, validation_fraction: float = 0.1, patience: int = 3,
+                 random_state: int | None = None, device: str = "auto", verbose: bool = False):
         self.variant, self.max_length, self.patch, self.kmer = variant, max_length, patch, kmer
+        self.kmer_linear_gain = kmer_linear_gain
         self.dim, self.depth, self.heads = dim, depth, heads
         self.pooling, self.rc_average, self.rc_augment = pooling, rc_average, rc_augment
         self.max_epochs, self.batch_size, self.learning_rate = max_epochs, batch_size, learning_rate
@@ -392,6 +395,9 @@ class TitansSequenceClassifier(ClassifierMixin, _LightningEstimator):
         super()._validate_params()
         _check("max_length", self.max_length, int, 1, allow_none=True)
         _check("kmer", self.kmer, int, 0, 12)
+        _check("kmer_linear_gain", self.kmer_linear_gain, (int, float), 0)
+        if self.kmer_linear_gain and not self.kmer:
+            raise ValueError("kmer_linear_gain needs kmer > 0 (the k-mers it weighs)")
 
     def fit(self, X, y):
         """Train on sequences ``X`` with labels ``y``. Returns ``self``."""
@@ -415,7 +421,8 @@ class TitansSequenceClassifier(ClassifierMixin, _LightningEstimator):
         encoder = dataclasses.replace(DNA_ENCODER, variant=self.variant, dim=self.dim, depth=self.depth,
                                       heads=self.heads)
         model = SequenceClassifier(classes=len(classes), class_names=data.class_names, encoder=encoder,
-                                   pooling=self.pooling, patch=self.patch, kmer=self.kmer, max_length=data.max_length,
+                                   pooling=self.pooling, patch=self.patch, kmer=self.kmer,
+                                   kmer_linear_gain=float(self.kmer_linear_gain), max_length=data.max_length,
                                    rc_average=self.rc_average, learning_rate=self.learning_rate)
         self._train(model, data, "val_loss")
         self.model_ = model.cpu()
