@@ -27,7 +27,7 @@ def test_genomics_closing_line_and_record(shared_data, tmp_path):
                                                  "--seed", "1"], tmp_path)
     assert {"dataset", "model", "accuracy", "mcc", "n_test", "seconds"} <= set(line)
     assert line["dataset"] == "human_nontata_promoters" and line["model"] == "kmer" and line["n_test"] == 1808
-    assert 0.75 < line["accuracy"] < 0.95 and 0 <= line["val_accuracy"] <= 1
+    assert 0.75 < line["accuracy"] < 0.95 and 0 <= line["val_accuracy"] <= 1 and 0.2 < line["val_loss"] < 0.7
     assert record["results"] == [line] and "genomics.py" in record["command"] and record["machine"]
 
 
