@@ -9,6 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
+
+from titans_seq.cli import CONFIGS
+from titans_seq.tasks import DNA_ENCODER, FORECAST_ENCODER
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -108,10 +112,49 @@ def test_records_of_the_same_second_get_their_own_files(tmp_path, monkeypatch):
     assert sorted(p.name for p in (tmp_path / "results").iterdir()) == sorted(p.name for p in paths)  # no temp files
 
 
+def benchmark_module(name: str):
+    """``benchmarks/<name>.py`` imported as a module (its settings tables and helpers)."""
+    spec = importlib.util.spec_from_file_location(f"{name}_benchmark", BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def shipped_config(name: str) -> tuple[dict, dict, dict, int]:
+    """A shipped config's model and data arguments, its trainer, and its early-stopping patience."""
+    config = yaml.safe_load((CONFIGS / f"{name}.yaml").read_text())
+    trainer = config["trainer"]
+    (patience,) = [callback["init_args"]["patience"] for callback in trainer["callbacks"]
+                   if callback["class_path"].endswith("EarlyStopping")]
+    return config["model"]["init_args"], config["data"]["init_args"], trainer, patience
+
+
+@pytest.mark.parametrize("dataset", ["human_nontata_promoters", "human_enhancers_cohn", "drosophila_enhancers_stark"])
+def test_genomics_configs_are_the_benchmarks_titans_model(dataset):
+    genomics = benchmark_module("genomics")
+    settings = genomics.settings_for(dataset, "titans")
+    model, data, trainer, patience = shipped_config(f"gb_{dataset}")
+    assert model["encoder"] == {**DNA_ENCODER.to_dict(), "dropout": settings["dropout"]}
+    assert (model["learning_rate"], model["weight_decay"], model["patch"], model["kmer"],
+            model.get("kmer_linear_gain", 0.0), model["rc_average"]) == (
+        settings["learning_rate"], settings["weight_decay"], settings["patch"], settings["kmer"],
+        settings["kmer_linear_gain"], True)
+    assert (trainer["max_epochs"], patience, data["batch_size"], data["max_length"], data["protocol"]) == (
+        settings["epochs"], settings["patience"], settings["batch_size"], genomics.DATASETS[dataset], "local")
+
+
+@pytest.mark.parametrize("dataset", ["ETTh1", "ETTh2", "ETTm1", "ETTm2", "weather"])
+def test_forecast_configs_are_the_benchmarks_protocol(dataset):
+    settings = benchmark_module("forecast").SETTINGS["titans"]
+    model, data, trainer, patience = shipped_config(dataset)
+    assert model["encoder"] == {**FORECAST_ENCODER.to_dict(), "dropout": settings["dropout"]}
+    assert (model["learning_rate"], model["weight_decay"], trainer["max_epochs"], patience, data["batch_size"],
+            data["lookback"]) == (settings["learning_rate"], settings["weight_decay"], settings["epochs"],
+                                  settings["patience"], settings["batch_size"], 96)
+
+
 def test_genomics_overrides_reach_only_the_models_they_apply_to():
-    spec = importlib.util.spec_from_file_location("genomics_benchmark", BENCHMARKS / "genomics.py")
-    genomics = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(genomics)
+    genomics = benchmark_module("genomics")
     overrides = {"dropout": 0.2, "weight_decay": 0.05, "kmer": 4, "kmer_linear_gain": 16.0}
     titans = genomics.settings_for("drosophila_enhancers_stark", "titans", overrides)
     cnn = genomics.settings_for("drosophila_enhancers_stark", "cnn", overrides)
