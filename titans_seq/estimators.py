@@ -86,6 +86,8 @@ class _LightningEstimator(BaseEstimator):
         if self.variant not in VARIANTS:
             raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, got {self.variant!r}")
         _check("learning_rate", self.learning_rate, (int, float), 1e-12)
+        _check("weight_decay", self.weight_decay, (int, float), 0)
+        _check("dropout", self.dropout, (int, float), 0, 0.99)
         _check("validation_fraction", self.validation_fraction, (int, float), 0.01, 0.9)
 
     def _accelerator(self) -> str:
@@ -197,6 +199,7 @@ class TitansForecaster(_LightningEstimator):
     (time x channels). Training uses the series' first rows, early-stopped on its last
     ``validation_fraction`` (the scaler sees only the training rows). Forecasts come back as a DataFrame
     indexed by the future timestamps (the frequency inferred from ``y``), in original units.
+    ``dropout`` (the encoder's) and ``weight_decay`` (AdamW's) set the regularisation.
 
     ``score(y)`` is the negative MSE over every window of ``y``, on data scaled by the training
     statistics — the quantity the forecasting literature reports — so that higher is better.
@@ -209,15 +212,16 @@ class TitansForecaster(_LightningEstimator):
     def __init__(self, lookback: int = 96, horizon: int = 96, variant: str = "mag", dim: int = 64, depth: int = 2,
                  heads: int = 4, patch_len: int = 16, stride: int = 8, channel_mixing: bool = False,
                  loss: str = "mse", quantiles: list[float] | None = None, time_column: str | None = None,
-                 max_epochs: int = 10, batch_size: int = 32, learning_rate: float = 1e-3,
-                 validation_fraction: float = 0.2, patience: int = 3, random_state: int | None = None,
-                 device: str = "auto", verbose: bool = False):
+                 max_epochs: int = 10, batch_size: int = 32, learning_rate: float = 1e-3, weight_decay: float = 1e-4,
+                 dropout: float = FORECAST_ENCODER.dropout, validation_fraction: float = 0.2, patience: int = 3,
+                 random_state: int | None = None, device: str = "auto", verbose: bool = False):
         self.lookback, self.horizon, self.variant, self.dim, self.depth, self.heads = (lookback, horizon, variant,
                                                                                       dim, depth, heads)
         self.patch_len, self.stride, self.channel_mixing, self.loss, self.quantiles = (patch_len, stride,
                                                                                       channel_mixing, loss, quantiles)
         self.time_column, self.max_epochs, self.batch_size, self.learning_rate = (time_column, max_epochs,
                                                                                  batch_size, learning_rate)
+        self.weight_decay, self.dropout = weight_decay, dropout
         self.validation_fraction, self.patience, self.random_state = validation_fraction, patience, random_state
         self.device, self.verbose = device, verbose
 
@@ -261,10 +265,11 @@ class TitansForecaster(_LightningEstimator):
                                  batch_size=self.batch_size)
         data.setup()
         encoder = dataclasses.replace(FORECAST_ENCODER, variant=self.variant, dim=self.dim, depth=self.depth,
-                                      heads=self.heads)
+                                      heads=self.heads, dropout=float(self.dropout))
         model = Forecaster(channels=len(series.names), lookback=self.lookback, horizon=self.horizon, encoder=encoder,
                            patch_len=self.patch_len, stride=self.stride, channel_mixing=self.channel_mixing,
-                           loss=self.loss, quantiles=self.quantiles, learning_rate=self.learning_rate)
+                           loss=self.loss, quantiles=self.quantiles, learning_rate=self.learning_rate,
+                           weight_decay=float(self.weight_decay))
         self._train(model, data, "val_mse")
         self.model_ = model.cpu()
         self.scaler_mean_, self.scaler_scale_ = data.scaler.mean_.copy(), data.scaler.scale_.copy()
@@ -372,7 +377,9 @@ class TitansSequenceClassifier(ClassifierMixin, _LightningEstimator):
     ``patch`` bases per token, each base also carrying its ``kmer`` (the k bases ending there; 0: off).
     ``kmer_linear_gain`` > 0 adds a linear term in each sequence's k-mer frequencies, learning that many
     times faster than the network (see :class:`~titans_seq.tasks.SequenceNetwork`; 0: off).
-    ``rc_average`` averages each prediction with its reverse complement's.
+    ``rc_average`` averages each prediction with its reverse complement's. ``dropout`` (the encoder's)
+    and ``weight_decay`` (AdamW's) set the regularisation: on a few thousand sequences the benchmark's
+    0.3 and 0.1 did better than the defaults (benchmarks/RESULTS.md).
     """
 
     _module = SequenceClassifier
@@ -381,13 +388,15 @@ class TitansSequenceClassifier(ClassifierMixin, _LightningEstimator):
     def __init__(self, variant: str = "mac", max_length: int | None = None, patch: int = 4, kmer: int = 6,
                  kmer_linear_gain: float = 0.0, dim: int = 64, depth: int = 2, heads: int = 4, pooling: str = "mean",
                  rc_average: bool = True, rc_augment: bool = True, max_epochs: int = 10, batch_size: int = 64,
-                 learning_rate: float = 1e-3, validation_fraction: float = 0.1, patience: int = 3,
-                 random_state: int | None = None, device: str = "auto", verbose: bool = False):
+                 learning_rate: float = 1e-3, weight_decay: float = 0.01, dropout: float = DNA_ENCODER.dropout,
+                 validation_fraction: float = 0.1, patience: int = 3, random_state: int | None = None,
+                 device: str = "auto", verbose: bool = False):
         self.variant, self.max_length, self.patch, self.kmer = variant, max_length, patch, kmer
         self.kmer_linear_gain = kmer_linear_gain
         self.dim, self.depth, self.heads = dim, depth, heads
         self.pooling, self.rc_average, self.rc_augment = pooling, rc_average, rc_augment
         self.max_epochs, self.batch_size, self.learning_rate = max_epochs, batch_size, learning_rate
+        self.weight_decay, self.dropout = weight_decay, dropout
         self.validation_fraction, self.patience, self.random_state = validation_fraction, patience, random_state
         self.device, self.verbose = device, verbose
 
@@ -419,11 +428,12 @@ class TitansSequenceClassifier(ClassifierMixin, _LightningEstimator):
                                  seed=self.random_state or 0)
         data.setup()
         encoder = dataclasses.replace(DNA_ENCODER, variant=self.variant, dim=self.dim, depth=self.depth,
-                                      heads=self.heads)
+                                      heads=self.heads, dropout=float(self.dropout))
         model = SequenceClassifier(classes=len(classes), class_names=data.class_names, encoder=encoder,
                                    pooling=self.pooling, patch=self.patch, kmer=self.kmer,
                                    kmer_linear_gain=float(self.kmer_linear_gain), max_length=data.max_length,
-                                   rc_average=self.rc_average, learning_rate=self.learning_rate)
+                                   rc_average=self.rc_average, learning_rate=self.learning_rate,
+                                   weight_decay=float(self.weight_decay))
         self._train(model, data, "val_loss")
         self.model_ = model.cpu()
         # data.class_names are the sorted string forms; keep the labels' own values in that order.
