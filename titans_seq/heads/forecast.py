@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from titans_seq.layers.dropout import Dropout
+
 __all__ = ["ChannelMixer", "ForecastHead", "PatchEmbedding", "RevIN"]
 
 
@@ -54,7 +56,7 @@ class PatchEmbedding(nn.Module):
         self.patches = (lookback + stride - patch_len) // stride + 1
         self.project = nn.Linear(patch_len, dim)
         self.position = nn.Parameter(torch.randn(self.patches, dim) * 0.02)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, x: Tensor) -> Tensor:
         batch, _, channels = x.shape
@@ -86,7 +88,7 @@ class ForecastHead(nn.Module):
     def __init__(self, patches: int, dim: int, horizon: int, outputs: int = 1, dropout: float = 0.0):
         super().__init__()
         self.horizon, self.outputs = horizon, outputs
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.project = nn.Linear(patches * dim, horizon * outputs)
 
     def forward(self, encoded: Tensor, channels: int) -> Tensor:

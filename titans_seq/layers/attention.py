@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from titans_seq.layers.dropout import dropout
+
 __all__ = ["Attention", "AttentionState", "RotaryEmbedding"]
 
 
@@ -99,8 +101,12 @@ class Attention(nn.Module):
         return k, v, torch.cat([masks[0].new_ones(masks[0].shape[0], pk.shape[1]), *masks], dim=1)
 
     def _attend(self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor) -> Tensor:
-        dropout = self.dropout if self.training else 0.0
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)
+        if not (self.training and self.dropout and q.device.type == "cpu"):
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
+                                                  dropout_p=self.dropout if self.training else 0.0)
+        # The CPU kernel's dropout draws with bernoulli_; the same attention, written out, uses dropout().
+        scores = (q @ k.transpose(-1, -2)).mul_(q.shape[-1] ** -0.5).masked_fill_(~mask, float("-inf"))
+        return dropout(scores.softmax(-1), self.dropout, True) @ v
 
     def _merge(self, out: Tensor) -> Tensor:
         return self.to_out(out.transpose(-3, -2).flatten(-2))

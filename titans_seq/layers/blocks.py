@@ -15,6 +15,7 @@ from torch import Tensor, nn
 
 from titans_seq.layers.attention import Attention, AttentionState
 from titans_seq.layers.config import TitansConfig
+from titans_seq.layers.dropout import Dropout
 from titans_seq.memory import MemoryState, NeuralMemory
 
 __all__ = ["BLOCKS", "LMM", "MAC", "MAG", "MAL", "BidirectionalMemory", "FeedForward", "GatedCombination"]
@@ -26,7 +27,7 @@ class FeedForward(nn.Module):
     def __init__(self, dim: int, mult: float, dropout: float):
         super().__init__()
         hidden = round(dim * mult)
-        self.net = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, dim))
+        self.net = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), Dropout(dropout), nn.Linear(hidden, dim))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
@@ -88,7 +89,7 @@ class _Block(nn.Module):
         self.norm = nn.RMSNorm(config.dim)
         self.ff_norm = nn.RMSNorm(config.dim)
         self.ff = FeedForward(config.dim, config.ff_mult, config.dropout)
-        self.drop = nn.Dropout(config.dropout)
+        self.drop = Dropout(config.dropout)
 
     def _feed_forward(self, x: Tensor) -> Tensor:
         return x + self.drop(self.ff(self.ff_norm(x)))
