@@ -7,7 +7,7 @@ The last line printed is one JSON object (dataset, horizon, model, mse, mae, win
 
     python benchmarks/forecast.py --dataset ETTh1 --horizon 96 --model titans|dlinear [--epochs N] [--seed S]
                                   [--variant V] [--lr LR] [--batch-size B] [--loss mse|mae|huber]
-                                  [--dropout P] [--weight-decay W] [--channel-mixing]
+                                  [--dropout P] [--weight-decay W] [--channel-mixing] [--linear-skip]
     python benchmarks/forecast.py --all [--model titans] [--datasets ETTh1,ETTh2]     # the whole table
 """
 
@@ -39,7 +39,7 @@ SETTINGS = {
     # 3e-4: at 1e-3 every ETTh1 run was best after its first epoch, and horizon 720 reached only 0.564 MSE
     # (0.470 at 3e-4); see benchmarks/RESULTS.md.
     "titans": dict(learning_rate=3e-4, weight_decay=1e-4, batch_size=32, epochs=5, patience=2, loss="mse",
-                   dropout=FORECAST_ENCODER.dropout, channel_mixing=False),
+                   dropout=FORECAST_ENCODER.dropout, channel_mixing=False, linear_skip=False),
 }
 
 
@@ -57,7 +57,8 @@ def run(dataset: str, horizon: int, model: str, seed: int, variant: str, device:
     encoder = dataclasses.replace(FORECAST_ENCODER, variant=variant, dropout=settings.get("dropout", 0.0))
     forecaster = Forecaster(channels=data.n_inputs, lookback=96, horizon=horizon, model=model, encoder=encoder,
                             learning_rate=settings["learning_rate"], weight_decay=settings["weight_decay"],
-                            loss=settings["loss"], channel_mixing=settings.get("channel_mixing", False))
+                            loss=settings["loss"], channel_mixing=settings.get("channel_mixing", False),
+                            linear_skip=settings.get("linear_skip", False))
     start = time.perf_counter()
     with best_checkpoint_trainer("val_mse", settings["epochs"], settings["patience"], accelerator(device),
                                  progress) as (trainer, best):
@@ -94,14 +95,18 @@ def main() -> None:
     parser.add_argument("--weight-decay", type=float, help="override the model's AdamW weight decay")
     parser.add_argument("--channel-mixing", action="store_true", default=None,
                         help="mix channels before the Titans encoder (Forecaster's channel_mixing)")
+    parser.add_argument("--linear-skip", action="store_true", default=None,
+                        help="add a linear map from the lookback to the horizon (Forecaster's linear_skip)")
     args = parser.parse_args()
-    refuse_titans_only_flags(parser, args, ("dropout", "channel_mixing"), runs_titans=args.model == "titans")
+    refuse_titans_only_flags(parser, args, ("dropout", "channel_mixing", "linear_skip"),
+                             runs_titans=args.model == "titans")
     device = resolve_device(args.device)
     torch.set_float32_matmul_precision("high")
     jobs = ([(d, h) for d in args.datasets.split(",") for h in HORIZONS] if args.all
             else [(args.dataset, args.horizon)])
     overrides = given(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, loss=args.loss,
-                      dropout=args.dropout, weight_decay=args.weight_decay, channel_mixing=args.channel_mixing)
+                      dropout=args.dropout, weight_decay=args.weight_decay, channel_mixing=args.channel_mixing,
+                      linear_skip=args.linear_skip)
     rows, path = [], None
     name = f"forecast-{args.model}" + ("-" + args.datasets.replace(",", "-") if args.all else
                                        f"-{args.dataset}-{args.horizon}")

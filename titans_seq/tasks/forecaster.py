@@ -40,11 +40,14 @@ class TitansForecastNetwork(nn.Module):
     patches, and a linear head to the horizon: ``(B, L, C) -> (B, H, C)`` (or ``(B, H, C, Q)``).
 
     With quantiles, the head predicts the median and positive gaps to the neighbouring quantiles, so
-    the quantiles are ordered by construction.
+    the quantiles are ordered by construction. With ``linear_skip``, one linear map over time, shared by
+    the channels, takes each normalised lookback straight to the horizon and is added to the forecast (to
+    every quantile alike): RLinear (Li et al. 2023) beside the encoder, as LSTNet's autoregressive component.
     """
 
     def __init__(self, channels: int, lookback: int, horizon: int, encoder: TitansConfig, patch_len: int = 16,
-                 stride: int = 8, channel_mixing: bool = False, quantiles: int = 0, median_index: int = 0):
+                 stride: int = 8, channel_mixing: bool = False, quantiles: int = 0, median_index: int = 0,
+                 linear_skip: bool = False):
         super().__init__()
         self.channels = channels
         self.revin = RevIN(channels)
@@ -53,6 +56,7 @@ class TitansForecastNetwork(nn.Module):
         self.encoder = TitansEncoder(encoder)
         self.quantiles, self.median_index = quantiles, median_index
         self.head = ForecastHead(self.patches.patches, encoder.dim, horizon, max(1, quantiles), encoder.dropout)
+        self.skip = nn.Linear(lookback, horizon) if linear_skip else None
 
     def forward(self, x: Tensor) -> Tensor:
         normed, stats = self.revin.normalize(x)
@@ -63,6 +67,9 @@ class TitansForecastNetwork(nn.Module):
         out = self.head(encoded, self.channels)
         if self.quantiles:
             out = self._ordered(out)
+        if self.skip is not None:
+            direct = self.skip(normed.transpose(1, 2)).transpose(1, 2)
+            out = out + (direct.unsqueeze(-1) if self.quantiles else direct)
         return self.revin.denormalize(out, stats)
 
     def _ordered(self, raw: Tensor) -> Tensor:
@@ -83,6 +90,7 @@ class Forecaster(L.LightningModule):
         model: ``"titans"`` or ``"dlinear"`` (the baseline, trained in the same harness).
         encoder: the Titans encoder's configuration (default: ``FORECAST_ENCODER``, a small bidirectional MAG).
         patch_len, stride: patching of each channel's lookback. channel_mixing: mix channels before encoding.
+        linear_skip: add a linear map from each channel's normalised lookback to the horizon (Titans only).
         target_channels: indices of the channels to forecast (default: all, or the DataModule's target
             for ``features="MS"``/``"S"``).
         loss: ``"mse"``, ``"mae"`` or ``"huber"`` (point forecasts). quantiles: e.g. ``[0.1, 0.5, 0.9]``:
@@ -93,7 +101,8 @@ class Forecaster(L.LightningModule):
     def __init__(self, channels: int | None = None, lookback: int = 96, horizon: int = 96, model: str = "titans",
                  encoder: TitansConfig | dict | None = None, patch_len: int = 16, stride: int = 8,
                  channel_mixing: bool = False, target_channels: list[int] | None = None, loss: str = "mse",
-                 quantiles: list[float] | None = None, learning_rate: float = 3e-4, weight_decay: float = 1e-4):
+                 quantiles: list[float] | None = None, learning_rate: float = 3e-4, weight_decay: float = 1e-4,
+                 linear_skip: bool = False):
         super().__init__()
         if model not in ("titans", "dlinear"):
             raise ValueError(f"model must be 'titans' or 'dlinear', got {model!r}")
@@ -105,6 +114,8 @@ class Forecaster(L.LightningModule):
                 raise ValueError(f"quantiles must lie strictly between 0 and 1, got {quantiles}")
             if model != "titans":
                 raise ValueError("quantile forecasts need model='titans'")
+        if model != "titans" and (channel_mixing or linear_skip):
+            raise ValueError("channel_mixing and linear_skip need model='titans'")
         encoder = TitansConfig.coerce(encoder, FORECAST_ENCODER)
         if encoder.causal:
             raise ValueError("the forecaster's encoder reads the whole lookback: set causal=False")
@@ -131,7 +142,7 @@ class Forecaster(L.LightningModule):
             q = self.quantiles
             self.network = TitansForecastNetwork(channels, h.lookback, h.horizon, self.encoder_config, h.patch_len,
                                                  h.stride, h.channel_mixing, quantiles=len(q) if q else 0,
-                                                 median_index=q.index(0.5) if q else 0)
+                                                 median_index=q.index(0.5) if q else 0, linear_skip=h.linear_skip)
         else:
             self.network = DLinear(h.lookback, h.horizon)
         self.register_buffer("target_mean", torch.zeros(len(self.target_channels)))
