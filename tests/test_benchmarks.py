@@ -51,7 +51,8 @@ def test_forecast_closing_line_and_record(shared_data, tmp_path):
                                           ("forecast.py", ["--dataset", "ETTh9"]),
                                           ("forecast.py", ["--loss", "quantile"]),
                                           ("forecast.py", ["--model", "dlinear", "--dropout", "0.3"]),
-                                          ("forecast.py", ["--model", "dlinear", "--channel-mixing"])])
+                                          ("forecast.py", ["--model", "dlinear", "--channel-mixing"]),
+                                          ("forecast.py", ["--model", "dlinear", "--linear-skip"])])
 def test_bad_flags_fail_before_any_work(tmp_path, script, args):
     out = subprocess.run([sys.executable, str(BENCHMARKS / script), *args], capture_output=True, text=True,
                          env={**os.environ, "TITANS_SEQ_RESULTS": str(tmp_path)}, timeout=300)

@@ -127,12 +127,14 @@ def test_kmer_linear_term_learns_base_composition():
     assert scores[5000.0] > 0.95 and scores[0.0] < 0.9
 
 
-def test_regularisation_reaches_the_trained_models():
+def test_regularisation_and_options_reach_the_trained_models():
     X, y = motif_data(40)
     classifier = TitansSequenceClassifier(patch=1, dropout=0.3, weight_decay=0.1, random_state=0,
                                           **{**TINY, "max_epochs": 1}).fit(X, y)
     forecaster = TitansForecaster(lookback=48, horizon=12, patch_len=8, stride=8, dropout=0.0, weight_decay=0.05,
-                                  random_state=0, **{**TINY, "max_epochs": 1}).fit(series())
+                                  channel_mixing=True, linear_skip=True, random_state=0,
+                                  **{**TINY, "max_epochs": 1}).fit(series())
+    assert forecaster.model_.network.mixer is not None and forecaster.model_.network.skip is not None
     for estimator, dropout, decay in ((classifier, 0.3, 0.1), (forecaster, 0.0, 0.05)):
         assert estimator.model_.hparams.weight_decay == decay
         assert {m.p for m in estimator.model_.modules() if isinstance(m, torch.nn.Dropout)} == {dropout}
@@ -159,6 +161,8 @@ def test_not_fitted_and_bad_parameters():
         TitansSequenceClassifier(dropout=1.5).fit(["ACGT", "TTTT"], [0, 1])
     with pytest.raises(ValueError, match=r"weight_decay must be >= 0, got -0\.1"):
         TitansForecaster(weight_decay=-0.1).fit(series())
+    with pytest.raises(ValueError, match="linear_skip must be bool, got 'yes'"):
+        TitansForecaster(linear_skip="yes").fit(series())
     with pytest.raises(ValueError, match="device must be"):
         TitansForecaster(device="tpu", lookback=48, horizon=12, **TINY).fit(series())
 

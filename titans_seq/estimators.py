@@ -199,7 +199,8 @@ class TitansForecaster(_LightningEstimator):
     (time x channels). Training uses the series' first rows, early-stopped on its last
     ``validation_fraction`` (the scaler sees only the training rows). Forecasts come back as a DataFrame
     indexed by the future timestamps (the frequency inferred from ``y``), in original units.
-    ``dropout`` (the encoder's) and ``weight_decay`` (AdamW's) set the regularisation.
+    ``dropout`` (the encoder's) and ``weight_decay`` (AdamW's) set the regularisation; ``channel_mixing``
+    and ``linear_skip`` are the :class:`~titans_seq.tasks.Forecaster`'s options of those names.
 
     ``score(y)`` is the negative MSE over every window of ``y``, on data scaled by the training
     statistics — the quantity the forecasting literature reports — so that higher is better.
@@ -211,9 +212,10 @@ class TitansForecaster(_LightningEstimator):
 
     def __init__(self, lookback: int = 96, horizon: int = 96, variant: str = "mag", dim: int = 64, depth: int = 2,
                  heads: int = 4, patch_len: int = 16, stride: int = 8, channel_mixing: bool = False,
-                 loss: str = "mse", quantiles: list[float] | None = None, time_column: str | None = None,
-                 max_epochs: int = 10, batch_size: int = 32, learning_rate: float = 1e-3, weight_decay: float = 1e-4,
-                 dropout: float = FORECAST_ENCODER.dropout, validation_fraction: float = 0.2, patience: int = 3,
+                 linear_skip: bool = False, loss: str = "mse", quantiles: list[float] | None = None,
+                 time_column: str | None = None, max_epochs: int = 10, batch_size: int = 32,
+                 learning_rate: float = 1e-3, weight_decay: float = 1e-4, dropout: float = FORECAST_ENCODER.dropout,
+                 validation_fraction: float = 0.2, patience: int = 3,
                  random_state: int | None = None, device: str = "auto", verbose: bool = False):
         self.lookback, self.horizon, self.variant, self.dim, self.depth, self.heads = (lookback, horizon, variant,
                                                                                       dim, depth, heads)
@@ -221,9 +223,14 @@ class TitansForecaster(_LightningEstimator):
                                                                                       channel_mixing, loss, quantiles)
         self.time_column, self.max_epochs, self.batch_size, self.learning_rate = (time_column, max_epochs,
                                                                                  batch_size, learning_rate)
-        self.weight_decay, self.dropout = weight_decay, dropout
+        self.weight_decay, self.dropout, self.linear_skip = weight_decay, dropout, linear_skip
         self.validation_fraction, self.patience, self.random_state = validation_fraction, patience, random_state
         self.device, self.verbose = device, verbose
+
+    def _validate_params(self) -> None:
+        super()._validate_params()
+        _check("channel_mixing", self.channel_mixing, bool)
+        _check("linear_skip", self.linear_skip, bool)
 
     def _series(self, y, fitted: bool) -> Series:
         """Check ``y`` and return it as a Series; against the fit's columns when ``fitted``."""
@@ -268,8 +275,8 @@ class TitansForecaster(_LightningEstimator):
                                       heads=self.heads, dropout=float(self.dropout))
         model = Forecaster(channels=len(series.names), lookback=self.lookback, horizon=self.horizon, encoder=encoder,
                            patch_len=self.patch_len, stride=self.stride, channel_mixing=self.channel_mixing,
-                           loss=self.loss, quantiles=self.quantiles, learning_rate=self.learning_rate,
-                           weight_decay=float(self.weight_decay))
+                           linear_skip=self.linear_skip, loss=self.loss, quantiles=self.quantiles,
+                           learning_rate=self.learning_rate, weight_decay=float(self.weight_decay))
         self._train(model, data, "val_mse")
         self.model_ = model.cpu()
         self.scaler_mean_, self.scaler_scale_ = data.scaler.mean_.copy(), data.scaler.scale_.copy()

@@ -83,6 +83,8 @@ def test_bad_arguments():
         Forecaster(encoder=TitansConfig(causal=True))
     with pytest.raises(TypeError, match="encoder must be a TitansConfig"):
         Forecaster(encoder="mag")
+    with pytest.raises(ValueError, match="linear_skip need model='titans'"):
+        Forecaster(model="dlinear", linear_skip=True)
 
 
 @pytest.mark.parametrize(("loss", "mixing"), [("mae", False), ("huber", True)])
@@ -95,6 +97,27 @@ def test_losses_and_channel_mixing(loss, mixing):
     assert value.ndim == 0 and torch.isfinite(value)
     if mixing:  # the mixer starts as the identity and is trained
         assert model.network.mixer.mix.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("quantiles", [None, [0.1, 0.9]])
+def test_linear_skip_adds_a_linear_map_of_the_lookback(quantiles):
+    """With the encoder's head silenced, the forecast is the skip's linear map of the RevIN-normalised
+    lookback, mapped back: here "repeat the last value", for every quantile alike."""
+    model = Forecaster(channels=2, lookback=48, horizon=12, encoder=TINY, patch_len=8, stride=8,
+                       quantiles=quantiles, linear_skip=True).eval()
+    head = model.network.head.project
+    with torch.no_grad():
+        head.weight.zero_(), head.bias.zero_()
+        model.network.skip.weight.zero_(), model.network.skip.bias.zero_()
+        model.network.skip.weight[:, -1] = 1.0
+    x = torch.randn(3, 48, 2) * 4 + 10
+    forecast = model(x)
+    last = x[:, -1:, :].expand(-1, 12, -1)
+    if quantiles:
+        torch.testing.assert_close(forecast[..., 1], last)
+        assert (forecast.diff(dim=-1) > 0).all()
+    else:
+        torch.testing.assert_close(forecast, last)
 
 
 def test_future_index_without_timestamps():
