@@ -99,6 +99,14 @@ def test_losses_and_channel_mixing(loss, mixing):
         assert model.network.mixer.mix.weight.grad.abs().sum() > 0
 
 
+def test_linear_skip_starts_as_the_model_without_it():
+    with_skip = Forecaster(channels=2, lookback=48, horizon=12, encoder=TINY, patch_len=8, stride=8, linear_skip=True)
+    without = Forecaster(channels=2, lookback=48, horizon=12, encoder=TINY, patch_len=8, stride=8)
+    without.load_state_dict({k: v for k, v in with_skip.state_dict().items() if ".skip." not in k})
+    x = torch.randn(3, 48, 2)
+    torch.testing.assert_close(with_skip.eval()(x), without.eval()(x))
+
+
 @pytest.mark.parametrize("quantiles", [None, [0.1, 0.9]])
 def test_linear_skip_adds_a_linear_map_of_the_lookback(quantiles):
     """With the encoder's head silenced, the forecast is the skip's linear map of the RevIN-normalised

@@ -56,7 +56,11 @@ class TitansForecastNetwork(nn.Module):
         self.encoder = TitansEncoder(encoder)
         self.quantiles, self.median_index = quantiles, median_index
         self.head = ForecastHead(self.patches.patches, encoder.dim, horizon, max(1, quantiles), encoder.dropout)
-        self.skip = nn.Linear(lookback, horizon) if linear_skip else None
+        self.skip = None
+        if linear_skip:  # starts at zero: the network begins as the one without it
+            self.skip = nn.Linear(lookback, horizon)
+            nn.init.zeros_(self.skip.weight)
+            nn.init.zeros_(self.skip.bias)
 
     def forward(self, x: Tensor) -> Tensor:
         normed, stats = self.revin.normalize(x)
