@@ -145,13 +145,27 @@ def test_genomics_configs_are_the_benchmarks_titans_model(dataset):
 
 
 @pytest.mark.parametrize("dataset", ["ETTh1", "ETTh2", "ETTm1", "ETTm2", "weather"])
-def test_forecast_configs_are_the_benchmarks_protocol(dataset):
-    settings = benchmark_module("forecast").SETTINGS["titans"]
+def test_forecast_configs_are_the_benchmarks_horizon_96(dataset):
+    settings = benchmark_module("forecast").settings_for(dataset, 96, "titans")
     model, data, trainer, patience = shipped_config(dataset)
     assert model["encoder"] == {**FORECAST_ENCODER.to_dict(), "dropout": settings["dropout"]}
-    assert (model["learning_rate"], model["weight_decay"], trainer["max_epochs"], patience, data["batch_size"],
-            data["lookback"]) == (settings["learning_rate"], settings["weight_decay"], settings["epochs"],
-                                  settings["patience"], settings["batch_size"], 96)
+    assert (model["learning_rate"], model["weight_decay"], model.get("loss", "mse"), model.get("channel_mixing", False),
+            model.get("linear_skip", False), trainer["max_epochs"], patience, data["batch_size"],
+            data["lookback"], data["horizon"], model["horizon"]) == (
+        settings["learning_rate"], settings["weight_decay"], settings["loss"], settings["channel_mixing"],
+        settings["linear_skip"], settings["epochs"], settings["patience"], settings["batch_size"], 96, 96, 96)
+
+
+def test_forecast_runs_take_their_tables_settings_and_the_flags_override_them():
+    forecast = benchmark_module("forecast")
+    assert forecast.settings_for("ETTh1", 720, "titans") == forecast.SETTINGS["titans"]
+    chosen = forecast.settings_for("ETTh2", 720, "titans")
+    assert (chosen["learning_rate"], chosen["linear_skip"], chosen["epochs"]) == (1e-4, True, 5)
+    flagged = forecast.settings_for("ETTh2", 720, "titans", {"linear_skip": False, "epochs": 2})
+    assert (flagged["learning_rate"], flagged["linear_skip"], flagged["epochs"]) == (1e-4, False, 2)
+    assert forecast.settings_for("ETTm1", 96, "dlinear") == forecast.SETTINGS["dlinear"]  # Titans' choices only
+    assert {dataset for dataset, _ in forecast.TITANS_PER_HORIZON} <= set(forecast.DATASETS)
+    assert {horizon for _, horizon in forecast.TITANS_PER_HORIZON} <= set(forecast.HORIZONS)
 
 
 def test_genomics_overrides_reach_only_the_models_they_apply_to():
