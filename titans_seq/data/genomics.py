@@ -111,6 +111,7 @@ class SequenceDataModule(SplitDataModule):
 
     @property
     def sizes(self) -> dict[str, int]:
+        """Sequences in each split."""
         return {split: len(d) for split, d in self.datasets.items()}
 
 

@@ -132,6 +132,7 @@ class TimeSeriesDataModule(SplitDataModule):
         self.series: Series | None = None
 
     def load(self) -> Series:
+        """The whole series, read and checked (subclasses)."""
         raise NotImplementedError
 
     def borders(self, rows: int) -> dict[str, tuple[int, int]]:
@@ -179,10 +180,12 @@ class TimeSeriesDataModule(SplitDataModule):
 
     @property
     def n_inputs(self) -> int:
+        """Channels the model reads."""
         return len(self.series.names)
 
     @property
     def n_targets(self) -> int:
+        """Channels the model forecasts."""
         return len(self.target_index)
 
     def inverse_transform(self, scaled: np.ndarray | torch.Tensor) -> np.ndarray:

@@ -85,6 +85,7 @@ class TitansConfig:
         return self.segment_len if self.segment_len is not None else self.window
 
     def to_dict(self) -> dict:
+        """The fields as plain values (as checkpoints and configs hold them)."""
         return asdict(self)
 
     @classmethod
@@ -107,10 +108,12 @@ class TitansConfig:
         return value
 
     def to_yaml(self) -> str:
+        """The fields as a YAML mapping, in declaration order."""
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
     @classmethod
     def from_yaml(cls, text: str) -> TitansConfig:
+        """The config a YAML mapping of fields describes (unknown keys are an error, as in :meth:`from_dict`)."""
         values = yaml.safe_load(text)
         if not isinstance(values, dict):
             raise ValueError(f"a TitansConfig YAML must be a mapping of fields, got {type(values).__name__}")

@@ -175,6 +175,7 @@ class Forecaster(L.LightningModule):
         return self.network(x)[:, :, self.target_channels]
 
     def point(self, prediction: Tensor) -> Tensor:
+        """The point forecast in ``prediction``: itself, or its median with a quantile head."""
         return prediction[..., self.quantiles.index(0.5)] if self.quantiles else prediction
 
     def _loss(self, prediction: Tensor, target: Tensor) -> Tensor:
