@@ -158,7 +158,7 @@ def test_forecast_configs_are_the_benchmarks_horizon_96(dataset):
 
 def test_forecast_runs_take_their_tables_settings_and_the_flags_override_them():
     forecast = benchmark_module("forecast")
-    assert forecast.settings_for("ETTh1", 720, "titans") == forecast.SETTINGS["titans"]
+    assert forecast.settings_for("weather", 720, "titans") == forecast.SETTINGS["titans"]
     chosen = forecast.settings_for("ETTh2", 720, "titans")
     assert (chosen["learning_rate"], chosen["linear_skip"], chosen["epochs"]) == (1e-4, True, 5)
     flagged = forecast.settings_for("ETTh2", 720, "titans", {"linear_skip": False, "epochs": 2})
