@@ -11,6 +11,12 @@ JSON object (dataset, model, accuracy, mcc, n_test, seconds, ...).
         [--lr LR] [--patience P] [--weight-decay W] [--dropout P] [--patch N] [--dim D] [--kmer K]
         [--kmer-linear-gain G]
     python benchmarks/genomics.py --all [--models titans,cnn,kmer] [--seeds 0,1,2]
+    python benchmarks/genomics.py --dataset NAME --model titans|cnn --cv 5 [flags]   # selection: no test
+
+``--cv K`` scores a neural model's settings for choosing between them: the seed's training and validation
+sequences pooled, K stratified folds, each fold validated by a model trained on the others (early
+stopping on that fold); the closing line gives the pooled validation accuracy and loss (``cv_accuracy``,
+``cv_loss``, over ``n_dev`` sequences). The test split is never evaluated.
     python benchmarks/genomics.py --long 1000000    # classify one sequence of that many bases, bounded memory
 """
 
@@ -52,9 +58,12 @@ TITANS_PER_DATASET = {"drosophila_enhancers_stark": dict(learning_rate=3e-4),
 TITANS_ONLY = ("patch", "dim", "kmer", "dropout", "kmer_linear_gain")  # overrides that do not apply to the CNN
 
 
-def data_for(dataset: str, seed: int, batch_size: int = 64) -> GenomicBenchmarksDataModule:
+def data_for(dataset: str, seed: int, batch_size: int = 64,
+             cv: tuple[int, int] = (0, 0)) -> GenomicBenchmarksDataModule:
+    """The seed's local-protocol carve-out; ``cv = (folds, fold)`` makes that cross-validation fold the
+    validation split."""
     data = GenomicBenchmarksDataModule(dataset, protocol="local", max_length=DATASETS[dataset], batch_size=batch_size,
-                                       seed=seed)
+                                       seed=seed, cv_folds=cv[0], cv_fold=cv[1])
     data.setup()
     return data
 
@@ -67,10 +76,13 @@ def settings_for(dataset: str, model_name: str, overrides: dict | None = None) -
     return {**SETTINGS[model_name], **per_dataset, **overrides}
 
 
-def run_neural(dataset: str, model_name: str, seed: int, device: torch.device, overrides: dict | None = None) -> dict:
+def run_neural(dataset: str, model_name: str, seed: int, device: torch.device, overrides: dict | None = None,
+               cv: tuple[int, int] = (0, 0)) -> dict:
+    """Train with early stopping on validation loss, then validate and test the best checkpoint; with
+    ``cv = (folds, fold)``, on that cross-validation fold, validated only."""
     settings = settings_for(dataset, model_name, overrides)
     L.seed_everything(seed, workers=True, verbose=False)
-    data = data_for(dataset, seed, settings["batch_size"])
+    data = data_for(dataset, seed, settings["batch_size"], cv)
     encoder = dataclasses.replace(DNA_ENCODER, dim=settings.get("dim", DNA_ENCODER.dim),
                                   dropout=settings.get("dropout", DNA_ENCODER.dropout))
     model = SequenceClassifier(classes=len(data.class_names), class_names=data.class_names, model=model_name,
@@ -83,15 +95,30 @@ def run_neural(dataset: str, model_name: str, seed: int, device: torch.device, o
                                  accelerator(device)) as (trainer, best):
         trainer.fit(model, datamodule=data)
         validation = trainer.validate(model, datamodule=data, ckpt_path=best.best_model_path, verbose=False)[0]
-        result = trainer.test(model, datamodule=data, ckpt_path=best.best_model_path, verbose=False)[0]
+        result = {} if cv[0] else trainer.test(model, datamodule=data, ckpt_path=best.best_model_path,
+                                               verbose=False)[0]
     # The validation loss is recorded beside the accuracy: on a few hundred sequences it is the steadier
     # score for comparing settings (the accuracy moves in steps of one sequence).
-    return {"accuracy": result["test_accuracy"], "val_accuracy": validation["val_accuracy"],
-            "val_loss": validation["val_loss"], "mcc": result["test_mcc"],
-            "f1": result["test_f1"], "auroc": result["test_auroc"], "n_test": data.sizes["test"],
-            "seconds": round(time.perf_counter() - start, 1),
-            "epochs_run": trainer.current_epoch, "parameters": sum(p.numel() for p in model.parameters()),
+    run = {"val_accuracy": validation["val_accuracy"], "val_loss": validation["val_loss"], "n_val": data.sizes["val"],
+           "seconds": round(time.perf_counter() - start, 1), "epochs_run": trainer.current_epoch}
+    if cv[0]:
+        return {"fold": cv[1], **run}
+    return {"accuracy": result["test_accuracy"], "mcc": result["test_mcc"], "f1": result["test_f1"],
+            "auroc": result["test_auroc"], "n_test": data.sizes["test"], **run,
+            "parameters": sum(p.numel() for p in model.parameters()),
             **{f"setting_{k}": v for k, v in settings.items()}}
+
+
+def run_cross_validation(dataset: str, model_name: str, seed: int, device: torch.device, folds: int,
+                         overrides: dict | None = None) -> dict:
+    """Every fold of ``folds``-fold cross-validation over the seed's training and validation sequences
+    (the test split untouched): the validation accuracy and loss pooled over all of them."""
+    runs = [run_neural(dataset, model_name, seed, device, overrides, cv=(folds, fold)) for fold in range(folds)]
+    n_dev = sum(r["n_val"] for r in runs)
+    pooled = {name: sum(r[f"val_{name}"] * r["n_val"] for r in runs) / n_dev for name in ("accuracy", "loss")}
+    return {"cv_folds": folds, "cv_accuracy": pooled["accuracy"], "cv_loss": pooled["loss"], "n_dev": n_dev,
+            "seconds": round(sum(r["seconds"] for r in runs), 1), "folds": runs,
+            **{f"setting_{k}": v for k, v in settings_for(dataset, model_name, overrides).items()}}
 
 
 def run_kmer(dataset: str, seed: int, k: int = 6) -> dict:
@@ -167,7 +194,12 @@ def main() -> None:
     parser.add_argument("--weight-decay", type=float, help="override the neural models' AdamW weight decay")
     parser.add_argument("--kmer-linear-gain", type=float,
                         help="override the Titans model's gain of its k-mer frequency linear term (0: off)")
+    parser.add_argument("--cv", type=int, metavar="K",
+                        help="score the settings by K-fold cross-validation on training + validation; no test")
     args = parser.parse_args()
+    if args.cv is not None and (args.cv < 2 or "kmer" in (args.models.split(",") if args.all else [args.model])):
+        parser.error("--cv needs K >= 2 and neural models only (the k-mer model picks its regularisation on "
+                     "the validation split)")
     refuse_titans_only_flags(parser, args, TITANS_ONLY,
                              runs_titans="titans" in (args.models.split(",") if args.all else [args.model]))
     device = resolve_device(args.device)
@@ -189,18 +221,20 @@ def main() -> None:
              for s in args.seeds.split(",")] if args.all else [(args.dataset, args.model, args.seed)])
     rows, path = [], None
     name = "genomics-" + ("all" if args.all else f"{args.dataset}-{args.model}-{args.seed}")
+    name += "-cv" if args.cv else ""
     overrides = given(epochs=args.epochs, learning_rate=args.lr, patience=args.patience, patch=args.patch,
                       dim=args.dim, kmer=args.kmer, dropout=args.dropout, weight_decay=args.weight_decay,
                       kmer_linear_gain=args.kmer_linear_gain)
     for dataset, model, seed in jobs:
         result = (run_kmer(dataset, seed) if model == "kmer" else
+                  run_cross_validation(dataset, model, seed, device, args.cv, overrides) if args.cv else
                   run_neural(dataset, model, seed, device, overrides))
         rows.append({"dataset": dataset, "model": model, "seed": seed, "protocol": "local 70/10/20 of the test split",
                      **result})
         print(json.dumps(rows[-1]), flush=True)
         path = save(name, device, {"results": rows}, path=path)
     print(f"wrote {path}", file=sys.stderr)
-    if args.all:
+    if args.all and not args.cv:
         for dataset in dict.fromkeys(d for d, _, _ in jobs):
             for model in dict.fromkeys(m for _, m, _ in jobs):
                 mine = [r["accuracy"] for r in rows if r["dataset"] == dataset and r["model"] == model]

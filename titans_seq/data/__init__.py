@@ -14,6 +14,7 @@ from titans_seq.data.genomics import (
     GenomicBenchmarksDataModule,
     SequenceCSVDataModule,
     SequenceDataModule,
+    cross_validation_fold,
     stratified_split,
 )
 from titans_seq.data.timeseries import (
@@ -28,5 +29,6 @@ from titans_seq.data.timeseries import (
 
 __all__ = ["CSVDataModule", "DNATokenizer", "DataFile", "ETTDataModule", "FastaDataModule",
            "GenomicBenchmarksDataModule", "SequenceCSVDataModule", "SequenceDataModule", "Series",
-           "TimeSeriesDataModule", "WeatherDataModule", "WindowDataset", "locate", "read_fasta", "read_fasta_per_class",
-           "read_labelled_fasta", "read_sequence_table", "read_series", "reverse_complement", "stratified_split"]
+           "TimeSeriesDataModule", "WeatherDataModule", "WindowDataset", "cross_validation_fold", "locate",
+           "read_fasta", "read_fasta_per_class", "read_labelled_fasta", "read_sequence_table", "read_series",
+           "reverse_complement", "stratified_split"]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import StratifiedKFold, train_test_split
 from torch.utils.data import Dataset
 
 from titans_seq.data.dna import DNATokenizer, read_fasta_per_class, read_labelled_fasta, read_sequence_table
@@ -20,7 +20,7 @@ from titans_seq.data.files import DataFile, load_manifest, locate
 from titans_seq.data.splits import SplitDataModule
 
 __all__ = ["FastaDataModule", "GenomicBenchmarksDataModule", "SequenceCSVDataModule", "SequenceDataModule",
-           "SequenceDataset", "stratified_split"]
+           "SequenceDataset", "cross_validation_fold", "stratified_split"]
 
 Records = tuple[list[str], list[str], list]  # ids, sequences, labels
 
@@ -40,6 +40,22 @@ def stratified_split(records: Records, fractions: tuple[float, ...], seed: int) 
     parts.append(np.sort(rest))
     return {split: tuple([column[i] for i in part] for column in records)
             for split, part in zip(("train", "val", "test"), parts, strict=False)}
+
+
+def cross_validation_fold(splits: dict[str, Records], folds: int, fold: int, seed: int) -> dict[str, Records]:
+    """Fold ``fold`` (0-based) of a stratified, seeded ``folds``-fold cross-validation over the development
+    sequences, the ``"train"`` and ``"val"`` splits pooled: that fold becomes the validation split and the
+    other folds the training split. The ``"test"`` split is returned as it is."""
+    pooled = tuple(train + val for train, val in zip(splits["train"], splits["val"], strict=True))
+    labels = [str(label) for label in pooled[2]]
+    count, rarest = min((labels.count(name), name) for name in set(labels))
+    if count < folds:
+        raise ValueError(f"cv_folds={folds} needs at least {folds} training and validation sequences of every "
+                         f"class; class {rarest!r} has {count}")
+    kfold = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    train, val = list(kfold.split(np.zeros(len(labels)), labels))[fold]
+    return {**splits, **{split: tuple([column[i] for i in part] for column in pooled)
+                         for split, part in (("train", train), ("val", val))}}
 
 
 class SequenceDataset(Dataset):
@@ -67,14 +83,26 @@ class SequenceDataModule(SplitDataModule):
         max_length: length sequences are cropped or padded to (default: the longest training sequence).
         batch_size, num_workers: DataLoader settings. rc_augment: random reverse complements in training.
         seed: for every random split. iupac, crop: see :class:`~titans_seq.data.dna.DNATokenizer`.
+        cv_folds, cv_fold: when ``cv_folds`` >= 2, the training and validation sequences are pooled and fold
+            ``cv_fold`` (0-based) of a stratified ``cv_folds``-fold split of them, seeded, becomes the
+            validation split (:func:`cross_validation_fold`): for choosing settings on more sequences than
+            one validation split has. The test split does not change.
     """
 
     def __init__(self, max_length: int | None = None, batch_size: int = 64, rc_augment: bool = True, seed: int = 0,
-                 iupac: str = "n", crop: str = "center", num_workers: int = 0):
+                 iupac: str = "n", crop: str = "center", num_workers: int = 0, cv_folds: int = 0, cv_fold: int = 0):
         super().__init__()
         if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, int)
                                        or max_length < 1):
             raise ValueError(f"max_length must be a positive integer or None, got {max_length!r}")
+        for name, value in (("cv_folds", cv_folds), ("cv_fold", cv_fold)):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"{name} must be an integer, got {value!r}")
+        if cv_folds == 1 or cv_folds < 0:
+            raise ValueError(f"cv_folds must be 0 (no cross-validation) or at least 2, got {cv_folds}")
+        if not 0 <= cv_fold < max(cv_folds, 1):
+            raise ValueError(f"cv_fold must be in [0, {max(cv_folds, 1)}) for cv_folds={cv_folds}, got {cv_fold}")
+        self.cv_folds, self.cv_fold = cv_folds, cv_fold
         self.max_length, self.batch_size, self.rc_augment = max_length, batch_size, rc_augment
         self.seed, self.num_workers = seed, num_workers
         self.tokenizer = DNATokenizer(iupac=iupac, crop=crop)
@@ -88,6 +116,8 @@ class SequenceDataModule(SplitDataModule):
         if self.class_names is not None:
             return
         splits = self.load_splits()
+        if self.cv_folds:
+            splits = cross_validation_fold(splits, self.cv_folds, self.cv_fold, self.seed)
         self.class_names = sorted({str(label) for label in splits["train"][2]})
         if len(self.class_names) < 2:
             raise ValueError(f"the training split has a single class ({self.class_names}); classification needs two")
