@@ -35,6 +35,16 @@ def test_genomics_closing_line_and_record(shared_data, tmp_path):
     assert record["results"] == [line] and "genomics.py" in record["command"] and record["machine"]
 
 
+def test_genomics_cross_validation_validates_every_development_sequence_and_never_tests(shared_data, tmp_path):
+    line, record = run_benchmark("genomics.py", ["--dataset", "human_nontata_promoters", "--model", "cnn", "--cv", "2",
+                                                 "--epochs", "1"], tmp_path)
+    assert line["cv_folds"] == 2 and line["n_dev"] == 7226 == sum(fold["n_val"] for fold in line["folds"])
+    assert 0.6 < line["cv_accuracy"] < 0.95 and 0.2 < line["cv_loss"] < 0.7
+    assert line["cv_accuracy"] == pytest.approx(sum(f["val_accuracy"] * f["n_val"] for f in line["folds"]) / 7226)
+    assert not {"accuracy", "mcc", "n_test"} & set(line)  # the test split is not evaluated
+    assert record["results"] == [line]
+
+
 def test_forecast_closing_line_and_record(shared_data, tmp_path):
     line, record = run_benchmark("forecast.py", ["--dataset", "ETTh1", "--horizon", "96", "--model", "dlinear",
                                                  "--epochs", "1"], tmp_path)
@@ -48,6 +58,8 @@ def test_forecast_closing_line_and_record(shared_data, tmp_path):
                                           ("genomics.py", ["--model", "cnn", "--dropout", "0.3"]),
                                           ("genomics.py", ["--all", "--models", "kmer,cnn", "--kmer", "4"]),
                                           ("genomics.py", ["--model", "cnn", "--kmer-linear-gain", "64"]),
+                                          ("genomics.py", ["--model", "kmer", "--cv", "5"]),
+                                          ("genomics.py", ["--model", "cnn", "--cv", "1"]),
                                           ("forecast.py", ["--dataset", "ETTh9"]),
                                           ("forecast.py", ["--loss", "quantile"]),
                                           ("forecast.py", ["--model", "dlinear", "--dropout", "0.3"]),

@@ -11,6 +11,7 @@ from titans_seq.data import (
     FastaDataModule,
     GenomicBenchmarksDataModule,
     SequenceCSVDataModule,
+    cross_validation_fold,
     read_fasta,
     read_fasta_per_class,
     read_labelled_fasta,
@@ -111,6 +112,34 @@ def test_local_protocol_is_stratified_and_seeded(samples, monkeypatch):
         GenomicBenchmarksDataModule("human_nontata_promoters").setup()
     with pytest.raises(ValueError, match="unknown Genomic Benchmarks dataset"):
         GenomicBenchmarksDataModule("human_or_cat")
+
+
+def test_cross_validation_folds_partition_the_development_sequences(tmp_path):
+    rng = np.random.default_rng(2)
+    rows = [f"{''.join(rng.choice(list('ACGT'), 20))},{'ab'[i % 3 == 0]}" for i in range(150)]
+    (tmp_path / "t.csv").write_text("sequence,label\n" + "\n".join(rows) + "\n")
+    plain = SequenceCSVDataModule(path=tmp_path / "t.csv", seed=4)
+    plain.setup()
+    development = sorted(plain.records["train"][1] + plain.records["val"][1])
+    validated = []
+    for fold in range(5):
+        data = SequenceCSVDataModule(path=tmp_path / "t.csv", seed=4, cv_folds=5, cv_fold=fold)
+        data.setup()
+        train, val = data.records["train"][1], data.records["val"][1]
+        assert sorted(train + val) == development and not set(train) & set(val)
+        assert data.records["test"] == plain.records["test"]  # the test split never moves
+        assert data.datasets["val"].targets.float().mean().item() == pytest.approx(1 / 3, abs=0.04)  # stratified
+        validated += val
+    assert sorted(validated) == development  # each development sequence is validated exactly once
+    with pytest.raises(ValueError, match=r"cv_folds must be 0 .* or at least 2"):
+        SequenceCSVDataModule(path=tmp_path / "t.csv", cv_folds=1)
+    with pytest.raises(ValueError, match=r"cv_fold must be in \[0, 5\)"):
+        SequenceCSVDataModule(path=tmp_path / "t.csv", cv_folds=5, cv_fold=5)
+    with pytest.raises(TypeError, match="cv_folds must be an integer"):
+        SequenceCSVDataModule(path=tmp_path / "t.csv", cv_folds=2.0)
+    records = (["x", "y", "z"], ["A", "C", "G"], ["a", "a", "b"])
+    with pytest.raises(ValueError, match="class 'b' has 1"):
+        cross_validation_fold({"train": records, "val": ([], [], []), "test": records}, 2, 0, seed=0)
 
 
 def test_official_protocol_reads_the_package_layout(tmp_path):
