@@ -12,12 +12,12 @@ JSON object (dataset, model, accuracy, mcc, n_test, seconds, ...).
         [--kmer-linear-gain G]
     python benchmarks/genomics.py --all [--models titans,cnn,kmer] [--seeds 0,1,2]
     python benchmarks/genomics.py --dataset NAME --model titans|cnn --cv 5 [flags]   # selection: no test
+    python benchmarks/genomics.py --long 1000000    # classify one sequence of that many bases, bounded memory
 
 ``--cv K`` scores a neural model's settings for choosing between them: the seed's training and validation
 sequences pooled, K stratified folds, each fold validated by a model trained on the others (early
 stopping on that fold); the closing line gives the pooled validation accuracy and loss (``cv_accuracy``,
 ``cv_loss``, over ``n_dev`` sequences). The test split is never evaluated.
-    python benchmarks/genomics.py --long 1000000    # classify one sequence of that many bases, bounded memory
 """
 
 from __future__ import annotations
