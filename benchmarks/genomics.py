@@ -198,11 +198,11 @@ def main() -> None:
     parser.add_argument("--cv", type=int, metavar="K",
                         help="score the settings by K-fold cross-validation on training + validation; no test")
     args = parser.parse_args()
-    if args.cv is not None and (args.cv < 2 or "kmer" in (args.models.split(",") if args.all else [args.model])):
+    models = args.models.split(",") if args.all else [args.model]
+    if args.cv is not None and (args.cv < 2 or "kmer" in models):
         parser.error("--cv needs K >= 2 and neural models only (the k-mer model picks its regularisation on "
                      "the validation split)")
-    refuse_titans_only_flags(parser, args, TITANS_ONLY,
-                             runs_titans="titans" in (args.models.split(",") if args.all else [args.model]))
+    refuse_titans_only_flags(parser, args, TITANS_ONLY, runs_titans="titans" in models)
     device = resolve_device(args.device)
     if args.long and args.long_mode:  # one mode, in the fresh process started below
         print(json.dumps(run_long(args.long, args.long_mode, device)))
@@ -218,7 +218,7 @@ def main() -> None:
             print(json.dumps(rows[-1]), flush=True)
         print(f"wrote {save('genomics-long-sequence', device, {'results': rows})}", file=sys.stderr)
         return
-    jobs = ([(d, m, int(s)) for d in args.datasets.split(",") for m in args.models.split(",")
+    jobs = ([(d, m, int(s)) for d in args.datasets.split(",") for m in models
              for s in args.seeds.split(",")] if args.all else [(args.dataset, args.model, args.seed)])
     rows, path = [], None
     name = "genomics-" + ("all" if args.all else f"{args.dataset}-{args.model}-{args.seed}")
