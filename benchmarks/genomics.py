@@ -9,7 +9,7 @@ JSON object (dataset, model, accuracy, mcc, n_test, seconds, ...).
 
     python benchmarks/genomics.py --dataset human_nontata_promoters --model titans|cnn|kmer [--seed S] [--epochs N]
         [--lr LR] [--patience P] [--weight-decay W] [--dropout P] [--patch N] [--dim D] [--kmer K]
-        [--kmer-linear-gain G]
+        [--kmer-linear-gain G] [--strand symmetric|specific]
     python benchmarks/genomics.py --all [--models titans,cnn,kmer] [--seeds 0,1,2]
     python benchmarks/genomics.py --dataset NAME --model titans|cnn --cv 5 [flags]   # selection: no test
     python benchmarks/genomics.py --long 1000000    # classify one sequence of that many bases, bounded memory
@@ -47,9 +47,12 @@ from titans_seq.tasks import DNA_ENCODER, SequenceClassifier, best_checkpoint_tr
 DATASETS = {"human_nontata_promoters": 251, "human_enhancers_cohn": 500, "drosophila_enhancers_stark": 2048}
 # Titans' dropout 0.3 and weight decay 0.1 (the library's defaults are 0.1 and 0.01) won validation accuracy
 # averaged over seeds 0-2 on all three datasets; see benchmarks/RESULTS.md.
+# strand_symmetric: train on random reverse complements and average each prediction with its reverse
+# complement's (right for enhancers, which act in either orientation); False reads the given strand only.
 SETTINGS = {"titans": dict(learning_rate=1e-3, weight_decay=0.1, epochs=10, patience=3, batch_size=64, patch=4,
-                            kmer=6, dropout=0.3, kmer_linear_gain=0.0),
-            "cnn": dict(learning_rate=1e-3, weight_decay=0.01, epochs=10, patience=3, batch_size=64, patch=1, kmer=0)}
+                            kmer=6, dropout=0.3, kmer_linear_gain=0.0, strand_symmetric=True),
+            "cnn": dict(learning_rate=1e-3, weight_decay=0.01, epochs=10, patience=3, batch_size=64, patch=1, kmer=0,
+                        strand_symmetric=True)}
 # Titans settings chosen per dataset on validation accuracy (see benchmarks/RESULTS.md): Drosophila's learning
 # rate on seed 0 (65.3 at 3e-4 against 61.3 at 1e-3; Cohn had 71.4 against 73.1, so it keeps 1e-3); the k-mer
 # linear term on Cohn (mean over seeds 0-2: 73.38 against 72.23; it lost on non-TATA) and on Drosophila by
@@ -59,12 +62,12 @@ TITANS_PER_DATASET = {"drosophila_enhancers_stark": dict(learning_rate=3e-4, kme
 TITANS_ONLY = ("patch", "dim", "kmer", "dropout", "kmer_linear_gain")  # overrides that do not apply to the CNN
 
 
-def data_for(dataset: str, seed: int, batch_size: int = 64,
-             cv: tuple[int, int] = (0, 0)) -> GenomicBenchmarksDataModule:
+def data_for(dataset: str, seed: int, batch_size: int = 64, cv: tuple[int, int] = (0, 0),
+             rc_augment: bool = True) -> GenomicBenchmarksDataModule:
     """The seed's local-protocol carve-out; ``cv = (folds, fold)`` makes that cross-validation fold the
     validation split."""
     data = GenomicBenchmarksDataModule(dataset, protocol="local", max_length=DATASETS[dataset], batch_size=batch_size,
-                                       seed=seed, cv_folds=cv[0], cv_fold=cv[1])
+                                       seed=seed, cv_folds=cv[0], cv_fold=cv[1], rc_augment=rc_augment)
     data.setup()
     return data
 
@@ -83,13 +86,13 @@ def run_neural(dataset: str, model_name: str, seed: int, device: torch.device, o
     ``cv = (folds, fold)``, on that cross-validation fold, validated only."""
     settings = settings_for(dataset, model_name, overrides)
     L.seed_everything(seed, workers=True, verbose=False)
-    data = data_for(dataset, seed, settings["batch_size"], cv)
+    data = data_for(dataset, seed, settings["batch_size"], cv, rc_augment=settings["strand_symmetric"])
     encoder = dataclasses.replace(DNA_ENCODER, dim=settings.get("dim", DNA_ENCODER.dim),
                                   dropout=settings.get("dropout", DNA_ENCODER.dropout))
     model = SequenceClassifier(classes=len(data.class_names), class_names=data.class_names, model=model_name,
                                encoder=encoder, patch=settings["patch"], kmer=settings["kmer"],
                                kmer_linear_gain=settings.get("kmer_linear_gain", 0.0), max_length=data.max_length,
-                               rc_average=True, learning_rate=settings["learning_rate"],
+                               rc_average=settings["strand_symmetric"], learning_rate=settings["learning_rate"],
                                weight_decay=settings["weight_decay"])
     start = time.perf_counter()
     with best_checkpoint_trainer("val_loss", settings["epochs"], settings["patience"],
@@ -195,6 +198,9 @@ def main() -> None:
     parser.add_argument("--weight-decay", type=float, help="override the neural models' AdamW weight decay")
     parser.add_argument("--kmer-linear-gain", type=float,
                         help="override the Titans model's gain of its k-mer frequency linear term (0: off)")
+    parser.add_argument("--strand", choices=("symmetric", "specific"),
+                        help="override the neural models' strand handling: reverse-complement augmentation and "
+                             "averaging (symmetric) or the given strand only (specific)")
     parser.add_argument("--cv", type=int, metavar="K",
                         help="score the settings by K-fold cross-validation on training + validation; no test")
     args = parser.parse_args()
@@ -225,7 +231,8 @@ def main() -> None:
     name += "-cv" if args.cv else ""
     overrides = given(epochs=args.epochs, learning_rate=args.lr, patience=args.patience, patch=args.patch,
                       dim=args.dim, kmer=args.kmer, dropout=args.dropout, weight_decay=args.weight_decay,
-                      kmer_linear_gain=args.kmer_linear_gain)
+                      kmer_linear_gain=args.kmer_linear_gain,
+                      strand_symmetric=None if args.strand is None else args.strand == "symmetric")
     for dataset, model, seed in jobs:
         result = (run_kmer(dataset, seed) if model == "kmer" else
                   run_cross_validation(dataset, model, seed, device, args.cv, overrides) if args.cv else
