@@ -80,12 +80,9 @@ def settings_for(dataset: str, model_name: str, overrides: dict | None = None) -
     return {**SETTINGS[model_name], **per_dataset, **overrides}
 
 
-def run_neural(dataset: str, model_name: str, seed: int, device: torch.device, overrides: dict | None = None,
-               cv: tuple[int, int] = (0, 0)) -> dict:
-    """Train with early stopping on validation loss, then validate and test the best checkpoint; with
-    ``cv = (folds, fold)``, on that cross-validation fold, validated only."""
-    settings = settings_for(dataset, model_name, overrides)
-    L.seed_everything(seed, workers=True, verbose=False)
+def neural_setup(dataset: str, model_name: str, seed: int, settings: dict,
+                 cv: tuple[int, int] = (0, 0)) -> tuple[GenomicBenchmarksDataModule, SequenceClassifier]:
+    """The seed's data (see :func:`data_for`) and the untrained neural model of ``settings``."""
     data = data_for(dataset, seed, settings["batch_size"], cv, rc_augment=settings["strand_symmetric"])
     encoder = dataclasses.replace(DNA_ENCODER, dim=settings.get("dim", DNA_ENCODER.dim),
                                   dropout=settings.get("dropout", DNA_ENCODER.dropout))
@@ -94,6 +91,16 @@ def run_neural(dataset: str, model_name: str, seed: int, device: torch.device, o
                                kmer_linear_gain=settings.get("kmer_linear_gain", 0.0), max_length=data.max_length,
                                rc_average=settings["strand_symmetric"], learning_rate=settings["learning_rate"],
                                weight_decay=settings["weight_decay"])
+    return data, model
+
+
+def run_neural(dataset: str, model_name: str, seed: int, device: torch.device, overrides: dict | None = None,
+               cv: tuple[int, int] = (0, 0)) -> dict:
+    """Train with early stopping on validation loss, then validate and test the best checkpoint; with
+    ``cv = (folds, fold)``, on that cross-validation fold, validated only."""
+    settings = settings_for(dataset, model_name, overrides)
+    L.seed_everything(seed, workers=True, verbose=False)
+    data, model = neural_setup(dataset, model_name, seed, settings, cv)
     start = time.perf_counter()
     with best_checkpoint_trainer("val_loss", settings["epochs"], settings["patience"],
                                  accelerator(device)) as (trainer, best):

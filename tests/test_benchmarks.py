@@ -60,6 +60,7 @@ def test_forecast_closing_line_and_record(shared_data, tmp_path):
                                           ("genomics.py", ["--model", "cnn", "--kmer-linear-gain", "64"]),
                                           ("genomics.py", ["--model", "kmer", "--cv", "5"]),
                                           ("genomics.py", ["--model", "cnn", "--cv", "1"]),
+                                          ("genomics.py", ["--model", "cnn", "--strand", "minus"]),
                                           ("forecast.py", ["--dataset", "ETTh9"]),
                                           ("forecast.py", ["--loss", "quantile"]),
                                           ("forecast.py", ["--model", "dlinear", "--dropout", "0.3"]),
@@ -189,3 +190,14 @@ def test_genomics_overrides_reach_only_the_models_they_apply_to():
             titans["learning_rate"]) == (0.2, 0.05, 4, 16.0, 3e-4)
     assert "dropout" not in cnn and "kmer_linear_gain" not in cnn
     assert (cnn["weight_decay"], cnn["kmer"], cnn["learning_rate"]) == (0.05, 0, 1e-3)
+
+
+@pytest.mark.parametrize("model_name", ["titans", "cnn"])
+def test_genomics_strand_setting_reaches_training_and_inference(shared_data, model_name):
+    genomics = benchmark_module("genomics")
+    for strand_symmetric in (True, False):
+        settings = genomics.settings_for("human_nontata_promoters", model_name,
+                                         {"strand_symmetric": strand_symmetric})
+        data, model = genomics.neural_setup("human_nontata_promoters", model_name, 0, settings)
+        assert (data.datasets["train"].rc_augment, model.hparams.rc_average) == (strand_symmetric, strand_symmetric)
+        assert not data.datasets["val"].rc_augment and not data.datasets["test"].rc_augment
