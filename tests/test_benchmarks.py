@@ -152,9 +152,10 @@ def test_genomics_configs_are_the_benchmarks_titans_model(dataset):
     assert (model["learning_rate"], model["weight_decay"], model["patch"], model["kmer"],
             model.get("kmer_linear_gain", 0.0), model["rc_average"]) == (
         settings["learning_rate"], settings["weight_decay"], settings["patch"], settings["kmer"],
-        settings["kmer_linear_gain"], True)
-    assert (trainer["max_epochs"], patience, data["batch_size"], data["max_length"], data["protocol"]) == (
-        settings["epochs"], settings["patience"], settings["batch_size"], genomics.DATASETS[dataset], "local")
+        settings["kmer_linear_gain"], settings["strand_symmetric"])
+    assert (trainer["max_epochs"], patience, data["batch_size"], data["max_length"], data["protocol"],
+            data.get("rc_augment", True)) == (settings["epochs"], settings["patience"], settings["batch_size"],
+                                              genomics.DATASETS[dataset], "local", settings["strand_symmetric"])
 
 
 @pytest.mark.parametrize("dataset", ["ETTh1", "ETTh2", "ETTm1", "ETTm2", "weather"])
