@@ -9,7 +9,7 @@ JSON object (dataset, model, accuracy, mcc, n_test, seconds, ...).
 
     python benchmarks/genomics.py --dataset human_nontata_promoters --model titans|cnn|kmer [--seed S] [--epochs N]
         [--lr LR] [--patience P] [--weight-decay W] [--dropout P] [--patch N] [--dim D] [--kmer K]
-        [--kmer-linear-gain G] [--strand symmetric|specific]
+        [--kmer-linear-gain G] [--strand symmetric|specific|aware]
     python benchmarks/genomics.py --all [--models titans,cnn,kmer] [--seeds 0,1,2]
     python benchmarks/genomics.py --dataset NAME --model titans|cnn --cv 5 [flags]   # selection: no test
     python benchmarks/genomics.py --long 1000000    # classify one sequence of that many bases, bounded memory
@@ -47,12 +47,13 @@ from titans_seq.tasks import DNA_ENCODER, SequenceClassifier, best_checkpoint_tr
 DATASETS = {"human_nontata_promoters": 251, "human_enhancers_cohn": 500, "drosophila_enhancers_stark": 2048}
 # Titans' dropout 0.3 and weight decay 0.1 (the library's defaults are 0.1 and 0.01) won validation accuracy
 # averaged over seeds 0-2 on all three datasets; see benchmarks/RESULTS.md.
-# strand_symmetric: train on random reverse complements and average each prediction with its reverse
-# complement's (right for enhancers, which act in either orientation); False reads the given strand only.
+# strand: "symmetric" trains on random reverse complements and averages each prediction with its reverse
+# complement's (right for enhancers, which act in either orientation); "specific" reads the given strand
+# only; "aware" trains on both strands with a class head per strand (SequenceClassifier(strand_aware=True)).
 SETTINGS = {"titans": dict(learning_rate=1e-3, weight_decay=0.1, epochs=10, patience=3, batch_size=64, patch=4,
-                            kmer=6, dropout=0.3, kmer_linear_gain=0.0, strand_symmetric=True),
+                            kmer=6, dropout=0.3, kmer_linear_gain=0.0, strand="symmetric"),
             "cnn": dict(learning_rate=1e-3, weight_decay=0.01, epochs=10, patience=3, batch_size=64, patch=1, kmer=0,
-                        strand_symmetric=True)}
+                        strand="symmetric")}
 # Titans settings chosen per dataset on validation accuracy (see benchmarks/RESULTS.md): Drosophila's learning
 # rate on seed 0 (65.3 at 3e-4 against 61.3 at 1e-3; Cohn had 71.4 against 73.1, so it keeps 1e-3); the k-mer
 # linear term on Cohn (mean over seeds 0-2: 73.38 against 72.23; it lost on non-TATA) and on Drosophila by
@@ -83,14 +84,14 @@ def settings_for(dataset: str, model_name: str, overrides: dict | None = None) -
 def neural_setup(dataset: str, model_name: str, seed: int, settings: dict,
                  cv: tuple[int, int] = (0, 0)) -> tuple[GenomicBenchmarksDataModule, SequenceClassifier]:
     """The seed's data (see :func:`data_for`) and the untrained neural model of ``settings``."""
-    data = data_for(dataset, seed, settings["batch_size"], cv, rc_augment=settings["strand_symmetric"])
+    data = data_for(dataset, seed, settings["batch_size"], cv, rc_augment=settings["strand"] == "symmetric")
     encoder = dataclasses.replace(DNA_ENCODER, dim=settings.get("dim", DNA_ENCODER.dim),
                                   dropout=settings.get("dropout", DNA_ENCODER.dropout))
     model = SequenceClassifier(classes=len(data.class_names), class_names=data.class_names, model=model_name,
                                encoder=encoder, patch=settings["patch"], kmer=settings["kmer"],
                                kmer_linear_gain=settings.get("kmer_linear_gain", 0.0), max_length=data.max_length,
-                               rc_average=settings["strand_symmetric"], learning_rate=settings["learning_rate"],
-                               weight_decay=settings["weight_decay"])
+                               rc_average=settings["strand"] != "specific", strand_aware=settings["strand"] == "aware",
+                               learning_rate=settings["learning_rate"], weight_decay=settings["weight_decay"])
     return data, model
 
 
@@ -205,9 +206,10 @@ def main() -> None:
     parser.add_argument("--weight-decay", type=float, help="override the neural models' AdamW weight decay")
     parser.add_argument("--kmer-linear-gain", type=float,
                         help="override the Titans model's gain of its k-mer frequency linear term (0: off)")
-    parser.add_argument("--strand", choices=("symmetric", "specific"),
+    parser.add_argument("--strand", choices=("symmetric", "specific", "aware"),
                         help="override the neural models' strand handling: reverse-complement augmentation and "
-                             "averaging (symmetric) or the given strand only (specific)")
+                             "averaging (symmetric), the given strand only (specific), or both strands with a "
+                             "class head each (aware; Titans only)")
     parser.add_argument("--cv", type=int, metavar="K",
                         help="score the settings by K-fold cross-validation on training + validation; no test")
     args = parser.parse_args()
@@ -216,6 +218,8 @@ def main() -> None:
         parser.error("--cv needs K >= 2 and neural models only (the k-mer model picks its regularisation on "
                      "the validation split)")
     refuse_titans_only_flags(parser, args, TITANS_ONLY, runs_titans="titans" in models)
+    if args.strand == "aware" and "cnn" in models:
+        parser.error("--strand aware is for the titans model only (the CNN has no class head per strand)")
     device = resolve_device(args.device)
     if args.long and args.long_mode:  # one mode, in the fresh process started below
         print(json.dumps(run_long(args.long, args.long_mode, device)))
@@ -239,7 +243,7 @@ def main() -> None:
     overrides = given(epochs=args.epochs, learning_rate=args.lr, patience=args.patience, patch=args.patch,
                       dim=args.dim, kmer=args.kmer, dropout=args.dropout, weight_decay=args.weight_decay,
                       kmer_linear_gain=args.kmer_linear_gain,
-                      strand_symmetric=None if args.strand is None else args.strand == "symmetric")
+                      strand=args.strand)
     for dataset, model, seed in jobs:
         result = (run_kmer(dataset, seed) if model == "kmer" else
                   run_cross_validation(dataset, model, seed, device, args.cv, overrides) if args.cv else

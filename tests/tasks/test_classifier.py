@@ -17,15 +17,18 @@ SMALL = TitansConfig(variant="mag", dim=32, depth=1, heads=2, window=16, causal=
 MOTIF = "TATAAGGC"
 
 
-def motif_table(path, n=800, length=64, seed=0):
+def motif_table(path, n=800, length=64, seed=0, background_motif=None):
+    """Random sequences, every other one ("motif") holding MOTIF at a random place, the others
+    ("background") holding ``background_motif`` there (None: nothing planted)."""
     rng = np.random.default_rng(seed)
     rows = ["sequence,label"]
     for i in range(n):
         sequence = list(rng.choice(list("ACGT"), length))
         label = "motif" if i % 2 else "background"
-        if label == "motif":
-            at = rng.integers(0, length - len(MOTIF))
-            sequence[at: at + len(MOTIF)] = MOTIF
+        planted = MOTIF if label == "motif" else background_motif
+        if planted:
+            at = rng.integers(0, length - len(planted))
+            sequence[at: at + len(planted)] = planted
         rows.append(f"{''.join(sequence)},{label}")
     path.write_text("\n".join(rows) + "\n")
     return path
@@ -63,6 +66,23 @@ def test_rc_averaged_predictions_ignore_the_strand():
     plain = SequenceClassifier(classes=3, encoder=SMALL).eval()
     assert not torch.allclose(plain.probabilities(tok.batch(sequences, 64)),
                               plain.probabilities(tok.batch([reverse_complement(s) for s in sequences], 64)))
+
+
+def test_strand_aware_model_tells_a_motif_from_its_reverse_complement(tmp_path):
+    # The classes differ only by strand: a strand-symmetric model cannot beat chance here.
+    L.seed_everything(0, verbose=False)
+    table = motif_table(tmp_path / "m.csv", background_motif=reverse_complement(MOTIF))
+    data = SequenceCSVDataModule(path=str(table), batch_size=32, rc_augment=False)
+    data.setup()
+    model = SequenceClassifier(classes=2, class_names=data.class_names, encoder=SMALL, max_length=data.max_length,
+                               strand_aware=True, rc_average=True, learning_rate=3e-3)
+    _, result = train(model, data, epochs=6)
+    assert result["test_accuracy"] > 0.9
+    with pytest.raises(ValueError, match="rc_augment=False"):
+        train(SequenceClassifier(classes=2, encoder=SMALL, strand_aware=True),
+              SequenceCSVDataModule(path=str(table), batch_size=32, rc_augment=True), epochs=1)
+    with pytest.raises(ValueError, match="strand_aware needs model='titans'"):
+        SequenceClassifier(classes=2, model="cnn", max_length=64, strand_aware=True)
 
 
 def test_class_names_survive_save_and_load(tmp_path):

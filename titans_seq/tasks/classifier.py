@@ -36,10 +36,15 @@ class SequenceNetwork(nn.Module):
     decoupled weight decay is that many times weaker): Adam moves a weight by about the learning rate per
     step, and a few hundred steps of 1e-3 leave a mean over hundreds of k-mers near zero. The gain that
     works scales as 1 / (learning rate x training steps): about 100 / (lr x steps) on the benchmarks.
+
+    ``strand_aware`` gives each strand its own class head over the shared pooled features: what the
+    encoder learns serves both strands, while the read-out, like a logistic regression on one strand's
+    k-mers, can weigh a motif and its reverse complement differently. ``forward(ids, reverse)`` takes a
+    ``(B,)`` bool per sequence, True where the reverse strand is read (``None``: all forward).
     """
 
     def __init__(self, classes: int, encoder: TitansConfig, pooling: str = "mean", patch: int = 1, kmer: int = 0,
-                 kmer_linear_gain: float = 0.0):
+                 kmer_linear_gain: float = 0.0, strand_aware: bool = False):
         super().__init__()
         if kmer_linear_gain and not kmer:
             raise ValueError("kmer_linear_gain needs kmer > 0 (the k-mers it weighs)")
@@ -48,21 +53,29 @@ class SequenceNetwork(nn.Module):
         self.cls = nn.Parameter(torch.randn(encoder.dim) * 0.02) if pooling == "cls" else None
         self.encoder = TitansEncoder(encoder)
         self.head = nn.Linear(encoder.dim, classes)
+        self.reverse_head = nn.Linear(encoder.dim, classes) if strand_aware else None
         self.kmer_linear = None
         if kmer_linear_gain:
             self.kmer_linear = nn.Embedding(4**kmer + 1, classes, padding_idx=4**kmer)
             nn.init.zeros_(self.kmer_linear.weight)
 
-    def forward(self, ids: Tensor) -> Tensor:
+    def forward(self, ids: Tensor, reverse: Tensor | None = None) -> Tensor:
         x, present = self.embedding(ids)
         if self.cls is not None:
             x = torch.cat([self.cls.expand(x.shape[0], 1, -1).to(x.dtype), x], dim=1)
             present = torch.cat([present.new_ones(present.shape[0], 1), present], dim=1)
         h, _ = self.encoder(x)
-        logits = self.head(masked_pool(h, present, self.pooling))
+        logits = self._read_out(masked_pool(h, present, self.pooling), reverse)
         if self.kmer_linear is not None:
             logits = logits + self._kmer_term(*self._kmer_sums(ids))
         return logits
+
+    def _read_out(self, pooled: Tensor, reverse: Tensor | None) -> Tensor:
+        """Class logits of the pooled features, by each sequence's strand's head."""
+        logits = self.head(pooled)
+        if self.reverse_head is None or reverse is None:
+            return logits
+        return torch.where(reverse.unsqueeze(1), self.reverse_head(pooled), logits)
 
     def _kmer_sums(self, ids: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """The summed k-mer weights ``(B, classes)`` of ``ids`` and the number of k-mers ``(B, 1)``."""
@@ -111,14 +124,19 @@ class SequenceClassifier(L.LightningModule):
         max_length: training length (the CNN's input size; the window for long sequences; ``None``: the
             DataModule's).
         rc_average: at inference, average the class probabilities of each sequence and its reverse
-            complement, which makes predictions invariant to the strand.
+            complement, which makes predictions invariant to the strand (with ``strand_aware``: the
+            reverse complement read as the reverse strand).
+        strand_aware: for sequences whose strand carries meaning (promoters read from their TSS): every
+            training batch is reverse-complemented at random here, the network told which strand it reads
+            (:class:`SequenceNetwork`), so both strands share what they learn without being made equal.
+            Titans only; the DataModule must not reverse-complement too (``rc_augment=False``).
         learning_rate, weight_decay: AdamW, cosine schedule over the epochs.
     """
 
     def __init__(self, classes: int | None = None, class_names: list[str] | None = None, model: str = "titans",
                  encoder: TitansConfig | dict | None = None, pooling: str = "mean", patch: int = 1,
                  kmer: int = 0, kmer_linear_gain: float = 0.0, max_length: int | None = None, rc_average: bool = False,
-                 learning_rate: float = 1e-3, weight_decay: float = 0.01):
+                 strand_aware: bool = False, learning_rate: float = 1e-3, weight_decay: float = 0.01):
         super().__init__()
         if model not in ("titans", "cnn"):
             raise ValueError(f"model must be 'titans' or 'cnn', got {model!r}")
@@ -131,6 +149,8 @@ class SequenceClassifier(L.LightningModule):
         if kmer_linear_gain < 0 or (kmer_linear_gain and (model != "titans" or not kmer)):
             raise ValueError(f"kmer_linear_gain must be 0 (off) or positive with model='titans' and kmer > 0, "
                              f"got {kmer_linear_gain} (model={model!r}, kmer={kmer})")
+        if strand_aware and model != "titans":
+            raise ValueError(f"strand_aware needs model='titans', got model={model!r}")
         if classes is not None and classes < 2:
             raise ValueError(f"classes must be >= 2, got {classes}")
         encoder = TitansConfig.coerce(encoder, DNA_ENCODER)
@@ -147,7 +167,8 @@ class SequenceClassifier(L.LightningModule):
         h = self.hparams
         h.classes, h.class_names, h.max_length = classes, class_names, max_length
         self.class_names = class_names or [str(i) for i in range(classes)]
-        self.network = (SequenceNetwork(classes, self.encoder_config, h.pooling, h.patch, h.kmer, h.kmer_linear_gain)
+        self.network = (SequenceNetwork(classes, self.encoder_config, h.pooling, h.patch, h.kmer, h.kmer_linear_gain,
+                                        h.strand_aware)
                         if h.model == "titans"
                         else GenomicBenchmarksCNN(DNATokenizer.vocab_size, max_length, classes))
         task = dict(task="binary") if classes == 2 else dict(task="multiclass", num_classes=classes)
@@ -157,9 +178,12 @@ class SequenceClassifier(L.LightningModule):
         }, prefix=f"{split}_") for split in ("val", "test")})
 
     def setup(self, stage: str) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        if self.hparams.strand_aware and getattr(datamodule, "rc_augment", False):
+            raise ValueError("strand_aware reverse-complements training batches itself and must know which "
+                             "strand it reads: build the DataModule with rc_augment=False")
         if self.network is not None:
             return
-        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
         if datamodule is None:
             raise ValueError("classes was not given and there is no DataModule to take it from")
         datamodule.setup(stage)
@@ -174,12 +198,21 @@ class SequenceClassifier(L.LightningModule):
         """Class probabilities; with ``rc_average``, averaged with the reverse complement's."""
         probs = self(ids).float().softmax(-1)  # float32 also under bf16 autocast: they must sum to one
         if self.hparams.rc_average:
-            probs = (probs + self(self.tokenizer.reverse_complement_ids(ids)).float().softmax(-1)) / 2
+            complement = self.tokenizer.reverse_complement_ids(ids)
+            logits = (self.network(complement, torch.ones(len(ids), dtype=torch.bool, device=ids.device))
+                      if self.hparams.strand_aware else self(complement))
+            probs = (probs + logits.float().softmax(-1)) / 2
         return probs
 
     def training_step(self, batch, batch_idx):
         ids, target = batch
-        loss = F.cross_entropy(self(ids), target)
+        if self.hparams.strand_aware:
+            reverse = torch.rand(len(ids), device=ids.device) < 0.5
+            ids = torch.where(reverse.unsqueeze(1), self.tokenizer.reverse_complement_ids(ids), ids)
+            logits = self.network(ids, reverse)
+        else:
+            logits = self(ids)
+        loss = F.cross_entropy(logits, target)
         self.log("train_loss", loss, prog_bar=True)
         return loss
 
