@@ -61,6 +61,7 @@ def test_forecast_closing_line_and_record(shared_data, tmp_path):
                                           ("genomics.py", ["--model", "kmer", "--cv", "5"]),
                                           ("genomics.py", ["--model", "cnn", "--cv", "1"]),
                                           ("genomics.py", ["--model", "cnn", "--strand", "minus"]),
+                                          ("genomics.py", ["--model", "cnn", "--strand", "aware"]),
                                           ("forecast.py", ["--dataset", "ETTh9"]),
                                           ("forecast.py", ["--loss", "quantile"]),
                                           ("forecast.py", ["--model", "dlinear", "--dropout", "0.3"]),
@@ -152,10 +153,11 @@ def test_genomics_configs_are_the_benchmarks_titans_model(dataset):
     assert (model["learning_rate"], model["weight_decay"], model["patch"], model["kmer"],
             model.get("kmer_linear_gain", 0.0), model["rc_average"]) == (
         settings["learning_rate"], settings["weight_decay"], settings["patch"], settings["kmer"],
-        settings["kmer_linear_gain"], settings["strand_symmetric"])
-    assert (trainer["max_epochs"], patience, data["batch_size"], data["max_length"], data["protocol"],
-            data.get("rc_augment", True)) == (settings["epochs"], settings["patience"], settings["batch_size"],
-                                              genomics.DATASETS[dataset], "local", settings["strand_symmetric"])
+        settings["kmer_linear_gain"], settings["strand"] != "specific")
+    assert (model.get("strand_aware", False), data.get("rc_augment", True)) == (
+        settings["strand"] == "aware", settings["strand"] == "symmetric")
+    assert (trainer["max_epochs"], patience, data["batch_size"], data["max_length"], data["protocol"]) == (
+        settings["epochs"], settings["patience"], settings["batch_size"], genomics.DATASETS[dataset], "local")
 
 
 @pytest.mark.parametrize("dataset", ["ETTh1", "ETTh2", "ETTm1", "ETTm2", "weather"])
@@ -193,12 +195,15 @@ def test_genomics_overrides_reach_only_the_models_they_apply_to():
     assert (cnn["weight_decay"], cnn["kmer"], cnn["learning_rate"]) == (0.05, 0, 1e-3)
 
 
-@pytest.mark.parametrize("model_name", ["titans", "cnn"])
-def test_genomics_strand_setting_reaches_training_and_inference(shared_data, model_name):
+@pytest.mark.parametrize("model_name, strand, augmented, averaged, aware", [
+    ("titans", "symmetric", True, True, False), ("titans", "specific", False, False, False),
+    ("titans", "aware", False, True, True), ("cnn", "symmetric", True, True, False),
+    ("cnn", "specific", False, False, False)])
+def test_genomics_strand_setting_reaches_training_and_inference(shared_data, model_name, strand, augmented, averaged,
+                                                                aware):
     genomics = benchmark_module("genomics")
-    for strand_symmetric in (True, False):
-        settings = genomics.settings_for("human_nontata_promoters", model_name,
-                                         {"strand_symmetric": strand_symmetric})
-        data, model = genomics.neural_setup("human_nontata_promoters", model_name, 0, settings)
-        assert (data.datasets["train"].rc_augment, model.hparams.rc_average) == (strand_symmetric, strand_symmetric)
-        assert not data.datasets["val"].rc_augment and not data.datasets["test"].rc_augment
+    settings = genomics.settings_for("human_nontata_promoters", model_name, {"strand": strand})
+    data, model = genomics.neural_setup("human_nontata_promoters", model_name, 0, settings)
+    assert (data.datasets["train"].rc_augment, model.hparams.rc_average, model.hparams.strand_aware) == (
+        augmented, averaged, aware)
+    assert not data.datasets["val"].rc_augment and not data.datasets["test"].rc_augment

@@ -157,6 +157,10 @@ def test_not_fitted_and_bad_parameters():
         TitansSequenceClassifier(kmer_linear_gain=-1.0).fit(["ACGT", "TTTT"], [0, 1])
     with pytest.raises(ValueError, match="kmer_linear_gain needs kmer > 0"):
         TitansSequenceClassifier(kmer=0, kmer_linear_gain=8.0).fit(["ACGT", "TTTT"], [0, 1])
+    with pytest.raises(ValueError, match=r"strand_aware=True .* set rc_augment=False"):
+        TitansSequenceClassifier(strand_aware=True).fit(["ACGT", "TTTT"], [0, 1])
+    with pytest.raises(ValueError, match="rc_average must be bool, got 1"):
+        TitansSequenceClassifier(rc_average=1).fit(["ACGT", "TTTT"], [0, 1])
     with pytest.raises(ValueError, match=r"dropout must be in \[0, 0\.99\], got 1\.5"):
         TitansSequenceClassifier(dropout=1.5).fit(["ACGT", "TTTT"], [0, 1])
     with pytest.raises(ValueError, match=r"weight_decay must be >= 0, got -0\.1"):

@@ -384,7 +384,11 @@ class TitansSequenceClassifier(ClassifierMixin, _LightningEstimator):
     ``patch`` bases per token, each base also carrying its ``kmer`` (the k bases ending there; 0: off).
     ``kmer_linear_gain`` > 0 adds a linear term in each sequence's k-mer frequencies, learning that many
     times faster than the network (see :class:`~titans_seq.tasks.SequenceNetwork`; 0: off).
-    ``rc_average`` averages each prediction with its reverse complement's. ``dropout`` (the encoder's)
+    ``rc_average`` averages each prediction with its reverse complement's; ``rc_augment`` trains on random
+    reverse complements. Both make the classifier blind to the strand, right where the label does not
+    depend on it (enhancers). ``strand_aware`` trains on both strands with a class head per strand
+    instead, for sequences read in a meaningful orientation (promoters from their TSS); it takes
+    ``rc_augment=False``. ``dropout`` (the encoder's)
     and ``weight_decay`` (AdamW's) set the regularisation: on a few thousand sequences the benchmark's
     0.3 and 0.1 did better than the defaults (benchmarks/RESULTS.md).
     """
@@ -394,14 +398,16 @@ class TitansSequenceClassifier(ClassifierMixin, _LightningEstimator):
 
     def __init__(self, variant: str = "mac", max_length: int | None = None, patch: int = 4, kmer: int = 6,
                  kmer_linear_gain: float = 0.0, dim: int = 64, depth: int = 2, heads: int = 4, pooling: str = "mean",
-                 rc_average: bool = True, rc_augment: bool = True, max_epochs: int = 10, batch_size: int = 64,
-                 learning_rate: float = 1e-3, weight_decay: float = 0.01, dropout: float = DNA_ENCODER.dropout,
+                 rc_average: bool = True, rc_augment: bool = True, strand_aware: bool = False, max_epochs: int = 10,
+                 batch_size: int = 64, learning_rate: float = 1e-3, weight_decay: float = 0.01,
+                 dropout: float = DNA_ENCODER.dropout,
                  validation_fraction: float = 0.1, patience: int = 3, random_state: int | None = None,
                  device: str = "auto", verbose: bool = False):
         self.variant, self.max_length, self.patch, self.kmer = variant, max_length, patch, kmer
         self.kmer_linear_gain = kmer_linear_gain
         self.dim, self.depth, self.heads = dim, depth, heads
         self.pooling, self.rc_average, self.rc_augment = pooling, rc_average, rc_augment
+        self.strand_aware = strand_aware
         self.max_epochs, self.batch_size, self.learning_rate = max_epochs, batch_size, learning_rate
         self.weight_decay, self.dropout = weight_decay, dropout
         self.validation_fraction, self.patience, self.random_state = validation_fraction, patience, random_state
@@ -414,6 +420,11 @@ class TitansSequenceClassifier(ClassifierMixin, _LightningEstimator):
         _check("kmer_linear_gain", self.kmer_linear_gain, (int, float), 0)
         if self.kmer_linear_gain and not self.kmer:
             raise ValueError("kmer_linear_gain needs kmer > 0 (the k-mers it weighs)")
+        for name in ("rc_average", "rc_augment", "strand_aware"):
+            _check(name, getattr(self, name), bool)
+        if self.strand_aware and self.rc_augment:
+            raise ValueError("strand_aware=True reverse-complements training sequences itself, knowing which "
+                             "strand it reads: set rc_augment=False")
 
     def fit(self, X, y):
         """Train on sequences ``X`` with labels ``y``. Returns ``self``."""
@@ -439,7 +450,8 @@ class TitansSequenceClassifier(ClassifierMixin, _LightningEstimator):
         model = SequenceClassifier(classes=len(classes), class_names=data.class_names, encoder=encoder,
                                    pooling=self.pooling, patch=self.patch, kmer=self.kmer,
                                    kmer_linear_gain=float(self.kmer_linear_gain), max_length=data.max_length,
-                                   rc_average=self.rc_average, learning_rate=self.learning_rate,
+                                   rc_average=self.rc_average, strand_aware=self.strand_aware,
+                                   learning_rate=self.learning_rate,
                                    weight_decay=float(self.weight_decay))
         self._train(model, data, "val_loss")
         self.model_ = model.cpu()
