@@ -129,8 +129,9 @@ def test_kmer_linear_term_learns_base_composition():
 
 def test_regularisation_and_options_reach_the_trained_models():
     X, y = motif_data(40)
-    classifier = TitansSequenceClassifier(patch=1, dropout=0.3, weight_decay=0.1, random_state=0,
-                                          **{**TINY, "max_epochs": 1}).fit(X, y)
+    classifier = TitansSequenceClassifier(patch=1, dropout=0.3, weight_decay=0.1, strand_aware=True, rc_augment=False,
+                                          random_state=0, **{**TINY, "max_epochs": 1}).fit(X, y)
+    assert classifier.model_.network.reverse_head is not None
     forecaster = TitansForecaster(lookback=48, horizon=12, patch_len=8, stride=8, dropout=0.0, weight_decay=0.05,
                                   channel_mixing=True, linear_skip=True, random_state=0,
                                   **{**TINY, "max_epochs": 1}).fit(series())
