@@ -244,8 +244,7 @@ def main() -> None:
     name += "-cv" if args.cv else ""
     overrides = given(epochs=args.epochs, learning_rate=args.lr, patience=args.patience, patch=args.patch,
                       dim=args.dim, kmer=args.kmer, dropout=args.dropout, weight_decay=args.weight_decay,
-                      kmer_linear_gain=args.kmer_linear_gain,
-                      strand=args.strand)
+                      kmer_linear_gain=args.kmer_linear_gain, strand=args.strand)
     for dataset, model, seed in jobs:
         result = (run_kmer(dataset, seed) if model == "kmer" else
                   run_cross_validation(dataset, model, seed, device, args.cv, overrides) if args.cv else

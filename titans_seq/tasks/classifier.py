@@ -127,9 +127,10 @@ class SequenceClassifier(L.LightningModule):
             complement, which makes predictions invariant to the strand (with ``strand_aware``: the
             reverse complement read as the reverse strand).
         strand_aware: for sequences whose strand carries meaning (promoters read from their TSS): every
-            training batch is reverse-complemented at random here, the network told which strand it reads
-            (:class:`SequenceNetwork`), so both strands share what they learn without being made equal.
-            Titans only; the DataModule must not reverse-complement too (``rc_augment=False``).
+            training batch is reverse-complemented at random here and each strand read out by its own
+            class head (:class:`SequenceNetwork`), so both strands share what the encoder learns without
+            being made equal. Titans only; the DataModule must not reverse-complement too
+            (``rc_augment=False``). The k-mer linear term, if any, stays shared by both strands.
         learning_rate, weight_decay: AdamW, cosine schedule over the epochs.
     """
 
