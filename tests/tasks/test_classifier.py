@@ -6,11 +6,12 @@ import lightning as L
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from titans_seq.data import DNATokenizer, SequenceCSVDataModule, reverse_complement
 from titans_seq.heads import DNAEmbedding
 from titans_seq.layers import TitansConfig
-from titans_seq.tasks import SequenceClassifier
+from titans_seq.tasks import SequenceClassifier, SequenceNetwork
 
 SMALL = TitansConfig(variant="mag", dim=32, depth=1, heads=2, window=16, causal=False, persistent_tokens=2,
                      memory_chunk=8, memory_expansion=2.0, ff_mult=2.0)
@@ -83,6 +84,21 @@ def test_strand_aware_model_tells_a_motif_from_its_reverse_complement(tmp_path):
               SequenceCSVDataModule(path=str(table), batch_size=32, rc_augment=True), epochs=1)
     with pytest.raises(ValueError, match="strand_aware needs model='titans'"):
         SequenceClassifier(classes=2, model="cnn", max_length=64, strand_aware=True)
+
+
+def test_strand_aware_kmer_term_reads_the_given_strand_whichever_strand_the_encoder_reads():
+    network = SequenceNetwork(2, SMALL, kmer=3, kmer_linear_gain=8.0, strand_aware=True).eval()
+    with torch.no_grad():
+        nn.init.normal_(network.kmer_linear.weight)
+        for head in (network.head, network.reverse_head):  # the logits are the k-mer term alone
+            head.weight.zero_(), head.bias.zero_()
+    tok = DNATokenizer()
+    sequences = ["ACGTTGCAAAGGA", "TTTTACGGGCATACGTA"]
+    ids = tok.batch(sequences, 24)
+    complement = tok.batch([reverse_complement(s) for s in sequences], 24)
+    given = network(ids)
+    torch.testing.assert_close(network(complement, torch.ones(2, dtype=torch.bool)), given)
+    assert not torch.allclose(network(complement), given)  # read as given, the complement has other k-mers
 
 
 def test_class_names_survive_save_and_load(tmp_path):

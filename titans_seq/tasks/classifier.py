@@ -40,7 +40,9 @@ class SequenceNetwork(nn.Module):
     ``strand_aware`` gives each strand its own class head over the shared pooled features: what the
     encoder learns serves both strands, while the read-out, like a logistic regression on one strand's
     k-mers, can weigh a motif and its reverse complement differently. ``forward(ids, reverse)`` takes a
-    ``(B,)`` bool per sequence, True where the reverse strand is read (``None``: all forward).
+    ``(B,)`` bool per sequence, True where the reverse strand is read (``None``: all forward). The k-mer
+    term then always counts the given (forward) strand's k-mers, whichever strand the encoder reads:
+    it is a logistic regression on that strand, every sequence training its one weight table.
     """
 
     def __init__(self, classes: int, encoder: TitansConfig, pooling: str = "mean", patch: int = 1, kmer: int = 0,
@@ -54,6 +56,7 @@ class SequenceNetwork(nn.Module):
         self.encoder = TitansEncoder(encoder)
         self.head = nn.Linear(encoder.dim, classes)
         self.reverse_head = nn.Linear(encoder.dim, classes) if strand_aware else None
+        self.tokenizer = DNATokenizer()
         self.kmer_linear = None
         if kmer_linear_gain:
             self.kmer_linear = nn.Embedding(4**kmer + 1, classes, padding_idx=4**kmer)
@@ -67,7 +70,9 @@ class SequenceNetwork(nn.Module):
         h, _ = self.encoder(x)
         logits = self._read_out(masked_pool(h, present, self.pooling), reverse)
         if self.kmer_linear is not None:
-            logits = logits + self._kmer_term(*self._kmer_sums(ids))
+            given = ids if reverse is None else torch.where(reverse.unsqueeze(1),
+                                                            self.tokenizer.reverse_complement_ids(ids), ids)
+            logits = logits + self._kmer_term(*self._kmer_sums(given))
         return logits
 
     def _read_out(self, pooled: Tensor, reverse: Tensor | None) -> Tensor:
@@ -130,7 +135,7 @@ class SequenceClassifier(L.LightningModule):
             training batch is reverse-complemented at random here and each strand read out by its own
             class head (:class:`SequenceNetwork`), so both strands share what the encoder learns without
             being made equal. Titans only; the DataModule must not reverse-complement too
-            (``rc_augment=False``). The k-mer linear term, if any, stays shared by both strands.
+            (``rc_augment=False``). The k-mer linear term, if any, reads the given strand only.
         learning_rate, weight_decay: AdamW, cosine schedule over the epochs.
     """
 
