@@ -43,6 +43,11 @@ def test_genomics_cross_validation_validates_every_development_sequence_and_neve
     assert line["cv_accuracy"] == pytest.approx(sum(f["val_accuracy"] * f["n_val"] for f in line["folds"]) / 7226)
     assert not {"accuracy", "mcc", "n_test"} & set(line)  # the test split is not evaluated
     assert record["results"] == [line]
+    (tmp_path / "parallel").mkdir()
+    parallel, _ = run_benchmark("genomics.py", ["--dataset", "human_nontata_promoters", "--model", "cnn", "--cv", "2",
+                                                "--epochs", "1", "--cv-jobs", "2"], tmp_path / "parallel")
+    without_time = lambda folds: [{k: v for k, v in fold.items() if k != "seconds"} for fold in folds]  # noqa: E731
+    assert without_time(parallel["folds"]) == without_time(line["folds"])  # folds in two processes: same numbers
 
 
 def test_forecast_closing_line_and_record(shared_data, tmp_path):
@@ -60,6 +65,8 @@ def test_forecast_closing_line_and_record(shared_data, tmp_path):
                                           ("genomics.py", ["--model", "cnn", "--kmer-linear-gain", "64"]),
                                           ("genomics.py", ["--model", "kmer", "--cv", "5"]),
                                           ("genomics.py", ["--model", "cnn", "--cv", "1"]),
+                                          ("genomics.py", ["--model", "cnn", "--cv-jobs", "2"]),
+                                          ("genomics.py", ["--model", "cnn", "--cv", "2", "--cv-jobs", "0"]),
                                           ("genomics.py", ["--model", "cnn", "--strand", "minus"]),
                                           ("genomics.py", ["--model", "cnn", "--strand", "aware"]),
                                           ("forecast.py", ["--dataset", "ETTh9"]),
