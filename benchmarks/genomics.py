@@ -32,6 +32,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import lightning as L
@@ -136,13 +137,14 @@ def run_cross_validation(dataset: str, model_name: str, seed: int, device: torch
     (the test split untouched): the validation accuracy and loss pooled over all of them. ``jobs > 1``
     trains that many folds at a time, each in its own process with its share of the CPU threads; every
     fold seeds itself, so the numbers are those of one fold after another."""
-    arguments = [(dataset, model_name, seed, device, overrides, (folds, fold)) for fold in range(folds)]
+    run_fold = partial(run_neural, dataset, model_name, seed, device, overrides)
+    splits = [(folds, fold) for fold in range(folds)]
     if jobs == 1:
-        runs = [run_neural(*a) for a in arguments]
+        runs = [run_fold(split) for split in splits]
     else:
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_use_threads,
                                  initargs=(max(1, torch.get_num_threads() // jobs),)) as pool:
-            runs = list(pool.map(run_neural, *zip(*arguments)))
+            runs = list(pool.map(run_fold, splits))
     n_dev = sum(r["n_val"] for r in runs)
     pooled = {name: sum(r[f"val_{name}"] * r["n_val"] for r in runs) / n_dev for name in ("accuracy", "loss")}
     return {"cv_folds": folds, "cv_accuracy": pooled["accuracy"], "cv_loss": pooled["loss"], "n_dev": n_dev,
