@@ -60,7 +60,7 @@ SETTINGS = {"titans": dict(learning_rate=1e-3, weight_decay=0.1, epochs=10, pati
                         strand="symmetric")}
 # Titans settings chosen per dataset on validation accuracy (see benchmarks/RESULTS.md): Drosophila's learning
 # rate on seed 0 (65.3 at 3e-4 against 61.3 at 1e-3; Cohn had 71.4 against 73.1, so it keeps 1e-3); the k-mer
-# linear term on Cohn (mean over seeds 0-2: 73.38 against 72.23; it lost on non-TATA) and on Drosophila by
+# linear term on Cohn (mean over seeds 0-2: 73.38 against 72.23; it lost on strand-blind non-TATA) and on Drosophila by
 # 5-fold cross-validation (--cv 5 on seed 0: 71.1 against 57.7; its 173 validation sequences could not decide);
 # the strand on non-TATA promoters by 5-fold cross-validation (aware 84.35, symmetric 84.33, specific 83.35),
 # then the k-mer term there, reading the given strand, the same way (85.47 with it against 84.35).

@@ -387,8 +387,8 @@ class TitansSequenceClassifier(ClassifierMixin, _LightningEstimator):
     ``rc_average`` averages each prediction with its reverse complement's; ``rc_augment`` trains on random
     reverse complements. Both make the classifier blind to the strand, right where the label does not
     depend on it (enhancers). ``strand_aware`` trains on both strands with a class head per strand
-    instead, for sequences read in a meaningful orientation (promoters from their TSS); it takes
-    ``rc_augment=False``. ``dropout`` (the encoder's)
+    instead, for sequences read in a meaningful orientation (promoters from their TSS), the k-mer term
+    then counting the given strand's k-mers; it takes ``rc_augment=False``. ``dropout`` (the encoder's)
     and ``weight_decay`` (AdamW's) set the regularisation: on a few thousand sequences the benchmark's
     0.3 and 0.1 did better than the defaults (benchmarks/RESULTS.md).
     """
