@@ -97,8 +97,8 @@ def test_strand_aware_kmer_term_reads_the_given_strand_whichever_strand_the_enco
     ids = tok.batch(sequences, 24)
     complement = tok.batch([reverse_complement(s) for s in sequences], 24)
     given = network(ids)
-    torch.testing.assert_close(network(complement, torch.ones(2, dtype=torch.bool)), given)
-    assert not torch.allclose(network(complement), given)  # read as given, the complement has other k-mers
+    torch.testing.assert_close(network(ids, torch.ones(2, dtype=torch.bool)), given)  # the encoder reads the complement
+    assert not torch.allclose(network(complement), given)  # given as the sequence, the complement has other k-mers
 
 
 def test_class_names_survive_save_and_load(tmp_path):

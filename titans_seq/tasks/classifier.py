@@ -40,9 +40,10 @@ class SequenceNetwork(nn.Module):
     ``strand_aware`` gives each strand its own class head over the shared pooled features: what the
     encoder learns serves both strands, while the read-out, like a logistic regression on one strand's
     k-mers, can weigh a motif and its reverse complement differently. ``forward(ids, reverse)`` takes a
-    ``(B,)`` bool per sequence, True where the reverse strand is read (``None``: all forward). The k-mer
-    term then always counts the given (forward) strand's k-mers, whichever strand the encoder reads:
-    it is a logistic regression on that strand, every sequence training its one weight table.
+    ``(B,)`` bool per sequence, True where the encoder reads the reverse complement of the given ids and
+    the reverse head reads it out (``None``: all as given). The k-mer term always counts the given
+    strand's k-mers, whichever strand the encoder reads: it is a logistic regression on that strand,
+    every sequence training its one weight table.
     """
 
     def __init__(self, classes: int, encoder: TitansConfig, pooling: str = "mean", patch: int = 1, kmer: int = 0,
@@ -63,16 +64,16 @@ class SequenceNetwork(nn.Module):
             nn.init.zeros_(self.kmer_linear.weight)
 
     def forward(self, ids: Tensor, reverse: Tensor | None = None) -> Tensor:
-        x, present = self.embedding(ids)
+        read = ids if reverse is None else torch.where(reverse.unsqueeze(1),
+                                                       self.tokenizer.reverse_complement_ids(ids), ids)
+        x, present = self.embedding(read)
         if self.cls is not None:
             x = torch.cat([self.cls.expand(x.shape[0], 1, -1).to(x.dtype), x], dim=1)
             present = torch.cat([present.new_ones(present.shape[0], 1), present], dim=1)
         h, _ = self.encoder(x)
         logits = self._read_out(masked_pool(h, present, self.pooling), reverse)
         if self.kmer_linear is not None:
-            given = ids if reverse is None else torch.where(reverse.unsqueeze(1),
-                                                            self.tokenizer.reverse_complement_ids(ids), ids)
-            logits = logits + self._kmer_term(*self._kmer_sums(given))
+            logits = logits + self._kmer_term(*self._kmer_sums(ids))
         return logits
 
     def _read_out(self, pooled: Tensor, reverse: Tensor | None) -> Tensor:
@@ -204,18 +205,15 @@ class SequenceClassifier(L.LightningModule):
         """Class probabilities; with ``rc_average``, averaged with the reverse complement's."""
         probs = self(ids).float().softmax(-1)  # float32 also under bf16 autocast: they must sum to one
         if self.hparams.rc_average:
-            complement = self.tokenizer.reverse_complement_ids(ids)
-            logits = (self.network(complement, torch.ones(len(ids), dtype=torch.bool, device=ids.device))
-                      if self.hparams.strand_aware else self(complement))
+            logits = (self.network(ids, torch.ones(len(ids), dtype=torch.bool, device=ids.device))
+                      if self.hparams.strand_aware else self(self.tokenizer.reverse_complement_ids(ids)))
             probs = (probs + logits.float().softmax(-1)) / 2
         return probs
 
     def training_step(self, batch, batch_idx):
         ids, target = batch
         if self.hparams.strand_aware:
-            reverse = torch.rand(len(ids), device=ids.device) < 0.5
-            ids = torch.where(reverse.unsqueeze(1), self.tokenizer.reverse_complement_ids(ids), ids)
-            logits = self.network(ids, reverse)
+            logits = self.network(ids, torch.rand(len(ids), device=ids.device) < 0.5)
         else:
             logits = self(ids)
         loss = F.cross_entropy(logits, target)
