@@ -9,7 +9,7 @@ JSON object (dataset, model, accuracy, mcc, n_test, seconds, ...).
 
     python benchmarks/genomics.py --dataset human_nontata_promoters --model titans|cnn|kmer [--seed S] [--epochs N]
         [--lr LR] [--patience P] [--weight-decay W] [--dropout P] [--patch N] [--dim D] [--kmer K]
-        [--kmer-linear-gain G] [--strand symmetric|specific|aware]
+        [--kmer-linear-gain G] [--position-linear-gain G] [--strand symmetric|specific|aware]
     python benchmarks/genomics.py --all [--models titans,cnn,kmer] [--seeds 0,1,2]
     python benchmarks/genomics.py --dataset NAME --model titans|cnn --cv 5 [--cv-jobs N] [flags]   # selection
     python benchmarks/genomics.py --long 1000000    # classify one sequence of that many bases, bounded memory
@@ -55,7 +55,7 @@ DATASETS = {"human_nontata_promoters": 251, "human_enhancers_cohn": 500, "drosop
 # complement's (right for enhancers, which act in either orientation); "specific" reads the given strand
 # only; "aware" trains on both strands with a class head per strand (SequenceClassifier(strand_aware=True)).
 SETTINGS = {"titans": dict(learning_rate=1e-3, weight_decay=0.1, epochs=10, patience=3, batch_size=64, patch=4,
-                            kmer=6, dropout=0.3, kmer_linear_gain=0.0, strand="symmetric"),
+                            kmer=6, dropout=0.3, kmer_linear_gain=0.0, position_linear_gain=0.0, strand="symmetric"),
             "cnn": dict(learning_rate=1e-3, weight_decay=0.01, epochs=10, patience=3, batch_size=64, patch=1, kmer=0,
                         strand="symmetric")}
 # Titans settings chosen per dataset on validation accuracy (see benchmarks/RESULTS.md): Drosophila's learning
@@ -68,7 +68,8 @@ SETTINGS = {"titans": dict(learning_rate=1e-3, weight_decay=0.1, epochs=10, pati
 TITANS_PER_DATASET = {"drosophila_enhancers_stark": dict(learning_rate=3e-4, kmer_linear_gain=2048.0),
                       "human_enhancers_cohn": dict(kmer_linear_gain=128.0),
                       "human_nontata_promoters": dict(strand="aware", kmer_linear_gain=256.0)}
-TITANS_ONLY = ("patch", "dim", "kmer", "dropout", "kmer_linear_gain")  # overrides that do not apply to the CNN
+# Overrides that do not apply to the CNN.
+TITANS_ONLY = ("patch", "dim", "kmer", "dropout", "kmer_linear_gain", "position_linear_gain")
 
 
 def data_for(dataset: str, seed: int, batch_size: int = 64, cv: tuple[int, int] = (0, 0),
@@ -97,7 +98,9 @@ def neural_setup(dataset: str, model_name: str, seed: int, settings: dict,
                                   dropout=settings.get("dropout", DNA_ENCODER.dropout))
     model = SequenceClassifier(classes=len(data.class_names), class_names=data.class_names, model=model_name,
                                encoder=encoder, patch=settings["patch"], kmer=settings["kmer"],
-                               kmer_linear_gain=settings.get("kmer_linear_gain", 0.0), max_length=data.max_length,
+                               kmer_linear_gain=settings.get("kmer_linear_gain", 0.0),
+                               position_linear_gain=settings.get("position_linear_gain", 0.0),
+                               max_length=data.max_length,
                                rc_average=settings["strand"] != "specific", strand_aware=settings["strand"] == "aware",
                                learning_rate=settings["learning_rate"], weight_decay=settings["weight_decay"])
     return data, model
@@ -227,6 +230,9 @@ def main() -> None:
     parser.add_argument("--weight-decay", type=float, help="override the neural models' AdamW weight decay")
     parser.add_argument("--kmer-linear-gain", type=float,
                         help="override the Titans model's gain of its k-mer frequency linear term (0: off)")
+    parser.add_argument("--position-linear-gain", type=float,
+                        help="override the Titans model's gain of its linear term in each position's dinucleotide "
+                             "(0: off)")
     parser.add_argument("--strand", choices=("symmetric", "specific", "aware"),
                         help="override the neural models' strand handling: reverse-complement augmentation and "
                              "averaging (symmetric), the given strand only (specific), or both strands with a "
@@ -267,7 +273,8 @@ def main() -> None:
     name += "-cv" if args.cv else ""
     overrides = given(epochs=args.epochs, learning_rate=args.lr, patience=args.patience, patch=args.patch,
                       dim=args.dim, kmer=args.kmer, dropout=args.dropout, weight_decay=args.weight_decay,
-                      kmer_linear_gain=args.kmer_linear_gain, strand=args.strand)
+                      kmer_linear_gain=args.kmer_linear_gain, position_linear_gain=args.position_linear_gain,
+                      strand=args.strand)
     for dataset, model, seed in jobs:
         result = (run_kmer(dataset, seed) if model == "kmer" else
                   run_cross_validation(dataset, model, seed, device, args.cv, overrides, args.cv_jobs) if args.cv else

@@ -8,7 +8,7 @@ from torch import Tensor, nn
 
 from titans_seq.data.dna import A
 
-__all__ = ["POOLINGS", "DNAEmbedding", "masked_pool"]
+__all__ = ["POOLINGS", "DNAEmbedding", "kmer_codes", "masked_pool"]
 
 POOLINGS = ("mean", "cls", "last")
 
@@ -38,8 +38,6 @@ class DNAEmbedding(nn.Module):
         self.motifs = None if patch == 1 else nn.Conv1d(dim // 2, dim, kernel_size=2 * patch + 1)
         self.merge = None if patch == 1 else nn.Conv1d(dim, dim, kernel_size=patch, stride=patch)
         self.kmers = nn.Embedding(4**kmer + 1, dim, padding_idx=4**kmer) if kmer else None
-        if kmer:
-            self.register_buffer("place_values", 4 ** torch.arange(kmer - 1, -1, -1), persistent=False)
 
     def forward(self, ids: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         present = ids != self.pad_id
@@ -75,10 +73,18 @@ class DNAEmbedding(nn.Module):
 
     def _kmer_codes(self, padded: Tensor) -> Tensor:
         """The k-mer index ending at each base after the context of ``padded`` (see :meth:`kmer_ids`)."""
-        base = padded[:, self.context - self.kmer + 1:] - A  # A, C, G, T are consecutive token ids
-        valid = ((base >= 0) & (base < 4)).unfold(1, self.kmer, 1).all(-1)
-        code = (base.clamp(0, 3).unfold(1, self.kmer, 1) * self.place_values).sum(-1)
-        return torch.where(valid, code, self.kmers.padding_idx)
+        return kmer_codes(padded[:, self.context - self.kmer + 1:], self.kmer)
+
+
+def kmer_codes(ids: Tensor, k: int) -> Tensor:
+    """Index ``(B, L - k + 1)`` of the k-mer starting at each of the first ``L - k + 1`` bases of ``ids``
+    ``(B, L)``, its bases read as base-4 digits (A=0, C=1, G=2, T=3, the first the most significant);
+    ``4**k`` where the k bases are not all A/C/G/T (``N`` or padding)."""
+    base = ids - A  # A, C, G, T are consecutive token ids
+    valid = ((base >= 0) & (base < 4)).unfold(1, k, 1).all(-1)
+    place_values = 4 ** torch.arange(k - 1, -1, -1, device=ids.device)
+    code = (base.clamp(0, 3).unfold(1, k, 1) * place_values).sum(-1)
+    return torch.where(valid, code, 4**k)
 
 
 def masked_pool(h: Tensor, present: Tensor, how: str) -> Tensor:

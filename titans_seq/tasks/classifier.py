@@ -13,7 +13,7 @@ from torchmetrics.classification import AUROC, Accuracy, F1Score, MatthewsCorrCo
 
 from titans_seq.baselines import GenomicBenchmarksCNN
 from titans_seq.data.dna import DNATokenizer
-from titans_seq.heads.dna import POOLINGS, DNAEmbedding, masked_pool
+from titans_seq.heads.dna import POOLINGS, DNAEmbedding, kmer_codes, masked_pool
 from titans_seq.layers import TitansConfig, TitansEncoder
 from titans_seq.tasks.optim import adamw_with_cosine
 
@@ -44,14 +44,25 @@ class SequenceNetwork(nn.Module):
     the reverse head reads it out (``None``: all as given). The k-mer term always counts the given
     strand's k-mers, whichever strand the encoder reads: it is a logistic regression on that strand,
     every sequence training its one weight table.
+
+    ``position_linear_gain > 0`` adds a second wide term for sequences aligned on a landmark (promoters cut
+    around their TSS): the mean, over the positions of the given strand, of a per-class weight for the
+    dinucleotide starting at each position (zero at the start; the same gain rule). Mean pooling keeps
+    what the encoder found, not where: this term weighs where. It needs ``max_length``, the longest
+    sequence it reads; position ``i`` is base ``i`` of the ids as given (after the DataModule's
+    padding or crop).
     """
 
     def __init__(self, classes: int, encoder: TitansConfig, pooling: str = "mean", patch: int = 1, kmer: int = 0,
-                 kmer_linear_gain: float = 0.0, strand_aware: bool = False):
+                 kmer_linear_gain: float = 0.0, strand_aware: bool = False, position_linear_gain: float = 0.0,
+                 max_length: int | None = None):
         super().__init__()
         if kmer_linear_gain and not kmer:
             raise ValueError("kmer_linear_gain needs kmer > 0 (the k-mers it weighs)")
+        if position_linear_gain and (max_length is None or max_length < 2):
+            raise ValueError(f"position_linear_gain needs max_length >= 2 (the positions it weighs), got {max_length}")
         self.pooling, self.kmer_linear_gain = pooling, kmer_linear_gain
+        self.position_linear_gain, self.max_length = position_linear_gain, max_length
         self.embedding = DNAEmbedding(DNATokenizer.vocab_size, encoder.dim, patch, kmer=kmer)
         self.cls = nn.Parameter(torch.randn(encoder.dim) * 0.02) if pooling == "cls" else None
         self.encoder = TitansEncoder(encoder)
@@ -62,6 +73,11 @@ class SequenceNetwork(nn.Module):
         if kmer_linear_gain:
             self.kmer_linear = nn.Embedding(4**kmer + 1, classes, padding_idx=4**kmer)
             nn.init.zeros_(self.kmer_linear.weight)
+        self.position_linear = None
+        if position_linear_gain:
+            slots = 16 * (max_length - 1)  # a dinucleotide at each position but the last; the extra row: none
+            self.position_linear = nn.Embedding(slots + 1, classes, padding_idx=slots)
+            nn.init.zeros_(self.position_linear.weight)
 
     def forward(self, ids: Tensor, reverse: Tensor | None = None) -> Tensor:
         read = ids if reverse is None else torch.where(reverse.unsqueeze(1),
@@ -74,6 +90,8 @@ class SequenceNetwork(nn.Module):
         logits = self._read_out(masked_pool(h, present, self.pooling), reverse)
         if self.kmer_linear is not None:
             logits = logits + self._kmer_term(*self._kmer_sums(ids))
+        if self.position_linear is not None:
+            logits = logits + self._position_term(ids)
         return logits
 
     def _read_out(self, pooled: Tensor, reverse: Tensor | None) -> Tensor:
@@ -90,6 +108,17 @@ class SequenceNetwork(nn.Module):
 
     def _kmer_term(self, weights: Tensor, count: Tensor) -> Tensor:
         return self.kmer_linear_gain * weights / count.clamp_min(1)
+
+    def _position_term(self, ids: Tensor) -> Tensor:
+        """The position term's logits ``(B, classes)``: its weights of each position's dinucleotide, averaged."""
+        if ids.shape[1] > self.max_length:
+            raise ValueError(f"the position term reads sequences of at most max_length={self.max_length} bases, "
+                             f"got {ids.shape[1]}")
+        codes = kmer_codes(ids, 2)
+        none = self.position_linear.padding_idx
+        slots = torch.where(codes < 16, codes + 16 * torch.arange(codes.shape[1], device=ids.device), none)
+        count = (slots != none).sum(1, keepdim=True).clamp_min(1)
+        return self.position_linear_gain * self.position_linear(slots).sum(1) / count
 
     @torch.no_grad()
     def stream_logits(self, ids: Tensor, piece: int) -> Tensor:
@@ -127,6 +156,8 @@ class SequenceClassifier(L.LightningModule):
             the overlapping k-mer ending at each base (0: off; see :class:`~titans_seq.heads.DNAEmbedding`).
         kmer_linear_gain: above 0, add a linear term in the sequence's k-mer frequencies to the logits,
             learning that many times faster than the network (0: off; see :class:`SequenceNetwork`).
+        position_linear_gain: above 0, add a linear term in the dinucleotide at each position, for sequences
+            aligned on a landmark such as a TSS (0: off; needs ``max_length``; see :class:`SequenceNetwork`).
         max_length: training length (the CNN's input size; the window for long sequences; ``None``: the
             DataModule's).
         rc_average: at inference, average the class probabilities of each sequence and its reverse
@@ -143,7 +174,8 @@ class SequenceClassifier(L.LightningModule):
     def __init__(self, classes: int | None = None, class_names: list[str] | None = None, model: str = "titans",
                  encoder: TitansConfig | dict | None = None, pooling: str = "mean", patch: int = 1,
                  kmer: int = 0, kmer_linear_gain: float = 0.0, max_length: int | None = None, rc_average: bool = False,
-                 strand_aware: bool = False, learning_rate: float = 1e-3, weight_decay: float = 0.01):
+                 strand_aware: bool = False, position_linear_gain: float = 0.0, learning_rate: float = 1e-3,
+                 weight_decay: float = 0.01):
         super().__init__()
         if model not in ("titans", "cnn"):
             raise ValueError(f"model must be 'titans' or 'cnn', got {model!r}")
@@ -156,6 +188,9 @@ class SequenceClassifier(L.LightningModule):
         if kmer_linear_gain < 0 or (kmer_linear_gain and (model != "titans" or not kmer)):
             raise ValueError(f"kmer_linear_gain must be 0 (off) or positive with model='titans' and kmer > 0, "
                              f"got {kmer_linear_gain} (model={model!r}, kmer={kmer})")
+        if position_linear_gain < 0 or (position_linear_gain and model != "titans"):
+            raise ValueError(f"position_linear_gain must be 0 (off) or positive with model='titans', "
+                             f"got {position_linear_gain} (model={model!r})")
         if strand_aware and model != "titans":
             raise ValueError(f"strand_aware needs model='titans', got model={model!r}")
         if classes is not None and classes < 2:
@@ -166,7 +201,8 @@ class SequenceClassifier(L.LightningModule):
         self.save_hyperparameters()
         self.tokenizer = DNATokenizer()
         self.network = None
-        if classes is not None and (model == "titans" or max_length is not None):
+        # The CNN and the position term are sized by max_length: without it, built when the DataModule gives it.
+        if classes is not None and ((model == "titans" and not position_linear_gain) or max_length is not None):
             self._build(classes, class_names, max_length)
 
     def _build(self, classes: int, class_names: list[str] | None, max_length: int | None) -> None:
@@ -175,7 +211,7 @@ class SequenceClassifier(L.LightningModule):
         h.classes, h.class_names, h.max_length = classes, class_names, max_length
         self.class_names = class_names or [str(i) for i in range(classes)]
         self.network = (SequenceNetwork(classes, self.encoder_config, h.pooling, h.patch, h.kmer, h.kmer_linear_gain,
-                                        h.strand_aware)
+                                        h.strand_aware, h.position_linear_gain, max_length)
                         if h.model == "titans"
                         else GenomicBenchmarksCNN(DNATokenizer.vocab_size, max_length, classes))
         task = dict(task="binary") if classes == 2 else dict(task="multiclass", num_classes=classes)
@@ -269,13 +305,19 @@ class SequenceClassifier(L.LightningModule):
 
         A causal Titans encoder streams it in pieces of ``piece`` bases, its state carried, pooling a
         running mean. Otherwise the sequence is cut into windows of ``max_length`` bases, classified a
-        few at a time, and their probabilities averaged by the number of bases each holds.
+        few at a time, and their probabilities averaged by the number of bases each holds. A model with a
+        position term reads aligned sequences of at most ``max_length`` bases, and no longer one.
         """
+        network = self.network
+        positional = isinstance(network, SequenceNetwork) and network.position_linear is not None
+        if positional and len(sequence) > network.max_length:
+            raise ValueError(f"this model's position term reads sequences aligned on a landmark, of at most "
+                             f"max_length={network.max_length} bases; got one of {len(sequence)}")
         was_training = self.training
         self.eval()
         ids = torch.from_numpy(self.tokenizer.encode(sequence, "sequence")).to(self.device)
-        network = self.network
-        if isinstance(network, SequenceNetwork) and network.encoder.config.causal and network.pooling != "cls":
+        if (isinstance(network, SequenceNetwork) and network.encoder.config.causal and network.pooling != "cls"
+                and not positional):
             patch = network.embedding.patch
             piece = max(patch, piece // patch * patch)
             probs = network.stream_logits(ids.unsqueeze(0), piece).softmax(-1)[0]
