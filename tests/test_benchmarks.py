@@ -63,6 +63,7 @@ def test_forecast_closing_line_and_record(shared_data, tmp_path):
                                           ("genomics.py", ["--model", "cnn", "--dropout", "0.3"]),
                                           ("genomics.py", ["--all", "--models", "kmer,cnn", "--kmer", "4"]),
                                           ("genomics.py", ["--model", "cnn", "--kmer-linear-gain", "64"]),
+                                          ("genomics.py", ["--model", "cnn", "--position-linear-gain", "64"]),
                                           ("genomics.py", ["--model", "kmer", "--cv", "5"]),
                                           ("genomics.py", ["--model", "cnn", "--cv", "1"]),
                                           ("genomics.py", ["--model", "cnn", "--cv-jobs", "2"]),
@@ -158,9 +159,9 @@ def test_genomics_configs_are_the_benchmarks_titans_model(dataset):
     model, data, trainer, patience = shipped_config(f"gb_{dataset}")
     assert model["encoder"] == {**DNA_ENCODER.to_dict(), "dropout": settings["dropout"]}
     assert (model["learning_rate"], model["weight_decay"], model["patch"], model["kmer"],
-            model.get("kmer_linear_gain", 0.0), model["rc_average"]) == (
+            model.get("kmer_linear_gain", 0.0), model.get("position_linear_gain", 0.0), model["rc_average"]) == (
         settings["learning_rate"], settings["weight_decay"], settings["patch"], settings["kmer"],
-        settings["kmer_linear_gain"], settings["strand"] != "specific")
+        settings["kmer_linear_gain"], settings["position_linear_gain"], settings["strand"] != "specific")
     assert (model.get("strand_aware", False), data.get("rc_augment", True)) == (
         settings["strand"] == "aware", settings["strand"] == "symmetric")
     assert (trainer["max_epochs"], patience, data["batch_size"], data["max_length"], data["protocol"]) == (
@@ -193,12 +194,13 @@ def test_forecast_runs_take_their_tables_settings_and_the_flags_override_them():
 
 def test_genomics_overrides_reach_only_the_models_they_apply_to():
     genomics = benchmark_module("genomics")
-    overrides = {"dropout": 0.2, "weight_decay": 0.05, "kmer": 4, "kmer_linear_gain": 16.0}
+    overrides = {"dropout": 0.2, "weight_decay": 0.05, "kmer": 4, "kmer_linear_gain": 16.0,
+                 "position_linear_gain": 32.0}
     titans = genomics.settings_for("drosophila_enhancers_stark", "titans", overrides)
     cnn = genomics.settings_for("drosophila_enhancers_stark", "cnn", overrides)
     assert (titans["dropout"], titans["weight_decay"], titans["kmer"], titans["kmer_linear_gain"],
-            titans["learning_rate"]) == (0.2, 0.05, 4, 16.0, 3e-4)
-    assert "dropout" not in cnn and "kmer_linear_gain" not in cnn
+            titans["position_linear_gain"], titans["learning_rate"]) == (0.2, 0.05, 4, 16.0, 32.0, 3e-4)
+    assert "dropout" not in cnn and "kmer_linear_gain" not in cnn and "position_linear_gain" not in cnn
     assert (cnn["weight_decay"], cnn["kmer"], cnn["learning_rate"]) == (0.05, 0, 1e-3)
 
 

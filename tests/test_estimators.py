@@ -127,6 +127,27 @@ def test_kmer_linear_term_learns_base_composition():
     assert scores[5000.0] > 0.95 and scores[0.0] < 0.9
 
 
+def test_position_linear_term_learns_where_a_motif_sits():
+    # Both classes hold the same motif, at base 4 or at base 26: the same k-mers, told apart by position alone.
+    rng = np.random.default_rng(0)
+    labels = np.array(["early", "late"] * 80)
+    X = []
+    for label in labels:
+        sequence = list(rng.choice(list("ACGT"), 40))
+        at = 4 if label == "early" else 26
+        sequence[at: at + len(MOTIF)] = MOTIF
+        X.append("".join(sequence))
+    scores = {}
+    for gain in (0.0, 1e5):  # each position's weights move in few steps: only the gained term's learn
+        model = TitansSequenceClassifier(variant="mag", patch=1, kmer=3, kmer_linear_gain=5000.0,
+                                         position_linear_gain=gain, rc_augment=False, rc_average=False,
+                                         learning_rate=1e-5, random_state=0, **TINY).fit(X[:120], labels[:120])
+        scores[gain] = model.score(X[120:], labels[120:])
+    assert scores[1e5] > 0.95 and scores[0.0] < 0.8
+    with pytest.raises(ValueError, match="at most max_length=40 bases"):
+        model.model_.classify_long("ACGT" * 20)
+
+
 def test_regularisation_and_options_reach_the_trained_models():
     X, y = motif_data(40)
     classifier = TitansSequenceClassifier(patch=1, dropout=0.3, weight_decay=0.1, strand_aware=True, rc_augment=False,
@@ -158,6 +179,8 @@ def test_not_fitted_and_bad_parameters():
         TitansSequenceClassifier(kmer_linear_gain=-1.0).fit(["ACGT", "TTTT"], [0, 1])
     with pytest.raises(ValueError, match="kmer_linear_gain needs kmer > 0"):
         TitansSequenceClassifier(kmer=0, kmer_linear_gain=8.0).fit(["ACGT", "TTTT"], [0, 1])
+    with pytest.raises(ValueError, match=r"position_linear_gain must be >= 0, got -1\.0"):
+        TitansSequenceClassifier(position_linear_gain=-1.0).fit(["ACGT", "TTTT"], [0, 1])
     with pytest.raises(ValueError, match=r"strand_aware=True .* set rc_augment=False"):
         TitansSequenceClassifier(strand_aware=True).fit(["ACGT", "TTTT"], [0, 1])
     with pytest.raises(ValueError, match="rc_average must be bool, got 1"):

@@ -384,6 +384,8 @@ class TitansSequenceClassifier(ClassifierMixin, _LightningEstimator):
     ``patch`` bases per token, each base also carrying its ``kmer`` (the k bases ending there; 0: off).
     ``kmer_linear_gain`` > 0 adds a linear term in each sequence's k-mer frequencies, learning that many
     times faster than the network (see :class:`~titans_seq.tasks.SequenceNetwork`; 0: off).
+    ``position_linear_gain`` > 0 adds one in the dinucleotide at each position, for sequences aligned on a
+    landmark such as a TSS (0: off); such a model reads sequences of at most ``max_length`` bases.
     ``rc_average`` averages each prediction with its reverse complement's; ``rc_augment`` trains on random
     reverse complements. Both make the classifier blind to the strand, right where the label does not
     depend on it (enhancers). ``strand_aware`` trains on both strands with a class head per strand
@@ -397,14 +399,15 @@ class TitansSequenceClassifier(ClassifierMixin, _LightningEstimator):
     _positive_ints = ("patch", "dim", "depth", "heads", "max_epochs", "batch_size", "patience")
 
     def __init__(self, variant: str = "mac", max_length: int | None = None, patch: int = 4, kmer: int = 6,
-                 kmer_linear_gain: float = 0.0, dim: int = 64, depth: int = 2, heads: int = 4, pooling: str = "mean",
+                 kmer_linear_gain: float = 0.0, position_linear_gain: float = 0.0, dim: int = 64, depth: int = 2,
+                 heads: int = 4, pooling: str = "mean",
                  rc_average: bool = True, rc_augment: bool = True, strand_aware: bool = False, max_epochs: int = 10,
                  batch_size: int = 64, learning_rate: float = 1e-3, weight_decay: float = 0.01,
                  dropout: float = DNA_ENCODER.dropout,
                  validation_fraction: float = 0.1, patience: int = 3, random_state: int | None = None,
                  device: str = "auto", verbose: bool = False):
         self.variant, self.max_length, self.patch, self.kmer = variant, max_length, patch, kmer
-        self.kmer_linear_gain = kmer_linear_gain
+        self.kmer_linear_gain, self.position_linear_gain = kmer_linear_gain, position_linear_gain
         self.dim, self.depth, self.heads = dim, depth, heads
         self.pooling, self.rc_average, self.rc_augment = pooling, rc_average, rc_augment
         self.strand_aware = strand_aware
@@ -418,6 +421,7 @@ class TitansSequenceClassifier(ClassifierMixin, _LightningEstimator):
         _check("max_length", self.max_length, int, 1, allow_none=True)
         _check("kmer", self.kmer, int, 0, 12)
         _check("kmer_linear_gain", self.kmer_linear_gain, (int, float), 0)
+        _check("position_linear_gain", self.position_linear_gain, (int, float), 0)
         if self.kmer_linear_gain and not self.kmer:
             raise ValueError("kmer_linear_gain needs kmer > 0 (the k-mers it weighs)")
         for name in ("rc_average", "rc_augment", "strand_aware"):
@@ -449,7 +453,8 @@ class TitansSequenceClassifier(ClassifierMixin, _LightningEstimator):
                                       heads=self.heads, dropout=float(self.dropout))
         model = SequenceClassifier(classes=len(classes), class_names=data.class_names, encoder=encoder,
                                    pooling=self.pooling, patch=self.patch, kmer=self.kmer,
-                                   kmer_linear_gain=float(self.kmer_linear_gain), max_length=data.max_length,
+                                   kmer_linear_gain=float(self.kmer_linear_gain),
+                                   position_linear_gain=float(self.position_linear_gain), max_length=data.max_length,
                                    rc_average=self.rc_average, strand_aware=self.strand_aware,
                                    learning_rate=self.learning_rate,
                                    weight_decay=float(self.weight_decay))

@@ -86,11 +86,14 @@ def test_strand_aware_model_tells_a_motif_from_its_reverse_complement(tmp_path):
         SequenceClassifier(classes=2, model="cnn", max_length=64, strand_aware=True)
 
 
-def test_strand_aware_kmer_term_reads_the_given_strand_whichever_strand_the_encoder_reads():
-    network = SequenceNetwork(2, SMALL, kmer=3, kmer_linear_gain=8.0, strand_aware=True).eval()
+@pytest.mark.parametrize("term", ["kmer", "position"])
+def test_strand_aware_wide_terms_read_the_given_strand_whichever_strand_the_encoder_reads(term):
+    gains = dict(kmer_linear_gain=8.0) if term == "kmer" else dict(position_linear_gain=8.0, max_length=24)
+    network = SequenceNetwork(2, SMALL, kmer=3, strand_aware=True, **gains).eval()
     with torch.no_grad():
-        nn.init.normal_(network.kmer_linear.weight)
-        for head in (network.head, network.reverse_head):  # the logits are the k-mer term alone
+        table = network.kmer_linear if term == "kmer" else network.position_linear
+        nn.init.normal_(table.weight[:-1])
+        for head in (network.head, network.reverse_head):  # the logits are the wide term alone
             head.weight.zero_(), head.bias.zero_()
     tok = DNATokenizer()
     sequences = ["ACGTTGCAAAGGA", "TTTTACGGGCATACGTA"]
@@ -98,7 +101,7 @@ def test_strand_aware_kmer_term_reads_the_given_strand_whichever_strand_the_enco
     complement = tok.batch([reverse_complement(s) for s in sequences], 24)
     given = network(ids)
     torch.testing.assert_close(network(ids, torch.ones(2, dtype=torch.bool)), given)  # the encoder reads the complement
-    assert not torch.allclose(network(complement), given)  # given as the sequence, the complement has other k-mers
+    assert not torch.allclose(network(complement), given)  # given as the sequence, the complement reads otherwise
 
 
 def test_class_names_survive_save_and_load(tmp_path):
@@ -161,6 +164,31 @@ def test_kmer_linear_term_is_linear_in_the_kmer_frequencies():
     code = lambda kmer: sum("ACGT".index(base) * 4 ** (2 - j) for j, base in enumerate(kmer))  # noqa: E731
     expected = 8.0 * sum(weights[code(kmer)] for kmer in kmers) / len(kmers)
     torch.testing.assert_close(with_term - without, expected.unsqueeze(0), rtol=1e-5, atol=1e-5)
+
+
+def test_position_term_is_linear_in_each_positions_dinucleotide():
+    torch.manual_seed(0)
+    model = SequenceClassifier(classes=2, encoder=SMALL, kmer=3, position_linear_gain=8.0, max_length=16).eval()
+    sequence = "ACGTNACGGTACG"
+    ids = DNATokenizer().batch([sequence], 16)
+    weights = torch.randn(15, 16, 2)  # (position, dinucleotide, class)
+    with torch.no_grad():
+        model.network.position_linear.weight[:-1] = weights.flatten(0, 1)
+        with_term = model(ids)
+        model.network.position_linear.weight.zero_()
+        without = model(ids)
+    # Each position's dinucleotide, from the string itself: none across the N or past the end.
+    pairs = [(i, sequence[i: i + 2]) for i in range(len(sequence) - 1) if "N" not in sequence[i: i + 2]]
+    code = lambda pair: "ACGT".index(pair[0]) * 4 + "ACGT".index(pair[1])  # noqa: E731
+    expected = 8.0 * sum(weights[i, code(pair)] for i, pair in pairs) / len(pairs)
+    torch.testing.assert_close(with_term - without, expected.unsqueeze(0), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="at most max_length=16 bases, got 20"):
+        model(DNATokenizer().batch([sequence], 20))
+    with pytest.raises(ValueError, match="position_linear_gain needs max_length >= 2"):
+        SequenceNetwork(2, SMALL, position_linear_gain=8.0)
+    for bad in (dict(position_linear_gain=-1.0), dict(model="cnn", position_linear_gain=1.0)):
+        with pytest.raises(ValueError, match="position_linear_gain must be 0"):
+            SequenceClassifier(classes=2, max_length=64, **bad)
 
 
 def test_cnn_baseline_in_the_same_harness_and_bad_arguments(tmp_path):
