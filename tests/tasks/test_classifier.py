@@ -184,6 +184,8 @@ def test_position_term_is_linear_in_each_positions_dinucleotide():
     torch.testing.assert_close(with_term - without, expected.unsqueeze(0), rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="at most max_length=16 bases, got 20"):
         model(DNATokenizer().batch([sequence], 20))
+    with pytest.raises(ValueError, match="not streams"):
+        model.network.stream_logits(ids, 8)
     with pytest.raises(ValueError, match="position_linear_gain needs max_length >= 2"):
         SequenceNetwork(2, SMALL, position_linear_gain=8.0)
     for bad in (dict(position_linear_gain=-1.0), dict(model="cnn", position_linear_gain=1.0)):

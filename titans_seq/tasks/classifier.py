@@ -124,6 +124,9 @@ class SequenceNetwork(nn.Module):
     def stream_logits(self, ids: Tensor, piece: int) -> Tensor:
         """Logits of one very long sequence ``(1, L)`` read in pieces by a causal encoder, the state
         carried and the pooled summary kept as a running sum: memory independent of ``L``."""
+        if self.position_linear is not None:
+            raise ValueError("a network with a position term reads aligned sequences of at most max_length bases, "
+                             "not streams")
         state, total, count, last, context = None, None, 0, None, None
         kmer_weights, kmer_count = 0, 0
         for part in ids.split(piece, dim=1):
