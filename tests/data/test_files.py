@@ -3,11 +3,15 @@
 import gzip
 import hashlib
 import http.server
+import io
 import threading
+import zipfile
 from functools import partial
 
+import numpy as np
 import pytest
 
+from titans_seq.data import GenomicBenchmarksDataModule
 from titans_seq.data.files import DataFile, file_sha256, load_manifest, locate
 
 CONTENT = b"date,x\n2020-01-01 00:00:00,1.0\n"
@@ -31,7 +35,21 @@ def server(tmp_path):
 def empty_places(tmp_path, monkeypatch):
     monkeypatch.delenv("TITANS_SEQ_DATA", raising=False)
     monkeypatch.setenv("TITANS_SEQ_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no ~/.genomic_benchmarks of the machine's
     return tmp_path / "cache"
+
+
+def mouse_archive() -> bytes:
+    """A zip laid out as the genomic-benchmarks package's archives: 12 training and 4 test sequences a class."""
+    rng = np.random.default_rng(0)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for split, n in (("train", 12), ("test", 4)):
+            for label in ("negative", "positive"):
+                for i in range(n):
+                    archive.writestr(f"dummy_mouse_enhancers_ensembl/{split}/{label}/{i}.txt",
+                                     "".join(rng.choice(list("ACGT"), 40)))
+    return buffer.getvalue()
 
 
 def test_download_checks_sha256_and_lands_in_the_cache(server, empty_places):
@@ -59,6 +77,45 @@ def test_offline_error_says_where_to_put_the_file(empty_places):
         locate(toy)
     with pytest.raises(FileNotFoundError, match="downloading is switched off"):
         locate(toy, download=False)
+
+
+def test_genomic_benchmarks_archive_is_downloaded_checked_and_unpacked_into_the_cache(server, empty_places):
+    root, url = server
+    archive = mouse_archive()
+    (root / "mouse_v0.zip").write_bytes(archive)
+    mirror = dict(archive_url=f"{url}/mouse_v0.zip?download=1", archive_sha256=hashlib.sha256(archive).hexdigest())
+    data = GenomicBenchmarksDataModule("dummy_mouse_enhancers_ensembl", val_fraction=0.25, **mirror)
+    data.setup()
+    assert data.sizes == {"train": 18, "val": 6, "test": 8}
+    assert sorted(p.name for p in (empty_places / "genomic_benchmarks" / "dummy_mouse_enhancers_ensembl").iterdir()) \
+        == ["test", "train"]
+    (root / "mouse_v0.zip").unlink()  # the second time everything comes from the cache
+    again = GenomicBenchmarksDataModule("dummy_mouse_enhancers_ensembl", val_fraction=0.25, **mirror)
+    again.setup()
+    assert again.records["test"] == data.records["test"]
+
+
+def test_a_genomic_benchmarks_archive_is_fetched_only_with_its_hash_and_a_wrong_one_leaves_nothing(server,
+                                                                                                empty_places):
+    root, url = server
+    (root / "mouse_v0.zip").write_bytes(mouse_archive())
+    mirror = dict(archive_url=f"{url}/mouse_v0.zip")
+    with pytest.raises(FileNotFoundError, match=r"no SHA-256 is known for its archive .* archive_sha256"):
+        GenomicBenchmarksDataModule("dummy_mouse_enhancers_ensembl", **mirror).setup()
+    with pytest.raises(ValueError, match="SHA-256"):
+        GenomicBenchmarksDataModule("dummy_mouse_enhancers_ensembl", archive_sha256="0" * 64, **mirror).setup()
+    assert not empty_places.exists() or not any(p.is_file() for p in empty_places.rglob("*"))
+    with pytest.raises(FileNotFoundError, match="no train split found"):
+        GenomicBenchmarksDataModule("dummy_mouse_enhancers_ensembl", download=False, **mirror).setup()
+    # The right hash of an archive without the test split: refused before anything is unpacked.
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as partial_archive:
+        partial_archive.writestr("dummy_mouse_enhancers_ensembl/train/negative/0.txt", "ACGT")
+    (root / "mouse_v0.zip").write_bytes(buffer.getvalue())
+    with pytest.raises(ValueError, match=r"does not hold dummy_mouse_enhancers_ensembl/\{train,test\}"):
+        GenomicBenchmarksDataModule("dummy_mouse_enhancers_ensembl", **mirror,
+                                    archive_sha256=hashlib.sha256(buffer.getvalue()).hexdigest()).setup()
+    assert not (empty_places / "genomic_benchmarks" / "dummy_mouse_enhancers_ensembl").exists()
 
 
 def test_data_folder_gzip_and_explicit_paths(tmp_path, monkeypatch):

@@ -14,6 +14,7 @@ import hashlib
 import os
 import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,7 +121,7 @@ def locate(data_file: DataFile | str, path: str | os.PathLike | None = None, dow
             if (root / relative).is_file():
                 return _verified(root / relative, data_file)
     # The download keeps the URL's file name (a .csv or the .csv.gz itself), one of the candidates.
-    target = cache_dir() / Path(data_file.path).parent / data_file.url.rsplit("/", 1)[-1]
+    target = cache_dir() / Path(data_file.path).parent / urllib.parse.urlsplit(data_file.url).path.rsplit("/", 1)[-1]
     if download:
         try:
             return _download(data_file, target)

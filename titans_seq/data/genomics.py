@@ -8,6 +8,8 @@ augmentation; validation and test never are.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +18,7 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 from torch.utils.data import Dataset
 
 from titans_seq.data.dna import DNATokenizer, read_fasta_per_class, read_labelled_fasta, read_sequence_table
-from titans_seq.data.files import DataFile, load_manifest, locate
+from titans_seq.data.files import DataFile, cache_dir, load_manifest, locate
 from titans_seq.data.splits import SplitDataModule
 
 __all__ = ["FastaDataModule", "GenomicBenchmarksDataModule", "SequenceCSVDataModule", "SequenceDataModule",
@@ -151,7 +153,12 @@ class GenomicBenchmarksDataModule(SequenceDataModule):
     - ``"official"``: the official train and test splits, validation carved from train
       (``val_fraction``, stratified, seeded). Needs both splits: ``<root>/<name>/{train,test}.csv(.gz)``
       (``sequence,label``) or the ``genomic-benchmarks`` package's folders ``<root>/<name>/{train,test}/<class>/*.txt``,
-      with ``<root>`` = ``data_dir``, ``$TITANS_SEQ_DATA/genomic_benchmarks`` or ``~/.genomic_benchmarks``.
+      with ``<root>`` = ``data_dir``, ``$TITANS_SEQ_DATA/genomic_benchmarks``, the cache's ``genomic_benchmarks``
+      folder or ``~/.genomic_benchmarks``. Where they are missing and ``download`` is on, the package's own
+      archive of the dataset (``<name>_v0.zip``, both splits; Zenodo record 16605299, or ``archive_url``) is
+      fetched into the cache, its SHA-256 checked against ``archive_sha256`` or the manifest's before it is
+      unpacked there. The manifest pins no archive's hash yet (they could not be fetched where it was
+      written): until it does, pass the hash of an archive you have checked.
     - ``"local"``: only the split that is present (``split_present``, the test split here) is carved into
       train / validation / test by ``local_fractions`` (stratified, seeded). Its numbers are not comparable
       to published official-protocol numbers; it must be chosen explicitly.
@@ -162,7 +169,8 @@ class GenomicBenchmarksDataModule(SequenceDataModule):
 
     def __init__(self, name: str, protocol: str = "official", data_dir: str | None = None,
                  val_fraction: float = 0.1, local_fractions: tuple[float, float, float] = (0.7, 0.1, 0.2),
-                 split_present: str = "test", **kwargs):
+                 split_present: str = "test", download: bool = True, archive_url: str | None = None,
+                 archive_sha256: str | None = None, **kwargs):
         if protocol not in ("official", "local"):
             raise ValueError(f"protocol must be 'official' or 'local', got {protocol!r}")
         super().__init__(**kwargs)
@@ -172,48 +180,91 @@ class GenomicBenchmarksDataModule(SequenceDataModule):
                              f"{', '.join(sorted(manifest.info['datasets']))}")
         self.name, self.protocol, self.data_dir = name, protocol, data_dir
         self.val_fraction, self.local_fractions = val_fraction, tuple(local_fractions)
-        self.split_present = split_present
+        self.split_present, self.download = split_present, download
         self.info = manifest.info["datasets"][name]
+        self.archive = DataFile(f"{name} archive", f"genomic_benchmarks/{name}_v0.zip",
+                                archive_url or manifest.info["archive_url"].format(name=name),
+                                archive_sha256 or self.info.get("archive_sha256") or "")
 
     def _roots(self) -> list[Path]:
         roots = [Path(self.data_dir)] if self.data_dir else []
         if os.environ.get("TITANS_SEQ_DATA"):
             roots.append(Path(os.environ["TITANS_SEQ_DATA"]) / "genomic_benchmarks")
-        return [*roots, Path.home() / ".genomic_benchmarks"]
+        return [*roots, cache_dir() / "genomic_benchmarks", Path.home() / ".genomic_benchmarks"]
 
-    def _read_split(self, split: str) -> Records:
-        names = sorted(self.info["classes"])
+    def _split_folder(self, split: str) -> Path | None:
+        """The package-layout folder ``<root>/<name>/<split>`` with a subfolder per class, if there is one."""
         for root in self._roots():
             folder = root / self.name / split
-            if folder.is_dir() and all((folder / c).is_dir() for c in names):
-                ids, sequences, labels = [], [], []
-                for label in names:
-                    for path in sorted((folder / label).glob("*.txt")):
-                        ids.append(f"{label}/{path.stem}")
-                        sequences.append(path.read_text().strip())
-                        labels.append(label)
-                return ids, sequences, labels
-        known = self.info["files"].get(split)
+            if folder.is_dir() and all((folder / c).is_dir() for c in self.info["classes"]):
+                return folder
+        return None
+
+    def _fetch_archive(self) -> None:
+        """Download (or find) the dataset's archive, check its SHA-256 and unpack its split folders into the
+        cache, each renamed into place whole."""
+        if not self.archive.sha256:
+            raise FileNotFoundError(
+                f"Genomic Benchmarks {self.name}: the splits are not under {', '.join(map(str, self._roots()))}, and "
+                f"no SHA-256 is known for its archive {self.archive.url} (datasets/genomic_benchmarks.yaml pins none "
+                f"yet), so it is not downloaded. Check the archive and pass archive_sha256=..., or put the "
+                f"genomic-benchmarks package's {self.name}/{{train,test}}/<class>/*.txt folders there"
+                f"{self._local_hint()}")
+        archive = locate(self.archive)
+        target = cache_dir() / "genomic_benchmarks" / self.name
+        with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{self.name}.") as unpacked:
+            shutil.unpack_archive(archive, unpacked, format="zip")
+            folders = {split: Path(unpacked) / self.name / split for split in ("train", "test")}
+            if not all((folder / c).is_dir() for folder in folders.values() for c in self.info["classes"]):
+                raise ValueError(f"{archive} does not hold {self.name}/{{train,test}}/<class>/ folders for the "
+                                 f"classes {sorted(self.info['classes'])}")
+            target.mkdir(exist_ok=True)
+            for split, folder in folders.items():
+                if not (target / split).exists():
+                    os.replace(folder, target / split)
+
+    def _split_table(self, split: str) -> Path | None:
+        """The ``<root>/<name>/<split>.csv(.gz)`` table (``sequence,label``), if there is one."""
         for root in self._roots():
             for suffix in (".csv.gz", ".csv"):
                 candidate = root / self.name / f"{split}{suffix}"
                 if candidate.is_file():
-                    if known and known.get("sha256"):
-                        data_file = DataFile(f"{self.name}/{split}", f"{self.name}/{split}.csv.gz", known.get("url")
-                                             or "", known["sha256"])
-                        locate(data_file, candidate)
-                    ids, sequences, labels = read_sequence_table(candidate)
-                    return ids, sequences, [names[int(x)] if str(x).isdigit() else str(x) for x in labels]
-        present = ", ".join(self.info["files"])
-        hint = f" (with only the {present} split, use protocol='local')" if present else ""
+                    return candidate
+        return None
+
+    def _read_split(self, split: str) -> Records:
+        names = sorted(self.info["classes"])
+        folder = self._split_folder(split)
+        if folder is not None:
+            ids, sequences, labels = [], [], []
+            for label in names:
+                for path in sorted((folder / label).glob("*.txt")):
+                    ids.append(f"{label}/{path.stem}")
+                    sequences.append(path.read_text().strip())
+                    labels.append(label)
+            return ids, sequences, labels
+        table = self._split_table(split)
+        if table is not None:
+            known = self.info["files"].get(split)
+            if known and known.get("sha256"):
+                locate(DataFile(f"{self.name}/{split}", f"{self.name}/{split}.csv.gz", known.get("url") or "",
+                                known["sha256"]), table)
+            ids, sequences, labels = read_sequence_table(table)
+            return ids, sequences, [names[int(x)] if str(x).isdigit() else str(x) for x in labels]
         raise FileNotFoundError(
             f"Genomic Benchmarks {self.name}: no {split} split found under {', '.join(map(str, self._roots()))}. "
             f"Put {self.name}/{split}.csv.gz (sequence,label) or the genomic-benchmarks package's "
-            f"{self.name}/{split}/<class>/*.txt folders there{hint}")
+            f"{self.name}/{split}/<class>/*.txt folders there{self._local_hint()}")
+
+    def _local_hint(self) -> str:
+        present = ", ".join(self.info["files"])
+        return f" (with only the {present} split, use protocol='local')" if present else ""
 
     def load_splits(self) -> dict[str, Records]:
         if self.protocol == "local":
             return stratified_split(self._read_split(self.split_present), self.local_fractions, self.seed)
+        if self.download and self._split_folder("train") is None and self._split_table("train") is None:
+            self._fetch_archive()
         fractions = (1 - self.val_fraction, self.val_fraction)
         return {**stratified_split(self._read_split("train"), fractions, self.seed), "test": self._read_split("test")}
 
