@@ -212,6 +212,7 @@ class GenomicBenchmarksDataModule(SequenceDataModule):
                 f"{self._local_hint()}")
         archive = locate(self.archive)
         target = cache_dir() / "genomic_benchmarks" / self.name
+        target.parent.mkdir(parents=True, exist_ok=True)  # the archive may have been found elsewhere
         with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{self.name}.") as unpacked:
             shutil.unpack_archive(archive, unpacked, format="zip")
             folders = {split: Path(unpacked) / self.name / split for split in ("train", "test")}
