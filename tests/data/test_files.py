@@ -95,6 +95,19 @@ def test_genomic_benchmarks_archive_is_downloaded_checked_and_unpacked_into_the_
     assert again.records["test"] == data.records["test"]
 
 
+def test_a_genomic_benchmarks_archive_in_the_data_folder_is_unpacked_without_a_download(tmp_path, empty_places,
+                                                                                       monkeypatch):
+    archive = mouse_archive()
+    folder = tmp_path / "data" / "genomic_benchmarks"
+    folder.mkdir(parents=True)
+    (folder / "dummy_mouse_enhancers_ensembl_v0.zip").write_bytes(archive)
+    monkeypatch.setenv("TITANS_SEQ_DATA", str(tmp_path / "data"))
+    data = GenomicBenchmarksDataModule("dummy_mouse_enhancers_ensembl", archive_url="http://127.0.0.1:9/none.zip",
+                                       archive_sha256=hashlib.sha256(archive).hexdigest())
+    data.setup()
+    assert data.sizes["test"] == 8 and (empty_places / "genomic_benchmarks" / "dummy_mouse_enhancers_ensembl").is_dir()
+
+
 def test_a_genomic_benchmarks_archive_is_fetched_only_with_its_hash_and_a_wrong_one_leaves_nothing(server,
                                                                                                 empty_places):
     root, url = server
