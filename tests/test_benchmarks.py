@@ -79,6 +79,7 @@ def test_bad_flags_fail_before_any_work(tmp_path, script, args):
     out = subprocess.run([sys.executable, str(BENCHMARKS / script), *args], capture_output=True, text=True,
                          env={**os.environ, "TITANS_SEQ_RESULTS": str(tmp_path)}, timeout=300)
     assert out.returncode != 0 and not list(tmp_path.iterdir())
+    assert "unrecognized arguments" not in out.stderr  # refused for what the flag says, not for being unknown
 
 
 def throwaway_repo_with_common(tmp_path, monkeypatch):

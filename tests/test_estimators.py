@@ -146,6 +146,8 @@ def test_position_linear_term_learns_where_a_motif_sits():
     assert scores[1e5] > 0.95 and scores[0.0] < 0.8
     with pytest.raises(ValueError, match="at most max_length=40 bases"):
         model.model_.classify_long("ACGT" * 20)
+    with pytest.raises(ValueError, match=r"at most max_length_=40 bases; sequence '1' has 41 \(cropping"):
+        model.predict([X[0], X[1] + "A"])
 
 
 def test_regularisation_and_options_reach_the_trained_models():

@@ -384,8 +384,8 @@ class TitansSequenceClassifier(ClassifierMixin, _LightningEstimator):
     ``patch`` bases per token, each base also carrying its ``kmer`` (the k bases ending there; 0: off).
     ``kmer_linear_gain`` > 0 adds a linear term in each sequence's k-mer frequencies, learning that many
     times faster than the network (see :class:`~titans_seq.tasks.SequenceNetwork`; 0: off).
-    ``position_linear_gain`` > 0 adds one in the dinucleotide at each position, for sequences aligned on a
-    landmark such as a TSS (0: off); such a model reads sequences of at most ``max_length`` bases.
+    ``position_linear_gain`` > 0 adds one in the dinucleotide at each position, for sequences of one length
+    aligned on a landmark such as a TSS (0: off); such a model predicts sequences of at most its ``max_length_``.
     ``rc_average`` averages each prediction with its reverse complement's; ``rc_augment`` trains on random
     reverse complements. Both make the classifier blind to the strand, right where the label does not
     depend on it (enhancers). ``strand_aware`` trains on both strands with a class head per strand
@@ -470,6 +470,11 @@ class TitansSequenceClassifier(ClassifierMixin, _LightningEstimator):
         """Class probabilities ``(n_sequences, n_classes)``, columns in the order of ``classes_``."""
         check_is_fitted(self, "model_")
         sequences, names = _sequences(X)
+        too_long = [i for i, s in enumerate(sequences) if len(s) > self.max_length_]
+        if self.position_linear_gain and too_long:
+            raise ValueError(f"a classifier with a position term reads aligned sequences of at most "
+                             f"max_length_={self.max_length_} bases; sequence {names[too_long[0]]!r} has "
+                             f"{len(sequences[too_long[0]])} (cropping it would move its positions)")
         ids = self.model_.tokenizer.batch(sequences, self.max_length_, names)
         with torch.no_grad():
             return torch.cat([self.model_.probabilities(batch) for (batch,) in

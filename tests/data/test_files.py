@@ -4,6 +4,7 @@ import gzip
 import hashlib
 import http.server
 import io
+import shutil
 import threading
 import zipfile
 from functools import partial
@@ -83,16 +84,40 @@ def test_genomic_benchmarks_archive_is_downloaded_checked_and_unpacked_into_the_
     root, url = server
     archive = mouse_archive()
     (root / "mouse_v0.zip").write_bytes(archive)
-    mirror = dict(archive_url=f"{url}/mouse_v0.zip?download=1", archive_sha256=hashlib.sha256(archive).hexdigest())
+    mirror = dict(archive_url=f"{url}/mouse_v0.zip?download=1",
+                  archive_sha256=hashlib.sha256(archive).hexdigest().upper())  # a hash is read in either case
     data = GenomicBenchmarksDataModule("dummy_mouse_enhancers_ensembl", val_fraction=0.25, **mirror)
     data.setup()
     assert data.sizes == {"train": 18, "val": 6, "test": 8}
-    assert sorted(p.name for p in (empty_places / "genomic_benchmarks" / "dummy_mouse_enhancers_ensembl").iterdir()) \
-        == ["test", "train"]
-    (root / "mouse_v0.zip").unlink()  # the second time everything comes from the cache
+    unpacked = empty_places / "genomic_benchmarks" / "dummy_mouse_enhancers_ensembl"
+    assert sorted(p.name for p in (empty_places / "genomic_benchmarks").iterdir()) == [unpacked.name]  # no zip kept
+    assert sorted(p.name for p in unpacked.iterdir()) == ["test", "train"]
+    (root / "mouse_v0.zip").unlink()  # the second time everything comes from the unpacked folders
     again = GenomicBenchmarksDataModule("dummy_mouse_enhancers_ensembl", val_fraction=0.25, **mirror)
     again.setup()
     assert again.records["test"] == data.records["test"]
+    shutil.rmtree(unpacked / "test")  # a split missing is fetched too
+    (root / "mouse_v0.zip").write_bytes(archive)
+    GenomicBenchmarksDataModule("dummy_mouse_enhancers_ensembl", **mirror).setup()
+    assert (unpacked / "test" / "positive").is_dir()
+
+
+def test_the_first_root_holding_a_split_wins_whatever_its_layout(tmp_path, empty_places):
+    for root, base in ((empty_places / "genomic_benchmarks", "A"), (tmp_path / "mine", "C")):
+        for split in ("train", "test"):
+            if base == "A":  # the cache holds the package's folders
+                for label in ("negative", "positive"):
+                    folder = root / "dummy_mouse_enhancers_ensembl" / split / label
+                    folder.mkdir(parents=True)
+                    for i in range(10):
+                        (folder / f"{i}.txt").write_text(base * 20)
+            else:  # the caller's folder holds tables
+                table = root / "dummy_mouse_enhancers_ensembl" / f"{split}.csv"
+                table.parent.mkdir(parents=True, exist_ok=True)
+                table.write_text("sequence,label\n" + "".join(f"{base * 20},{i % 2}\n" for i in range(20)))
+    data = GenomicBenchmarksDataModule("dummy_mouse_enhancers_ensembl", data_dir=str(tmp_path / "mine"))
+    data.setup()
+    assert set(data.records["test"][1]) == {"C" * 20}
 
 
 def test_a_genomic_benchmarks_archive_in_the_data_folder_is_unpacked_without_a_download(tmp_path, empty_places,
@@ -115,8 +140,10 @@ def test_a_genomic_benchmarks_archive_is_fetched_only_with_its_hash_and_a_wrong_
     mirror = dict(archive_url=f"{url}/mouse_v0.zip")
     with pytest.raises(FileNotFoundError, match=r"no SHA-256 is known for its archive .* archive_sha256"):
         GenomicBenchmarksDataModule("dummy_mouse_enhancers_ensembl", **mirror).setup()
-    with pytest.raises(ValueError, match="SHA-256"):
+    with pytest.raises(ValueError, match=r"the download from .* is not .* came from archive_sha256="):
         GenomicBenchmarksDataModule("dummy_mouse_enhancers_ensembl", archive_sha256="0" * 64, **mirror).setup()
+    with pytest.raises(ValueError, match="archive_sha256 must be 64 hexadecimal digits, got 'abc'"):
+        GenomicBenchmarksDataModule("dummy_mouse_enhancers_ensembl", archive_sha256="abc", **mirror)
     assert not empty_places.exists() or not any(p.is_file() for p in empty_places.rglob("*"))
     with pytest.raises(FileNotFoundError, match="no train split found"):
         GenomicBenchmarksDataModule("dummy_mouse_enhancers_ensembl", download=False, **mirror).setup()

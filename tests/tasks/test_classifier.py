@@ -186,6 +186,10 @@ def test_position_term_is_linear_in_each_positions_dinucleotide():
         model(DNATokenizer().batch([sequence], 20))
     with pytest.raises(ValueError, match="not streams"):
         model.network.stream_logits(ids, 8)
+    assert model(DNATokenizer().batch(["A"], 1)).shape == (1, 2)  # a single base holds no dinucleotide
+    unbuilt = SequenceClassifier(classes=2, encoder=SMALL, position_linear_gain=8.0)  # sized by max_length, not given
+    with pytest.raises(ValueError, match=r"built once max_length \(model='cnn' and position_linear_gain need it\)"):
+        unbuilt(ids)
     with pytest.raises(ValueError, match="position_linear_gain needs max_length >= 2"):
         SequenceNetwork(2, SMALL, position_linear_gain=8.0)
     for bad in (dict(position_linear_gain=-1.0), dict(model="cnn", position_linear_gain=1.0)):

@@ -77,10 +77,10 @@ def file_sha256(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def _verified(path: Path, data_file: DataFile) -> Path:
+def _verified(path: Path, data_file: DataFile, what: str | None = None) -> Path:
     actual = file_sha256(path)
     if actual != data_file.sha256:
-        raise ValueError(f"{path} is not the {data_file.name} file: its SHA-256 is {actual}, expected "
+        raise ValueError(f"{what or path} is not the {data_file.name} file: its SHA-256 is {actual}, expected "
                          f"{data_file.sha256}. Replace it with the original from {data_file.url}.")
     return path
 
@@ -92,7 +92,7 @@ def _download(data_file: DataFile, target: Path) -> Path:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(data_file.url, timeout=60) as response:
             for block in iter(lambda: response.read(1 << 20), b""):
                 out.write(block)
-        _verified(Path(tmp), data_file)
+        _verified(Path(tmp), data_file, f"the download from {data_file.url}")
         os.replace(tmp, target)
     finally:
         Path(tmp).unlink(missing_ok=True)
@@ -120,8 +120,11 @@ def locate(data_file: DataFile | str, path: str | os.PathLike | None = None, dow
         for relative in data_file.candidates:
             if (root / relative).is_file():
                 return _verified(root / relative, data_file)
-    # The download keeps the URL's file name (a .csv or the .csv.gz itself), one of the candidates.
-    target = cache_dir() / Path(data_file.path).parent / urllib.parse.urlsplit(data_file.url).path.rsplit("/", 1)[-1]
+    # The download keeps the URL's file name where it is one of the candidates (a .csv or the .csv.gz itself),
+    # else takes the manifest's, so that the next look finds it.
+    served = urllib.parse.urlsplit(data_file.url).path.rsplit("/", 1)[-1]
+    name = served if served in {Path(c).name for c in data_file.candidates} else Path(data_file.path).name
+    target = cache_dir() / Path(data_file.path).parent / name
     if download:
         try:
             return _download(data_file, target)

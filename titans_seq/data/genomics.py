@@ -182,9 +182,13 @@ class GenomicBenchmarksDataModule(SequenceDataModule):
         self.val_fraction, self.local_fractions = val_fraction, tuple(local_fractions)
         self.split_present, self.download = split_present, download
         self.info = manifest.info["datasets"][name]
+        given = archive_sha256 is not None
+        sha256 = (archive_sha256 if given else self.info.get("archive_sha256") or "").strip().lower()
+        if sha256 and (len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256)):
+            raise ValueError(f"archive_sha256 must be 64 hexadecimal digits, got {archive_sha256!r}")
+        self.archive_hash_from = "archive_sha256=" if given else "datasets/genomic_benchmarks.yaml"
         self.archive = DataFile(f"{name} archive", f"genomic_benchmarks/{name}_v0.zip",
-                                archive_url or manifest.info["archive_url"].format(name=name),
-                                archive_sha256 or self.info.get("archive_sha256") or "")
+                                archive_url or manifest.info["archive_url"].format(name=name), sha256)
 
     def _roots(self) -> list[Path]:
         roots = [Path(self.data_dir)] if self.data_dir else []
@@ -192,12 +196,16 @@ class GenomicBenchmarksDataModule(SequenceDataModule):
             roots.append(Path(os.environ["TITANS_SEQ_DATA"]) / "genomic_benchmarks")
         return [*roots, cache_dir() / "genomic_benchmarks", Path.home() / ".genomic_benchmarks"]
 
-    def _split_folder(self, split: str) -> Path | None:
-        """The package-layout folder ``<root>/<name>/<split>`` with a subfolder per class, if there is one."""
+    def _find_split(self, split: str) -> Path | None:
+        """Where the split is, in the first root that has it: the package's folder ``<root>/<name>/<split>``
+        (a subfolder per class) or a table ``<root>/<name>/<split>.csv(.gz)``; ``None`` if nowhere."""
         for root in self._roots():
             folder = root / self.name / split
             if folder.is_dir() and all((folder / c).is_dir() for c in self.info["classes"]):
                 return folder
+            for suffix in (".csv.gz", ".csv"):
+                if (root / self.name / f"{split}{suffix}").is_file():
+                    return root / self.name / f"{split}{suffix}"
         return None
 
     def _fetch_archive(self) -> None:
@@ -210,7 +218,10 @@ class GenomicBenchmarksDataModule(SequenceDataModule):
                 f"yet), so it is not downloaded. Check the archive and pass archive_sha256=..., or put the "
                 f"genomic-benchmarks package's {self.name}/{{train,test}}/<class>/*.txt folders there"
                 f"{self._local_hint()}")
-        archive = locate(self.archive)
+        try:
+            archive = locate(self.archive)
+        except ValueError as error:
+            raise ValueError(f"{error} The expected SHA-256 came from {self.archive_hash_from}: check it.") from None
         target = cache_dir() / "genomic_benchmarks" / self.name
         target.parent.mkdir(parents=True, exist_ok=True)  # the archive may have been found elsewhere
         with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{self.name}.") as unpacked:
@@ -221,36 +232,31 @@ class GenomicBenchmarksDataModule(SequenceDataModule):
                                  f"classes {sorted(self.info['classes'])}")
             target.mkdir(exist_ok=True)
             for split, folder in folders.items():
-                if not (target / split).exists():
+                try:
                     os.replace(folder, target / split)
-
-    def _split_table(self, split: str) -> Path | None:
-        """The ``<root>/<name>/<split>.csv(.gz)`` table (``sequence,label``), if there is one."""
-        for root in self._roots():
-            for suffix in (".csv.gz", ".csv"):
-                candidate = root / self.name / f"{split}{suffix}"
-                if candidate.is_file():
-                    return candidate
-        return None
+                except OSError:  # another process (a DDP rank) put the split there first
+                    if not (target / split).is_dir():
+                        raise
+        if archive.parent == target.parent:  # unpacked, the cache's copy of the archive is not needed
+            archive.unlink()
 
     def _read_split(self, split: str) -> Records:
         names = sorted(self.info["classes"])
-        folder = self._split_folder(split)
-        if folder is not None:
+        found = self._find_split(split)
+        if found is not None and found.is_dir():
             ids, sequences, labels = [], [], []
             for label in names:
-                for path in sorted((folder / label).glob("*.txt")):
+                for path in sorted((found / label).glob("*.txt")):
                     ids.append(f"{label}/{path.stem}")
                     sequences.append(path.read_text().strip())
                     labels.append(label)
             return ids, sequences, labels
-        table = self._split_table(split)
-        if table is not None:
+        if found is not None:
             known = self.info["files"].get(split)
             if known and known.get("sha256"):
                 locate(DataFile(f"{self.name}/{split}", f"{self.name}/{split}.csv.gz", known.get("url") or "",
-                                known["sha256"]), table)
-            ids, sequences, labels = read_sequence_table(table)
+                                known["sha256"]), found)
+            ids, sequences, labels = read_sequence_table(found)
             return ids, sequences, [names[int(x)] if str(x).isdigit() else str(x) for x in labels]
         raise FileNotFoundError(
             f"Genomic Benchmarks {self.name}: no {split} split found under {', '.join(map(str, self._roots()))}. "
@@ -264,7 +270,7 @@ class GenomicBenchmarksDataModule(SequenceDataModule):
     def load_splits(self) -> dict[str, Records]:
         if self.protocol == "local":
             return stratified_split(self._read_split(self.split_present), self.local_fractions, self.seed)
-        if self.download and self._split_folder("train") is None and self._split_table("train") is None:
+        if self.download and (self._find_split("train") is None or self._find_split("test") is None):
             self._fetch_archive()
         fractions = (1 - self.val_fraction, self.val_fraction)
         return {**stratified_split(self._read_split("train"), fractions, self.seed), "test": self._read_split("test")}

@@ -80,6 +80,8 @@ def kmer_codes(ids: Tensor, k: int) -> Tensor:
     """Index ``(B, L - k + 1)`` of the k-mer starting at each of the first ``L - k + 1`` bases of ``ids``
     ``(B, L)``, its bases read as base-4 digits (A=0, C=1, G=2, T=3, the first the most significant);
     ``4**k`` where the k bases are not all A/C/G/T (``N`` or padding)."""
+    if ids.shape[1] < k:  # no k-mer fits
+        return ids.new_full((ids.shape[0], 0), 4**k)
     base = ids - A  # A, C, G, T are consecutive token ids
     valid = ((base >= 0) & (base < 4)).unfold(1, k, 1).all(-1)
     place_values = 4 ** torch.arange(k - 1, -1, -1, device=ids.device)

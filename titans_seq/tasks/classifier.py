@@ -50,7 +50,9 @@ class SequenceNetwork(nn.Module):
     dinucleotide starting at each position (zero at the start; the same gain rule). Mean pooling keeps
     what the encoder found, not where: this term weighs where. It needs ``max_length``, the longest
     sequence it reads; position ``i`` is base ``i`` of the ids as given (after the DataModule's
-    padding or crop).
+    padding or crop). It suits sequences of one length: a reverse complement (strand-blind training's
+    flips, ``rc_average`` without ``strand_aware``) keeps its padding at the end, so in a shorter sequence
+    the flipped positions count from the other end.
     """
 
     def __init__(self, classes: int, encoder: TitansConfig, pooling: str = "mean", patch: int = 1, kmer: int = 0,
@@ -89,7 +91,7 @@ class SequenceNetwork(nn.Module):
         h, _ = self.encoder(x)
         logits = self._read_out(masked_pool(h, present, self.pooling), reverse)
         if self.kmer_linear is not None:
-            logits = logits + self._kmer_term(*self._kmer_sums(ids))
+            logits = logits + self._mean_term(self.kmer_linear_gain, *self._kmer_sums(ids))
         if self.position_linear is not None:
             logits = logits + self._position_term(ids)
         return logits
@@ -101,13 +103,19 @@ class SequenceNetwork(nn.Module):
             return logits
         return torch.where(reverse.unsqueeze(1), self.reverse_head(pooled), logits)
 
+    @staticmethod
+    def _table_sums(table: nn.Embedding, index: Tensor) -> tuple[Tensor, Tensor]:
+        """A wide term's weights of ``index`` ``(B, T)`` summed ``(B, classes)``, and how many were not its
+        padding row ``(B, 1)``."""
+        return table(index).sum(1), (index != table.padding_idx).sum(1, keepdim=True)
+
     def _kmer_sums(self, ids: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """The summed k-mer weights ``(B, classes)`` of ``ids`` and the number of k-mers ``(B, 1)``."""
-        codes = self.embedding.kmer_ids(ids, context)
-        return self.kmer_linear(codes).sum(1), (codes != self.kmer_linear.padding_idx).sum(1, keepdim=True)
+        return self._table_sums(self.kmer_linear, self.embedding.kmer_ids(ids, context))
 
-    def _kmer_term(self, weights: Tensor, count: Tensor) -> Tensor:
-        return self.kmer_linear_gain * weights / count.clamp_min(1)
+    @staticmethod
+    def _mean_term(gain: float, weights: Tensor, count: Tensor) -> Tensor:
+        return gain * weights / count.clamp_min(1)
 
     def _position_term(self, ids: Tensor) -> Tensor:
         """The position term's logits ``(B, classes)``: its weights of each position's dinucleotide, averaged."""
@@ -117,8 +125,7 @@ class SequenceNetwork(nn.Module):
         codes = kmer_codes(ids, 2)
         none = self.position_linear.padding_idx
         slots = torch.where(codes < 16, codes + 16 * torch.arange(codes.shape[1], device=ids.device), none)
-        count = (slots != none).sum(1, keepdim=True).clamp_min(1)
-        return self.position_linear_gain * self.position_linear(slots).sum(1) / count
+        return self._mean_term(self.position_linear_gain, *self._table_sums(self.position_linear, slots))
 
     @torch.no_grad()
     def stream_logits(self, ids: Tensor, piece: int) -> Tensor:
@@ -144,7 +151,9 @@ class SequenceNetwork(nn.Module):
             last = h[:, -1]
         pooled = last if self.pooling == "last" else total / max(count, 1)
         logits = self.head(pooled)
-        return logits if self.kmer_linear is None else logits + self._kmer_term(kmer_weights, kmer_count)
+        if self.kmer_linear is None:
+            return logits
+        return logits + self._mean_term(self.kmer_linear_gain, kmer_weights, kmer_count)
 
 
 class SequenceClassifier(L.LightningModule):
@@ -231,13 +240,21 @@ class SequenceClassifier(L.LightningModule):
         if self.network is not None:
             return
         if datamodule is None:
-            raise ValueError("classes was not given and there is no DataModule to take it from")
+            raise ValueError(self._unbuilt())
         datamodule.setup(stage)
         self._build(len(datamodule.class_names), datamodule.class_names,
                     self.hparams.max_length or datamodule.max_length)
 
+    def _unbuilt(self) -> str:
+        """Why the network is not built yet, and what builds it."""
+        h = self.hparams
+        needs = "classes" if h.classes is None else "max_length (model='cnn' and position_linear_gain need it)"
+        return f"the network is built once {needs} is known: pass it, or train with a DataModule that gives it"
+
     def forward(self, ids: Tensor) -> Tensor:
         """Class logits ``(B, classes)``."""
+        if self.network is None:
+            raise ValueError(self._unbuilt())
         return self.network(ids)
 
     def probabilities(self, ids: Tensor) -> Tensor:
