@@ -470,8 +470,9 @@ class TitansSequenceClassifier(ClassifierMixin, _LightningEstimator):
         """Class probabilities ``(n_sequences, n_classes)``, columns in the order of ``classes_``."""
         check_is_fitted(self, "model_")
         sequences, names = _sequences(X)
-        too_long = [i for i, s in enumerate(sequences) if len(s) > self.max_length_]
-        if self.position_linear_gain and too_long:
+        too_long = ([i for i, s in enumerate(sequences) if len(s) > self.max_length_]
+                    if self.position_linear_gain else [])
+        if too_long:
             raise ValueError(f"a classifier with a position term reads aligned sequences of at most "
                              f"max_length_={self.max_length_} bases; sequence {names[too_long[0]]!r} has "
                              f"{len(sequences[too_long[0]])} (cropping it would move its positions)")

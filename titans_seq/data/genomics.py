@@ -243,7 +243,12 @@ class GenomicBenchmarksDataModule(SequenceDataModule):
     def _read_split(self, split: str) -> Records:
         names = sorted(self.info["classes"])
         found = self._find_split(split)
-        if found is not None and found.is_dir():
+        if found is None:
+            raise FileNotFoundError(
+                f"Genomic Benchmarks {self.name}: no {split} split found under {', '.join(map(str, self._roots()))}. "
+                f"Put {self.name}/{split}.csv.gz (sequence,label) or the genomic-benchmarks package's "
+                f"{self.name}/{split}/<class>/*.txt folders there{self._local_hint()}")
+        if found.is_dir():
             ids, sequences, labels = [], [], []
             for label in names:
                 for path in sorted((found / label).glob("*.txt")):
@@ -251,17 +256,12 @@ class GenomicBenchmarksDataModule(SequenceDataModule):
                     sequences.append(path.read_text().strip())
                     labels.append(label)
             return ids, sequences, labels
-        if found is not None:
-            known = self.info["files"].get(split)
-            if known and known.get("sha256"):
-                locate(DataFile(f"{self.name}/{split}", f"{self.name}/{split}.csv.gz", known.get("url") or "",
-                                known["sha256"]), found)
-            ids, sequences, labels = read_sequence_table(found)
-            return ids, sequences, [names[int(x)] if str(x).isdigit() else str(x) for x in labels]
-        raise FileNotFoundError(
-            f"Genomic Benchmarks {self.name}: no {split} split found under {', '.join(map(str, self._roots()))}. "
-            f"Put {self.name}/{split}.csv.gz (sequence,label) or the genomic-benchmarks package's "
-            f"{self.name}/{split}/<class>/*.txt folders there{self._local_hint()}")
+        known = self.info["files"].get(split)
+        if known and known.get("sha256"):
+            locate(DataFile(f"{self.name}/{split}", f"{self.name}/{split}.csv.gz", known.get("url") or "",
+                            known["sha256"]), found)
+        ids, sequences, labels = read_sequence_table(found)
+        return ids, sequences, [names[int(x)] if str(x).isdigit() else str(x) for x in labels]
 
     def _local_hint(self) -> str:
         present = ", ".join(self.info["files"])
