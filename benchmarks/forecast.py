@@ -10,6 +10,7 @@ A Titans run takes the settings of its row in benchmarks/RESULTS.md's tables (``
     python benchmarks/forecast.py --dataset ETTh1 --horizon 96 --model titans|dlinear [--epochs N] [--seed S]
                                   [--variant V] [--lr LR] [--batch-size B] [--loss mse|mae|huber]
                                   [--dropout P] [--weight-decay W] [--[no-]channel-mixing] [--[no-]linear-skip]
+                                  [--cycle STEPS]
     python benchmarks/forecast.py --all [--model titans] [--datasets ETTh1,ETTh2]     # the whole table
 """
 
@@ -41,7 +42,7 @@ SETTINGS = {
     # 3e-4: at 1e-3 every ETTh1 run was best after its first epoch, and horizon 720 reached only 0.564 MSE
     # (0.470 at 3e-4); see benchmarks/RESULTS.md.
     "titans": dict(learning_rate=3e-4, weight_decay=1e-4, batch_size=32, epochs=5, patience=2, loss="mse",
-                   dropout=FORECAST_ENCODER.dropout, channel_mixing=False, linear_skip=False),
+                   dropout=FORECAST_ENCODER.dropout, channel_mixing=False, linear_skip=False, cycle=None),
 }
 # The Titans settings of benchmarks/RESULTS.md's tables where they are not SETTINGS (Weather keeps those):
 # chosen per horizon on validation MSE, on seed 2021 or averaged over seeds 2021-2023 (RESULTS.md gives the
@@ -82,7 +83,7 @@ def run(dataset: str, horizon: int, model: str, seed: int, variant: str, device:
     forecaster = Forecaster(channels=data.n_inputs, lookback=96, horizon=horizon, model=model, encoder=encoder,
                             learning_rate=settings["learning_rate"], weight_decay=settings["weight_decay"],
                             loss=settings["loss"], channel_mixing=settings.get("channel_mixing", False),
-                            linear_skip=settings.get("linear_skip", False))
+                            linear_skip=settings.get("linear_skip", False), cycle=settings.get("cycle"))
     start = time.perf_counter()
     with best_checkpoint_trainer("val_mse", settings["epochs"], settings["patience"], accelerator(device),
                                  progress) as (trainer, best):
@@ -121,8 +122,10 @@ def main() -> None:
                         help="mix channels before the Titans encoder (Forecaster's channel_mixing)")
     parser.add_argument("--linear-skip", action=argparse.BooleanOptionalAction,
                         help="add a linear map from the lookback to the horizon (Forecaster's linear_skip)")
+    parser.add_argument("--cycle", type=int, help="learn a cycle of this many steps, removed from the lookback "
+                        "and added to the forecast (Forecaster's cycle; a day: 24 on ETTh, 96 on ETTm, 144 on Weather)")
     args = parser.parse_args()
-    refuse_titans_only_flags(parser, args, ("dropout", "channel_mixing", "linear_skip"),
+    refuse_titans_only_flags(parser, args, ("dropout", "channel_mixing", "linear_skip", "cycle"),
                              runs_titans=args.model == "titans")
     device = resolve_device(args.device)
     torch.set_float32_matmul_precision("high")
@@ -130,7 +133,7 @@ def main() -> None:
             else [(args.dataset, args.horizon)])
     overrides = given(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, loss=args.loss,
                       dropout=args.dropout, weight_decay=args.weight_decay, channel_mixing=args.channel_mixing,
-                      linear_skip=args.linear_skip)
+                      linear_skip=args.linear_skip, cycle=args.cycle)
     rows, path = [], None
     name = f"forecast-{args.model}" + ("-" + args.datasets.replace(",", "-") if args.all else
                                        f"-{args.dataset}-{args.horizon}")

@@ -199,8 +199,10 @@ class TitansForecaster(_LightningEstimator):
     (time x channels). Training uses the series' first rows, early-stopped on its last
     ``validation_fraction`` (the scaler sees only the training rows). Forecasts come back as a DataFrame
     indexed by the future timestamps (the frequency inferred from ``y``), in original units.
-    ``dropout`` (the encoder's) and ``weight_decay`` (AdamW's) set the regularisation; ``channel_mixing``
-    and ``linear_skip`` are the :class:`~titans_seq.tasks.Forecaster`'s options of those names.
+    ``dropout`` (the encoder's) and ``weight_decay`` (AdamW's) set the regularisation; ``channel_mixing``,
+    ``linear_skip`` and ``cycle`` are the :class:`~titans_seq.tasks.Forecaster`'s options of those names.
+    With a ``cycle``, a series given to ``predict`` or ``score`` is placed on the training series' clock by
+    its timestamps (both series timed), else its first row is taken to be the training series' first row.
 
     ``score(y)`` is the negative MSE over every window of ``y``, on data scaled by the training
     statistics — the quantity the forecasting literature reports — so that higher is better.
@@ -212,7 +214,8 @@ class TitansForecaster(_LightningEstimator):
 
     def __init__(self, lookback: int = 96, horizon: int = 96, variant: str = "mag", dim: int = 64, depth: int = 2,
                  heads: int = 4, patch_len: int = 16, stride: int = 8, channel_mixing: bool = False,
-                 linear_skip: bool = False, loss: str = "mse", quantiles: list[float] | None = None,
+                 linear_skip: bool = False, cycle: int | None = None, loss: str = "mse",
+                 quantiles: list[float] | None = None,
                  time_column: str | None = None, max_epochs: int = 10, batch_size: int = 32,
                  learning_rate: float = 1e-3, weight_decay: float = 1e-4, dropout: float = FORECAST_ENCODER.dropout,
                  validation_fraction: float = 0.2, patience: int = 3,
@@ -223,7 +226,7 @@ class TitansForecaster(_LightningEstimator):
                                                                                       channel_mixing, loss, quantiles)
         self.time_column, self.max_epochs, self.batch_size, self.learning_rate = (time_column, max_epochs,
                                                                                  batch_size, learning_rate)
-        self.weight_decay, self.dropout, self.linear_skip = weight_decay, dropout, linear_skip
+        self.weight_decay, self.dropout, self.linear_skip, self.cycle = weight_decay, dropout, linear_skip, cycle
         self.validation_fraction, self.patience, self.random_state = validation_fraction, patience, random_state
         self.device, self.verbose = device, verbose
 
@@ -231,6 +234,7 @@ class TitansForecaster(_LightningEstimator):
         super()._validate_params()
         _check("channel_mixing", self.channel_mixing, bool)
         _check("linear_skip", self.linear_skip, bool)
+        _check("cycle", self.cycle, int, 2, allow_none=True)
 
     def _series(self, y, fitted: bool) -> Series:
         """Check ``y`` and return it as a Series; against the fit's columns when ``fitted``."""
@@ -275,7 +279,7 @@ class TitansForecaster(_LightningEstimator):
                                       heads=self.heads, dropout=float(self.dropout))
         model = Forecaster(channels=len(series.names), lookback=self.lookback, horizon=self.horizon, encoder=encoder,
                            patch_len=self.patch_len, stride=self.stride, channel_mixing=self.channel_mixing,
-                           linear_skip=self.linear_skip, loss=self.loss, quantiles=self.quantiles,
+                           linear_skip=self.linear_skip, cycle=self.cycle, loss=self.loss, quantiles=self.quantiles,
                            learning_rate=self.learning_rate, weight_decay=float(self.weight_decay))
         self._train(model, data, "val_mse")
         self.model_ = model.cpu()
@@ -285,7 +289,16 @@ class TitansForecaster(_LightningEstimator):
         self.freq_ = None if series.times is None else time_step(series.times)
         self.last_window_ = series.values[-self.lookback:].copy()
         self.last_times_ = None if series.times is None else series.times[-self.lookback:]
+        self.n_rows_ = len(series.values)
+        self.first_time_ = None if series.times is None else series.times[0]
         return self
+
+    def _first_row(self, series: Series) -> int:
+        """Where ``series``' first row lies on the training series' clock (see the class docstring)."""
+        if series.times is None or self.first_time_ is None:
+            return 0
+        step = np.median(np.diff(series.times.asi8)) if len(series.times) > 1 else 1
+        return round((series.times[0] - self.first_time_).value / step)
 
     def _scaled(self, values: np.ndarray) -> torch.Tensor:
         return torch.as_tensor((values - self.scaler_mean_) / self.scaler_scale_, dtype=torch.float32)
@@ -293,15 +306,16 @@ class TitansForecaster(_LightningEstimator):
     def _raw_forecast(self, y) -> tuple[np.ndarray, pd.Index]:
         check_is_fitted(self, "model_")
         if y is None:
-            window, times = self.last_window_, self.last_times_
+            window, times, first_row = self.last_window_, self.last_times_, self.n_rows_ - self.lookback
         else:
             series = self._series(y, fitted=True)
             if len(series.values) < self.lookback:
                 raise ValueError(f"y has {len(series.values)} rows, fewer than lookback = {self.lookback}")
             window = series.values[-self.lookback:]
             times = None if series.times is None else series.times[-self.lookback:]
+            first_row = self._first_row(series) + len(series.values) - self.lookback
         with torch.no_grad():
-            out = self.model_(self._scaled(window).unsqueeze(0))[0].numpy()
+            out = self.model_(self._scaled(window).unsqueeze(0), torch.tensor([first_row]))[0].numpy()
         scale = self.scaler_scale_.reshape(1, -1, *([1] * (out.ndim - 2)))
         mean = self.scaler_mean_.reshape(1, -1, *([1] * (out.ndim - 2)))
         return out * scale + mean, future_index(times, self.horizon)
@@ -331,11 +345,12 @@ class TitansForecaster(_LightningEstimator):
             raise ValueError(f"y has {len(scaled)} rows, fewer than lookback + horizon = "
                              f"{self.lookback + self.horizon}")
         windows = scaled.unfold(0, self.lookback + self.horizon, 1).transpose(1, 2)
+        first_rows = self._first_row(series) + torch.arange(len(windows))
         errors = []
         with torch.no_grad():
-            for batch in windows.split(256):
-                errors.append((self.model_.point(self.model_(batch[:, :self.lookback])) - batch[:, self.lookback:])
-                              .square().flatten(1))
+            for batch, rows in zip(windows.split(256), first_rows.split(256), strict=True):
+                prediction = self.model_.point(self.model_(batch[:, :self.lookback], rows))
+                errors.append((prediction - batch[:, self.lookback:]).square().flatten(1))
         return -float(torch.cat(errors).mean())
 
 

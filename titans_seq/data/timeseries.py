@@ -89,7 +89,8 @@ def read_series(data: pd.DataFrame | str | os.PathLike, time_column: str | None 
 
 
 class WindowDataset(Dataset):
-    """Stride-1 windows over rows ``[start, stop)``: input ``lookback`` rows, target the next ``horizon``."""
+    """Stride-1 windows over rows ``[start, stop)``: input ``lookback`` rows, target the next ``horizon``,
+    and the row of the series where the input starts (a model's clock, e.g. for a learned daily cycle)."""
 
     def __init__(self, values: np.ndarray, start: int, stop: int, lookback: int, horizon: int,
                  inputs: list[int], targets: list[int]):
@@ -101,15 +102,17 @@ class WindowDataset(Dataset):
     def __len__(self) -> int:
         return max(0, len(self.data) - self.lookback - self.horizon + 1)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, int]:
         cut = i + self.lookback
-        return self.data[i:cut, self.inputs], self.data[cut: cut + self.horizon, self.targets]
+        return self.data[i:cut, self.inputs], self.data[cut: cut + self.horizon, self.targets], self.start + i
 
 
 class TimeSeriesDataModule(SplitDataModule):
     """Windows of a series for training, validation and test, scaled by the training rows' statistics.
 
     Subclasses say where the series comes from (:meth:`load`) and where the splits lie (:meth:`borders`).
+    A batch is ``(x, y, first_row)``: inputs ``(B, lookback, C)``, targets ``(B, horizon, targets)`` and
+    each window's first row in the whole series ``(B,)``.
 
     Args:
         lookback: input window length. horizon: steps to forecast.
@@ -169,9 +172,11 @@ class TimeSeriesDataModule(SplitDataModule):
                                                  inputs, self.target_index)
 
     def predict_dataloader(self) -> DataLoader:
-        """One batch: the latest ``lookback`` rows (scaled), the context of a forecast beyond the data."""
+        """One batch: the latest ``lookback`` rows (scaled), the context of a forecast beyond the data, and
+        the row where they start."""
         latest = torch.as_tensor(self.scaled[-self.lookback:], dtype=torch.float32).unsqueeze(0)
-        return DataLoader(TensorDataset(latest), batch_size=1)
+        first_row = torch.tensor([len(self.scaled) - self.lookback])
+        return DataLoader(TensorDataset(latest, first_row), batch_size=1)
 
     @property
     def windows(self) -> dict[str, int]:

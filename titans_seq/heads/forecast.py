@@ -7,7 +7,7 @@ from torch import Tensor, nn
 
 from titans_seq.layers.dropout import Dropout
 
-__all__ = ["ChannelMixer", "ForecastHead", "PatchEmbedding", "RevIN"]
+__all__ = ["ChannelMixer", "ForecastHead", "LearnedCycle", "PatchEmbedding", "RevIN"]
 
 
 class RevIN(nn.Module):
@@ -40,6 +40,26 @@ class RevIN(nn.Module):
         if weight is not None:
             y = (y - bias.view(-1, *extra)) / (weight.view(-1, *extra) + self.eps * self.eps)
         return y * std.view(*std.shape, *extra) + mean.view(*mean.shape, *extra)
+
+
+class LearnedCycle(nn.Module):
+    """A learned periodic pattern per channel, ``cycle`` steps long (CycleNet's residual cycle forecasting,
+    Lin et al., NeurIPS 2024): the model removes it from the lookback and adds it back to the forecast, and
+    so only has to forecast what the cycle does not explain. It starts at zero (the model without it).
+
+    A window's phase is its first row's index in the series modulo ``cycle``, so the pattern lines up with
+    the data's own period (96 steps for a day of 15-minute data) whatever the batch.
+    """
+
+    def __init__(self, cycle: int, channels: int):
+        super().__init__()
+        self.cycle = cycle
+        self.values = nn.Parameter(torch.zeros(cycle, channels))
+
+    def forward(self, first_row: Tensor, length: int, offset: int = 0) -> Tensor:
+        """The pattern at rows ``first_row + offset + (0 .. length-1)``: ``(B,) -> (B, length, channels)``."""
+        steps = torch.arange(offset, offset + length, device=first_row.device)
+        return self.values[(first_row.long().view(-1, 1) + steps) % self.cycle]
 
 
 class PatchEmbedding(nn.Module):

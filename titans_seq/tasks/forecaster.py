@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from torchmetrics import MeanAbsoluteError, MeanSquaredError
 
 from titans_seq.baselines import DLinear
-from titans_seq.heads import ChannelMixer, ForecastHead, PatchEmbedding, RevIN
+from titans_seq.heads import ChannelMixer, ForecastHead, LearnedCycle, PatchEmbedding, RevIN
 from titans_seq.layers import TitansConfig, TitansEncoder
 from titans_seq.tasks.optim import adamw_with_cosine
 
@@ -43,14 +43,17 @@ class TitansForecastNetwork(nn.Module):
     the quantiles are ordered by construction. With ``linear_skip``, one linear map over time, shared by
     the channels, takes each normalised lookback straight to the horizon and is added to the forecast (to
     every quantile alike): RLinear (Li et al. 2023) beside the encoder, as LSTNet's autoregressive component.
+    With ``cycle``, a :class:`~titans_seq.heads.LearnedCycle` of that many steps is removed from the normalised
+    lookback and added to the forecast; ``forward`` then needs each window's first row in the series.
     """
 
     def __init__(self, channels: int, lookback: int, horizon: int, encoder: TitansConfig, patch_len: int = 16,
                  stride: int = 8, channel_mixing: bool = False, quantiles: int = 0, median_index: int = 0,
-                 linear_skip: bool = False):
+                 linear_skip: bool = False, cycle: int | None = None):
         super().__init__()
-        self.channels = channels
+        self.channels, self.lookback, self.horizon = channels, lookback, horizon
         self.revin = RevIN(channels)
+        self.cycle = LearnedCycle(cycle, channels) if cycle else None
         self.patches = PatchEmbedding(lookback, patch_len, stride, encoder.dim, encoder.dropout)
         self.mixer = ChannelMixer(channels) if channel_mixing else None
         self.encoder = TitansEncoder(encoder)
@@ -62,8 +65,15 @@ class TitansForecastNetwork(nn.Module):
             nn.init.zeros_(self.skip.weight)
             nn.init.zeros_(self.skip.bias)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, first_row: Tensor | None = None) -> Tensor:
+        """Forecast from ``x`` ``(B, L, C)``; ``first_row`` ``(B,)``: each window's first row (with a cycle)."""
         normed, stats = self.revin.normalize(x)
+        if self.cycle is not None:
+            if first_row is None:
+                raise ValueError(f"this forecaster removes a learned cycle of {self.cycle.cycle} steps and needs "
+                                 "each window's first row in the series (the third item of a "
+                                 "TimeSeriesDataModule batch)")
+            normed = normed - self.cycle(first_row, self.lookback)
         tokens = self.patches(normed)
         if self.mixer is not None:
             tokens = self.mixer(tokens, self.channels)
@@ -74,6 +84,9 @@ class TitansForecastNetwork(nn.Module):
         if self.skip is not None:
             direct = self.skip(normed.transpose(1, 2)).transpose(1, 2)
             out = out + (direct.unsqueeze(-1) if self.quantiles else direct)
+        if self.cycle is not None:
+            pattern = self.cycle(first_row, self.horizon, offset=self.lookback)
+            out = out + (pattern.unsqueeze(-1) if self.quantiles else pattern)
         return self.revin.denormalize(out, stats)
 
     def _ordered(self, raw: Tensor) -> Tensor:
@@ -95,6 +108,9 @@ class Forecaster(L.LightningModule):
         encoder: the Titans encoder's configuration (default: ``FORECAST_ENCODER``, a small bidirectional MAG).
         patch_len, stride: patching of each channel's lookback. channel_mixing: mix channels before encoding.
         linear_skip: add a linear map from each channel's normalised lookback to the horizon (Titans only).
+        cycle: learn a periodic pattern of this many steps per channel, removed from the lookback and added
+            to the forecast (CycleNet; Titans only; e.g. 24 for a day of hourly data, 96 of 15-minute data).
+            Batches then carry each window's first row, as a ``TimeSeriesDataModule``'s do.
         target_channels: indices of the channels to forecast (default: all, or the DataModule's target
             for ``features="MS"``/``"S"``).
         loss: ``"mse"``, ``"mae"`` or ``"huber"`` (point forecasts). quantiles: e.g. ``[0.1, 0.5, 0.9]``:
@@ -106,7 +122,7 @@ class Forecaster(L.LightningModule):
                  encoder: TitansConfig | dict | None = None, patch_len: int = 16, stride: int = 8,
                  channel_mixing: bool = False, target_channels: list[int] | None = None, loss: str = "mse",
                  quantiles: list[float] | None = None, learning_rate: float = 3e-4, weight_decay: float = 1e-4,
-                 linear_skip: bool = False):
+                 linear_skip: bool = False, cycle: int | None = None):
         super().__init__()
         if model not in ("titans", "dlinear"):
             raise ValueError(f"model must be 'titans' or 'dlinear', got {model!r}")
@@ -118,8 +134,10 @@ class Forecaster(L.LightningModule):
                 raise ValueError(f"quantiles must lie strictly between 0 and 1, got {quantiles}")
             if model != "titans":
                 raise ValueError("quantile forecasts need model='titans'")
-        if model != "titans" and (channel_mixing or linear_skip):
-            raise ValueError("channel_mixing and linear_skip need model='titans'")
+        if model != "titans" and (channel_mixing or linear_skip or cycle):
+            raise ValueError("channel_mixing, linear_skip and cycle need model='titans'")
+        if cycle is not None and (isinstance(cycle, bool) or not isinstance(cycle, int) or cycle < 2):
+            raise ValueError(f"cycle must be an integer of at least 2 steps (or None), got {cycle!r}")
         encoder = TitansConfig.coerce(encoder, FORECAST_ENCODER)
         if encoder.causal:
             raise ValueError("the forecaster's encoder reads the whole lookback: set causal=False")
@@ -146,7 +164,8 @@ class Forecaster(L.LightningModule):
             q = self.quantiles
             self.network = TitansForecastNetwork(channels, h.lookback, h.horizon, self.encoder_config, h.patch_len,
                                                  h.stride, h.channel_mixing, quantiles=len(q) if q else 0,
-                                                 median_index=q.index(0.5) if q else 0, linear_skip=h.linear_skip)
+                                                 median_index=q.index(0.5) if q else 0, linear_skip=h.linear_skip,
+                                                 cycle=h.cycle)
         else:
             self.network = DLinear(h.lookback, h.horizon)
         self.register_buffer("target_mean", torch.zeros(len(self.target_channels)))
@@ -170,9 +189,12 @@ class Forecaster(L.LightningModule):
             index = datamodule.target_index
             self.set_target_scaler(scaler.mean_[index], scaler.scale_[index])
 
-    def forward(self, x: Tensor) -> Tensor:
-        """Forecast ``(B, H, targets)``, or ``(B, H, targets, quantiles)`` with a quantile head."""
-        return self.network(x)[:, :, self.target_channels]
+    def forward(self, x: Tensor, first_row: Tensor | None = None) -> Tensor:
+        """Forecast ``(B, H, targets)``, or ``(B, H, targets, quantiles)`` with a quantile head; ``first_row``
+        ``(B,)``: each window's first row in the series (needed with a ``cycle``)."""
+        if self.hparams.model == "dlinear":
+            return self.network(x)[:, :, self.target_channels]
+        return self.network(x, first_row)[:, :, self.target_channels]
 
     def point(self, prediction: Tensor) -> Tensor:
         """The point forecast in ``prediction``: itself, or its median with a quantile head."""
@@ -185,14 +207,14 @@ class Forecaster(L.LightningModule):
         return fn(prediction, target)
 
     def training_step(self, batch, batch_idx):
-        x, y = batch
-        loss = self._loss(self(x), y)
+        x, y, first_row = _windows(batch)
+        loss = self._loss(self(x, first_row), y)
         self.log("train_loss", loss, prog_bar=True)
         return loss
 
     def _evaluate(self, batch, split: str) -> None:
-        x, y = batch
-        prediction = self(x)
+        x, y, first_row = _windows(batch)
+        prediction = self(x, first_row)
         self.log(f"{split}_loss", self._loss(prediction, y), prog_bar=split == "val")
         point = self.point(prediction)
         self.metrics[f"{split}_mse"].update(point, y)
@@ -210,8 +232,9 @@ class Forecaster(L.LightningModule):
         self._evaluate(batch, "test")
 
     def predict_step(self, batch, batch_idx):
-        x = batch[0] if isinstance(batch, (list, tuple)) else batch
-        return self(x)
+        if not isinstance(batch, (list, tuple)):
+            return self(batch)
+        return self(batch[0], batch[-1] if len(batch) > 1 else None)
 
     def configure_optimizers(self):
         return adamw_with_cosine(self)
@@ -220,8 +243,8 @@ class Forecaster(L.LightningModule):
     def forecast(self, datamodule) -> pd.DataFrame:
         """The next ``horizon`` steps after the end of the DataModule's series, in original units,
         indexed by the future timestamps (step inferred from the series); quantiles as extra columns."""
-        (context,) = next(iter(datamodule.predict_dataloader()))
-        return self.predictions_frame([self(context.to(self.device))], datamodule)
+        context, first_row = next(iter(datamodule.predict_dataloader()))
+        return self.predictions_frame([self(context.to(self.device), first_row.to(self.device))], datamodule)
 
     def predictions_frame(self, predictions: list[Tensor], datamodule) -> pd.DataFrame:
         """``predict``'s output on the DataModule's latest window as a frame (see :meth:`forecast`)."""
@@ -237,6 +260,12 @@ class Forecaster(L.LightningModule):
             for j, name in enumerate(names):
                 columns[name if q == 0.5 else f"{name}_q{q:g}"] = values[:, j]
         return pd.DataFrame(columns, index=index)
+
+
+def _windows(batch) -> tuple[Tensor, Tensor, Tensor | None]:
+    """A batch's inputs, targets and first rows (``None`` for a batch of ``(x, y)`` only)."""
+    x, y, *rest = batch
+    return x, y, rest[0] if rest else None
 
 
 def time_step(times: pd.DatetimeIndex):
