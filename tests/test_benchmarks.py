@@ -74,7 +74,8 @@ def test_forecast_closing_line_and_record(shared_data, tmp_path):
                                           ("forecast.py", ["--loss", "quantile"]),
                                           ("forecast.py", ["--model", "dlinear", "--dropout", "0.3"]),
                                           ("forecast.py", ["--model", "dlinear", "--channel-mixing"]),
-                                          ("forecast.py", ["--model", "dlinear", "--linear-skip"])])
+                                          ("forecast.py", ["--model", "dlinear", "--linear-skip"]),
+                                          ("forecast.py", ["--model", "dlinear", "--cycle", "96"])])
 def test_bad_flags_fail_before_any_work(tmp_path, script, args):
     out = subprocess.run([sys.executable, str(BENCHMARKS / script), *args], capture_output=True, text=True,
                          env={**os.environ, "TITANS_SEQ_RESULTS": str(tmp_path)}, timeout=300)
@@ -175,10 +176,10 @@ def test_forecast_configs_are_the_benchmarks_horizon_96(dataset):
     model, data, trainer, patience = shipped_config(dataset)
     assert model["encoder"] == {**FORECAST_ENCODER.to_dict(), "dropout": settings["dropout"]}
     assert (model["learning_rate"], model["weight_decay"], model.get("loss", "mse"), model.get("channel_mixing", False),
-            model.get("linear_skip", False), trainer["max_epochs"], patience, data["batch_size"],
+            model.get("linear_skip", False), model.get("cycle"), trainer["max_epochs"], patience, data["batch_size"],
             data["lookback"], data["horizon"], model["horizon"]) == (
         settings["learning_rate"], settings["weight_decay"], settings["loss"], settings["channel_mixing"],
-        settings["linear_skip"], settings["epochs"], settings["patience"], settings["batch_size"], 96, 96, 96)
+        settings["linear_skip"], settings["cycle"], settings["epochs"], settings["patience"], settings["batch_size"], 96, 96, 96)
 
 
 def test_forecast_runs_take_their_tables_settings_and_the_flags_override_them():

@@ -156,12 +156,28 @@ def test_regularisation_and_options_reach_the_trained_models():
                                           random_state=0, **{**TINY, "max_epochs": 1}).fit(X, y)
     assert classifier.model_.network.reverse_head is not None
     forecaster = TitansForecaster(lookback=48, horizon=12, patch_len=8, stride=8, dropout=0.0, weight_decay=0.05,
-                                  channel_mixing=True, linear_skip=True, random_state=0,
+                                  channel_mixing=True, linear_skip=True, cycle=24, random_state=0,
                                   **{**TINY, "max_epochs": 1}).fit(series())
-    assert forecaster.model_.network.mixer is not None and forecaster.model_.network.skip is not None
+    network = forecaster.model_.network
+    assert network.mixer is not None and network.skip is not None and network.cycle.cycle == 24
     for estimator, dropout, decay in ((classifier, 0.3, 0.1), (forecaster, 0.0, 0.05)):
         assert estimator.model_.hparams.weight_decay == decay
         assert {m.p for m in estimator.model_.modules() if isinstance(m, torch.nn.Dropout)} == {dropout}
+
+
+def test_cycle_places_a_new_series_on_the_training_clock():
+    """predict(y) and score(y) read the learned cycle at y's own hours: a timed tail of the training series
+    forecasts as the series itself; an array without timestamps starts where the training series started."""
+    data = series()
+    model = TitansForecaster(lookback=48, horizon=12, patch_len=8, stride=8, cycle=24, random_state=0,
+                             **{**TINY, "max_epochs": 1}).fit(data)
+    with torch.no_grad():  # a pronounced cycle, so that reading it at the wrong hours shows
+        model.model_.network.cycle.values.normal_(generator=torch.Generator().manual_seed(0))
+    pd.testing.assert_frame_equal(model.predict(data.iloc[5:]), model.predict())
+    np.testing.assert_allclose(model.predict(data.to_numpy()).to_numpy(), model.predict().to_numpy())
+    assert not np.allclose(model.predict(data.iloc[5:].to_numpy()).to_numpy(), model.predict().to_numpy())
+    assert model.score(data.iloc[24:]) == pytest.approx(model.score(data.iloc[24:].to_numpy()))
+    assert model.score(data.iloc[5:]) != pytest.approx(model.score(data.iloc[5:].to_numpy()))
 
 
 def test_not_fitted_and_bad_parameters():
@@ -193,6 +209,8 @@ def test_not_fitted_and_bad_parameters():
         TitansForecaster(weight_decay=-0.1).fit(series())
     with pytest.raises(ValueError, match="linear_skip must be bool, got 'yes'"):
         TitansForecaster(linear_skip="yes").fit(series())
+    with pytest.raises(ValueError, match="cycle must be >= 2, got 1"):
+        TitansForecaster(cycle=1).fit(series())
     with pytest.raises(ValueError, match="device must be"):
         TitansForecaster(device="tpu", lookback=48, horizon=12, **TINY).fit(series())
 

@@ -291,14 +291,14 @@ class TitansForecaster(_LightningEstimator):
         self.last_times_ = None if series.times is None else series.times[-self.lookback:]
         self.n_rows_ = len(series.values)
         self.first_time_ = None if series.times is None else series.times[0]
+        self.step_ = None if series.times is None else (series.times[1:] - series.times[:-1]).median()
         return self
 
     def _first_row(self, series: Series) -> int:
         """Where ``series``' first row lies on the training series' clock (see the class docstring)."""
         if series.times is None or self.first_time_ is None:
             return 0
-        step = np.median(np.diff(series.times.asi8)) if len(series.times) > 1 else 1
-        return round((series.times[0] - self.first_time_).value / step)
+        return round((series.times[0] - self.first_time_) / self.step_)
 
     def _scaled(self, values: np.ndarray) -> torch.Tensor:
         return torch.as_tensor((values - self.scaler_mean_) / self.scaler_scale_, dtype=torch.float32)

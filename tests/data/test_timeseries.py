@@ -59,14 +59,28 @@ def test_windows_have_no_look_ahead():
     table = frame(300)
     data = CSVDataModule(table, lookback=24, horizon=12)
     data.setup()
-    x, y = data.datasets["test"][5]
+    x, y, _ = data.datasets["test"][5]
     changed = table.copy()
     start = data.datasets["test"].start + 5 + 24  # the first forecast row of that window
     changed.iloc[start:, 1:] = 99.0
     again = CSVDataModule(changed, lookback=24, horizon=12)
     again.setup()
-    x2, y2 = again.datasets["test"][5]
+    x2, y2, _ = again.datasets["test"][5]
     assert (x2 == x).all() and not (y2 == y).all()
+
+
+def test_windows_carry_their_first_row_in_the_series():
+    table = frame(300)
+    data = CSVDataModule(table, lookback=24, horizon=12)
+    data.setup()
+    test = data.datasets["test"]
+    x, _, first_row = test[5]
+    assert first_row == data.split_rows["test"][0] - 24 + 5
+    np.testing.assert_allclose(x.numpy(), data.scaled[first_row: first_row + 24], rtol=1e-6)
+    _, _, rows = next(iter(data.val_dataloader()))
+    assert rows.tolist() == list(range(data.split_rows["val"][0] - 24, data.split_rows["val"][0] - 24 + len(rows)))
+    latest, latest_row = next(iter(data.predict_dataloader()))
+    assert latest_row.tolist() == [300 - 24] and latest.shape == (1, 24, 3)
 
 
 def test_features_s_and_ms():
@@ -74,7 +88,7 @@ def test_features_s_and_ms():
     for features, inputs, targets in (("M", 3, 3), ("MS", 3, 1), ("S", 1, 1)):
         data = CSVDataModule(table, lookback=24, horizon=12, features=features)
         data.setup()
-        x, y = data.datasets["train"][0]
+        x, y, _ = data.datasets["train"][0]
         assert x.shape == (24, inputs) and y.shape == (12, targets)
 
 

@@ -83,8 +83,10 @@ def test_bad_arguments():
         Forecaster(encoder=TitansConfig(causal=True))
     with pytest.raises(TypeError, match="encoder must be a TitansConfig"):
         Forecaster(encoder="mag")
-    with pytest.raises(ValueError, match="linear_skip need model='titans'"):
+    with pytest.raises(ValueError, match="cycle need model='titans'"):
         Forecaster(model="dlinear", linear_skip=True)
+    with pytest.raises(ValueError, match="cycle must be an integer of at least 2 steps"):
+        Forecaster(cycle=1)
 
 
 @pytest.mark.parametrize(("loss", "mixing"), [("mae", False), ("huber", True)])
@@ -126,6 +128,71 @@ def test_linear_skip_adds_a_linear_map_of_the_lookback(quantiles):
         assert (forecast.diff(dim=-1) > 0).all()
     else:
         torch.testing.assert_close(forecast, last)
+
+
+@pytest.mark.parametrize("quantiles", [None, [0.1, 0.9]])
+def test_cycle_is_taken_out_at_the_lookback_and_put_back_at_the_forecast_rows(quantiles):
+    """With the head silenced and a skip that repeats the last (cycle-free) value, the forecast is the last
+    value, minus the cycle at its row, plus the cycle at each forecast row (in the window's own scale)."""
+    model = Forecaster(channels=2, lookback=48, horizon=12, encoder=TINY, patch_len=8, stride=8,
+                       quantiles=quantiles, linear_skip=True, cycle=24).eval()
+    network = model.network
+    with torch.no_grad():
+        network.head.project.weight.zero_(), network.head.project.bias.zero_()
+        network.skip.weight[:, -1] = 1.0
+        network.cycle.values.normal_()
+    x, first_row = torch.randn(3, 48, 2) * 4 + 10, torch.tensor([0, 7, 1000])
+    forecast = model(x, first_row)
+    std = torch.sqrt(x.var(dim=1, keepdim=True, unbiased=False) + 1e-5)
+    cycle = network.cycle.values
+    last_row, rows = first_row + 47, first_row[:, None] + 48 + torch.arange(12)
+    expected = x[:, -1:, :] + std * (cycle[rows % 24] - cycle[last_row % 24][:, None])
+    torch.testing.assert_close(forecast[..., 1] if quantiles else forecast, expected, rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="learned cycle of 24 steps and needs each window's first row"):
+        model(x)
+
+
+def test_cycle_starts_at_the_mean_normalised_training_lookback_of_each_phase():
+    data = CSVDataModule(sinusoid(), lookback=48, horizon=12, batch_size=16)
+    model = Forecaster(channels=2, lookback=48, horizon=12, encoder=TINY, patch_len=8, stride=8, cycle=24)
+    assert not model.network.cycle.values.any()  # without training data: zero, the model without a cycle
+
+    def start_training(model):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            L.Trainer(max_epochs=0, logger=False, enable_progress_bar=False, enable_model_summary=False,
+                      enable_checkpointing=False, accelerator="cpu").fit(model, datamodule=data)
+
+    start_training(model)
+    train = data.datasets["train"]
+    sums, counts = np.zeros((24, 2)), np.zeros(24)
+    for i in range(0, len(train) - len(train) % 16):  # the training loader's windows (drop_last)
+        x = data.scaled[i: i + 48]
+        normed = (x - x.mean(0)) / np.sqrt(x.var(0) + 1e-5)
+        np.add.at(sums, (i + np.arange(48)) % 24, normed)
+        np.add.at(counts, (i + np.arange(48)) % 24, 1)
+    np.testing.assert_allclose(model.network.cycle.values.detach().numpy(), sums / counts[:, None], atol=1e-5)
+    with torch.no_grad():  # a pattern already learned is not reset when training goes on
+        model.network.cycle.values.add_(1.0)
+    learned = model.network.cycle.values.detach().clone()
+    start_training(model)
+    torch.testing.assert_close(model.network.cycle.values.detach(), learned)
+
+
+def test_cycle_forecasts_what_a_short_lookback_cannot_tell():
+    """A daily pattern seen through a 6-hour lookback: the learned cycle, placed by each window's first row,
+    knows the hours ahead; without it the model must guess the phase from six noisy values."""
+    rng = np.random.default_rng(0)
+    pattern, t = rng.normal(size=24), np.arange(1200)
+    table = pd.DataFrame({"date": pd.date_range("2022-03-01", periods=len(t), freq="h"),
+                          "OT": pattern[t % 24] + rng.normal(0, 0.2, len(t))})
+    errors = {}
+    for cycle in (None, 24):
+        data = CSVDataModule(table, lookback=6, horizon=12, batch_size=32)
+        model = Forecaster(channels=1, lookback=6, horizon=12, encoder=TINY, patch_len=2, stride=2,
+                           learning_rate=1e-2, cycle=cycle)
+        errors[cycle] = fit(model, data, epochs=4)["test_mse"]
+    assert errors[24] < 0.8 * errors[None]
 
 
 def test_future_index_without_timestamps():

@@ -48,7 +48,8 @@ class LearnedCycle(nn.Module):
     so only has to forecast what the cycle does not explain. It starts at zero (the model without it).
 
     A window's phase is its first row's index in the series modulo ``cycle``, so the pattern lines up with
-    the data's own period (96 steps for a day of 15-minute data) whatever the batch.
+    the data's own period (96 steps for a day of 15-minute data) whatever the batch. :meth:`start_at_mean`
+    sets it to the mean pattern of some windows, a warm start.
     """
 
     def __init__(self, cycle: int, channels: int):
@@ -56,10 +57,26 @@ class LearnedCycle(nn.Module):
         self.cycle = cycle
         self.values = nn.Parameter(torch.zeros(cycle, channels))
 
+    def rows(self, first_row: Tensor, length: int, offset: int = 0) -> Tensor:
+        """Phases of rows ``first_row + offset + (0 .. length-1)``: ``(B,) -> (B, length)``."""
+        steps = torch.arange(offset, offset + length, device=first_row.device)
+        return (first_row.long().view(-1, 1) + steps) % self.cycle
+
     def forward(self, first_row: Tensor, length: int, offset: int = 0) -> Tensor:
         """The pattern at rows ``first_row + offset + (0 .. length-1)``: ``(B,) -> (B, length, channels)``."""
-        steps = torch.arange(offset, offset + length, device=first_row.device)
-        return self.values[(first_row.long().view(-1, 1) + steps) % self.cycle]
+        return self.values[self.rows(first_row, length, offset)]
+
+    @torch.no_grad()
+    def start_at_mean(self, windows) -> None:
+        """Set the pattern to the mean value at each phase of ``windows``, pairs of ``(values (B, L, channels),
+        first_row (B,))``; a phase no window covers stays as it was."""
+        sums, counts = torch.zeros_like(self.values), torch.zeros(self.cycle, device=self.values.device)
+        for values, first_row in windows:
+            phases = self.rows(first_row.to(sums.device), values.shape[1]).flatten()
+            sums.index_add_(0, phases, values.to(sums).flatten(0, 1))
+            counts += torch.bincount(phases, minlength=self.cycle)
+        seen = counts > 0
+        self.values[seen] = sums[seen] / counts[seen, None]
 
 
 class PatchEmbedding(nn.Module):

@@ -44,7 +44,8 @@ class TitansForecastNetwork(nn.Module):
     the channels, takes each normalised lookback straight to the horizon and is added to the forecast (to
     every quantile alike): RLinear (Li et al. 2023) beside the encoder, as LSTNet's autoregressive component.
     With ``cycle``, a :class:`~titans_seq.heads.LearnedCycle` of that many steps is removed from the normalised
-    lookback and added to the forecast; ``forward`` then needs each window's first row in the series.
+    lookback and added to the forecast; ``forward`` then needs each window's first row in the series, and
+    :meth:`start_cycle` gives the cycle a warm start from training windows.
     """
 
     def __init__(self, channels: int, lookback: int, horizon: int, encoder: TitansConfig, patch_len: int = 16,
@@ -69,11 +70,7 @@ class TitansForecastNetwork(nn.Module):
         """Forecast from ``x`` ``(B, L, C)``; ``first_row`` ``(B,)``: each window's first row (with a cycle)."""
         normed, stats = self.revin.normalize(x)
         if self.cycle is not None:
-            if first_row is None:
-                raise ValueError(f"this forecaster removes a learned cycle of {self.cycle.cycle} steps and needs "
-                                 "each window's first row in the series (the third item of a "
-                                 "TimeSeriesDataModule batch)")
-            normed = normed - self.cycle(first_row, self.lookback)
+            normed = normed - self.cycle(self._required(first_row), self.lookback)
         tokens = self.patches(normed)
         if self.mixer is not None:
             tokens = self.mixer(tokens, self.channels)
@@ -88,6 +85,18 @@ class TitansForecastNetwork(nn.Module):
             pattern = self.cycle(first_row, self.horizon, offset=self.lookback)
             out = out + (pattern.unsqueeze(-1) if self.quantiles else pattern)
         return self.revin.denormalize(out, stats)
+
+    @torch.no_grad()
+    def start_cycle(self, windows) -> None:
+        """Start the cycle at the mean normalised lookback at each phase of ``windows``, pairs of ``(x (B, L, C),
+        first_row (B,))``: the average daily profile (say) in the units the cycle is removed in."""
+        self.cycle.start_at_mean((self.revin.normalize(x)[0], self._required(first_row)) for x, first_row in windows)
+
+    def _required(self, first_row: Tensor | None) -> Tensor:
+        if first_row is None:
+            raise ValueError(f"this forecaster removes a learned cycle of {self.cycle.cycle} steps and needs each "
+                             "window's first row in the series (the third item of a TimeSeriesDataModule batch)")
+        return first_row
 
     def _ordered(self, raw: Tensor) -> Tensor:
         median = raw[..., self.median_index: self.median_index + 1]
@@ -110,7 +119,10 @@ class Forecaster(L.LightningModule):
         linear_skip: add a linear map from each channel's normalised lookback to the horizon (Titans only).
         cycle: learn a periodic pattern of this many steps per channel, removed from the lookback and added
             to the forecast (CycleNet; Titans only; e.g. 24 for a day of hourly data, 96 of 15-minute data).
-            Batches then carry each window's first row, as a ``TimeSeriesDataModule``'s do.
+            Batches then carry each window's first row, as a ``TimeSeriesDataModule``'s do. When training
+            starts with a DataModule and the pattern is still at its zero start, it starts at the mean
+            normalised training lookback of each phase (so it is in use from the first step; a pattern that
+            starts at zero, as CycleNet's, is still small when early stopping ends a short training).
         target_channels: indices of the channels to forecast (default: all, or the DataModule's target
             for ``features="MS"``/``"S"``).
         loss: ``"mse"``, ``"mae"`` or ``"huber"`` (point forecasts). quantiles: e.g. ``[0.1, 0.5, 0.9]``:
@@ -184,6 +196,9 @@ class Forecaster(L.LightningModule):
                 raise ValueError("channels was not given and there is no DataModule to take it from")
             datamodule.setup(stage)
             self._build(datamodule.n_inputs, None if datamodule.features == "M" else datamodule.target_index)
+        cycle = getattr(self.network, "cycle", None)
+        if stage == "fit" and cycle is not None and datamodule is not None and not cycle.values.any():
+            self.network.start_cycle((x, first_row) for x, _, first_row in map(_windows, datamodule.train_dataloader()))
         scaler = getattr(datamodule, "scaler", None)
         if scaler is not None and not self.scaler_known:
             index = datamodule.target_index
