@@ -58,7 +58,7 @@ TITANS_PER_HORIZON = {
     ("ETTm2", 192): dict(loss="huber", linear_skip=True),
     ("ETTm2", 336): dict(loss="huber", learning_rate=5e-4, batch_size=128, epochs=6, dropout=0.4),
     ("ETTm2", 720): dict(learning_rate=5e-4, batch_size=128, epochs=6, dropout=0.4, channel_mixing=True,
-                         linear_skip=True),
+                         linear_skip=True, cycle=96),
 }
 
 
