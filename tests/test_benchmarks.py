@@ -179,7 +179,8 @@ def test_forecast_configs_are_the_benchmarks_horizon_96(dataset):
             model.get("linear_skip", False), model.get("cycle"), trainer["max_epochs"], patience, data["batch_size"],
             data["lookback"], data["horizon"], model["horizon"]) == (
         settings["learning_rate"], settings["weight_decay"], settings["loss"], settings["channel_mixing"],
-        settings["linear_skip"], settings["cycle"], settings["epochs"], settings["patience"], settings["batch_size"], 96, 96, 96)
+        settings["linear_skip"], settings["cycle"], settings["epochs"], settings["patience"], settings["batch_size"],
+        96, 96, 96)
 
 
 def test_forecast_runs_take_their_tables_settings_and_the_flags_override_them():
