@@ -152,6 +152,21 @@ def test_cycle_is_taken_out_at_the_lookback_and_put_back_at_the_forecast_rows(qu
         model(x)
 
 
+def test_predict_reads_first_rows_only_from_integer_items():
+    """A prediction batch of ``(x, y)`` (a test loader's, say) holds no first rows: its targets are not taken
+    for them, and a model with a cycle says what it needs instead of indexing its pattern by values."""
+    plain = Forecaster(channels=2, lookback=48, horizon=12, encoder=TINY, patch_len=8, stride=8).eval()
+    x, y, rows = torch.randn(3, 48, 2), torch.randn(3, 12, 2), torch.tensor([0, 5, 9])
+    torch.testing.assert_close(plain.predict_step((x, y), 0), plain(x))
+    cycled = Forecaster(channels=2, lookback=48, horizon=12, encoder=TINY, patch_len=8, stride=8, cycle=24).eval()
+    torch.testing.assert_close(cycled.predict_step((x, y, rows), 0), cycled(x, rows))
+    torch.testing.assert_close(cycled.predict_step((x, rows), 0), cycled(x, rows))
+    with pytest.raises(ValueError, match="needs each window's first row"):
+        cycled.predict_step((x, y), 0)
+    with pytest.raises(TypeError, match="first_row must hold integer row indices"):
+        cycled(x, rows.float())
+
+
 def test_cycle_starts_at_the_mean_normalised_training_lookback_of_each_phase():
     data = CSVDataModule(sinusoid(), lookback=48, horizon=12, batch_size=16)
     model = Forecaster(channels=2, lookback=48, horizon=12, encoder=TINY, patch_len=8, stride=8, cycle=24)

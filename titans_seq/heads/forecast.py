@@ -59,6 +59,8 @@ class LearnedCycle(nn.Module):
 
     def rows(self, first_row: Tensor, length: int, offset: int = 0) -> Tensor:
         """Phases of rows ``first_row + offset + (0 .. length-1)``: ``(B,) -> (B, length)``."""
+        if first_row.is_floating_point():
+            raise TypeError(f"first_row must hold integer row indices, got {first_row.dtype}")
         steps = torch.arange(offset, offset + length, device=first_row.device)
         return (first_row.long().view(-1, 1) + steps) % self.cycle
 

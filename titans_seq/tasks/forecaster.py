@@ -249,7 +249,8 @@ class Forecaster(L.LightningModule):
     def predict_step(self, batch, batch_idx):
         if not isinstance(batch, (list, tuple)):
             return self(batch)
-        return self(batch[0], batch[-1] if len(batch) > 1 else None)
+        last = batch[-1]  # first rows are the integer item: (x, first_row) or (x, y, first_row), not (x, y)
+        return self(batch[0], last if len(batch) > 1 and not last.is_floating_point() else None)
 
     def configure_optimizers(self):
         return adamw_with_cosine(self)
