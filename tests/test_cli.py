@@ -6,6 +6,8 @@ import warnings
 
 import numpy as np
 import pandas as pd
+import pytest
+import torch
 import yaml
 
 from titans_seq.cli import CONFIGS, main
@@ -48,7 +50,8 @@ def write_config(path, model, data):
     return str(path)
 
 
-def test_forecasting_fit_test_predict(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("cycle", [None, 24])
+def test_forecasting_fit_test_predict(tmp_path, monkeypatch, capsys, cycle):
     monkeypatch.chdir(tmp_path)
     t = np.arange(600)
     pd.DataFrame({"date": pd.date_range("2024-01-01", periods=600, freq="h"), "a": 10 + np.sin(t / 4),
@@ -56,7 +59,8 @@ def test_forecasting_fit_test_predict(tmp_path, monkeypatch, capsys):
     config = write_config(
         tmp_path / "forecast.yaml",
         {"class_path": "titans_seq.tasks.Forecaster",
-         "init_args": {"lookback": 32, "horizon": 8, "patch_len": 8, "stride": 8, "encoder": SMALL_ENCODER}},
+         "init_args": {"lookback": 32, "horizon": 8, "patch_len": 8, "stride": 8, "encoder": SMALL_ENCODER,
+                       "cycle": cycle}},
         {"class_path": "titans_seq.data.CSVDataModule",
          "init_args": {"data": str(tmp_path / "series.csv"), "lookback": 32, "horizon": 8, "batch_size": 16}},
     )
@@ -64,6 +68,9 @@ def test_forecasting_fit_test_predict(tmp_path, monkeypatch, capsys):
     checkpoints = list(tmp_path.glob("lightning_logs/**/*.ckpt"))
     assert checkpoints and list(tmp_path.glob("lightning_logs/**/metrics.csv"))
     assert list(tmp_path.glob("lightning_logs/**/events.out.tfevents.*"))
+    if cycle:  # the command line starts the pattern from the training data, as the benchmark does
+        pattern = torch.load(checkpoints[0], weights_only=False)["state_dict"]["network.cycle.values"]
+        assert pattern.shape == (cycle, 2) and pattern.abs().sum() > 0
     code, _, err = run(["test", "--config", config, "--ckpt_path", str(checkpoints[0])], capsys)
     assert code == 0, err
     code, out, err = run(["predict", "--config", config, "--ckpt_path", str(checkpoints[0]),
