@@ -49,10 +49,10 @@ SETTINGS = {
 # runs behind each choice); ETTm1's are its first (GPU) run's, not chosen on ETTm1.
 TITANS_PER_HORIZON = {
     **{("ETTh1", horizon): dict(linear_skip=True, cycle=24) for horizon in (96, 192, 720)},
-    ("ETTh2", 96): dict(loss="mae", epochs=10, dropout=0.4),
-    ("ETTh2", 192): dict(loss="mae", dropout=0.4, linear_skip=True),
-    ("ETTh2", 336): dict(dropout=0.4, channel_mixing=True, linear_skip=True),
-    ("ETTh2", 720): dict(learning_rate=1e-4, linear_skip=True),
+    ("ETTh2", 96): dict(loss="mae", epochs=10, dropout=0.4, cycle=24),
+    ("ETTh2", 192): dict(loss="mae", dropout=0.4, linear_skip=True, cycle=24),
+    ("ETTh2", 336): dict(dropout=0.4, channel_mixing=True, linear_skip=True, cycle=24),
+    ("ETTh2", 720): dict(learning_rate=1e-4, linear_skip=True, cycle=24),
     **{("ETTm1", horizon): dict(learning_rate=2e-3, batch_size=128, epochs=4) for horizon in HORIZONS},
     ("ETTm2", 96): dict(loss="huber"),
     ("ETTm2", 192): dict(loss="huber", linear_skip=True, cycle=96),
