@@ -53,7 +53,7 @@ TITANS_PER_HORIZON = {
     ("ETTh2", 192): dict(loss="mae", dropout=0.4, linear_skip=True, cycle=24),
     ("ETTh2", 336): dict(dropout=0.4, channel_mixing=True, linear_skip=True, cycle=24),
     ("ETTh2", 720): dict(learning_rate=1e-4, linear_skip=True, cycle=24),
-    **{("ETTm1", horizon): dict(learning_rate=2e-3, batch_size=128, epochs=4) for horizon in HORIZONS},
+    **{("ETTm1", horizon): dict(learning_rate=2e-3, batch_size=128, epochs=4, cycle=96) for horizon in HORIZONS},
     ("ETTm2", 96): dict(loss="huber", cycle=96),
     ("ETTm2", 192): dict(loss="huber", linear_skip=True, cycle=96),
     ("ETTm2", 336): dict(loss="huber", learning_rate=5e-4, batch_size=128, epochs=6, dropout=0.4, cycle=96),

@@ -191,6 +191,7 @@ def test_forecast_runs_take_their_tables_settings_and_the_flags_override_them():
     flagged = forecast.settings_for("ETTh2", 720, "titans", {"linear_skip": False, "epochs": 2})
     assert (flagged["learning_rate"], flagged["linear_skip"], flagged["epochs"]) == (1e-4, False, 2)
     assert forecast.settings_for("ETTm1", 96, "dlinear") == forecast.SETTINGS["dlinear"]  # Titans' choices only
+    assert [forecast.settings_for("ETTm1", h, "titans")["cycle"] for h in forecast.HORIZONS] == [96, 96, 96, 96]
     assert [forecast.settings_for("ETTm2", h, "titans")["cycle"] for h in forecast.HORIZONS] == [96, 96, 96, 96]
     assert [forecast.settings_for("ETTh1", h, "titans")["cycle"] for h in forecast.HORIZONS] == [24, 24, None, 24]
     assert [forecast.settings_for("ETTh2", h, "titans")["cycle"] for h in forecast.HORIZONS] == [24, 24, 24, 24]
