@@ -9,8 +9,8 @@ A Titans run takes the settings of its row in benchmarks/RESULTS.md's tables (``
 
     python benchmarks/forecast.py --dataset ETTh1 --horizon 96 --model titans|dlinear [--epochs N] [--seed S]
                                   [--variant V] [--lr LR] [--batch-size B] [--loss mse|mae|huber]
-                                  [--dropout P] [--weight-decay W] [--[no-]channel-mixing] [--[no-]linear-skip]
-                                  [--cycle STEPS]
+                                  [--dropout P] [--dim D] [--depth N] [--weight-decay W] [--[no-]channel-mixing]
+                                  [--[no-]linear-skip] [--cycle STEPS]
     python benchmarks/forecast.py --all [--model titans] [--datasets ETTh1,ETTh2]     # the whole table
 """
 
@@ -42,7 +42,8 @@ SETTINGS = {
     # 3e-4: at 1e-3 every ETTh1 run was best after its first epoch, and horizon 720 reached only 0.564 MSE
     # (0.470 at 3e-4); see benchmarks/RESULTS.md.
     "titans": dict(learning_rate=3e-4, weight_decay=1e-4, batch_size=32, epochs=5, patience=2, loss="mse",
-                   dropout=FORECAST_ENCODER.dropout, channel_mixing=False, linear_skip=False, cycle=None),
+                   dropout=FORECAST_ENCODER.dropout, dim=FORECAST_ENCODER.dim, depth=FORECAST_ENCODER.depth,
+                   channel_mixing=False, linear_skip=False, cycle=None),
 }
 # The Titans settings of benchmarks/RESULTS.md's tables where they are not SETTINGS: chosen per horizon on
 # validation MSE, on seed 2021 or averaged over seeds 2021-2023 (RESULTS.md gives the runs behind each
@@ -81,7 +82,9 @@ def run(dataset: str, horizon: int, model: str, seed: int, variant: str, device:
     L.seed_everything(seed, workers=True, verbose=False)
     data = datamodule(dataset, horizon, settings["batch_size"])
     data.setup()
-    encoder = dataclasses.replace(FORECAST_ENCODER, variant=variant, dropout=settings.get("dropout", 0.0))
+    encoder = dataclasses.replace(FORECAST_ENCODER, variant=variant, dropout=settings.get("dropout", 0.0),
+                                  dim=settings.get("dim", FORECAST_ENCODER.dim),
+                                  depth=settings.get("depth", FORECAST_ENCODER.depth))
     forecaster = Forecaster(channels=data.n_inputs, lookback=96, horizon=horizon, model=model, encoder=encoder,
                             learning_rate=settings["learning_rate"], weight_decay=settings["weight_decay"],
                             loss=settings["loss"], channel_mixing=settings.get("channel_mixing", False),
@@ -119,6 +122,8 @@ def main() -> None:
     parser.add_argument("--lr", type=float, help="override the model's learning rate")
     parser.add_argument("--loss", choices=LOSSES, help="training loss (default mse); early stopping stays on val MSE")
     parser.add_argument("--dropout", type=float, help="override the Titans model's dropout (encoder, patches, head)")
+    parser.add_argument("--dim", type=int, help="override the Titans encoder's width (default 64)")
+    parser.add_argument("--depth", type=int, help="override the Titans encoder's number of blocks (default 2)")
     parser.add_argument("--weight-decay", type=float, help="override the model's AdamW weight decay")
     parser.add_argument("--channel-mixing", action=argparse.BooleanOptionalAction,
                         help="mix channels before the Titans encoder (Forecaster's channel_mixing)")
@@ -128,15 +133,15 @@ def main() -> None:
                         "and added to the forecast (Forecaster's cycle; a day: 24 on ETTh, 96 on ETTm, 144 on "
                         "Weather; a week: 168 on ETTh)")
     args = parser.parse_args()
-    refuse_titans_only_flags(parser, args, ("dropout", "channel_mixing", "linear_skip", "cycle"),
+    refuse_titans_only_flags(parser, args, ("dropout", "dim", "depth", "channel_mixing", "linear_skip", "cycle"),
                              runs_titans=args.model == "titans")
     device = resolve_device(args.device)
     torch.set_float32_matmul_precision("high")
     jobs = ([(d, h) for d in args.datasets.split(",") for h in HORIZONS] if args.all
             else [(args.dataset, args.horizon)])
     overrides = given(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, loss=args.loss,
-                      dropout=args.dropout, weight_decay=args.weight_decay, channel_mixing=args.channel_mixing,
-                      linear_skip=args.linear_skip, cycle=args.cycle)
+                      dropout=args.dropout, dim=args.dim, depth=args.depth, weight_decay=args.weight_decay,
+                      channel_mixing=args.channel_mixing, linear_skip=args.linear_skip, cycle=args.cycle)
     rows, path = [], None
     name = f"forecast-{args.model}" + ("-" + args.datasets.replace(",", "-") if args.all else
                                        f"-{args.dataset}-{args.horizon}")

@@ -75,7 +75,8 @@ def test_forecast_closing_line_and_record(shared_data, tmp_path):
                                           ("forecast.py", ["--model", "dlinear", "--dropout", "0.3"]),
                                           ("forecast.py", ["--model", "dlinear", "--channel-mixing"]),
                                           ("forecast.py", ["--model", "dlinear", "--linear-skip"]),
-                                          ("forecast.py", ["--model", "dlinear", "--cycle", "96"])])
+                                          ("forecast.py", ["--model", "dlinear", "--cycle", "96"]),
+                                          ("forecast.py", ["--model", "dlinear", "--dim", "32"])])
 def test_bad_flags_fail_before_any_work(tmp_path, script, args):
     out = subprocess.run([sys.executable, str(BENCHMARKS / script), *args], capture_output=True, text=True,
                          env={**os.environ, "TITANS_SEQ_RESULTS": str(tmp_path)}, timeout=300)
@@ -174,7 +175,8 @@ def test_genomics_configs_are_the_benchmarks_titans_model(dataset):
 def test_forecast_configs_are_the_benchmarks_horizon_96(dataset):
     settings = benchmark_module("forecast").settings_for(dataset, 96, "titans")
     model, data, trainer, patience = shipped_config(dataset)
-    assert model["encoder"] == {**FORECAST_ENCODER.to_dict(), "dropout": settings["dropout"]}
+    assert model["encoder"] == {**FORECAST_ENCODER.to_dict(), "dropout": settings["dropout"], "dim": settings["dim"],
+                                "depth": settings["depth"]}
     assert (model["learning_rate"], model["weight_decay"], model.get("loss", "mse"), model.get("channel_mixing", False),
             model.get("linear_skip", False), model.get("cycle"), trainer["max_epochs"], patience, data["batch_size"],
             data["lookback"], data["horizon"], model["horizon"]) == (
@@ -190,6 +192,7 @@ def test_forecast_runs_take_their_tables_settings_and_the_flags_override_them():
     assert (chosen["learning_rate"], chosen["linear_skip"], chosen["epochs"]) == (1e-4, True, 5)
     flagged = forecast.settings_for("ETTh2", 720, "titans", {"linear_skip": False, "epochs": 2})
     assert (flagged["learning_rate"], flagged["linear_skip"], flagged["epochs"]) == (1e-4, False, 2)
+    assert (chosen["dim"], forecast.settings_for("ETTh2", 720, "titans", {"dim": 32})["dim"]) == (64, 32)
     assert forecast.settings_for("ETTm1", 96, "dlinear") == forecast.SETTINGS["dlinear"]  # Titans' choices only
     assert [forecast.settings_for("ETTm1", h, "titans")["cycle"] for h in forecast.HORIZONS] == [96, 96, 96, 96]
     assert [forecast.settings_for("ETTm2", h, "titans")["cycle"] for h in forecast.HORIZONS] == [96, 96, 96, 96]
