@@ -203,6 +203,7 @@ def test_forecast_runs_take_their_tables_settings_and_the_flags_override_them():
     assert (chosen["dim"], forecast.settings_for("ETTh2", 720, "titans", {"dim": 32})["dim"]) == (64, 32)
     assert [forecast.settings_for("ETTh1", h, "titans")["dim"] for h in forecast.HORIZONS] == [64, 32, 32, 64]
     assert [forecast.settings_for("ETTh2", h, "titans")["dim"] for h in forecast.HORIZONS] == [32, 64, 64, 64]
+    assert [forecast.settings_for("ETTh1", h, "titans")["loss"] for h in forecast.HORIZONS] == ["mae"] + ["mse"] * 3
     assert forecast.settings_for("ETTm1", 96, "dlinear") == forecast.SETTINGS["dlinear"]  # Titans' choices only
     assert [forecast.settings_for("ETTm1", h, "titans")["cycle"] for h in forecast.HORIZONS] == [96, 96, 96, 96]
     assert [forecast.settings_for("ETTm2", h, "titans")["cycle"] for h in forecast.HORIZONS] == [96, 96, 96, 96]
