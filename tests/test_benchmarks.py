@@ -204,6 +204,8 @@ def test_forecast_runs_take_their_tables_settings_and_the_flags_override_them():
     assert [forecast.settings_for("ETTh1", h, "titans")["dim"] for h in forecast.HORIZONS] == [64, 32, 32, 64]
     assert [forecast.settings_for("ETTh2", h, "titans")["dim"] for h in forecast.HORIZONS] == [32, 64, 64, 64]
     assert [forecast.settings_for("ETTh1", h, "titans")["loss"] for h in forecast.HORIZONS] == ["mae"] + ["mse"] * 3
+    ettm1_losses = [forecast.settings_for("ETTm1", h, "titans")["loss"] for h in forecast.HORIZONS]
+    assert ettm1_losses == ["mse", "huber", "huber", "mse"]
     assert forecast.settings_for("ETTm1", 96, "dlinear") == forecast.SETTINGS["dlinear"]  # Titans' choices only
     assert [forecast.settings_for("ETTm1", h, "titans")["cycle"] for h in forecast.HORIZONS] == [96, 96, 96, 96]
     assert [forecast.settings_for("ETTm2", h, "titans")["cycle"] for h in forecast.HORIZONS] == [96, 96, 96, 96]
