@@ -195,7 +195,7 @@ def test_forecast_configs_are_the_benchmarks_horizon_96(dataset):
 
 def test_forecast_runs_take_their_tables_settings_and_the_flags_override_them():
     forecast = benchmark_module("forecast")
-    assert forecast.settings_for("weather", 336, "titans") == forecast.SETTINGS["titans"]
+    assert forecast.settings_for("weather", 336, "titans") == {**forecast.SETTINGS["titans"], "cycle": 144}
     chosen = forecast.settings_for("ETTh2", 720, "titans")
     assert (chosen["learning_rate"], chosen["linear_skip"], chosen["epochs"]) == (1e-4, True, 5)
     flagged = forecast.settings_for("ETTh2", 720, "titans", {"linear_skip": False, "epochs": 2})
@@ -211,7 +211,7 @@ def test_forecast_runs_take_their_tables_settings_and_the_flags_override_them():
     assert [forecast.settings_for("ETTm2", h, "titans")["cycle"] for h in forecast.HORIZONS] == [96, 96, 96, 96]
     assert [forecast.settings_for("ETTh1", h, "titans")["cycle"] for h in forecast.HORIZONS] == [168, 168, None, 168]
     assert [forecast.settings_for("ETTh2", h, "titans")["cycle"] for h in forecast.HORIZONS] == [24, 168, 24, 24]
-    assert [forecast.settings_for("weather", h, "titans")["cycle"] for h in forecast.HORIZONS] == [144, None, None, 144]
+    assert [forecast.settings_for("weather", h, "titans")["cycle"] for h in forecast.HORIZONS] == [144, 144, 144, 144]
     assert {dataset for dataset, _ in forecast.TITANS_PER_HORIZON} <= set(forecast.DATASETS)
     assert {horizon for _, horizon in forecast.TITANS_PER_HORIZON} <= set(forecast.HORIZONS)
 
