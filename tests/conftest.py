@@ -8,6 +8,13 @@ import pytest
 SHARED = Path(os.environ.get("TITANS_SEQ_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
 
 
+def pytest_report_header(config) -> str:
+    """Say up front where the data tests read from, and that they skip when it is missing."""
+    if (SHARED / "ett").is_dir():
+        return f"titans_seq data: {SHARED}"
+    return f"titans_seq data: none at {SHARED}; the tests that read real data will skip (set TITANS_SEQ_DATA)"
+
+
 @pytest.fixture
 def samples() -> Path:
     folder = SHARED / "samples"
