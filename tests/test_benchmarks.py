@@ -76,7 +76,8 @@ def test_forecast_closing_line_and_record(shared_data, tmp_path):
                                           ("forecast.py", ["--model", "dlinear", "--channel-mixing"]),
                                           ("forecast.py", ["--model", "dlinear", "--linear-skip"]),
                                           ("forecast.py", ["--model", "dlinear", "--cycle", "96"]),
-                                          ("forecast.py", ["--model", "dlinear", "--dim", "32"])])
+                                          ("forecast.py", ["--model", "dlinear", "--dim", "32"]),
+                                          ("forecast.py", ["--model", "dlinear", "--variant", "mac"])])
 def test_bad_flags_fail_before_any_work(monkeypatch, capsys, script, args):
     # In-process: a fresh interpreter per case spent ~14 s importing torch and Lightning on a slow CPU.
     module = benchmark_module(script.removesuffix(".py"))
@@ -183,8 +184,8 @@ def test_genomics_configs_are_the_benchmarks_titans_model(dataset):
 def test_forecast_configs_are_the_benchmarks_horizon_96(dataset):
     settings = benchmark_module("forecast").settings_for(dataset, 96, "titans")
     model, data, trainer, patience = shipped_config(dataset)
-    assert model["encoder"] == {**FORECAST_ENCODER.to_dict(), "dropout": settings["dropout"], "dim": settings["dim"],
-                                "depth": settings["depth"]}
+    assert model["encoder"] == {**FORECAST_ENCODER.to_dict(), "variant": settings["variant"],
+                                "dropout": settings["dropout"], "dim": settings["dim"], "depth": settings["depth"]}
     assert (model["learning_rate"], model["weight_decay"], model.get("loss", "mse"), model.get("channel_mixing", False),
             model.get("linear_skip", False), model.get("cycle"), trainer["max_epochs"], patience, data["batch_size"],
             data["lookback"], data["horizon"], model["horizon"]) == (
