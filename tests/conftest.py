@@ -6,11 +6,12 @@ from pathlib import Path
 import pytest
 
 SHARED = Path(os.environ.get("TITANS_SEQ_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
+HAS_SHARED_DATA = (SHARED / "ett").is_dir()
 
 
 def pytest_report_header(config) -> str:
     """Say up front where the data tests read from, and that they skip when it is missing."""
-    if (SHARED / "ett").is_dir():
+    if HAS_SHARED_DATA:
         return f"titans_seq data: {SHARED}"
     return f"titans_seq data: none at {SHARED}; the tests that read real data will skip (set TITANS_SEQ_DATA)"
 
@@ -25,7 +26,7 @@ def samples() -> Path:
 
 @pytest.fixture
 def shared_data(monkeypatch) -> Path:
-    if not (SHARED / "ett").is_dir():
+    if not HAS_SHARED_DATA:
         pytest.skip(f"no shared data at {SHARED} (set TITANS_SEQ_DATA)")
     monkeypatch.setenv("TITANS_SEQ_DATA", str(SHARED))
     return SHARED
