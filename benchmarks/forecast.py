@@ -59,7 +59,7 @@ TITANS_PER_HORIZON = {
     ("ETTh1", 720): dict(linear_skip=True, cycle=168),
     ("ETTh2", 96): dict(loss="mae", epochs=10, dropout=0.4, cycle=24, dim=32),
     ("ETTh2", 192): dict(loss="mae", dropout=0.4, linear_skip=True, cycle=168),
-    ("ETTh2", 336): dict(dropout=0.4, channel_mixing=True, linear_skip=True, cycle=24),
+    ("ETTh2", 336): dict(dropout=0.4, channel_mixing=True, linear_skip=True, cycle=24, variant="mac"),
     ("ETTh2", 720): dict(learning_rate=1e-4, linear_skip=True, cycle=24),
     **{("ETTm1", horizon): dict(learning_rate=2e-3, batch_size=128, epochs=4, cycle=96,
                                 loss="huber" if horizon in (192, 336) else "mse") for horizon in HORIZONS},

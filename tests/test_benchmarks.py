@@ -214,6 +214,8 @@ def test_forecast_runs_take_their_tables_settings_and_the_flags_override_them():
     assert [forecast.settings_for("ETTh2", h, "titans")["cycle"] for h in forecast.HORIZONS] == [24, 168, 24, 24]
     assert [forecast.settings_for("weather", h, "titans")["cycle"] for h in forecast.HORIZONS] == [144, 144, 144, 144]
     assert [forecast.settings_for("weather", h, "titans")["loss"] for h in forecast.HORIZONS] == ["mse"] * 3 + ["huber"]
+    assert [forecast.settings_for("ETTh2", h, "titans")["variant"] for h in forecast.HORIZONS] == [
+        "mag", "mag", "mac", "mag"]
     assert {dataset for dataset, _ in forecast.TITANS_PER_HORIZON} <= set(forecast.DATASETS)
     assert {horizon for _, horizon in forecast.TITANS_PER_HORIZON} <= set(forecast.HORIZONS)
 
