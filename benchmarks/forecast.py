@@ -84,7 +84,9 @@ def datamodule(dataset: str, horizon: int, batch_size: int):
 
 
 def run(dataset: str, horizon: int, model: str, seed: int, device: torch.device, progress: bool = False,
-        overrides: dict | None = None) -> dict:
+        overrides: dict | None = None) -> tuple[dict, Forecaster, L.LightningDataModule]:
+    """One run: train with ``settings_for``'s settings, restore the best checkpoint, test every window.
+    Returns the run's record, the tested model (holding the best checkpoint's weights) and its data."""
     settings = settings_for(dataset, horizon, model, overrides)
     L.seed_everything(seed, workers=True, verbose=False)
     data = datamodule(dataset, horizon, settings["batch_size"])
@@ -104,7 +106,7 @@ def run(dataset: str, horizon: int, model: str, seed: int, device: torch.device,
         trainer.fit(forecaster, datamodule=data)
         train_seconds = time.perf_counter() - start
         result = trainer.test(forecaster, datamodule=data, ckpt_path=best.best_model_path, verbose=False)[0]
-    return {
+    record = {
         "dataset": dataset, "horizon": horizon, "model": model, "variant": variant,
         "mse": result["test_mse"], "mae": result["test_mae"], "val_mse": float(best.best_model_score),
         "mse_original": result["test_mse_original"], "mae_original": result["test_mae_original"],
@@ -113,6 +115,7 @@ def run(dataset: str, horizon: int, model: str, seed: int, device: torch.device,
         "parameters": sum(p.numel() for p in forecaster.parameters()), **{f"setting_{k}": v for k, v in
                                                                            settings.items()},
     }
+    return record, forecaster, data
 
 
 def main() -> None:
@@ -158,7 +161,7 @@ def main() -> None:
     name = f"forecast-{args.model}" + ("-" + args.datasets.replace(",", "-") if args.all else
                                        f"-{args.dataset}-{args.horizon}")
     for dataset, horizon in jobs:
-        rows.append(run(dataset, horizon, args.model, args.seed, device, args.progress, overrides))
+        rows.append(run(dataset, horizon, args.model, args.seed, device, args.progress, overrides)[0])
         print(json.dumps(rows[-1]), flush=True)
         path = save(name, device, {"results": rows}, path=path)  # rewritten after every run
     print(f"wrote {path}", file=sys.stderr)

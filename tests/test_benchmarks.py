@@ -59,6 +59,19 @@ def test_forecast_closing_line_and_record(shared_data, tmp_path):
     assert line["setting_epochs"] == line["epochs_run"] == 1  # the record states the settings that ran
 
 
+def test_forecast_ensemble_scores_the_mean_of_its_members_forecasts(shared_data, tmp_path):
+    line, record = run_benchmark("forecast_ensemble.py", ["--dataset", "ETTh1", "--horizons", "96", "--model",
+                                                          "dlinear", "--epochs", "1", "--seeds", "1,2"], tmp_path)
+    assert (line["dataset"], line["horizon"], line["ensemble_seeds"], line["windows"]) == ("ETTh1", 96, [1, 2], 2785)
+    members = record["members"]
+    assert [m["seed"] for m in members] == [1, 2] and record["results"] == [line]
+    assert line["members_mse_mean"] == pytest.approx(sum(m["mse"] for m in members) / 2)
+    # Squared and absolute errors are convex: the mean forecast is no worse than the members on average,
+    # and two members trained apart are not the same model, so it is strictly better here.
+    assert line["mse"] < line["members_mse_mean"] and line["mae"] < line["members_mae_mean"]
+    assert line["val_mse"] < sum(m["val_mse"] for m in members) / 2
+
+
 @pytest.mark.parametrize("script, args", [("genomics.py", ["--model", "transformer"]),
                                           ("genomics.py", ["--model", "cnn", "--dropout", "0.3"]),
                                           ("genomics.py", ["--all", "--models", "kmer,cnn", "--kmer", "4"]),
@@ -77,7 +90,11 @@ def test_forecast_closing_line_and_record(shared_data, tmp_path):
                                           ("forecast.py", ["--model", "dlinear", "--linear-skip"]),
                                           ("forecast.py", ["--model", "dlinear", "--cycle", "96"]),
                                           ("forecast.py", ["--model", "dlinear", "--dim", "32"]),
-                                          ("forecast.py", ["--model", "dlinear", "--variant", "mac"])])
+                                          ("forecast.py", ["--model", "dlinear", "--variant", "mac"]),
+                                          ("forecast_ensemble.py", ["--seeds", "2021"]),
+                                          ("forecast_ensemble.py", ["--seeds", "2021,2021"]),
+                                          ("forecast_ensemble.py", ["--seeds", "2021,x"]),
+                                          ("forecast_ensemble.py", ["--horizons", "96,0"])])
 def test_bad_flags_fail_before_any_work(monkeypatch, capsys, script, args):
     # In-process: a fresh interpreter per case spent ~14 s importing torch and Lightning on a slow CPU.
     module = benchmark_module(script.removesuffix(".py"))
