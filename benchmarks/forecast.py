@@ -118,6 +118,16 @@ def run(dataset: str, horizon: int, model: str, seed: int, device: torch.device,
     return record, forecaster, data
 
 
+def average_over_horizons(rows: list[dict], *extra: str) -> dict:
+    """One dataset's runs averaged over their horizons (MSE, MAE and the ``extra`` keys), with their test
+    windows and seconds summed: the closing line of a run of several horizons."""
+    first = rows[0]
+    return {"dataset": first["dataset"], "horizon": "avg", "model": first["model"],
+            **{key: sum(row[key] for row in rows) / len(rows) for key in ("mse", "mae", *extra)},
+            "windows": sum(row["windows"] for row in rows),
+            "seconds": round(sum(row["seconds"] for row in rows), 1)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", choices=DATASETS, default="ETTh1")
@@ -167,12 +177,7 @@ def main() -> None:
     print(f"wrote {path}", file=sys.stderr)
     if args.all:
         for dataset in dict.fromkeys(d for d, _ in jobs):
-            mine = [r for r in rows if r["dataset"] == dataset]
-            print(json.dumps({"dataset": dataset, "horizon": "avg", "model": args.model,
-                              "mse": sum(r["mse"] for r in mine) / len(mine),
-                              "mae": sum(r["mae"] for r in mine) / len(mine),
-                              "windows": sum(r["windows"] for r in mine),
-                              "seconds": round(sum(r["seconds"] for r in mine), 1)}))
+            print(json.dumps(average_over_horizons([r for r in rows if r["dataset"] == dataset])))
     else:
         print(json.dumps(rows[-1]))
 

@@ -23,7 +23,7 @@ from torch import Tensor
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import given, resolve_device, save
-from forecast import DATASETS, HORIZONS, run
+from forecast import DATASETS, HORIZONS, average_over_horizons, run
 
 from titans_seq.tasks import Forecaster
 
@@ -110,10 +110,7 @@ def main() -> None:
     if len(rows) == 1:
         print(json.dumps(rows[0]))
         return
-    average = {key: statistics.mean(row[key] for row in rows) for key in ("mse", "mae", "members_mse_mean")}
-    print(json.dumps({"dataset": args.dataset, "horizon": "avg", "model": args.model, "ensemble_seeds": args.seeds,
-                      **average, "windows": sum(row["windows"] for row in rows),
-                      "seconds": round(sum(row["seconds"] for row in rows), 1)}))
+    print(json.dumps({**average_over_horizons(rows, "members_mse_mean"), "ensemble_seeds": args.seeds}))
 
 
 if __name__ == "__main__":
