@@ -10,7 +10,7 @@ A Titans run takes the settings of its row in benchmarks/RESULTS.md's tables (``
     python benchmarks/forecast.py --dataset ETTh1 --horizon 96 --model titans|dlinear [--epochs N] [--seed S]
                                   [--variant V] [--lr LR] [--batch-size B] [--loss mse|mae|huber]
                                   [--dropout P] [--dim D] [--depth N] [--weight-decay W] [--[no-]channel-mixing]
-                                  [--[no-]linear-skip] [--cycle STEPS]
+                                  [--[no-]linear-skip] [--cycle STEPS] [--lookback L]
     python benchmarks/forecast.py --all [--model titans] [--datasets ETTh1,ETTh2]     # the whole table
 """
 
@@ -38,12 +38,14 @@ HORIZONS = (96, 192, 336, 720)
 
 # Per-model training settings (the same for every dataset; see benchmarks/RESULTS.md).
 SETTINGS = {
-    "dlinear": dict(learning_rate=5e-3, weight_decay=0.0, batch_size=32, epochs=10, patience=3, loss="mse"),
+    "dlinear": dict(lookback=96, learning_rate=5e-3, weight_decay=0.0, batch_size=32, epochs=10, patience=3,
+                    loss="mse"),
     # 3e-4: at 1e-3 every ETTh1 run was best after its first epoch, and horizon 720 reached only 0.564 MSE
     # (0.470 at 3e-4); see benchmarks/RESULTS.md.
-    "titans": dict(learning_rate=3e-4, weight_decay=1e-4, batch_size=32, epochs=5, patience=2, loss="mse",
-                   variant=FORECAST_ENCODER.variant, dropout=FORECAST_ENCODER.dropout, dim=FORECAST_ENCODER.dim,
-                   depth=FORECAST_ENCODER.depth, channel_mixing=False, linear_skip=False, cycle=None),
+    "titans": dict(lookback=96, learning_rate=3e-4, weight_decay=1e-4, batch_size=32, epochs=5, patience=2,
+                   loss="mse", variant=FORECAST_ENCODER.variant, dropout=FORECAST_ENCODER.dropout,
+                   dim=FORECAST_ENCODER.dim, depth=FORECAST_ENCODER.depth, channel_mixing=False, linear_skip=False,
+                   cycle=None),
 }
 # The Titans settings of benchmarks/RESULTS.md's tables where they are not SETTINGS: chosen per horizon on
 # validation MSE, on seed 2021 or averaged over seeds 2021-2023 (RESULTS.md gives the runs behind each
@@ -78,8 +80,8 @@ def settings_for(dataset: str, horizon: int, model: str, overrides: dict | None 
     return {**SETTINGS[model], **per_horizon, **(overrides or {})}
 
 
-def datamodule(dataset: str, horizon: int, batch_size: int):
-    common = dict(lookback=96, horizon=horizon, features="M", batch_size=batch_size)
+def datamodule(dataset: str, lookback: int, horizon: int, batch_size: int):
+    common = dict(lookback=lookback, horizon=horizon, features="M", batch_size=batch_size)
     return WeatherDataModule(**common) if dataset == "weather" else ETTDataModule(dataset, **common)
 
 
@@ -89,16 +91,17 @@ def run(dataset: str, horizon: int, model: str, seed: int, device: torch.device,
     Returns the run's record, the tested model (holding the best checkpoint's weights) and its data."""
     settings = settings_for(dataset, horizon, model, overrides)
     L.seed_everything(seed, workers=True, verbose=False)
-    data = datamodule(dataset, horizon, settings["batch_size"])
+    data = datamodule(dataset, settings["lookback"], horizon, settings["batch_size"])
     data.setup()
     variant = settings.get("variant")
     encoder = dataclasses.replace(FORECAST_ENCODER, variant=variant or FORECAST_ENCODER.variant,
                                   dropout=settings.get("dropout", 0.0),
                                   dim=settings.get("dim", FORECAST_ENCODER.dim),
                                   depth=settings.get("depth", FORECAST_ENCODER.depth))
-    forecaster = Forecaster(channels=data.n_inputs, lookback=96, horizon=horizon, model=model, encoder=encoder,
-                            learning_rate=settings["learning_rate"], weight_decay=settings["weight_decay"],
-                            loss=settings["loss"], channel_mixing=settings.get("channel_mixing", False),
+    forecaster = Forecaster(channels=data.n_inputs, lookback=settings["lookback"], horizon=horizon, model=model,
+                            encoder=encoder, learning_rate=settings["learning_rate"],
+                            weight_decay=settings["weight_decay"], loss=settings["loss"],
+                            channel_mixing=settings.get("channel_mixing", False),
                             linear_skip=settings.get("linear_skip", False), cycle=settings.get("cycle"))
     start = time.perf_counter()
     with best_checkpoint_trainer("val_mse", settings["epochs"], settings["patience"], accelerator(device),
@@ -136,6 +139,7 @@ def main() -> None:
     parser.add_argument("--variant", choices=("lmm", "mac", "mag", "mal"),
                         help="the Titans encoder's variant (default: the table's, MAG unless TITANS_PER_HORIZON says)")
     parser.add_argument("--epochs", type=int)
+    parser.add_argument("--lookback", type=int, help="input length (default 96, the tables' protocol)")
     parser.add_argument("--seed", type=int, default=2021)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--all", action="store_true", help="every dataset (--datasets) x horizon")
@@ -159,14 +163,16 @@ def main() -> None:
     refuse_titans_only_flags(parser, args,
                              ("variant", "dropout", "dim", "depth", "channel_mixing", "linear_skip", "cycle"),
                              runs_titans=args.model == "titans")
+    if args.lookback is not None and args.lookback < 1:
+        parser.error(f"--lookback must be a positive number of steps, got {args.lookback}")
     device = resolve_device(args.device)
     torch.set_float32_matmul_precision("high")
     jobs = ([(d, h) for d in args.datasets.split(",") for h in HORIZONS] if args.all
             else [(args.dataset, args.horizon)])
-    overrides = given(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, loss=args.loss,
-                      variant=args.variant,
-                      dropout=args.dropout, dim=args.dim, depth=args.depth, weight_decay=args.weight_decay,
-                      channel_mixing=args.channel_mixing, linear_skip=args.linear_skip, cycle=args.cycle)
+    overrides = given(lookback=args.lookback, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
+                      loss=args.loss, variant=args.variant, dropout=args.dropout, dim=args.dim, depth=args.depth,
+                      weight_decay=args.weight_decay, channel_mixing=args.channel_mixing,
+                      linear_skip=args.linear_skip, cycle=args.cycle)
     rows, path = [], None
     name = f"forecast-{args.model}" + ("-" + args.datasets.replace(",", "-") if args.all else
                                        f"-{args.dataset}-{args.horizon}")

@@ -50,13 +50,17 @@ def test_genomics_cross_validation_validates_every_development_sequence_and_neve
     assert without_time(parallel["folds"]) == without_time(line["folds"])  # folds in two processes: same numbers
 
 
-def test_forecast_closing_line_and_record(shared_data, tmp_path):
+@pytest.mark.parametrize("lookback", [None, 336])
+def test_forecast_closing_line_and_record(shared_data, tmp_path, lookback):
+    flags = [] if lookback is None else ["--lookback", str(lookback)]
     line, record = run_benchmark("forecast.py", ["--dataset", "ETTh1", "--horizon", "96", "--model", "dlinear",
-                                                 "--epochs", "1"], tmp_path)
+                                                 "--epochs", "1", *flags], tmp_path)
     assert {"dataset", "horizon", "model", "mse", "mae", "windows", "seconds"} <= set(line)
+    # Every test window is evaluated whatever the lookback: a longer one reaches back into validation rows.
     assert (line["dataset"], line["horizon"], line["model"], line["windows"]) == ("ETTh1", 96, "dlinear", 2785)
     assert 0.3 < line["mse"] < 0.6 and record["results"][-1]["mse"] == line["mse"]
     assert line["setting_epochs"] == line["epochs_run"] == 1  # the record states the settings that ran
+    assert line["setting_lookback"] == (lookback or 96)
 
 
 def test_forecast_ensemble_scores_the_mean_of_its_members_forecasts(shared_data, tmp_path):
@@ -91,6 +95,7 @@ def test_forecast_ensemble_scores_the_mean_of_its_members_forecasts(shared_data,
                                           ("forecast.py", ["--model", "dlinear", "--cycle", "96"]),
                                           ("forecast.py", ["--model", "dlinear", "--dim", "32"]),
                                           ("forecast.py", ["--model", "dlinear", "--variant", "mac"]),
+                                          ("forecast.py", ["--lookback", "0"]),
                                           ("forecast_ensemble.py", ["--seeds", "2021"]),
                                           ("forecast_ensemble.py", ["--seeds", "2021,2021"]),
                                           ("forecast_ensemble.py", ["--seeds", "2021,x"]),
