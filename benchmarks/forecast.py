@@ -35,14 +35,15 @@ from titans_seq.tasks.forecaster import LOSSES
 
 DATASETS = ("ETTh1", "ETTh2", "ETTm1", "ETTm2", "weather")
 HORIZONS = (96, 192, 336, 720)
+LOOKBACK = 96  # the protocol's input length, the same for every model so that their rows compare
 
 # Per-model training settings (the same for every dataset; see benchmarks/RESULTS.md).
 SETTINGS = {
-    "dlinear": dict(lookback=96, learning_rate=5e-3, weight_decay=0.0, batch_size=32, epochs=10, patience=3,
+    "dlinear": dict(lookback=LOOKBACK, learning_rate=5e-3, weight_decay=0.0, batch_size=32, epochs=10, patience=3,
                     loss="mse"),
     # 3e-4: at 1e-3 every ETTh1 run was best after its first epoch, and horizon 720 reached only 0.564 MSE
     # (0.470 at 3e-4); see benchmarks/RESULTS.md.
-    "titans": dict(lookback=96, learning_rate=3e-4, weight_decay=1e-4, batch_size=32, epochs=5, patience=2,
+    "titans": dict(lookback=LOOKBACK, learning_rate=3e-4, weight_decay=1e-4, batch_size=32, epochs=5, patience=2,
                    loss="mse", variant=FORECAST_ENCODER.variant, dropout=FORECAST_ENCODER.dropout,
                    dim=FORECAST_ENCODER.dim, depth=FORECAST_ENCODER.depth, channel_mixing=False, linear_skip=False,
                    cycle=None),
@@ -139,7 +140,7 @@ def main() -> None:
     parser.add_argument("--variant", choices=("lmm", "mac", "mag", "mal"),
                         help="the Titans encoder's variant (default: the table's, MAG unless TITANS_PER_HORIZON says)")
     parser.add_argument("--epochs", type=int)
-    parser.add_argument("--lookback", type=int, help="input length (default 96, the tables' protocol)")
+    parser.add_argument("--lookback", type=int, help=f"input length (default {LOOKBACK}, the tables' protocol)")
     parser.add_argument("--seed", type=int, default=2021)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--all", action="store_true", help="every dataset (--datasets) x horizon")
