@@ -10,7 +10,7 @@ A Titans run takes the settings of its row in benchmarks/RESULTS.md's tables (``
     python benchmarks/forecast.py --dataset ETTh1 --horizon 96 --model titans|dlinear [--epochs N] [--seed S]
                                   [--variant V] [--lr LR] [--batch-size B] [--loss mse|mae|huber]
                                   [--dropout P] [--dim D] [--depth N] [--weight-decay W] [--[no-]channel-mixing]
-                                  [--[no-]linear-skip] [--cycle STEPS] [--lookback L]
+                                  [--[no-]linear-skip] [--cycle STEPS] [--lookback L] [--head-patches N]
     python benchmarks/forecast.py --all [--model titans] [--datasets ETTh1,ETTh2]     # the whole table
 """
 
@@ -46,7 +46,7 @@ SETTINGS = {
     "titans": dict(lookback=LOOKBACK, learning_rate=3e-4, weight_decay=1e-4, batch_size=32, epochs=5, patience=2,
                    loss="mse", variant=FORECAST_ENCODER.variant, dropout=FORECAST_ENCODER.dropout,
                    dim=FORECAST_ENCODER.dim, depth=FORECAST_ENCODER.depth, channel_mixing=False, linear_skip=False,
-                   cycle=None),
+                   cycle=None, head_patches=None),
 }
 # The Titans settings of benchmarks/RESULTS.md's tables where they are not SETTINGS: chosen per horizon on
 # validation MSE, on seed 2021 or averaged over seeds 2021-2023 (RESULTS.md gives the runs behind each
@@ -103,7 +103,8 @@ def run(dataset: str, horizon: int, model: str, seed: int, device: torch.device,
                             encoder=encoder, learning_rate=settings["learning_rate"],
                             weight_decay=settings["weight_decay"], loss=settings["loss"],
                             channel_mixing=settings.get("channel_mixing", False),
-                            linear_skip=settings.get("linear_skip", False), cycle=settings.get("cycle"))
+                            linear_skip=settings.get("linear_skip", False), cycle=settings.get("cycle"),
+                            head_patches=settings.get("head_patches"))
     start = time.perf_counter()
     with best_checkpoint_trainer("val_mse", settings["epochs"], settings["patience"], accelerator(device),
                                  progress) as (trainer, best):
@@ -160,12 +161,17 @@ def main() -> None:
     parser.add_argument("--cycle", type=int, help="learn a cycle of this many steps, removed from the lookback "
                         "and added to the forecast (Forecaster's cycle; a day: 24 on ETTh, 96 on ETTm, 144 on "
                         "Weather; a week: 168 on ETTh)")
+    parser.add_argument("--head-patches", type=int, help="the head reads only this many of the latest patches, so "
+                        "its size does not grow with --lookback (Forecaster's head_patches; default all)")
     args = parser.parse_args()
     refuse_titans_only_flags(parser, args,
-                             ("variant", "dropout", "dim", "depth", "channel_mixing", "linear_skip", "cycle"),
+                             ("variant", "dropout", "dim", "depth", "channel_mixing", "linear_skip", "cycle",
+                              "head_patches"),
                              runs_titans=args.model == "titans")
     if args.lookback is not None and args.lookback < 1:
         parser.error(f"--lookback must be a positive number of steps, got {args.lookback}")
+    if args.head_patches is not None and args.head_patches < 1:
+        parser.error(f"--head-patches must be a positive number of patches, got {args.head_patches}")
     device = resolve_device(args.device)
     torch.set_float32_matmul_precision("high")
     jobs = ([(d, h) for d in args.datasets.split(",") for h in HORIZONS] if args.all
@@ -173,7 +179,7 @@ def main() -> None:
     overrides = given(lookback=args.lookback, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
                       loss=args.loss, variant=args.variant, dropout=args.dropout, dim=args.dim, depth=args.depth,
                       weight_decay=args.weight_decay, channel_mixing=args.channel_mixing,
-                      linear_skip=args.linear_skip, cycle=args.cycle)
+                      linear_skip=args.linear_skip, cycle=args.cycle, head_patches=args.head_patches)
     rows, path = [], None
     name = f"forecast-{args.model}" + ("-" + args.datasets.replace(",", "-") if args.all else
                                        f"-{args.dataset}-{args.horizon}")

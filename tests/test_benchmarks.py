@@ -96,6 +96,8 @@ def test_forecast_ensemble_scores_the_mean_of_its_members_forecasts(shared_data,
                                           ("forecast.py", ["--model", "dlinear", "--dim", "32"]),
                                           ("forecast.py", ["--model", "dlinear", "--variant", "mac"]),
                                           ("forecast.py", ["--lookback", "0"]),
+                                          ("forecast.py", ["--head-patches", "0"]),
+                                          ("forecast.py", ["--model", "dlinear", "--head-patches", "12"]),
                                           ("forecast_ensemble.py", ["--seeds", "2021"]),
                                           ("forecast_ensemble.py", ["--seeds", "2021,2021"]),
                                           ("forecast_ensemble.py", ["--seeds", "2021,x"]),
@@ -209,11 +211,11 @@ def test_forecast_configs_are_the_benchmarks_horizon_96(dataset):
     assert model["encoder"] == {**FORECAST_ENCODER.to_dict(), "variant": settings["variant"],
                                 "dropout": settings["dropout"], "dim": settings["dim"], "depth": settings["depth"]}
     assert (model["learning_rate"], model["weight_decay"], model.get("loss", "mse"), model.get("channel_mixing", False),
-            model.get("linear_skip", False), model.get("cycle"), trainer["max_epochs"], patience, data["batch_size"],
-            data["lookback"], data["horizon"], model["horizon"]) == (
+            model.get("linear_skip", False), model.get("cycle"), model.get("head_patches"), trainer["max_epochs"],
+            patience, data["batch_size"], data["lookback"], data["horizon"], model["horizon"]) == (
         settings["learning_rate"], settings["weight_decay"], settings["loss"], settings["channel_mixing"],
-        settings["linear_skip"], settings["cycle"], settings["epochs"], settings["patience"], settings["batch_size"],
-        96, 96, 96)
+        settings["linear_skip"], settings["cycle"], settings["head_patches"], settings["epochs"], settings["patience"],
+        settings["batch_size"], 96, 96, 96)
 
 
 def test_forecast_runs_take_their_tables_settings_and_the_flags_override_them():

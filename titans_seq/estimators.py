@@ -200,7 +200,8 @@ class TitansForecaster(_LightningEstimator):
     ``validation_fraction`` (the scaler sees only the training rows). Forecasts come back as a DataFrame
     indexed by the future timestamps (the frequency inferred from ``y``), in original units.
     ``dropout`` (the encoder's) and ``weight_decay`` (AdamW's) set the regularisation; ``channel_mixing``,
-    ``linear_skip`` and ``cycle`` are the :class:`~titans_seq.tasks.Forecaster`'s options of those names.
+    ``linear_skip``, ``cycle`` and ``head_patches`` are the :class:`~titans_seq.tasks.Forecaster`'s options of
+    those names.
     With a ``cycle``, a series given to ``predict`` or ``score`` is placed on the training series' clock by
     its timestamps (both series timed), else its first row is taken to be the training series' first row.
 
@@ -214,8 +215,8 @@ class TitansForecaster(_LightningEstimator):
 
     def __init__(self, lookback: int = 96, horizon: int = 96, variant: str = "mag", dim: int = 64, depth: int = 2,
                  heads: int = 4, patch_len: int = 16, stride: int = 8, channel_mixing: bool = False,
-                 linear_skip: bool = False, cycle: int | None = None, loss: str = "mse",
-                 quantiles: list[float] | None = None,
+                 linear_skip: bool = False, cycle: int | None = None, head_patches: int | None = None,
+                 loss: str = "mse", quantiles: list[float] | None = None,
                  time_column: str | None = None, max_epochs: int = 10, batch_size: int = 32,
                  learning_rate: float = 1e-3, weight_decay: float = 1e-4, dropout: float = FORECAST_ENCODER.dropout,
                  validation_fraction: float = 0.2, patience: int = 3,
@@ -227,6 +228,7 @@ class TitansForecaster(_LightningEstimator):
         self.time_column, self.max_epochs, self.batch_size, self.learning_rate = (time_column, max_epochs,
                                                                                  batch_size, learning_rate)
         self.weight_decay, self.dropout, self.linear_skip, self.cycle = weight_decay, dropout, linear_skip, cycle
+        self.head_patches = head_patches
         self.validation_fraction, self.patience, self.random_state = validation_fraction, patience, random_state
         self.device, self.verbose = device, verbose
 
@@ -235,6 +237,7 @@ class TitansForecaster(_LightningEstimator):
         _check("channel_mixing", self.channel_mixing, bool)
         _check("linear_skip", self.linear_skip, bool)
         _check("cycle", self.cycle, int, 2, allow_none=True)
+        _check("head_patches", self.head_patches, int, 1, allow_none=True)
 
     def _series(self, y, fitted: bool) -> Series:
         """Check ``y`` and return it as a Series; against the fit's columns when ``fitted``."""
@@ -279,7 +282,8 @@ class TitansForecaster(_LightningEstimator):
                                       heads=self.heads, dropout=float(self.dropout))
         model = Forecaster(channels=len(series.names), lookback=self.lookback, horizon=self.horizon, encoder=encoder,
                            patch_len=self.patch_len, stride=self.stride, channel_mixing=self.channel_mixing,
-                           linear_skip=self.linear_skip, cycle=self.cycle, loss=self.loss, quantiles=self.quantiles,
+                           linear_skip=self.linear_skip, cycle=self.cycle, head_patches=self.head_patches,
+                           loss=self.loss, quantiles=self.quantiles,
                            learning_rate=self.learning_rate, weight_decay=float(self.weight_decay))
         self._train(model, data, "val_mse")
         self.model_ = model.cpu()

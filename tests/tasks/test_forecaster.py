@@ -83,10 +83,17 @@ def test_bad_arguments():
         Forecaster(encoder=TitansConfig(causal=True))
     with pytest.raises(TypeError, match="encoder must be a TitansConfig"):
         Forecaster(encoder="mag")
-    with pytest.raises(ValueError, match="cycle need model='titans'"):
+    with pytest.raises(ValueError, match="linear_skip, cycle and head_patches need model='titans'"):
         Forecaster(model="dlinear", linear_skip=True)
     with pytest.raises(ValueError, match="cycle must be an integer of at least 2 steps"):
         Forecaster(cycle=1)
+    with pytest.raises(ValueError, match="head_patches need model='titans'"):
+        Forecaster(model="dlinear", head_patches=4)
+    for head_patches in (0, 8, True):  # a 48-step lookback in patches of 8 at stride 8 has 7 patches
+        with pytest.raises(ValueError, match=f"head_patches must be an integer from 1 to the lookback's 7 patches "
+                                             f"\\(or None\\), got {head_patches}"):
+            Forecaster(channels=2, lookback=48, horizon=12, encoder=TINY, patch_len=8, stride=8,
+                       head_patches=head_patches)
 
 
 @pytest.mark.parametrize(("loss", "mixing"), [("mae", False), ("huber", True)])
@@ -107,6 +114,28 @@ def test_linear_skip_starts_as_the_model_without_it():
     without.load_state_dict({k: v for k, v in with_skip.state_dict().items() if ".skip." not in k})
     x = torch.randn(3, 48, 2)
     torch.testing.assert_close(with_skip.eval()(x), without.eval()(x))
+
+
+def test_head_patches_fix_the_heads_size_and_the_encoder_still_carries_the_whole_lookback():
+    def forecaster(lookback, head_patches=None):
+        return Forecaster(channels=2, lookback=lookback, horizon=12, encoder=TINY, patch_len=8, stride=8,
+                          head_patches=head_patches)
+
+    head_size = [sum(p.numel() for p in forecaster(lookback, 3).network.head.parameters()) for lookback in (48, 96)]
+    assert head_size[0] == head_size[1] == (3 * TINY.dim + 1) * 12
+    every = forecaster(48)
+    all_seven = forecaster(48, 7)
+    all_seven.load_state_dict(every.state_dict())
+    x = torch.randn(3, 48, 2, requires_grad=True)
+    torch.testing.assert_close(all_seven.eval()(x), every.eval()(x))
+
+    latest = forecaster(48, 2).eval()
+    encoded = torch.randn(6, 7, TINY.dim)
+    changed = encoded.clone()
+    changed[:, :5] = torch.randn(6, 5, TINY.dim)  # all but the latest two patches
+    torch.testing.assert_close(latest.network.head(changed, 2), latest.network.head(encoded, 2))
+    latest(x).sum().backward()  # yet the earliest steps still reach the forecast, through the encoder
+    assert x.grad[:, :8].abs().sum() > 0
 
 
 @pytest.mark.parametrize("quantiles", [None, [0.1, 0.9]])

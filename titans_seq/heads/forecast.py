@@ -121,17 +121,19 @@ class ChannelMixer(nn.Module):
 
 
 class ForecastHead(nn.Module):
-    """The encoded patches of one channel, flattened, mapped linearly to ``horizon`` steps (times
-    ``outputs`` values per step: 1 for a point forecast, the number of quantiles otherwise)."""
+    """The last ``patches`` encoded patches of one channel, flattened, mapped linearly to ``horizon`` steps
+    (times ``outputs`` values per step: 1 for a point forecast, the number of quantiles otherwise). Reading
+    only the latest patches keeps the head's size fixed however long the lookback; the encoder carries
+    the earlier ones into them."""
 
     def __init__(self, patches: int, dim: int, horizon: int, outputs: int = 1, dropout: float = 0.0):
         super().__init__()
-        self.horizon, self.outputs = horizon, outputs
+        self.patches, self.horizon, self.outputs = patches, horizon, outputs
         self.dropout = Dropout(dropout)
         self.project = nn.Linear(patches * dim, horizon * outputs)
 
     def forward(self, encoded: Tensor, channels: int) -> Tensor:
         """``(B * C, P, D) -> (B, H, C)``, or ``(B, H, C, Q)`` for several outputs per step."""
-        out = self.project(self.dropout(encoded.flatten(1)))
+        out = self.project(self.dropout(encoded[:, -self.patches:].flatten(1)))
         out = out.view(-1, channels, self.horizon, self.outputs).transpose(1, 2)
         return out.squeeze(-1) if self.outputs == 1 else out

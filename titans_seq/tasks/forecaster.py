@@ -45,12 +45,13 @@ class TitansForecastNetwork(nn.Module):
     every quantile alike): RLinear (Li et al. 2023) beside the encoder, as LSTNet's autoregressive component.
     With ``cycle``, a :class:`~titans_seq.heads.LearnedCycle` of that many steps is removed from the normalised
     lookback and added to the forecast; ``forward`` then needs each window's first row in the series, and
-    :meth:`start_cycle` gives the cycle a warm start from training windows.
+    :meth:`start_cycle` gives the cycle a warm start from training windows. With ``head_patches``, the head
+    reads only that many of the latest patches (default: all of them).
     """
 
     def __init__(self, channels: int, lookback: int, horizon: int, encoder: TitansConfig, patch_len: int = 16,
                  stride: int = 8, channel_mixing: bool = False, quantiles: int = 0, median_index: int = 0,
-                 linear_skip: bool = False, cycle: int | None = None):
+                 linear_skip: bool = False, cycle: int | None = None, head_patches: int | None = None):
         super().__init__()
         self.channels, self.lookback, self.horizon = channels, lookback, horizon
         self.revin = RevIN(channels)
@@ -59,7 +60,12 @@ class TitansForecastNetwork(nn.Module):
         self.mixer = ChannelMixer(channels) if channel_mixing else None
         self.encoder = TitansEncoder(encoder)
         self.quantiles, self.median_index = quantiles, median_index
-        self.head = ForecastHead(self.patches.patches, encoder.dim, horizon, max(1, quantiles), encoder.dropout)
+        patches = self.patches.patches
+        if head_patches is not None and (isinstance(head_patches, bool) or not isinstance(head_patches, int)
+                                         or not 1 <= head_patches <= patches):
+            raise ValueError(f"head_patches must be an integer from 1 to the lookback's {patches} patches (or None), "
+                             f"got {head_patches!r}")
+        self.head = ForecastHead(head_patches or patches, encoder.dim, horizon, max(1, quantiles), encoder.dropout)
         self.skip = None
         if linear_skip:  # starts at zero: the network begins as the one without it
             self.skip = nn.Linear(lookback, horizon)
@@ -123,6 +129,8 @@ class Forecaster(L.LightningModule):
             starts with a DataModule and the pattern is still at its zero start, it starts at the mean
             normalised training lookback of each phase (so it is in use from the first step; a pattern that
             starts at zero, as CycleNet's, is still small when early stopping ends a short training).
+        head_patches: the head reads only this many of the latest patches (Titans only; default all), so
+            its size does not grow with the lookback; the encoder carries the earlier patches into them.
         target_channels: indices of the channels to forecast (default: all, or the DataModule's target
             for ``features="MS"``/``"S"``).
         loss: ``"mse"``, ``"mae"`` or ``"huber"`` (point forecasts). quantiles: e.g. ``[0.1, 0.5, 0.9]``:
@@ -134,7 +142,7 @@ class Forecaster(L.LightningModule):
                  encoder: TitansConfig | dict | None = None, patch_len: int = 16, stride: int = 8,
                  channel_mixing: bool = False, target_channels: list[int] | None = None, loss: str = "mse",
                  quantiles: list[float] | None = None, learning_rate: float = 3e-4, weight_decay: float = 1e-4,
-                 linear_skip: bool = False, cycle: int | None = None):
+                 linear_skip: bool = False, cycle: int | None = None, head_patches: int | None = None):
         super().__init__()
         if model not in ("titans", "dlinear"):
             raise ValueError(f"model must be 'titans' or 'dlinear', got {model!r}")
@@ -146,8 +154,8 @@ class Forecaster(L.LightningModule):
                 raise ValueError(f"quantiles must lie strictly between 0 and 1, got {quantiles}")
             if model != "titans":
                 raise ValueError("quantile forecasts need model='titans'")
-        if model != "titans" and (channel_mixing or linear_skip or cycle):
-            raise ValueError("channel_mixing, linear_skip and cycle need model='titans'")
+        if model != "titans" and (channel_mixing or linear_skip or cycle or head_patches):
+            raise ValueError("channel_mixing, linear_skip, cycle and head_patches need model='titans'")
         if cycle is not None and (isinstance(cycle, bool) or not isinstance(cycle, int) or cycle < 2):
             raise ValueError(f"cycle must be an integer of at least 2 steps (or None), got {cycle!r}")
         encoder = TitansConfig.coerce(encoder, FORECAST_ENCODER)
@@ -177,7 +185,7 @@ class Forecaster(L.LightningModule):
             self.network = TitansForecastNetwork(channels, h.lookback, h.horizon, self.encoder_config, h.patch_len,
                                                  h.stride, h.channel_mixing, quantiles=len(q) if q else 0,
                                                  median_index=q.index(0.5) if q else 0, linear_skip=h.linear_skip,
-                                                 cycle=h.cycle)
+                                                 cycle=h.cycle, head_patches=h.head_patches)
         else:
             self.network = DLinear(h.lookback, h.horizon)
         self.register_buffer("target_mean", torch.zeros(len(self.target_channels)))
