@@ -52,7 +52,8 @@ def test_genomics_cross_validation_validates_every_development_sequence_and_neve
 
 @pytest.mark.parametrize("lookback", [None, 336])
 def test_forecast_closing_line_and_record(shared_data, tmp_path, lookback):
-    flags = [] if lookback is None else ["--lookback", str(lookback)]
+    # DLinear at lookback 336 as its reference code trains it: the rate halved after every epoch.
+    flags = [] if lookback is None else ["--lookback", str(lookback), "--lr-schedule", "halving"]
     line, record = run_benchmark("forecast.py", ["--dataset", "ETTh1", "--horizon", "96", "--model", "dlinear",
                                                  "--epochs", "1", *flags], tmp_path)
     assert {"dataset", "horizon", "model", "mse", "mae", "windows", "seconds"} <= set(line)
@@ -61,6 +62,7 @@ def test_forecast_closing_line_and_record(shared_data, tmp_path, lookback):
     assert 0.3 < line["mse"] < 0.6 and record["results"][-1]["mse"] == line["mse"]
     assert line["setting_epochs"] == line["epochs_run"] == 1  # the record states the settings that ran
     assert line["setting_lookback"] == (lookback or 96)
+    assert line["setting_lr_schedule"] == ("cosine" if lookback is None else "halving")
 
 
 def test_forecast_ensemble_scores_the_mean_of_its_members_forecasts(shared_data, tmp_path):
@@ -97,6 +99,7 @@ def test_forecast_ensemble_scores_the_mean_of_its_members_forecasts(shared_data,
                                           ("forecast.py", ["--model", "dlinear", "--variant", "mac"]),
                                           ("forecast.py", ["--lookback", "0"]),
                                           ("forecast.py", ["--head-patches", "0"]),
+                                          ("forecast.py", ["--lr-schedule", "step"]),
                                           ("forecast.py", ["--model", "dlinear", "--head-patches", "12"]),
                                           ("forecast_ensemble.py", ["--seeds", "2021"]),
                                           ("forecast_ensemble.py", ["--seeds", "2021,2021"]),
@@ -210,12 +213,13 @@ def test_forecast_configs_are_the_benchmarks_horizon_96(dataset):
     model, data, trainer, patience = shipped_config(dataset)
     assert model["encoder"] == {**FORECAST_ENCODER.to_dict(), "variant": settings["variant"],
                                 "dropout": settings["dropout"], "dim": settings["dim"], "depth": settings["depth"]}
-    assert (model["learning_rate"], model["weight_decay"], model.get("loss", "mse"), model.get("channel_mixing", False),
-            model.get("linear_skip", False), model.get("cycle"), model.get("head_patches"), trainer["max_epochs"],
-            patience, data["batch_size"], data["lookback"], data["horizon"], model["horizon"]) == (
-        settings["learning_rate"], settings["weight_decay"], settings["loss"], settings["channel_mixing"],
-        settings["linear_skip"], settings["cycle"], settings["head_patches"], settings["epochs"], settings["patience"],
-        settings["batch_size"], 96, 96, 96)
+    assert (model["learning_rate"], model.get("lr_schedule", "cosine"), model["weight_decay"], model.get("loss", "mse"),
+            model.get("channel_mixing", False), model.get("linear_skip", False), model.get("cycle"),
+            model.get("head_patches"), trainer["max_epochs"], patience, data["batch_size"], data["lookback"],
+            data["horizon"], model["horizon"]) == (
+        settings["learning_rate"], settings["lr_schedule"], settings["weight_decay"], settings["loss"],
+        settings["channel_mixing"], settings["linear_skip"], settings["cycle"], settings["head_patches"],
+        settings["epochs"], settings["patience"], settings["batch_size"], 96, 96, 96)
 
 
 def test_forecast_runs_take_their_tables_settings_and_the_flags_override_them():

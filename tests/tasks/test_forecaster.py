@@ -72,6 +72,27 @@ def test_dlinear_in_the_same_harness():
     assert fit(model, data, epochs=5)["test_mse"] < 0.05
 
 
+class LearningRates(L.Callback):
+    """The optimiser's learning rate at the start of every training epoch."""
+
+    def __init__(self):
+        self.rates = []
+
+    def on_train_epoch_start(self, trainer, module):
+        self.rates.append(trainer.optimizers[0].param_groups[0]["lr"])
+
+
+@pytest.mark.parametrize(("schedule", "expected"), [("halving", [8e-3, 4e-3, 2e-3, 1e-3]),
+                                                    ("cosine", [8e-3, 6.828e-3, 4e-3, 1.172e-3])])
+def test_learning_rate_schedules(schedule, expected):
+    data = CSVDataModule(sinusoid(), lookback=48, horizon=12, batch_size=64)
+    model = Forecaster(channels=2, lookback=48, horizon=12, model="dlinear", learning_rate=8e-3, lr_schedule=schedule)
+    rates = LearningRates()
+    L.Trainer(max_epochs=4, logger=False, enable_progress_bar=False, enable_model_summary=False,
+              enable_checkpointing=False, accelerator="cpu", callbacks=[rates]).fit(model, datamodule=data)
+    assert rates.rates == pytest.approx(expected, rel=1e-3)
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match="model must be"):
         Forecaster(model="lstm")
@@ -87,6 +108,8 @@ def test_bad_arguments():
         Forecaster(model="dlinear", linear_skip=True)
     with pytest.raises(ValueError, match="cycle must be an integer of at least 2 steps"):
         Forecaster(cycle=1)
+    with pytest.raises(ValueError, match="lr_schedule must be one of cosine, halving, got 'step'"):
+        Forecaster(lr_schedule="step")
     with pytest.raises(ValueError, match="head_patches need model='titans'"):
         Forecaster(model="dlinear", head_patches=4)
     for head_patches in (0, 8, True):  # a 48-step lookback in patches of 8 at stride 8 has 7 patches

@@ -15,7 +15,7 @@ from titans_seq.baselines import GenomicBenchmarksCNN
 from titans_seq.data.dna import DNATokenizer
 from titans_seq.heads.dna import POOLINGS, DNAEmbedding, kmer_codes, masked_pool
 from titans_seq.layers import TitansConfig, TitansEncoder
-from titans_seq.tasks.optim import adamw_with_cosine
+from titans_seq.tasks.optim import adamw_with_schedule
 
 __all__ = ["DNA_ENCODER", "SequenceClassifier", "SequenceNetwork"]
 
@@ -317,7 +317,7 @@ class SequenceClassifier(L.LightningModule):
         return frame.set_index("id")
 
     def configure_optimizers(self):
-        return adamw_with_cosine(self)
+        return adamw_with_schedule(self)
 
     @torch.no_grad()
     def classify_long(self, sequence: str, piece: int = 65536, windows_per_batch: int = 16) -> np.ndarray:

@@ -15,7 +15,7 @@ from torchmetrics import MeanAbsoluteError, MeanSquaredError
 from titans_seq.baselines import DLinear
 from titans_seq.heads import ChannelMixer, ForecastHead, LearnedCycle, PatchEmbedding, RevIN
 from titans_seq.layers import TitansConfig, TitansEncoder
-from titans_seq.tasks.optim import adamw_with_cosine
+from titans_seq.tasks.optim import LR_SCHEDULES, adamw_with_schedule
 
 __all__ = ["FORECAST_ENCODER", "Forecaster", "TitansForecastNetwork", "pinball_loss"]
 
@@ -135,19 +135,23 @@ class Forecaster(L.LightningModule):
             for ``features="MS"``/``"S"``).
         loss: ``"mse"``, ``"mae"`` or ``"huber"`` (point forecasts). quantiles: e.g. ``[0.1, 0.5, 0.9]``:
             trains a quantile head with the pinball loss instead; the 0.5 quantile is the point forecast.
-        learning_rate, weight_decay: AdamW; the learning rate follows a cosine schedule per epoch.
+        learning_rate, weight_decay: AdamW. lr_schedule: ``"cosine"`` (annealed over the epochs) or ``"halving"``
+            (halved after every epoch, the reference code's schedule for DLinear and the baselines of its era).
     """
 
     def __init__(self, channels: int | None = None, lookback: int = 96, horizon: int = 96, model: str = "titans",
                  encoder: TitansConfig | dict | None = None, patch_len: int = 16, stride: int = 8,
                  channel_mixing: bool = False, target_channels: list[int] | None = None, loss: str = "mse",
                  quantiles: list[float] | None = None, learning_rate: float = 3e-4, weight_decay: float = 1e-4,
-                 linear_skip: bool = False, cycle: int | None = None, head_patches: int | None = None):
+                 linear_skip: bool = False, cycle: int | None = None, head_patches: int | None = None,
+                 lr_schedule: str = "cosine"):
         super().__init__()
         if model not in ("titans", "dlinear"):
             raise ValueError(f"model must be 'titans' or 'dlinear', got {model!r}")
         if loss not in LOSSES:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
+        if lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {lr_schedule!r}")
         if quantiles is not None:
             quantiles = sorted(set(float(q) for q in quantiles) | {0.5})
             if not all(0 < q < 1 for q in quantiles):
@@ -261,7 +265,7 @@ class Forecaster(L.LightningModule):
         return self(batch[0], last if len(batch) > 1 and not last.is_floating_point() else None)
 
     def configure_optimizers(self):
-        return adamw_with_cosine(self)
+        return adamw_with_schedule(self, self.hparams.lr_schedule)
 
     @torch.no_grad()
     def forecast(self, datamodule) -> pd.DataFrame:
