@@ -153,7 +153,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, help="override the model's batch size")
     parser.add_argument("--lr", type=float, help="override the model's learning rate")
     parser.add_argument("--lr-schedule", choices=LR_SCHEDULES, help="per-epoch learning-rate schedule (default "
-                        "cosine; halving: the reference code's, halved after every epoch)")
+                        "cosine; halving: DLinear's reference code's, two epochs at the rate, then halved each epoch)")
     parser.add_argument("--loss", choices=LOSSES, help="training loss (default mse); early stopping stays on val MSE")
     parser.add_argument("--dropout", type=float, help="override the Titans model's dropout (encoder, patches, head)")
     parser.add_argument("--dim", type=int, help="override the Titans encoder's width (default 64)")

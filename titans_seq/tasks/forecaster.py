@@ -136,7 +136,8 @@ class Forecaster(L.LightningModule):
         loss: ``"mse"``, ``"mae"`` or ``"huber"`` (point forecasts). quantiles: e.g. ``[0.1, 0.5, 0.9]``:
             trains a quantile head with the pinball loss instead; the 0.5 quantile is the point forecast.
         learning_rate, weight_decay: AdamW. lr_schedule: ``"cosine"`` (annealed over the epochs) or ``"halving"``
-            (halved after every epoch, the reference code's schedule for DLinear and the baselines of its era).
+            (two epochs at the full rate, then halved after every epoch: the reference code's schedule for DLinear
+            and the baselines of its era).
     """
 
     def __init__(self, channels: int | None = None, lookback: int = 96, horizon: int = 96, model: str = "titans",

@@ -5,9 +5,10 @@ from __future__ import annotations
 import lightning as L
 import torch
 
-# "cosine": annealed to zero along a cosine over the epochs; "halving": halved after every epoch, the schedule
-# of the LTSF-Linear and Time-Series-Library reference code (their ``lradj="type1"``), which published the
-# DLinear and PatchTST-era baselines.
+# "cosine": annealed to zero along a cosine over the epochs; "halving": the schedule of the LTSF-Linear and
+# Time-Series-Library reference code (their ``lradj="type1"``), which published DLinear and the baselines of its
+# era. That code sets the rate for epoch e + 1 after epoch e to ``lr * 0.5 ** (e - 1)`` (e from 1), so its first
+# two epochs run at the full rate and each later one at half the rate before it.
 LR_SCHEDULES = ("cosine", "halving")
 
 
@@ -17,7 +18,7 @@ def adamw_with_schedule(module: L.LightningModule, schedule: str = "cosine") -> 
     optimizer = torch.optim.AdamW(module.parameters(), lr=module.hparams.learning_rate,
                                   weight_decay=module.hparams.weight_decay)
     if schedule == "halving":
-        scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=0.5)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 0.5 ** max(0, epoch - 1))
     else:
         epochs = module.trainer.max_epochs if module._trainer is not None and module.trainer.max_epochs else 10
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, epochs))
