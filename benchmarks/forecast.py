@@ -183,9 +183,9 @@ def main() -> None:
             else [(args.dataset, args.horizon)])
     overrides = given(lookback=args.lookback, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
                       lr_schedule=args.lr_schedule, loss=args.loss, variant=args.variant, dropout=args.dropout,
-                      dim=args.dim, depth=args.depth,
-                      weight_decay=args.weight_decay, channel_mixing=args.channel_mixing,
-                      linear_skip=args.linear_skip, cycle=args.cycle, head_patches=args.head_patches)
+                      dim=args.dim, depth=args.depth, weight_decay=args.weight_decay,
+                      channel_mixing=args.channel_mixing, linear_skip=args.linear_skip, cycle=args.cycle,
+                      head_patches=args.head_patches)
     rows, path = [], None
     name = f"forecast-{args.model}" + ("-" + args.datasets.replace(",", "-") if args.all else
                                        f"-{args.dataset}-{args.horizon}")

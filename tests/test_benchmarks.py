@@ -52,7 +52,7 @@ def test_genomics_cross_validation_validates_every_development_sequence_and_neve
 
 @pytest.mark.parametrize("lookback", [None, 336])
 def test_forecast_closing_line_and_record(shared_data, tmp_path, lookback):
-    # DLinear at lookback 336 as its reference code trains it: the rate halved after every epoch.
+    # DLinear at lookback 336 with its reference code's learning-rate schedule.
     flags = [] if lookback is None else ["--lookback", str(lookback), "--lr-schedule", "halving"]
     line, record = run_benchmark("forecast.py", ["--dataset", "ETTh1", "--horizon", "96", "--model", "dlinear",
                                                  "--epochs", "1", *flags], tmp_path)
