@@ -45,6 +45,15 @@ def test_configs_are_listed_and_all_parse(capsys):
     assert "ETTDataModule" in out
 
 
+def test_the_command_line_reads_its_own_arguments_without_a_warning(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["titans-seq", "fit", "--config", str(CONFIGS / "ETTh1.yaml"), "--print_config"])
+    with warnings.catch_warnings(record=True) as caught, pytest.raises(SystemExit) as stop:
+        warnings.simplefilter("always")
+        main()
+    assert stop.value.code in (None, 0) and "class_path: titans_seq." in capsys.readouterr().out
+    assert not [w for w in caught if "args parameter" in str(w.message)]  # Lightning's warning for given args
+
+
 def write_config(path, model, data):
     path.write_text(yaml.safe_dump({"seed_everything": 0, "trainer": TRAINER, "model": model, "data": data}))
     return str(path)

@@ -75,7 +75,7 @@ def main(args: list[str] | None = None) -> None:
         return
     try:
         TitansCLI(L.LightningModule, L.LightningDataModule, subclass_mode_model=True, subclass_mode_data=True,
-                  args=argv, save_config_kwargs={"overwrite": True}, auto_configure_optimizers=False,
+                  args=args, save_config_kwargs={"overwrite": True}, auto_configure_optimizers=False,
                   trainer_defaults={"logger": LOGGERS})
     except (FileNotFoundError, ValueError) as error:  # bad data or settings: a message, not a traceback
         sys.exit(f"error: {error}")
