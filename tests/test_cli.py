@@ -118,6 +118,12 @@ def test_clear_errors_not_tracebacks(tmp_path, capsys):
     assert code == 2 and "learning_rte" in err and "Traceback" not in err
     code, _, err = run(["fit", "--config", config, "--model.init_args.lookback", "many"], capsys)
     assert code == 2 and "lookback" in err and "Traceback" not in err
+    for option, value in (("loss", "msa"), ("lr_schedule", "step")):  # checked while parsing, choices named
+        code, _, err = run(["fit", "--config", config, f"--model.init_args.{option}", value], capsys)
+        assert code == 2 and option in err and value in err and "Traceback" not in err
+    code, _, err = run(["fit", "--config", str(CONFIGS / "gb_human_nontata_promoters.yaml"),
+                        "--model.init_args.pooling", "max"], capsys)
+    assert code == 2 and "pooling" in err and "'cls'" in err and "Traceback" not in err
     code, _, err = run(["fit", "--config", str(tmp_path / "missing.yaml")], capsys)
     assert code == 2 and "missing.yaml" in err
     code, _, err = run(["fit", "--config", config, "--data.init_args.path", str(tmp_path / "nowhere.csv"),

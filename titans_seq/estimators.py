@@ -200,8 +200,8 @@ class TitansForecaster(_LightningEstimator):
     ``validation_fraction`` (the scaler sees only the training rows). Forecasts come back as a DataFrame
     indexed by the future timestamps (the frequency inferred from ``y``), in original units.
     ``dropout`` (the encoder's) and ``weight_decay`` (AdamW's) set the regularisation; ``channel_mixing``,
-    ``linear_skip``, ``cycle`` and ``head_patches`` are the :class:`~titans_seq.tasks.Forecaster`'s options of
-    those names.
+    ``linear_skip``, ``cycle``, ``head_patches`` and ``lr_schedule`` are the
+    :class:`~titans_seq.tasks.Forecaster`'s options of those names.
     With a ``cycle``, a series given to ``predict`` or ``score`` is placed on the training series' clock by
     its timestamps (both series timed), else its first row is taken to be the training series' first row.
 
@@ -219,7 +219,7 @@ class TitansForecaster(_LightningEstimator):
                  loss: str = "mse", quantiles: list[float] | None = None,
                  time_column: str | None = None, max_epochs: int = 10, batch_size: int = 32,
                  learning_rate: float = 1e-3, weight_decay: float = 1e-4, dropout: float = FORECAST_ENCODER.dropout,
-                 validation_fraction: float = 0.2, patience: int = 3,
+                 lr_schedule: str = "cosine", validation_fraction: float = 0.2, patience: int = 3,
                  random_state: int | None = None, device: str = "auto", verbose: bool = False):
         self.lookback, self.horizon, self.variant, self.dim, self.depth, self.heads = (lookback, horizon, variant,
                                                                                       dim, depth, heads)
@@ -228,7 +228,7 @@ class TitansForecaster(_LightningEstimator):
         self.time_column, self.max_epochs, self.batch_size, self.learning_rate = (time_column, max_epochs,
                                                                                  batch_size, learning_rate)
         self.weight_decay, self.dropout, self.linear_skip, self.cycle = weight_decay, dropout, linear_skip, cycle
-        self.head_patches = head_patches
+        self.head_patches, self.lr_schedule = head_patches, lr_schedule
         self.validation_fraction, self.patience, self.random_state = validation_fraction, patience, random_state
         self.device, self.verbose = device, verbose
 
@@ -284,7 +284,8 @@ class TitansForecaster(_LightningEstimator):
                            patch_len=self.patch_len, stride=self.stride, channel_mixing=self.channel_mixing,
                            linear_skip=self.linear_skip, cycle=self.cycle, head_patches=self.head_patches,
                            loss=self.loss, quantiles=self.quantiles,
-                           learning_rate=self.learning_rate, weight_decay=float(self.weight_decay))
+                           learning_rate=self.learning_rate, weight_decay=float(self.weight_decay),
+                           lr_schedule=self.lr_schedule)
         self._train(model, data, "val_mse")
         self.model_ = model.cpu()
         self.scaler_mean_, self.scaler_scale_ = data.scaler.mean_.copy(), data.scaler.scale_.copy()

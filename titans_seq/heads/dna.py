@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from titans_seq.data.dna import A
 
-__all__ = ["POOLINGS", "DNAEmbedding", "kmer_codes", "masked_pool"]
+__all__ = ["POOLINGS", "DNAEmbedding", "Pooling", "kmer_codes", "masked_pool"]
 
-POOLINGS = ("mean", "cls", "last")
+Pooling = Literal["mean", "cls", "last"]
+POOLINGS = get_args(Pooling)
 
 
 class DNAEmbedding(nn.Module):

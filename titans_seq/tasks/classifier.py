@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import lightning as L
 import numpy as np
 import pandas as pd
@@ -13,7 +15,7 @@ from torchmetrics.classification import AUROC, Accuracy, F1Score, MatthewsCorrCo
 
 from titans_seq.baselines import GenomicBenchmarksCNN
 from titans_seq.data.dna import DNATokenizer
-from titans_seq.heads.dna import POOLINGS, DNAEmbedding, kmer_codes, masked_pool
+from titans_seq.heads.dna import POOLINGS, DNAEmbedding, Pooling, kmer_codes, masked_pool
 from titans_seq.layers import TitansConfig, TitansEncoder
 from titans_seq.tasks.optim import adamw_with_schedule
 
@@ -23,6 +25,9 @@ __all__ = ["DNA_ENCODER", "SequenceClassifier", "SequenceNetwork"]
 DNA_ENCODER = TitansConfig(variant="mac", dim=64, depth=2, heads=4, window=64, segment_len=64, causal=False,
                            persistent_tokens=4, memory_depth=2, memory_expansion=2.0, memory_chunk=16, ff_mult=2.0,
                            dropout=0.1)
+
+
+ClassifierModel = Literal["titans", "cnn"]
 
 
 class SequenceNetwork(nn.Module):
@@ -183,14 +188,15 @@ class SequenceClassifier(L.LightningModule):
         learning_rate, weight_decay: AdamW, cosine schedule over the epochs.
     """
 
-    def __init__(self, classes: int | None = None, class_names: list[str] | None = None, model: str = "titans",
-                 encoder: TitansConfig | dict | None = None, pooling: str = "mean", patch: int = 1,
+    def __init__(self, classes: int | None = None, class_names: list[str] | None = None,
+                 model: ClassifierModel = "titans",
+                 encoder: TitansConfig | dict | None = None, pooling: Pooling = "mean", patch: int = 1,
                  kmer: int = 0, kmer_linear_gain: float = 0.0, max_length: int | None = None, rc_average: bool = False,
                  strand_aware: bool = False, position_linear_gain: float = 0.0, learning_rate: float = 1e-3,
                  weight_decay: float = 0.01):
         super().__init__()
-        if model not in ("titans", "cnn"):
-            raise ValueError(f"model must be 'titans' or 'cnn', got {model!r}")
+        if model not in get_args(ClassifierModel):
+            raise ValueError(f"model must be one of {', '.join(get_args(ClassifierModel))}, got {model!r}")
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
         if classes is None and class_names is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from typing import Literal, get_args
 
 import lightning as L
 import numpy as np
@@ -15,7 +16,7 @@ from torchmetrics import MeanAbsoluteError, MeanSquaredError
 from titans_seq.baselines import DLinear
 from titans_seq.heads import ChannelMixer, ForecastHead, LearnedCycle, PatchEmbedding, RevIN
 from titans_seq.layers import TitansConfig, TitansEncoder
-from titans_seq.tasks.optim import LR_SCHEDULES, adamw_with_schedule
+from titans_seq.tasks.optim import LR_SCHEDULES, LRSchedule, adamw_with_schedule
 
 __all__ = ["FORECAST_ENCODER", "Forecaster", "TitansForecastNetwork", "pinball_loss"]
 
@@ -26,7 +27,10 @@ FORECAST_ENCODER = TitansConfig(variant="mag", dim=64, depth=2, heads=4, window=
                                 persistent_tokens=4, memory_depth=2, memory_expansion=2.0, memory_chunk=4,
                                 ff_mult=2.0, dropout=0.2)
 
-LOSSES = ("mse", "mae", "huber")
+# Literal types, so that the command line rejects a misspelt choice while parsing, naming the choices.
+ForecastModel = Literal["titans", "dlinear"]
+Loss = Literal["mse", "mae", "huber"]
+LOSSES = get_args(Loss)
 
 
 def pinball_loss(prediction: Tensor, target: Tensor, quantiles: Tensor) -> Tensor:
@@ -140,15 +144,16 @@ class Forecaster(L.LightningModule):
             and the baselines of its era).
     """
 
-    def __init__(self, channels: int | None = None, lookback: int = 96, horizon: int = 96, model: str = "titans",
+    def __init__(self, channels: int | None = None, lookback: int = 96, horizon: int = 96,
+                 model: ForecastModel = "titans",
                  encoder: TitansConfig | dict | None = None, patch_len: int = 16, stride: int = 8,
-                 channel_mixing: bool = False, target_channels: list[int] | None = None, loss: str = "mse",
+                 channel_mixing: bool = False, target_channels: list[int] | None = None, loss: Loss = "mse",
                  quantiles: list[float] | None = None, learning_rate: float = 3e-4, weight_decay: float = 1e-4,
                  linear_skip: bool = False, cycle: int | None = None, head_patches: int | None = None,
-                 lr_schedule: str = "cosine"):
+                 lr_schedule: LRSchedule = "cosine"):
         super().__init__()
-        if model not in ("titans", "dlinear"):
-            raise ValueError(f"model must be 'titans' or 'dlinear', got {model!r}")
+        if model not in get_args(ForecastModel):
+            raise ValueError(f"model must be one of {', '.join(get_args(ForecastModel))}, got {model!r}")
         if loss not in LOSSES:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
         if lr_schedule not in LR_SCHEDULES:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import lightning as L
 import torch
 
@@ -9,10 +11,11 @@ import torch
 # Time-Series-Library reference code (their ``lradj="type1"``), which published DLinear and the baselines of its
 # era. That code sets the rate for epoch e + 1 after epoch e to ``lr * 0.5 ** (e - 1)`` (e from 1), so its first
 # two epochs run at the full rate and each later one at half the rate before it.
-LR_SCHEDULES = ("cosine", "halving")
+LRSchedule = Literal["cosine", "halving"]
+LR_SCHEDULES = get_args(LRSchedule)
 
 
-def adamw_with_schedule(module: L.LightningModule, schedule: str = "cosine") -> dict:
+def adamw_with_schedule(module: L.LightningModule, schedule: LRSchedule = "cosine") -> dict:
     """AdamW at ``hparams.learning_rate`` and ``hparams.weight_decay``, the rate following ``schedule`` (one of
     ``LR_SCHEDULES``) per epoch; the cosine spans the trainer's epochs (10 when it has none)."""
     optimizer = torch.optim.AdamW(module.parameters(), lr=module.hparams.learning_rate,
