@@ -1,20 +1,48 @@
 #!/usr/bin/env bash
 # The device check on a lent GPU, in one go: the memory kernels' correctness on CUDA (tests/test_cuda.py),
-# the speed benchmark against titans-pytorch, the long-context scale benchmark and one forecasting
-# benchmark (ETTh1, horizon 96). Logs and result JSON go to $OUT (default benchmarks/results/). Peer
-# wheels, if any, are taken from .whl/. The device machine sees only the repository, so the data file
-# travels in an ignored folder, carried with the call (never committed):
+# the speed benchmark against titans-pytorch, the long-context scale benchmark, then one forecasting
+# benchmark (ETTh1, horizon 96) with any further forecast.py runs given as arguments beside it, e.g.
+#   bash benchmarks/gpu_run.sh "--dataset weather --horizon 96 --seed 2023" "--dataset weather --horizon 192 --seed 2023"
+# Every step is held to a deadline (DEADLINE seconds after the start, default 540) so that the logs and
+# result JSON always come back: they are packed into one archive, $OUT/gpu_run-<time>.tar.gz (default OUT:
+# benchmarks/results/), to unpack into benchmarks/results/. Peer and missing packages are taken as wheels from
+# .whl/. The device machine sees only the repository, so the data files travel in an ignored folder, carried
+# with the call (never committed):
 #   echo /.devdata/ >> .git/info/exclude; mkdir -p .devdata/ett; cp ../shared/data/ett/ETTh1.csv.gz .devdata/ett/
 set -uo pipefail
+START=$SECONDS
+DEADLINE=${DEADLINE:-540}
 OUT=${OUT:-benchmarks/results}
+RUN=$(mktemp -d)
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} TITANS_SEQ_DATA=${TITANS_SEQ_DATA:-$PWD/.devdata}
+export TITANS_SEQ_RESULTS=$RUN
+trap 'tar -czf "$OUT/gpu_run-$(date -u +%Y%m%d-%H%M%S).tar.gz" -C "$RUN" .' EXIT
+left() { echo $((DEADLINE - (SECONDS - START))); }
+step() {  # step SECONDS LOG COMMAND...: run COMMAND for at most SECONDS (and never past the deadline)
+  local limit=$1 log=$2; shift 2
+  ((limit > $(left))) && limit=$(left)
+  if ((limit < 5)); then echo "skipped (deadline): $*" | tee "$RUN/$log"; return; fi
+  timeout "$limit" "$@" > "$RUN/$log" 2>&1
+  echo "rc $? after $((SECONDS - START)) s: $*"
+}
+
 if [ -d .whl ]; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl \
     && export PYTHONPATH=$PYTHONPATH:/tmp/site
 fi
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
-python3 -m pytest tests/test_cuda.py -q -p no:cacheprovider 2>&1 | tee "$OUT/test_cuda.log"
-python3 benchmarks/memory_speed.py --device cuda 2>&1 | tee "$OUT/memory_speed_gpu.log"
-python3 benchmarks/long_context.py scale --device cuda 2>&1 | tee "$OUT/long_context_scale_gpu.log"
-python3 benchmarks/forecast.py --dataset ETTh1 --horizon 96 --model titans --device cuda 2>&1 | tee "$OUT/forecast_gpu.log"
-[ "$OUT" = benchmarks/results ] || cp benchmarks/results/*-gpu.json "$OUT/"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$RUN/gpu.txt"
+python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)" | tee -a "$RUN/gpu.txt"
+git rev-parse HEAD 2>/dev/null | tee -a "$RUN/gpu.txt"
+step 150 test_cuda.log python3 -m pytest tests/test_cuda.py -q -p no:cacheprovider
+tail -3 "$RUN/test_cuda.log"
+step 200 memory_speed_gpu.log python3 benchmarks/memory_speed.py --device cuda
+sed -n 1,12p "$RUN/memory_speed_gpu.log"
+step 45 long_context_scale_gpu.log python3 benchmarks/long_context.py scale --device cuda
+i=0
+for args in "$@"; do  # word splitting of $args is wanted: each argument is one run's flags
+  i=$((i + 1))
+  step "$DEADLINE" "forecast_extra_$i.log" python3 benchmarks/forecast.py $args --device cuda &
+done
+step "$DEADLINE" forecast_gpu.log python3 benchmarks/forecast.py --dataset ETTh1 --horizon 96 --model titans --device cuda
+wait
+grep -h '^{' "$RUN"/forecast*.log
