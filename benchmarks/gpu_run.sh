@@ -5,10 +5,14 @@
 #   bash benchmarks/gpu_run.sh "--dataset weather --horizon 96 --seed 2023" "--dataset weather --horizon 192 --seed 2023"
 # Every step is held to a deadline (DEADLINE seconds after the start, default 540) so that the logs and
 # result JSON always come back: they are packed into one archive, $OUT/gpu_run-<time>.tar.gz (default OUT:
-# benchmarks/results/), to unpack into benchmarks/results/. Peer and missing packages are taken as wheels from
-# .whl/. The device machine sees only the repository, so the data files travel in an ignored folder, carried
-# with the call (never committed):
-#   echo /.devdata/ >> .git/info/exclude; mkdir -p .devdata/ett; cp ../shared/data/ett/ETTh1.csv.gz .devdata/ett/
+# benchmarks/results/), to unpack into benchmarks/results/. The forecasting runs split the host's cores between
+# them (OMP_NUM_THREADS): the first attempt ran five at 16 threads each on 16 cores and none finished in eight
+# minutes, and five processes of two threads on this 2-core machine run their small CPU operations (the
+# cycle's warm start) 13 times slower than five of one thread. Peer and missing packages are taken as wheels
+# from .whl/ (benchmarks/gpu_wheels.sh). The device machine sees only the repository, so the data files travel
+# in an ignored folder, carried with the call (never committed):
+#   echo /.devdata/ >> .git/info/exclude; mkdir -p .devdata/ett .devdata/weather
+#   cp ../shared/data/ett/ETTh1.csv.gz .devdata/ett/; cp ../shared/data/weather/weather.csv.gz .devdata/weather/
 set -uo pipefail
 START=$SECONDS
 DEADLINE=${DEADLINE:-540}
@@ -32,12 +36,15 @@ if [ -d .whl ]; then
 fi
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$RUN/gpu.txt"
 python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)" | tee -a "$RUN/gpu.txt"
-git rev-parse HEAD 2>/dev/null | tee -a "$RUN/gpu.txt"
+python3 -c "import titans_pytorch, jsonargparse, Bio" || echo "missing packages: see benchmarks/gpu_wheels.sh"
 step 150 test_cuda.log python3 -m pytest tests/test_cuda.py -q -p no:cacheprovider
 tail -3 "$RUN/test_cuda.log"
 step 200 memory_speed_gpu.log python3 benchmarks/memory_speed.py --device cuda
 sed -n 1,12p "$RUN/memory_speed_gpu.log"
-step 45 long_context_scale_gpu.log python3 benchmarks/long_context.py scale --device cuda
+step 120 long_context_scale_gpu.log python3 benchmarks/long_context.py scale --device cuda
+runs=$(($# + 1))
+threads=$(($(nproc) / runs))
+export OMP_NUM_THREADS=$((threads > 0 ? threads : 1))
 i=0
 for args in "$@"; do  # word splitting of $args is wanted: each argument is one run's flags
   i=$((i + 1))
