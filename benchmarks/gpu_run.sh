@@ -2,7 +2,8 @@
 # The device check on a lent GPU, in one go: the memory kernels' correctness on CUDA (tests/test_cuda.py),
 # the speed benchmark against titans-pytorch, the long-context scale benchmark, then one forecasting
 # benchmark (ETTh1, horizon 96) with any further forecast.py runs given as arguments beside it, e.g.
-#   bash benchmarks/gpu_run.sh "--dataset weather --horizon 96 --seed 2023" "--dataset weather --horizon 192 --seed 2023"
+#   TITANS_SEQ_COMMIT=<hash> bash benchmarks/gpu_run.sh "--dataset weather --horizon 96 --seed 2023" ...
+# (the hash typed out: the device's copy of .git is the session's first, so git there names an older commit).
 # Every step is held to a deadline (DEADLINE seconds after the start, default 540) so that the logs and
 # result JSON always come back: they are packed into one archive, $OUT/gpu_run-<time>.tar.gz (default OUT:
 # benchmarks/results/), to unpack into benchmarks/results/. The forecasting runs split the host's cores between
