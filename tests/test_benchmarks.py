@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -272,3 +273,46 @@ def test_genomics_strand_setting_reaches_training_and_inference(shared_data, mod
     assert (data.datasets["train"].rc_augment, model.hparams.rc_average, model.hparams.strand_aware) == (
         augmented, averaged, aware)
     assert not data.datasets["val"].rc_augment and not data.datasets["test"].rc_augment
+
+
+def run_gpu_script(tmp_path, deadline: int, *extra_runs: str, speed_seconds: int = 0) -> tuple[list[str], dict]:
+    """``benchmarks/gpu_run.sh`` with a stand-in ``python3`` that logs its threads and arguments (and takes
+    ``speed_seconds`` in the speed benchmark), so that the script's order, deadline and archive are checked
+    without a GPU. Returns the logged calls and the archive's files."""
+    bin_dir, calls, out = tmp_path / "bin", tmp_path / "calls.txt", tmp_path / "out"
+    bin_dir.mkdir()
+    out.mkdir()
+    fake = bin_dir / "python3"
+    fake.write_text(f'#!/usr/bin/env bash\necho "${{OMP_NUM_THREADS:-unset}} $*" >> {calls}\n'
+                    f'case "$*" in *memory_speed.py*) sleep {speed_seconds};; esac\necho "ran: $*"\n')
+    fake.chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "OUT": str(out), "DEADLINE": str(deadline)}
+    env.pop("OMP_NUM_THREADS", None)
+    subprocess.run(["bash", str(BENCHMARKS / "gpu_run.sh"), *extra_runs], cwd=BENCHMARKS.parent, env=env,
+                   capture_output=True, text=True, timeout=120)
+    (archive,) = out.glob("gpu_run-*.tar.gz")
+    with tarfile.open(archive) as tar:
+        files = {m.name.removeprefix("./"): tar.extractfile(m).read().decode() for m in tar.getmembers() if m.isfile()}
+    return [line for line in calls.read_text().splitlines() if "pip install" not in line], files
+
+
+def test_gpu_script_splits_the_cores_between_its_forecasting_runs_and_returns_every_log(tmp_path):
+    calls, files = run_gpu_script(tmp_path, 40, "--dataset weather --horizon 96 --seed 2023")
+    share = max(1, len(os.sched_getaffinity(0)) // 2)  # two runs: the ETTh1 check and the one given
+    forecasts = sorted(c for c in calls if "forecast.py" in c)
+    assert forecasts == [f"{share} benchmarks/forecast.py --dataset ETTh1 --horizon 96 --model titans --device cuda",
+                         f"{share} benchmarks/forecast.py --dataset weather --horizon 96 --seed 2023 --device cuda"]
+    steps = [c.split()[1:3] for c in calls if "-c" not in c.split()[1:2]]
+    assert steps[:3] == [["-m", "pytest"], ["benchmarks/memory_speed.py", "--device"],
+                         ["benchmarks/long_context.py", "scale"]]
+    assert {"gpu.txt", "test_cuda.log", "memory_speed_gpu.log", "long_context_scale_gpu.log", "forecast_gpu.log",
+            "forecast_extra_1.log"} <= set(files)
+    assert files["forecast_extra_1.log"].startswith("ran: benchmarks/forecast.py --dataset weather")
+
+
+def test_gpu_script_skips_what_the_deadline_leaves_no_time_for_and_still_returns_its_logs(tmp_path):
+    calls, files = run_gpu_script(tmp_path, 6, "--dataset weather --horizon 96 --seed 2023", speed_seconds=30)
+    assert any("tests/test_cuda.py" in c for c in calls) and any("memory_speed.py" in c for c in calls)
+    assert not any("forecast.py" in c or "long_context.py" in c for c in calls)  # the speed benchmark used it up
+    assert files["forecast_gpu.log"].startswith("skipped (deadline)")
+    assert files["forecast_extra_1.log"].startswith("skipped (deadline)")
