@@ -153,12 +153,12 @@ def test_position_linear_term_learns_where_a_motif_sits():
 def test_regularisation_and_options_reach_the_trained_models():
     X, y = motif_data(40)
     classifier = TitansSequenceClassifier(patch=1, dropout=0.3, weight_decay=0.1, strand_aware=True, rc_augment=False,
-                                          random_state=0, **{**TINY, "max_epochs": 1}).fit(X, y)
+                                          lr_schedule="halving", random_state=0, **{**TINY, "max_epochs": 1}).fit(X, y)
     assert classifier.model_.network.reverse_head is not None
     forecaster = TitansForecaster(lookback=48, horizon=12, patch_len=8, stride=8, dropout=0.0, weight_decay=0.05,
                                   channel_mixing=True, linear_skip=True, cycle=24, head_patches=3,
                                   lr_schedule="halving", random_state=0, **{**TINY, "max_epochs": 1}).fit(series())
-    assert forecaster.model_.hparams.lr_schedule == "halving"
+    assert forecaster.model_.hparams.lr_schedule == classifier.model_.hparams.lr_schedule == "halving"
     network = forecaster.model_.network
     assert network.mixer is not None and network.skip is not None and network.cycle.cycle == 24
     assert network.head.patches == 3
@@ -217,6 +217,8 @@ def test_not_fitted_and_bad_parameters():
         TitansForecaster(head_patches=0).fit(series())
     with pytest.raises(ValueError, match="lr_schedule must be one of cosine, halving, got 'step'"):
         TitansForecaster(lr_schedule="step", lookback=48, horizon=12, **TINY).fit(series())
+    with pytest.raises(ValueError, match="lr_schedule must be one of cosine, halving, got 'step'"):
+        TitansSequenceClassifier(lr_schedule="step").fit(["ACGT", "TTTT"], [0, 1])
     with pytest.raises(ValueError, match="device must be"):
         TitansForecaster(device="tpu", lookback=48, horizon=12, **TINY).fit(series())
 

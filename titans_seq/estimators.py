@@ -41,6 +41,7 @@ from titans_seq.tasks import (
     future_index,
     time_step,
 )
+from titans_seq.tasks.optim import check_lr_schedule
 
 __all__ = ["TitansForecaster", "TitansSequenceClassifier", "load"]
 
@@ -89,6 +90,7 @@ class _LightningEstimator(BaseEstimator):
         _check("weight_decay", self.weight_decay, (int, float), 0)
         _check("dropout", self.dropout, (int, float), 0, 0.99)
         _check("validation_fraction", self.validation_fraction, (int, float), 0.01, 0.9)
+        check_lr_schedule(self.lr_schedule)
 
     def _accelerator(self) -> str:
         if self.device not in ("auto", "cpu", "cuda", "gpu"):
@@ -412,7 +414,8 @@ class TitansSequenceClassifier(ClassifierMixin, _LightningEstimator):
     instead, for sequences read in a meaningful orientation (promoters from their TSS), the k-mer term
     then counting the given strand's k-mers; it takes ``rc_augment=False``. ``dropout`` (the encoder's)
     and ``weight_decay`` (AdamW's) set the regularisation: on a few thousand sequences the benchmark's
-    0.3 and 0.1 did better than the defaults (benchmarks/RESULTS.md).
+    0.3 and 0.1 did better than the defaults (benchmarks/RESULTS.md). ``lr_schedule`` is the
+    :class:`~titans_seq.tasks.SequenceClassifier`'s: ``"cosine"`` or ``"halving"``.
     """
 
     _module = SequenceClassifier
@@ -423,7 +426,7 @@ class TitansSequenceClassifier(ClassifierMixin, _LightningEstimator):
                  heads: int = 4, pooling: str = "mean",
                  rc_average: bool = True, rc_augment: bool = True, strand_aware: bool = False, max_epochs: int = 10,
                  batch_size: int = 64, learning_rate: float = 1e-3, weight_decay: float = 0.01,
-                 dropout: float = DNA_ENCODER.dropout,
+                 dropout: float = DNA_ENCODER.dropout, lr_schedule: str = "cosine",
                  validation_fraction: float = 0.1, patience: int = 3, random_state: int | None = None,
                  device: str = "auto", verbose: bool = False):
         self.variant, self.max_length, self.patch, self.kmer = variant, max_length, patch, kmer
@@ -432,7 +435,7 @@ class TitansSequenceClassifier(ClassifierMixin, _LightningEstimator):
         self.pooling, self.rc_average, self.rc_augment = pooling, rc_average, rc_augment
         self.strand_aware = strand_aware
         self.max_epochs, self.batch_size, self.learning_rate = max_epochs, batch_size, learning_rate
-        self.weight_decay, self.dropout = weight_decay, dropout
+        self.weight_decay, self.dropout, self.lr_schedule = weight_decay, dropout, lr_schedule
         self.validation_fraction, self.patience, self.random_state = validation_fraction, patience, random_state
         self.device, self.verbose = device, verbose
 
@@ -477,7 +480,7 @@ class TitansSequenceClassifier(ClassifierMixin, _LightningEstimator):
                                    position_linear_gain=float(self.position_linear_gain), max_length=data.max_length,
                                    rc_average=self.rc_average, strand_aware=self.strand_aware,
                                    learning_rate=self.learning_rate,
-                                   weight_decay=float(self.weight_decay))
+                                   weight_decay=float(self.weight_decay), lr_schedule=self.lr_schedule)
         self._train(model, data, "val_loss")
         self.model_ = model.cpu()
         # data.class_names are the sorted string forms; keep the labels' own values in that order.

@@ -197,6 +197,16 @@ def test_position_term_is_linear_in_each_positions_dinucleotide():
             SequenceClassifier(classes=2, max_length=64, **bad)
 
 
+def test_halving_schedule_keeps_two_epochs_at_the_rate_then_halves():
+    model = SequenceClassifier(classes=2, model="cnn", max_length=64, learning_rate=8e-3, lr_schedule="halving")
+    config = model.configure_optimizers()
+    rates = []
+    for _ in range(4):
+        rates.append(config["optimizer"].param_groups[0]["lr"])
+        config["lr_scheduler"].step()
+    assert rates == pytest.approx([8e-3, 8e-3, 4e-3, 2e-3])
+
+
 def test_cnn_baseline_in_the_same_harness_and_bad_arguments(tmp_path):
     model = SequenceClassifier(classes=2, model="cnn", max_length=64)
     assert model(DNATokenizer().batch(["ACGT" * 16] * 3, 64)).shape == (3, 2)
@@ -206,6 +216,8 @@ def test_cnn_baseline_in_the_same_harness_and_bad_arguments(tmp_path):
         SequenceClassifier(classes=2, class_names=["a"])
     with pytest.raises(ValueError, match="model must be"):
         SequenceClassifier(model="rnn")
+    with pytest.raises(ValueError, match="lr_schedule must be one of cosine, halving, got 'step'"):
+        SequenceClassifier(lr_schedule="step")
     for bad in (dict(kmer_linear_gain=1.0), dict(kmer=6, kmer_linear_gain=-1.0),
                 dict(model="cnn", kmer=6, kmer_linear_gain=1.0)):
         with pytest.raises(ValueError, match="kmer_linear_gain must be 0"):

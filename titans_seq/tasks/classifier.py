@@ -17,7 +17,7 @@ from titans_seq.baselines import GenomicBenchmarksCNN
 from titans_seq.data.dna import DNATokenizer
 from titans_seq.heads.dna import POOLINGS, DNAEmbedding, Pooling, kmer_codes, masked_pool
 from titans_seq.layers import TitansConfig, TitansEncoder
-from titans_seq.tasks.optim import adamw_with_schedule
+from titans_seq.tasks.optim import LRSchedule, adamw_with_schedule, check_lr_schedule
 
 __all__ = ["DNA_ENCODER", "SequenceClassifier", "SequenceNetwork"]
 
@@ -185,7 +185,8 @@ class SequenceClassifier(L.LightningModule):
             class head (:class:`SequenceNetwork`), so both strands share what the encoder learns without
             being made equal. Titans only; the DataModule must not reverse-complement too
             (``rc_augment=False``). The k-mer linear term, if any, reads the given strand only.
-        learning_rate, weight_decay: AdamW, cosine schedule over the epochs.
+        learning_rate, weight_decay: AdamW. lr_schedule: ``"cosine"`` (annealed over the epochs) or ``"halving"``
+            (two epochs at the full rate, then halved after every epoch).
     """
 
     def __init__(self, classes: int | None = None, class_names: list[str] | None = None,
@@ -193,8 +194,9 @@ class SequenceClassifier(L.LightningModule):
                  encoder: TitansConfig | dict | None = None, pooling: Pooling = "mean", patch: int = 1,
                  kmer: int = 0, kmer_linear_gain: float = 0.0, max_length: int | None = None, rc_average: bool = False,
                  strand_aware: bool = False, position_linear_gain: float = 0.0, learning_rate: float = 1e-3,
-                 weight_decay: float = 0.01):
+                 weight_decay: float = 0.01, lr_schedule: LRSchedule = "cosine"):
         super().__init__()
+        check_lr_schedule(lr_schedule)
         if model not in get_args(ClassifierModel):
             raise ValueError(f"model must be one of {', '.join(get_args(ClassifierModel))}, got {model!r}")
         if pooling not in POOLINGS:
@@ -323,7 +325,7 @@ class SequenceClassifier(L.LightningModule):
         return frame.set_index("id")
 
     def configure_optimizers(self):
-        return adamw_with_schedule(self)
+        return adamw_with_schedule(self, self.hparams.lr_schedule)
 
     @torch.no_grad()
     def classify_long(self, sequence: str, piece: int = 65536, windows_per_batch: int = 16) -> np.ndarray:

@@ -16,7 +16,7 @@ from torchmetrics import MeanAbsoluteError, MeanSquaredError
 from titans_seq.baselines import DLinear
 from titans_seq.heads import ChannelMixer, ForecastHead, LearnedCycle, PatchEmbedding, RevIN
 from titans_seq.layers import TitansConfig, TitansEncoder
-from titans_seq.tasks.optim import LR_SCHEDULES, LRSchedule, adamw_with_schedule
+from titans_seq.tasks.optim import LRSchedule, adamw_with_schedule, check_lr_schedule
 
 __all__ = ["FORECAST_ENCODER", "Forecaster", "TitansForecastNetwork", "pinball_loss"]
 
@@ -156,8 +156,7 @@ class Forecaster(L.LightningModule):
             raise ValueError(f"model must be one of {', '.join(get_args(ForecastModel))}, got {model!r}")
         if loss not in LOSSES:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
-        if lr_schedule not in LR_SCHEDULES:
-            raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {lr_schedule!r}")
+        check_lr_schedule(lr_schedule)
         if quantiles is not None:
             quantiles = sorted(set(float(q) for q in quantiles) | {0.5})
             if not all(0 < q < 1 for q in quantiles):

@@ -15,6 +15,12 @@ LRSchedule = Literal["cosine", "halving"]
 LR_SCHEDULES = get_args(LRSchedule)
 
 
+def check_lr_schedule(schedule: str) -> None:
+    """Raise a ValueError naming ``lr_schedule`` unless ``schedule`` is one of ``LR_SCHEDULES``."""
+    if schedule not in LR_SCHEDULES:
+        raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {schedule!r}")
+
+
 def adamw_with_schedule(module: L.LightningModule, schedule: LRSchedule = "cosine") -> dict:
     """AdamW at ``hparams.learning_rate`` and ``hparams.weight_decay``, the rate following ``schedule`` (one of
     ``LR_SCHEDULES``) per epoch; the cosine spans the trainer's epochs (10 when it has none)."""
