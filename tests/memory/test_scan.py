@@ -271,3 +271,59 @@ def test_bad_arguments_raise_value_error_naming_them(change, message):
     inputs.update(change)
     with pytest.raises(ValueError, match=message):
         neural_memory_scan(MEMORIES["linear"], **inputs)
+
+
+def coefficients_by_definition(lr, momentum, forget, chunk_size):
+    """``chunk_coefficients`` for one sequence, written as the products and sums of its docstring."""
+    length = lr.shape[0]
+    gains, weights = [], []
+    for start in range(0, length, chunk_size):
+        eta, keep, theta = (t[start:start + chunk_size].tolist() for t in (momentum, 1.0 - forget, lr))
+        prod = lambda xs: torch.tensor(xs, dtype=torch.float64).prod().item()  # noqa: E731
+        a = [prod(eta[i:]) for i in range(len(eta) + 1)]  # a_i = prod_{l>i} eta_l, positions 0..n
+        b = [prod(keep[i:]) for i in range(len(keep) + 1)]
+        r = [sum(b[m] * prod(eta[i:m]) for m in range(max(i, 1), len(eta) + 1)) for i in range(len(eta) + 1)]
+        pad = chunk_size - len(eta)  # padded positions carry the momentum and add nothing
+        gains.append([a[0], r[0], b[0]])
+        weights.append([[t * a[i + 1], t * r[i + 1]] for i, t in enumerate(theta)] + [[0.0, 0.0]] * pad)
+    return torch.tensor(gains, dtype=torch.float64), torch.tensor(weights, dtype=torch.float64)
+
+
+@pytest.mark.parametrize(("chunk_size", "length"), [(1, 5), (7, 30), (64, 150)])
+def test_chunk_coefficients_match_their_definition(chunk_size, length):
+    g = torch.Generator().manual_seed(3)
+    lr, momentum, forget = (torch.rand(2, length, generator=g, dtype=torch.float64) for _ in range(3))
+    momentum[0, ::5], forget[1, ::7], momentum[1, 3::4] = 0.0, 1.0, 1.0  # exact limits stay exact
+    coef = scan_module.chunk_coefficients(lr, momentum, forget, chunk_size)
+    for s in range(2):
+        gains, weights = coefficients_by_definition(lr[s], momentum[s], forget[s], chunk_size)
+        torch.testing.assert_close(coef.state_gains[s], gains, rtol=1e-12, atol=1e-15)
+        torch.testing.assert_close(coef.token_weights[s], weights, rtol=1e-12, atol=1e-15)
+
+
+def test_chunk_coefficients_are_twice_differentiable():
+    g = torch.Generator().manual_seed(4)
+    gates = [torch.rand(2, 13, generator=g, dtype=torch.float64).requires_grad_() for _ in range(3)]
+    assert torch.autograd.gradgradcheck(lambda *t: tuple(scan_module.chunk_coefficients(*t, chunk_size=6)), gates)
+
+
+def test_chunk_coefficients_cost_grows_with_the_log_of_the_chunk():
+    """Each tensor operation is a kernel launch on a GPU, where a sweep position by position made the
+    coefficients of a chunk of 256 most of a training step's launches."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class CountOperations(TorchDispatchMode):
+        count = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.count += 1
+            return func(*args, **(kwargs or {}))
+
+    def operations(chunk_size):
+        gates = [torch.rand(4, 1024, requires_grad=True) for _ in range(3)]
+        with CountOperations() as counter:
+            coef = scan_module.chunk_coefficients(*gates, chunk_size=chunk_size)
+            (coef.state_gains.sum() + coef.token_weights.sum()).backward()
+        return counter.count
+
+    assert operations(256) < 2 * operations(16)
