@@ -8,7 +8,9 @@ rows turn it on on both sides.
 
 Training is forward + backward of ``mean(y^2)``; inference is a forward pass under ``no_grad``.
 Implementations are timed in the same process, alternating, after warm-up runs; medians are reported.
-Peak memory is the memory one step adds above what was in use before it, after a warm-up step:
+The sweeps also count the tensor operations of one step (``ops`` rows; views excluded), which on a
+GPU are kernel launches and, at this size, what the time follows. Peak memory is the memory one step
+adds above what was in use before it, after a warm-up step:
 ``torch.cuda.max_memory_allocated`` on a GPU; on the CPU, in a fresh process per case, the kernel's
 resident high-water mark (``VmHWM``, reset through ``/proc/self/clear_refs``), with glibc told to
 allocate every large block by mmap so that freed tensors leave the resident set at once.
@@ -24,6 +26,7 @@ import sys
 from pathlib import Path
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import median_seconds, peak_bytes_of, peak_in_child, resolve_device, save, timed
@@ -70,6 +73,30 @@ def compare(impls, mode, length, chunk, residual_norm, repeats, device, warmup=1
                 times[impl].append(seconds)
     return {impl: {"tokens_per_s": BATCH * length / median_seconds(t), "median_s": median_seconds(t),
                    "runs_s": t} for impl, t in times.items()}
+
+
+class _CountOperations(TorchDispatchMode):
+    """Counts the tensor operations that compute something (views and other aliases excluded)."""
+
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if not any(r.alias_info for r in func._schema.returns):
+            self.count += 1
+        return func(*args, **(kwargs or {}))
+
+
+def operations_per_step(impl: str, mode: str, length: int, chunk: int, device: torch.device) -> int:
+    """Tensor operations one step runs, forward and (training) backward: each is a kernel launch on a
+    GPU, where at this size the launches, not the arithmetic, set the pace."""
+    module = build(impl, chunk, False, device)
+    x = torch.randn(BATCH, length, DIM, device=device)
+    step(module, x, mode)  # warm-up, as for the timings
+    with _CountOperations() as counter:
+        step(module, x, mode)
+    return counter.count
 
 
 def peak_memory_of(impl: str, mode: str, residual_norm: bool, device: torch.device) -> int:
@@ -129,12 +156,15 @@ def main() -> None:
         print(f"{label:>8} " + " ".join(f"{i + ' ' + m[:5]:>22}" for m in ("training", "inference") for i in impls))
         for p in points:
             row = {label: p}
+            length, chunk = make_args(p)
             for mode in ("training", "inference"):
-                length, chunk = make_args(p)
                 rates = compare(impls, mode, length, chunk, False, max(2, repeats // 2), device)
                 row[mode] = {i: rates[i]["tokens_per_s"] for i in impls}
+                row[f"{mode}_operations"] = {i: operations_per_step(i, mode, length, chunk, device) for i in impls}
             rows.append(row)
             print(f"{p:>8} " + " ".join(f"{fmt_rate(row[m][i]):>22}" for m in ("training", "inference") for i in impls))
+            print(f"{'ops':>8} " + " ".join(f"{row[m + '_operations'][i]:>22}" for m in ("training", "inference")
+                                            for i in impls))
         return rows
 
     by_length = sweep("length", lengths, lambda n: (n, CHUNK))

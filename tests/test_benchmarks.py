@@ -322,3 +322,13 @@ def test_gpu_script_skips_what_the_deadline_leaves_no_time_for_and_still_returns
     assert not any("forecast.py" in c or "long_context.py" in c for c in calls)  # the speed benchmark used it up
     assert files["forecast_gpu.log"].startswith("skipped (deadline)")
     assert files["forecast_extra_1.log"].startswith("skipped (deadline)")
+
+
+def test_memory_speed_counts_the_operations_of_a_step():
+    speed = benchmark_module("memory_speed")
+    cpu = speed.torch.device("cpu")
+    training, inference = (speed.operations_per_step("titans_seq", mode, 128, 32, cpu)
+                           for mode in ("training", "inference"))
+    assert 0 < inference < training
+    # Four chunks of 32 run their chunk step twice as often as two chunks of 64.
+    assert speed.operations_per_step("titans_seq", "inference", 128, 64, cpu) < inference
