@@ -246,6 +246,8 @@ def test_forecast_runs_take_their_tables_settings_and_the_flags_override_them():
     at_336 = [forecast.settings_for("ETTh1", h, "titans", {"lookback": 336}) for h in forecast.HORIZONS]
     assert [s["learning_rate"] for s in at_336] == [3e-4, 3e-4, 3e-4, 3e-5]  # chosen at lookback 336 only
     assert at_336[-1]["cycle"] == 168  # on top of the horizon's own choices
+    assert [s["linear_skip"] for s in at_336] == [True, True, True, True]
+    assert not forecast.settings_for("ETTh1", 336, "titans")["linear_skip"]
     etth2_at_336 = [forecast.settings_for("ETTh2", h, "titans", {"lookback": 336}) for h in forecast.HORIZONS]
     assert [s["learning_rate"] for s in etth2_at_336] == [3e-4, 3e-4, 1e-4, 1e-4]
     assert etth2_at_336[2]["variant"] == "mac"
