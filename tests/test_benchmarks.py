@@ -251,6 +251,7 @@ def test_forecast_runs_take_their_tables_settings_and_the_flags_override_them():
     etth2_at_336 = [forecast.settings_for("ETTh2", h, "titans", {"lookback": 336}) for h in forecast.HORIZONS]
     assert [s["learning_rate"] for s in etth2_at_336] == [3e-4, 3e-4, 1e-4, 1e-4]
     assert etth2_at_336[2]["variant"] == "mac"
+    assert [s["linear_skip"] for s in etth2_at_336] == [True, True, True, True]
     assert forecast.settings_for("ETTh1", 720, "titans")["learning_rate"] == 3e-4
     flagged_336 = forecast.settings_for("ETTh1", 720, "titans", {"lookback": 336, "learning_rate": 5e-4})
     assert flagged_336["learning_rate"] == 5e-4
