@@ -330,11 +330,12 @@ def test_gpu_script_skips_what_the_deadline_leaves_no_time_for_and_still_returns
     assert files["forecast_extra_1.log"].startswith("skipped (deadline)")
 
 
-def test_memory_speed_counts_the_operations_of_a_step():
+def test_memory_speed_counts_the_operations_of_a_step_and_larger_chunks_need_fewer():
+    """On a GPU each operation is a kernel launch; before the chunk coefficients became a log-depth scan, their
+    sweep position by position made a step at chunk 256 run more operations than one at chunk 64."""
     speed = benchmark_module("memory_speed")
     cpu = speed.torch.device("cpu")
-    training, inference = (speed.operations_per_step("titans_seq", mode, 128, 32, cpu)
-                           for mode in ("training", "inference"))
-    assert 0 < inference < training
-    # Four chunks of 32 run their chunk step twice as often as two chunks of 64.
-    assert speed.operations_per_step("titans_seq", "inference", 128, 64, cpu) < inference
+    training = [speed.operations_per_step("titans_seq", "training", 512, chunk, cpu) for chunk in (16, 64, 256)]
+    inference = speed.operations_per_step("titans_seq", "inference", 512, 64, cpu)
+    assert 0 < inference < training[1]
+    assert training[0] > training[1] > training[2]

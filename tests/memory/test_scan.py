@@ -306,24 +306,3 @@ def test_chunk_coefficients_are_twice_differentiable():
     gates = [torch.rand(2, 13, generator=g, dtype=torch.float64).requires_grad_() for _ in range(3)]
     assert torch.autograd.gradgradcheck(lambda *t: tuple(scan_module.chunk_coefficients(*t, chunk_size=6)), gates)
 
-
-def test_chunk_coefficients_cost_grows_with_the_log_of_the_chunk():
-    """Each tensor operation is a kernel launch on a GPU, where a sweep position by position made the
-    coefficients of a chunk of 256 most of a training step's launches."""
-    from torch.utils._python_dispatch import TorchDispatchMode
-
-    class CountOperations(TorchDispatchMode):
-        count = 0
-
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            self.count += 1
-            return func(*args, **(kwargs or {}))
-
-    def operations(chunk_size):
-        gates = [torch.rand(4, 1024, requires_grad=True) for _ in range(3)]
-        with CountOperations() as counter:
-            coef = scan_module.chunk_coefficients(*gates, chunk_size=chunk_size)
-            (coef.state_gains.sum() + coef.token_weights.sum()).backward()
-        return counter.count
-
-    assert operations(256) < 2 * operations(16)
