@@ -88,23 +88,26 @@ class _CountOperations(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
+def warmed_up_step(impl: str, mode: str, length: int, chunk: int, residual_norm: bool, device: torch.device):
+    """One step of ``impl`` as a callable, after a warm-up step: one-time allocations are not the step's."""
+    module = build(impl, chunk, residual_norm, device)
+    x = torch.randn(BATCH, length, DIM, device=device)
+    step(module, x, mode)
+    return lambda: step(module, x, mode)
+
+
 def operations_per_step(impl: str, mode: str, length: int, chunk: int, device: torch.device) -> int:
     """Tensor operations one step runs, forward and (training) backward: each is a kernel launch on a
     GPU, where at this size the launches, not the arithmetic, set the pace."""
-    module = build(impl, chunk, False, device)
-    x = torch.randn(BATCH, length, DIM, device=device)
-    step(module, x, mode)  # warm-up, as for the timings
+    run = warmed_up_step(impl, mode, length, chunk, False, device)
     with _CountOperations() as counter:
-        step(module, x, mode)
+        run()
     return counter.count
 
 
 def peak_memory_of(impl: str, mode: str, residual_norm: bool, device: torch.device) -> int:
     """Peak bytes one step allocates beyond what was live before it (after one warm-up step)."""
-    module = build(impl, CHUNK, residual_norm, device)
-    x = torch.randn(BATCH, LENGTH, DIM, device=device)
-    step(module, x, mode)  # warm-up: one-time allocations are not the step's
-    return peak_bytes_of(lambda: step(module, x, mode), device)[1]
+    return peak_bytes_of(warmed_up_step(impl, mode, LENGTH, CHUNK, residual_norm, device), device)[1]
 
 
 def fmt_rate(r: float) -> str:

@@ -305,4 +305,3 @@ def test_chunk_coefficients_are_twice_differentiable():
     g = torch.Generator().manual_seed(4)
     gates = [torch.rand(2, 13, generator=g, dtype=torch.float64).requires_grad_() for _ in range(3)]
     assert torch.autograd.gradgradcheck(lambda *t: tuple(scan_module.chunk_coefficients(*t, chunk_size=6)), gates)
-
