@@ -15,7 +15,11 @@ adds above what was in use before it, after a warm-up step:
 resident high-water mark (``VmHWM``, reset through ``/proc/self/clear_refs``), with glibc told to
 allocate every large block by mmap so that freed tensors leave the resident set at once.
 
-    python benchmarks/memory_speed.py [--device auto|cpu|cuda] [--repeats 5] [--quick]
+``--compile MODE`` also times both implementations under ``torch.compile(mode=MODE)`` at the headline
+configuration (after two warm-up steps, the first of which compiles): the question a user who compiles
+their model asks. The eager rows are what issue 2's target is stated in.
+
+    python benchmarks/memory_speed.py [--device auto|cpu|cuda] [--repeats 5] [--quick] [--compile default]
 """
 
 from __future__ import annotations
@@ -52,6 +56,11 @@ def build(impl: str, chunk: int, residual_norm: bool, device: torch.device) -> t
     return module.to(device)
 
 
+def build_compiled(impl: str, chunk: int, residual_norm: bool, device: torch.device, mode: str) -> torch.nn.Module:
+    """:func:`build`'s module under ``torch.compile``: its first call compiles."""
+    return torch.compile(build(impl, chunk, residual_norm, device), mode=mode)
+
+
 def step(module: torch.nn.Module, x: torch.Tensor, mode: str) -> None:
     if mode == "inference":
         with torch.no_grad():
@@ -61,9 +70,12 @@ def step(module: torch.nn.Module, x: torch.Tensor, mode: str) -> None:
         module(x)[0].square().mean().backward()
 
 
-def compare(impls, mode, length, chunk, residual_norm, repeats, device, warmup=1) -> dict:
-    """Median tokens/s of each implementation, runs alternating between them."""
-    modules = {impl: build(impl, chunk, residual_norm, device) for impl in impls}
+def compare(impls, mode, length, chunk, residual_norm, repeats, device, warmup=1, compile_mode=None) -> dict:
+    """Median tokens/s of each implementation, runs alternating between them (compiled with ``compile_mode``)."""
+    if compile_mode is None:
+        modules = {impl: build(impl, chunk, residual_norm, device) for impl in impls}
+    else:
+        modules = {impl: build_compiled(impl, chunk, residual_norm, device, compile_mode) for impl in impls}
     x = torch.randn(BATCH, length, DIM, device=device, generator=torch.Generator(device).manual_seed(1))
     times = {impl: [] for impl in impls}
     for i in range(warmup + repeats):
@@ -110,6 +122,13 @@ def peak_memory_of(impl: str, mode: str, residual_norm: bool, device: torch.devi
     return peak_bytes_of(warmed_up_step(impl, mode, LENGTH, CHUNK, residual_norm, device), device)[1]
 
 
+def peak_mib(impl: str, mode: str, residual_norm: bool, device: torch.device) -> float:
+    """:func:`peak_memory_of` in MiB; on the CPU measured in a fresh process (see the module docstring)."""
+    if device.type == "cuda":
+        return peak_memory_of(impl, mode, residual_norm, device) / 2**20
+    return peak_in_child(__file__, ["--peak-of", f"{impl}:{mode}:{int(residual_norm)}", "--device", "cpu"]) / 2**20
+
+
 def fmt_rate(r: float) -> str:
     return f"{r / 1e3:8.1f}k"
 
@@ -120,6 +139,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="fewer repeats and sweep points (a smoke run)")
     parser.add_argument("--no-peer", action="store_true", help="measure titans_seq alone")
+    parser.add_argument("--compile", metavar="MODE", choices=["default", "reduce-overhead", "max-autotune"],
+                        help="also time the headline configuration under torch.compile(mode=MODE)")
     parser.add_argument("--peak-of", help=argparse.SUPPRESS)
     args = parser.parse_args()
     device = resolve_device(args.device)
@@ -135,23 +156,32 @@ def main() -> None:
     print(f"device {device}, {torch.get_num_threads()} threads; batch {BATCH}, dim {DIM}, {HEADS}x{HEAD_DIM} heads, "
           f"MLP memory depth {DEPTH} x{EXPANSION:g}")
 
-    headline = []
-    print(f"\n== length {LENGTH}, chunk {CHUNK}: tokens/s (median of {repeats}) and peak memory ==")
-    header = f"{'memory':<14} {'mode':<10} " + " ".join(f"{i:>15}" for i in impls)
-    print(header + ("   speed-up" if len(impls) > 1 else ""))
-    for residual_norm in (False, True):
-        for mode in ("training", "inference"):
-            rates = compare(impls, mode, LENGTH, CHUNK, residual_norm, repeats, device)
-            peaks = {i: peak_memory_of(i, mode, residual_norm, device) if device.type == "cuda" else
-                     peak_in_child(__file__, ["--peak-of", f"{i}:{mode}:{int(residual_norm)}", "--device", "cpu"])
-                     for i in impls}
-            row = {"memory": "residual+norm" if residual_norm else "plain MLP", "mode": mode,
-                   **{i: {**rates[i], "peak_memory_mib": peaks[i] / 2**20} for i in impls}}
-            if len(impls) > 1:
-                row["speedup"] = rates["titans_seq"]["tokens_per_s"] / rates["titans_pytorch"]["tokens_per_s"]
-            headline.append(row)
-            cells = " ".join(f"{fmt_rate(rates[i]['tokens_per_s'])} {peaks[i] / 2**20:5.0f}M" for i in impls)
-            print(f"{row['memory']:<14} {mode:<10} {cells}" + (f"   {row['speedup']:6.2f}x" if len(impls) > 1 else ""))
+    def headline_table(compile_mode: str | None) -> list[dict]:
+        """Both memories, training and inference, at the issue's configuration; peak memory when eager."""
+        rows = []
+        title = "peak memory" if compile_mode is None else f"torch.compile(mode={compile_mode!r})"
+        print(f"\n== length {LENGTH}, chunk {CHUNK}: tokens/s (median of {repeats}), {title} ==")
+        print(f"{'memory':<14} {'mode':<10} " + " ".join(f"{i:>15}" for i in impls)
+              + ("   speed-up" if len(impls) > 1 else ""))
+        for residual_norm in (False, True):
+            for mode in ("training", "inference"):
+                rates = compare(impls, mode, LENGTH, CHUNK, residual_norm, repeats, device,
+                                warmup=1 if compile_mode is None else 2, compile_mode=compile_mode)
+                if compile_mode is None:
+                    rates = {i: {**r, "peak_memory_mib": peak_mib(i, mode, residual_norm, device)}
+                             for i, r in rates.items()}
+                row = {"memory": "residual+norm" if residual_norm else "plain MLP", "mode": mode, **rates}
+                cells = " ".join(fmt_rate(rates[i]["tokens_per_s"]) + (f" {rates[i]['peak_memory_mib']:5.0f}M"
+                                                                        if compile_mode is None else " " * 7)
+                                 for i in impls)
+                if len(impls) > 1:
+                    row["speedup"] = rates["titans_seq"]["tokens_per_s"] / rates["titans_pytorch"]["tokens_per_s"]
+                    cells += f"   {row['speedup']:6.2f}x"
+                rows.append(row)
+                print(f"{row['memory']:<14} {mode:<10} {cells}")
+        return rows
+
+    headline = headline_table(None)
 
     def sweep(label, points, make_args):
         rows = []
@@ -172,15 +202,20 @@ def main() -> None:
 
     by_length = sweep("length", lengths, lambda n: (n, CHUNK))
     by_chunk = sweep("chunk", chunks, lambda c: (LENGTH, c))
+    compiled = headline_table(args.compile) if args.compile else []
     path = save("memory_speed", device, {
         "config": {"batch": BATCH, "length": LENGTH, "dim": DIM, "heads": HEADS, "head_dim": HEAD_DIM,
                    "chunk": CHUNK, "memory_depth": DEPTH, "memory_expansion": EXPANSION, "repeats": repeats},
         "headline": headline, "by_length": by_length, "by_chunk": by_chunk,
+        **({"compiled": {"mode": args.compile, "rows": compiled}} if args.compile else {}),
     }, packages=("titans-pytorch",))
     print(f"\nwrote {path}")
-    print(json.dumps({"benchmark": "memory_speed", "device": str(device),
-                      **{f"{r['mode']}_speedup" + ("_residual_norm" if r["memory"] != "plain MLP" else ""):
-                         round(r.get("speedup", float("nan")), 2) for r in headline}}))
+    def speedups(rows: list[dict], prefix: str = "") -> dict:
+        return {prefix + f"{r['mode']}_speedup" + ("_residual_norm" if r["memory"] != "plain MLP" else ""):
+                round(r.get("speedup", float("nan")), 2) for r in rows}
+
+    print(json.dumps({"benchmark": "memory_speed", "device": str(device), **speedups(headline),
+                      **speedups(compiled, "compiled_")}))
 
 
 if __name__ == "__main__":

@@ -339,3 +339,16 @@ def test_memory_speed_counts_the_operations_of_a_step_and_larger_chunks_need_few
     inference = speed.operations_per_step("titans_seq", "inference", 512, 64, cpu)
     assert 0 < inference < training[1]
     assert training[0] > training[1] > training[2]
+
+
+@pytest.mark.slow
+def test_memory_speed_times_a_compiled_module():
+    """``--compile``: the module's first call compiles (inductor, about a minute on two cores), then it is timed."""
+    from torch._dynamo.utils import counters
+
+    speed = benchmark_module("memory_speed")
+    cpu = speed.torch.device("cpu")
+    counters.clear()
+    rates = speed.compare(["titans_seq"], "training", 128, 64, False, 1, cpu, warmup=2, compile_mode="default")
+    assert rates["titans_seq"]["tokens_per_s"] > 0 and len(rates["titans_seq"]["runs_s"]) == 1
+    assert counters["stats"]["unique_graphs"] == 1 and not counters["graph_break"]  # one graph, no break

@@ -85,6 +85,14 @@ def test_shapes_dtypes_and_gradients(variant):
     assert low.shape == (3, 19, 32) and torch.isfinite(low.float()).all()
 
 
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_bidirectional_encoder_compiles_as_one_graph(variant):
+    model = encoder(variant, depth=1, causal=False, segment_len=8).eval()
+    x = torch.randn(2, 12, 32)
+    compiled = torch.compile(model, fullgraph=True, backend="aot_eager")  # raises at a graph break
+    torch.testing.assert_close(compiled(x)[0], model(x)[0])
+
+
 def test_config_round_trips_through_yaml():
     config = TitansConfig(variant="mac", dim=64, depth=3, window=32, causal=False, segment_len=64, memory_chunk=16,
                           memory_max_lr=0.01, dropout=0.1)

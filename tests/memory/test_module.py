@@ -110,6 +110,22 @@ def test_bf16_autocast_keeps_the_memory_in_float32():
     assert all(p.dtype == torch.float32 for p in state.params.values())
 
 
+def test_compiles_as_one_graph_with_the_same_values_and_gradients():
+    memory = small()
+    x = torch.randn(2, 21, 32, requires_grad=True)
+    state = memory(torch.randn(2, 11, 32))[1].detach()  # a pending part-chunk and a momentum, as when streaming
+    # fullgraph: torch.compile raises at a graph break; aot_eager traces like inductor, without compiling kernels.
+    compiled = torch.compile(memory, fullgraph=True, backend="aot_eager")
+    results = []
+    for model in (memory, compiled):
+        y, _ = model(x)
+        streamed, after = model(x, state)
+        results.append((y, streamed, after.params["weight0"], after.surprise["weight1"],
+                        *torch.autograd.grad(y.square().sum(), [x, *memory.parameters()])))
+    for eager, traced in zip(*results, strict=True):
+        torch.testing.assert_close(traced, eager)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

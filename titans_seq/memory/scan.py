@@ -317,8 +317,10 @@ def _check_inputs(
             raise ValueError(f"{name} has dtype {t.dtype} but the memory update runs in {compute}")
         if t.device != device:
             raise ValueError(f"{name} is on {t.device} but keys are on {device}")
+    # Reading the gates' values would stop torch.compile's graph capture (a graph break), so a compiled
+    # model skips this check; its gates come from sigmoids anyway.
     for name in ("momentum", "forget"):
-        if length and bool(((gates[name] < 0) | (gates[name] > 1)).any()):
+        if length and not torch.compiler.is_compiling() and bool(((gates[name] < 0) | (gates[name] > 1)).any()):
             raise ValueError(f"{name} must lie in [0, 1]")
     return compute
 
