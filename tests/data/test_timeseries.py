@@ -55,6 +55,16 @@ def test_the_scaler_never_sees_validation_or_test_rows():
     assert data.windows == {"train": 700 - 36 + 1, "val": 100 - 12 + 1, "test": 200 - 12 + 1}
 
 
+def test_training_drops_a_last_partial_batch_unless_it_is_the_only_one():
+    def train_batches(rows, batch_size):
+        data = CSVDataModule(frame(rows), lookback=24, horizon=12, batch_size=batch_size)
+        data.setup()
+        return [len(x) for x, _, _ in data.train_dataloader()], data.windows["train"]
+
+    assert train_batches(300, 32) == ([32] * 5, 175)  # 175 windows: the last 15 are dropped
+    assert train_batches(120, 64) == ([49], 49)  # fewer windows than a batch: one batch of them, not none
+
+
 def test_windows_have_no_look_ahead():
     table = frame(300)
     data = CSVDataModule(table, lookback=24, horizon=12)

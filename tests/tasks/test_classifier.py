@@ -132,6 +132,14 @@ def test_long_sequences_in_bounded_pieces(causal, kmer, piece, gain):
         np.testing.assert_allclose(probs, once, rtol=1e-4, atol=1e-5)
 
 
+def test_long_sequences_leave_the_mode_as_it_was_also_on_error():
+    model = SequenceClassifier(classes=2, encoder=TitansConfig(**{**SMALL.to_dict(), "causal": False}), patch=4)
+    assert model.training
+    with pytest.raises(ValueError, match="needs max_length"):
+        model.classify_long("ACGT" * 100)
+    assert model.training
+
+
 def test_kmer_tokens_are_the_k_bases_ending_at_each_position():
     torch.manual_seed(0)
     embedding = DNAEmbedding(DNATokenizer.vocab_size, 8, kmer=3)

@@ -1,5 +1,6 @@
 """Forecaster: learns a sinusoid, orders its quantiles, forecasts future timestamps in original units."""
 
+import dataclasses
 import warnings
 
 import lightning as L
@@ -56,6 +57,16 @@ def test_quantiles_are_ordered_and_forecasts_have_future_timestamps():
     assert (frame.index.to_series().diff().dropna() == pd.Timedelta(hours=1)).all()
     assert 90 < frame["OT"].mean() < 110  # original units, not the scaled ones
     assert (frame["OT_q0.1"] < frame["OT"]).all() and (frame["OT"] < frame["OT_q0.9"]).all()
+
+
+def test_forecast_switches_dropout_off_and_leaves_the_mode_as_it_was():
+    data = CSVDataModule(sinusoid(), lookback=48, horizon=12)
+    data.setup()
+    dropout = dataclasses.replace(TINY, dropout=0.5)
+    model = Forecaster(channels=2, lookback=48, horizon=12, encoder=dropout, patch_len=8, stride=8)
+    assert model.training  # as trainer.fit leaves it
+    pd.testing.assert_frame_equal(model.forecast(data), model.forecast(data))
+    assert model.training
 
 
 def test_forecast_depends_on_the_lookback_only():

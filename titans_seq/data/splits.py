@@ -12,15 +12,18 @@ __all__ = ["SplitDataModule"]
 class SplitDataModule(L.LightningDataModule):
     """Loaders for the ``"train"``, ``"val"`` and ``"test"`` entries of ``self.datasets``: the training
     loader shuffles (seeded by ``self.seed`` when set) and, with ``drop_last_train``, drops a last
-    partial batch; validation and test keep every example, in order."""
+    partial batch, unless it is the only one (dropping it would leave nothing to train on);
+    validation and test keep every example, in order."""
 
     drop_last_train = False
     seed: int | None = None
 
     def _loader(self, split: str, train: bool) -> DataLoader:
         generator = torch.Generator().manual_seed(self.seed) if train and self.seed is not None else None
-        return DataLoader(self.datasets[split], batch_size=self.batch_size, shuffle=train, generator=generator,
-                          drop_last=train and self.drop_last_train, num_workers=self.num_workers)
+        dataset = self.datasets[split]
+        drop_last = train and self.drop_last_train and len(dataset) >= self.batch_size
+        return DataLoader(dataset, batch_size=self.batch_size, shuffle=train, generator=generator,
+                          drop_last=drop_last, num_workers=self.num_workers)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", True)

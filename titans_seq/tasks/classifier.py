@@ -17,6 +17,7 @@ from titans_seq.baselines import GenomicBenchmarksCNN
 from titans_seq.data.dna import DNATokenizer
 from titans_seq.heads.dna import POOLINGS, DNAEmbedding, Pooling, kmer_codes, masked_pool
 from titans_seq.layers import TitansConfig, TitansEncoder
+from titans_seq.tasks.modes import evaluation_mode
 from titans_seq.tasks.optim import LRSchedule, adamw_with_schedule, check_lr_schedule
 
 __all__ = ["DNA_ENCODER", "SequenceClassifier", "SequenceNetwork"]
@@ -341,25 +342,23 @@ class SequenceClassifier(L.LightningModule):
         if positional and len(sequence) > network.max_length:
             raise ValueError(f"this model's position term reads sequences aligned on a landmark, of at most "
                              f"max_length={network.max_length} bases; got one of {len(sequence)}")
-        was_training = self.training
-        self.eval()
-        ids = torch.from_numpy(self.tokenizer.encode(sequence, "sequence")).to(self.device)
-        if (isinstance(network, SequenceNetwork) and network.encoder.config.causal and network.pooling != "cls"
-                and not positional):
-            patch = network.embedding.patch
-            piece = max(patch, piece // patch * patch)
-            probs = network.stream_logits(ids.unsqueeze(0), piece).softmax(-1)[0]
-        else:
-            size = self.hparams.max_length
-            if size is None:
-                raise ValueError("classify_long with a bidirectional encoder needs max_length, the window size")
-            windows = [ids[i: i + size] for i in range(0, len(ids), size)]
-            total = torch.zeros(self.hparams.classes, device=self.device)
-            for start in range(0, len(windows), windows_per_batch):
-                group = windows[start: start + windows_per_batch]
-                batch = torch.stack([F.pad(w, (0, size - len(w))) for w in group])
-                weights = torch.tensor([len(w) for w in group], device=self.device, dtype=torch.float32)
-                total += (self.probabilities(batch) * weights.unsqueeze(-1)).sum(0)
-            probs = total / len(ids)
-        self.train(was_training)
+        with evaluation_mode(self):
+            ids = torch.from_numpy(self.tokenizer.encode(sequence, "sequence")).to(self.device)
+            if (isinstance(network, SequenceNetwork) and network.encoder.config.causal and network.pooling != "cls"
+                    and not positional):
+                patch = network.embedding.patch
+                piece = max(patch, piece // patch * patch)
+                probs = network.stream_logits(ids.unsqueeze(0), piece).softmax(-1)[0]
+            else:
+                size = self.hparams.max_length
+                if size is None:
+                    raise ValueError("classify_long with a bidirectional encoder needs max_length, the window size")
+                windows = [ids[i: i + size] for i in range(0, len(ids), size)]
+                total = torch.zeros(self.hparams.classes, device=self.device)
+                for start in range(0, len(windows), windows_per_batch):
+                    group = windows[start: start + windows_per_batch]
+                    batch = torch.stack([F.pad(w, (0, size - len(w))) for w in group])
+                    weights = torch.tensor([len(w) for w in group], device=self.device, dtype=torch.float32)
+                    total += (self.probabilities(batch) * weights.unsqueeze(-1)).sum(0)
+                probs = total / len(ids)
         return probs.cpu().numpy()

@@ -16,6 +16,7 @@ from torchmetrics import MeanAbsoluteError, MeanSquaredError
 from titans_seq.baselines import DLinear
 from titans_seq.heads import ChannelMixer, ForecastHead, LearnedCycle, PatchEmbedding, RevIN
 from titans_seq.layers import TitansConfig, TitansEncoder
+from titans_seq.tasks.modes import evaluation_mode
 from titans_seq.tasks.optim import LRSchedule, adamw_with_schedule, check_lr_schedule
 
 __all__ = ["FORECAST_ENCODER", "Forecaster", "TitansForecastNetwork", "pinball_loss"]
@@ -277,7 +278,9 @@ class Forecaster(L.LightningModule):
         """The next ``horizon`` steps after the end of the DataModule's series, in original units,
         indexed by the future timestamps (step inferred from the series); quantiles as extra columns."""
         context, first_row = next(iter(datamodule.predict_dataloader()))
-        return self.predictions_frame([self(context.to(self.device), first_row.to(self.device))], datamodule)
+        with evaluation_mode(self):
+            prediction = self(context.to(self.device), first_row.to(self.device))
+        return self.predictions_frame([prediction], datamodule)
 
     def predictions_frame(self, predictions: list[Tensor], datamodule) -> pd.DataFrame:
         """``predict``'s output on the DataModule's latest window as a frame (see :meth:`forecast`)."""
