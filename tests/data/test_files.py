@@ -63,6 +63,16 @@ def test_download_checks_sha256_and_lands_in_the_cache(server, empty_places):
     assert locate(toy) == path
 
 
+def test_a_compressed_download_is_checked_by_its_content(server, empty_places):
+    """The manifests' SHA-256 is of the uncompressed CSV also where the URL serves the .gz (Weather)."""
+    root, url = server
+    (root / "toy.csv.gz").write_bytes(gzip.compress(CONTENT))
+    toy = DataFile("toy", "toy/toy.csv.gz", f"{url}/toy.csv.gz", hashlib.sha256(CONTENT).hexdigest())
+    path = locate(toy)
+    assert path == empty_places / "toy" / "toy.csv.gz" and gzip.decompress(path.read_bytes()) == CONTENT
+    assert [p.name for p in path.parent.iterdir()] == ["toy.csv.gz"]  # no partial file left
+
+
 def test_a_corrupt_download_is_rejected_and_nothing_is_left(server, empty_places):
     root, url = server
     (root / "toy.csv").write_bytes(CONTENT + b"2020-01-01 01:00:00,2.0\n")

@@ -87,7 +87,9 @@ def _verified(path: Path, data_file: DataFile, what: str | None = None) -> Path:
 
 def _download(data_file: DataFile, target: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    # The partial file ends as the target does, so that file_sha256 reads a .gz through gzip in both.
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
+                               suffix=".part.gz" if target.name.endswith(".gz") else ".part")
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(data_file.url, timeout=60) as response:
             for block in iter(lambda: response.read(1 << 20), b""):
