@@ -1,14 +1,16 @@
 """The ``titans-seq`` command line: Lightning's CLI over any model and DataModule of this package.
 
     titans-seq fit --config ETTh1.yaml            # or: python -m titans_seq fit --config ...
-    titans-seq test --config ETTh1.yaml --ckpt_path best
-    titans-seq predict --config ETTh1.yaml --ckpt_path best --predictions forecast.csv
+    titans-seq test --config ETTh1.yaml --ckpt_path CKPT
+    titans-seq predict --config ETTh1.yaml --ckpt_path CKPT --predictions forecast.csv
     titans-seq configs                            # the configs shipped for every benchmark
     titans-seq configs ETTh1                      # print one, to copy and edit
 
 Model and data are chosen by ``class_path`` in the YAML; every argument can be overridden on the
 command line (``--model.init_args.learning_rate 3e-4``). Checkpoints, CSV and TensorBoard logs go to
-``lightning_logs/``. Several GPUs or nodes are Lightning's strategies (``--trainer.devices 4
+``lightning_logs/``; ``CKPT`` is the checkpoint a ``fit`` kept (its best on validation), a file under
+``lightning_logs/**/checkpoints/``. (Lightning's ``--ckpt_path best`` names the best checkpoint of a ``fit`` in
+the same process only.) Several GPUs or nodes are Lightning's strategies (``--trainer.devices 4
 --trainer.strategy ddp``), with no change to the code.
 """
 
