@@ -8,6 +8,7 @@ import pytest
 import torch
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
+from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
@@ -125,6 +126,21 @@ def test_kmer_linear_term_learns_base_composition():
                                          random_state=0, **TINY).fit(X[:120], labels[:120])
         scores[gain] = model.score(X[120:], labels[120:])
     assert scores[5000.0] > 0.95 and scores[0.0] < 0.9
+
+
+def test_classes_and_probability_columns_follow_sorted_labels():
+    """scikit-learn's convention: ``classes_`` is ``np.unique(y)`` and ``predict_proba``'s columns follow it
+    (as text, 10 would sort before 2)."""
+    rng = np.random.default_rng(0)
+    rich = {10: [0.15, 0.35, 0.35, 0.15], 2: [0.35, 0.15, 0.15, 0.35]}  # A, C, G, T
+    labels = np.array([10, 2] * 80)
+    X = ["".join(rng.choice(list("ACGT"), 40, p=rich[label])) for label in labels]
+    model = TitansSequenceClassifier(variant="mag", patch=1, kmer=3, kmer_linear_gain=5000.0, learning_rate=1e-5,
+                                     random_state=0, **TINY).fit(X[:120], labels[:120])
+    assert model.classes_.tolist() == [2, 10] and model.classes_.dtype == labels.dtype
+    proba = model.predict_proba(X[120:])
+    assert roc_auc_score(labels[120:] == 10, proba[:, 1]) > 0.95
+    assert (model.predict(X[120:]) == model.classes_[proba.argmax(1)]).all()
 
 
 def test_position_linear_term_learns_where_a_motif_sits():

@@ -468,13 +468,17 @@ class TitansSequenceClassifier(ClassifierMixin, _LightningEstimator):
         tokenizer = DNATokenizer()
         for sequence, name in zip(sequences, names, strict=True):
             tokenizer.encode(sequence, name)  # every bad character is reported before any training
-        data = _ArraysDataModule(sequences, names, [str(v) for v in labels], self.validation_fraction,
+        # The DataModule orders classes by name; zero-padded indices into classes (np.unique's order, which
+        # scikit-learn's classes_ follows) keep that order, where the labels' own strings would not ("10" < "2").
+        width = len(str(len(classes) - 1))
+        indices = [f"{i:0{width}d}" for i in np.searchsorted(classes, labels)]
+        data = _ArraysDataModule(sequences, names, indices, self.validation_fraction,
                                  max_length=self.max_length, batch_size=self.batch_size, rc_augment=self.rc_augment,
                                  seed=self.random_state or 0)
         data.setup()
         encoder = dataclasses.replace(DNA_ENCODER, variant=self.variant, dim=self.dim, depth=self.depth,
                                       heads=self.heads, dropout=float(self.dropout))
-        model = SequenceClassifier(classes=len(classes), class_names=data.class_names, encoder=encoder,
+        model = SequenceClassifier(classes=len(classes), class_names=[str(c) for c in classes], encoder=encoder,
                                    pooling=self.pooling, patch=self.patch, kmer=self.kmer,
                                    kmer_linear_gain=float(self.kmer_linear_gain),
                                    position_linear_gain=float(self.position_linear_gain), max_length=data.max_length,
@@ -483,9 +487,7 @@ class TitansSequenceClassifier(ClassifierMixin, _LightningEstimator):
                                    weight_decay=float(self.weight_decay), lr_schedule=self.lr_schedule)
         self._train(model, data, "val_loss")
         self.model_ = model.cpu()
-        # data.class_names are the sorted string forms; keep the labels' own values in that order.
-        by_name = {str(c): c for c in classes}
-        self.classes_ = np.array([by_name[name] for name in data.class_names], dtype=classes.dtype)
+        self.classes_ = classes
         self.max_length_ = data.max_length
         return self
 
