@@ -183,6 +183,14 @@ def test_regularisation_and_options_reach_the_trained_models():
         assert {m.p for m in estimator.model_.modules() if isinstance(m, torch.nn.Dropout)} == {dropout}
 
 
+def test_a_series_keeps_its_name_and_timestamps():
+    y = series(200)["load"]
+    model = TitansForecaster(lookback=48, horizon=12, patch_len=8, stride=8, random_state=0, **TINY).fit(y)
+    assert list(model.feature_names_in_) == ["load"]
+    forecast = model.predict(y)
+    assert list(forecast.columns) == ["load"] and forecast.index[0] == y.index[-1] + pd.Timedelta(hours=1)
+
+
 def test_cycle_places_a_new_series_on_the_training_clock():
     """predict(y) and score(y) read the learned cycle at y's own hours: a timed tail of the training series
     forecasts as the series itself; an array without timestamps starts where the training series started."""
@@ -247,8 +255,11 @@ def test_bad_series_get_clear_errors(forecaster):
     bad.iloc[7, 1] = np.inf
     with pytest.raises(ValueError, match="holds inf"):
         TitansForecaster(lookback=48, horizon=12).fit(bad)
-    with pytest.raises(ValueError, match="fitting needs at least"):
+    with pytest.raises(ValueError, match=r"y has 60 rows, 48 of them before the validation part .* needs lookback "
+                                         r"\+ horizon = 60 there"):
         TitansForecaster(lookback=48, horizon=12).fit(series(60))
+    with pytest.raises(ValueError, match="y has 72 rows, 58 of them"):  # 20% of 72 rows validate: 14, not 12
+        TitansForecaster(lookback=48, horizon=12).fit(series(72))
     with pytest.raises(ValueError, match="column 'load' is not numeric"):
         TitansForecaster(lookback=48, horizon=12).fit(series().astype({"load": str}).assign(load="high"))
     with pytest.raises(ValueError, match="y has 3 columns, but the forecaster was fitted on 2"):
@@ -273,7 +284,7 @@ def test_bad_sequences_get_clear_errors(classifier):
 
 
 _DNA_INPUT = "X must be DNA strings, SeqRecords or a FASTA path; the check passes numeric arrays"
-_SERIES_INPUT = "fit takes one series y (time x channels) of at least lookback + 2 * horizon rows, not (X, y)"
+_SERIES_INPUT = "fit takes one series y (time x channels), long enough for a training and a validation part, not (X, y)"
 _CLASSIFIER_CANNOT_APPLY = [
     "check_fit_score_takes_y", "check_estimators_overwrite_params", "check_dont_overwrite_parameters",
     "check_estimators_fit_returns_self", "check_readonly_memmap_input", "check_n_features_in_after_fitting",

@@ -189,16 +189,21 @@ class _SeriesDataModule(TimeSeriesDataModule):
     def load(self) -> Series:
         return self._series
 
+    @staticmethod
+    def validation_rows(rows: int, horizon: int, validation_fraction: float) -> int:
+        """Rows of the validation part: the last ``validation_fraction`` of them, at least one horizon."""
+        return max(horizon, int(rows * validation_fraction))
+
     def borders(self, rows: int) -> dict[str, tuple[int, int]]:
-        val_rows = max(self.horizon, int(rows * self.validation_fraction))
+        val_rows = self.validation_rows(rows, self.horizon, self.validation_fraction)
         return {"train": (0, rows - val_rows), "val": (rows - val_rows, rows)}
 
 
 class TitansForecaster(_LightningEstimator):
     """Multivariate forecaster: ``fit(y)`` on a series, ``predict()`` the next ``horizon`` steps.
 
-    ``y`` is a DataFrame indexed by time (a DatetimeIndex, or a ``time_column``) or a 2-D array
-    (time x channels). Training uses the series' first rows, early-stopped on its last
+    ``y`` is a DataFrame indexed by time (a DatetimeIndex, or a ``time_column``), a Series (one channel)
+    or a 2-D array (time x channels). Training uses the series' first rows, early-stopped on its last
     ``validation_fraction`` (the scaler sees only the training rows). Forecasts come back as a DataFrame
     indexed by the future timestamps (the frequency inferred from ``y``), in original units.
     ``dropout`` (the encoder's) and ``weight_decay`` (AdamW's) set the regularisation; ``channel_mixing``,
@@ -243,6 +248,8 @@ class TitansForecaster(_LightningEstimator):
 
     def _series(self, y, fitted: bool) -> Series:
         """Check ``y`` and return it as a Series; against the fit's columns when ``fitted``."""
+        if isinstance(y, pd.Series):  # one channel, keeping its name and its time index
+            y = y.to_frame(name="x0" if y.name is None else y.name)
         if isinstance(y, pd.DataFrame):
             frame = y
             time_column = self.time_column
@@ -273,10 +280,13 @@ class TitansForecaster(_LightningEstimator):
         self._validate_params()
         self._seed()
         series = self._series(y, fitted=False)
-        needed = self.lookback + self.horizon
-        if len(series.values) < needed + self.horizon:
-            raise ValueError(f"y has {len(series.values)} rows; fitting needs at least lookback + 2 * horizon = "
-                             f"{needed + self.horizon}")
+        rows, needed = len(series.values), self.lookback + self.horizon
+        train_rows = rows - _SeriesDataModule.validation_rows(rows, self.horizon, self.validation_fraction)
+        if train_rows < needed:
+            raise ValueError(f"y has {rows} rows, {train_rows} of them before the validation part (the last "
+                             f"validation_fraction={self.validation_fraction}, at least one horizon); fitting needs "
+                             f"lookback + horizon = {needed} there: give a longer series or a shorter lookback, "
+                             f"horizon or validation_fraction")
         data = _SeriesDataModule(series, self.validation_fraction, lookback=self.lookback, horizon=self.horizon,
                                  batch_size=self.batch_size)
         data.setup()
