@@ -69,6 +69,15 @@ def test_forecast_switches_dropout_off_and_leaves_the_mode_as_it_was():
     assert model.training
 
 
+def test_quantiles_stay_ordered_when_revins_learned_scale_turns_negative():
+    model = Forecaster(channels=2, lookback=48, horizon=12, encoder=TINY, patch_len=8, stride=8,
+                       quantiles=[0.1, 0.5, 0.9]).eval()
+    with torch.no_grad():
+        model.network.revin.weight[1] = -0.5
+    prediction = model(torch.randn(4, 48, 2) * 3)
+    assert (prediction.diff(dim=-1) >= 0).all()
+
+
 def test_forecast_depends_on_the_lookback_only():
     model = Forecaster(channels=2, lookback=48, horizon=12, encoder=TINY, patch_len=8, stride=8).eval()
     x = torch.randn(3, 48, 2)

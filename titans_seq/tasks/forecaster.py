@@ -45,7 +45,8 @@ class TitansForecastNetwork(nn.Module):
     patches, and a linear head to the horizon: ``(B, L, C) -> (B, H, C)`` (or ``(B, H, C, Q)``).
 
     With quantiles, the head predicts the median and positive gaps to the neighbouring quantiles, so
-    the quantiles are ordered by construction. With ``linear_skip``, one linear map over time, shared by
+    the quantiles are ordered by construction (and sorted once more after RevIN, whose learned scale could
+    flip them). With ``linear_skip``, one linear map over time, shared by
     the channels, takes each normalised lookback straight to the horizon and is added to the forecast (to
     every quantile alike): RLinear (Li et al. 2023) beside the encoder, as LSTNet's autoregressive component.
     With ``cycle``, a :class:`~titans_seq.heads.LearnedCycle` of that many steps is removed from the normalised
@@ -95,7 +96,12 @@ class TitansForecastNetwork(nn.Module):
         if self.cycle is not None:
             pattern = self.cycle(first_row, self.horizon, offset=self.lookback)
             out = out + (pattern.unsqueeze(-1) if self.quantiles else pattern)
-        return self.revin.denormalize(out, stats)
+        out = self.revin.denormalize(out, stats)
+        if self.quantiles:
+            # RevIN's learned scale may turn a channel's sign; sorting puts its quantiles back in order
+            # (a rearrangement, which never raises the pinball loss) and changes nothing otherwise.
+            out = out.sort(dim=-1).values
+        return out
 
     @torch.no_grad()
     def start_cycle(self, windows) -> None:
