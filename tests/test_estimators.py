@@ -191,6 +191,19 @@ def test_a_series_keeps_its_name_and_timestamps():
     assert list(forecast.columns) == ["load"] and forecast.index[0] == y.index[-1] + pd.Timedelta(hours=1)
 
 
+def test_numpy_scalars_as_parameters():
+    """As a grid built with ``np.arange`` gives them to GridSearchCV; the parameters stay as given."""
+    y = series(200)
+    model = TitansForecaster(lookback=np.int64(48), horizon=np.int64(12), patch_len=np.int32(8), stride=np.int64(8),
+                             learning_rate=np.float64(1e-3), random_state=np.int64(0), **TINY).fit(y)
+    assert len(model.predict(y)) == 12 and np.isfinite(model.score(y))
+    assert type(model.get_params()["lookback"]) is np.int64
+    X, labels = motif_data(40)
+    classifier = TitansSequenceClassifier(variant="mag", patch=np.int64(1), kmer=np.int64(2), random_state=0,
+                                          **TINY).fit(X, labels)
+    assert set(classifier.predict(X)) <= {"motif", "plain"}
+
+
 def test_cycle_places_a_new_series_on_the_training_clock():
     """predict(y) and score(y) read the learned cycle at y's own hours: a timed tail of the training series
     forecasts as the series itself; an array without timestamps starts where the training series started."""

@@ -17,6 +17,7 @@ import platform
 import tempfile
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 
 import lightning as L
 import numpy as np
@@ -46,9 +47,15 @@ from titans_seq.tasks.optim import check_lr_schedule
 __all__ = ["TitansForecaster", "TitansSequenceClassifier", "load"]
 
 
+def _native(value):
+    """A numpy scalar (say from a grid built with ``np.arange``) as the Python number it holds."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _check(name: str, value, kind: type | tuple, low=None, high=None, allow_none: bool = False) -> None:
     if value is None and allow_none:
         return
+    value = _native(value)
     if (isinstance(value, bool) and kind is not bool) or not isinstance(value, kind):
         raise ValueError(f"{name} must be {getattr(kind, '__name__', kind)}, got {value!r}")
     if (low is not None and value < low) or (high is not None and value > high):
@@ -92,6 +99,11 @@ class _LightningEstimator(BaseEstimator):
         _check("validation_fraction", self.validation_fraction, (int, float), 0.01, 0.9)
         check_lr_schedule(self.lr_schedule)
 
+    def _native_params(self) -> SimpleNamespace:
+        """The parameters with numpy scalars as Python numbers, which the DataModules and layers check for
+        (the parameters themselves stay as given: scikit-learn's ``clone`` checks that they are the same objects)."""
+        return SimpleNamespace(**{k: _native(v) for k, v in self.get_params(deep=False).items()})
+
     def _accelerator(self) -> str:
         if self.device not in ("auto", "cpu", "cuda", "gpu"):
             raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {self.device!r}")
@@ -101,12 +113,13 @@ class _LightningEstimator(BaseEstimator):
 
     def _train(self, model: L.LightningModule, datamodule, monitor: str) -> None:
         """Fit with early stopping on ``monitor`` and keep the best weights; silent unless ``verbose``."""
-        with warnings.catch_warnings(), _quiet(not self.verbose):
-            if not self.verbose:
+        p = self._native_params()
+        with warnings.catch_warnings(), _quiet(not p.verbose):
+            if not p.verbose:
                 warnings.simplefilter("ignore")
-            with best_checkpoint_trainer(monitor, self.max_epochs, self.patience, self._accelerator(),
-                                         bool(self.verbose), weights_only=True,
-                                         deterministic=self.random_state is not None) as (trainer, best):
+            with best_checkpoint_trainer(monitor, p.max_epochs, p.patience, self._accelerator(),
+                                         bool(p.verbose), weights_only=True,
+                                         deterministic=p.random_state is not None) as (trainer, best):
                 trainer.fit(model, datamodule=datamodule)
                 if best.best_model_path:
                     model.load_state_dict(torch.load(best.best_model_path, weights_only=True)["state_dict"])
@@ -115,7 +128,7 @@ class _LightningEstimator(BaseEstimator):
     def _seed(self) -> None:
         if self.random_state is not None:
             _check("random_state", self.random_state, int, 0)
-            L.seed_everything(self.random_state, workers=True, verbose=False)
+            L.seed_everything(_native(self.random_state), workers=True, verbose=False)
 
     # Saving, loading and pickling share one representation: plain values, tensors and arrays.
     def _state(self) -> dict:
@@ -279,33 +292,34 @@ class TitansForecaster(_LightningEstimator):
         """Train on the series ``y``; ``X`` is ignored (present for scikit-learn's API). Returns ``self``."""
         self._validate_params()
         self._seed()
+        p = self._native_params()
         series = self._series(y, fitted=False)
-        rows, needed = len(series.values), self.lookback + self.horizon
-        train_rows = rows - _SeriesDataModule.validation_rows(rows, self.horizon, self.validation_fraction)
+        rows, needed = len(series.values), p.lookback + p.horizon
+        train_rows = rows - _SeriesDataModule.validation_rows(rows, p.horizon, p.validation_fraction)
         if train_rows < needed:
             raise ValueError(f"y has {rows} rows, {train_rows} of them before the validation part (the last "
-                             f"validation_fraction={self.validation_fraction}, at least one horizon); fitting needs "
+                             f"validation_fraction={p.validation_fraction}, at least one horizon); fitting needs "
                              f"lookback + horizon = {needed} there: give a longer series or a shorter lookback, "
                              f"horizon or validation_fraction")
-        data = _SeriesDataModule(series, self.validation_fraction, lookback=self.lookback, horizon=self.horizon,
-                                 batch_size=self.batch_size)
+        data = _SeriesDataModule(series, p.validation_fraction, lookback=p.lookback, horizon=p.horizon,
+                                 batch_size=p.batch_size)
         data.setup()
-        encoder = dataclasses.replace(FORECAST_ENCODER, variant=self.variant, dim=self.dim, depth=self.depth,
-                                      heads=self.heads, dropout=float(self.dropout))
-        model = Forecaster(channels=len(series.names), lookback=self.lookback, horizon=self.horizon, encoder=encoder,
-                           patch_len=self.patch_len, stride=self.stride, channel_mixing=self.channel_mixing,
-                           linear_skip=self.linear_skip, cycle=self.cycle, head_patches=self.head_patches,
-                           loss=self.loss, quantiles=self.quantiles,
-                           learning_rate=self.learning_rate, weight_decay=float(self.weight_decay),
-                           lr_schedule=self.lr_schedule)
+        encoder = dataclasses.replace(FORECAST_ENCODER, variant=p.variant, dim=p.dim, depth=p.depth,
+                                      heads=p.heads, dropout=float(p.dropout))
+        model = Forecaster(channels=len(series.names), lookback=p.lookback, horizon=p.horizon, encoder=encoder,
+                           patch_len=p.patch_len, stride=p.stride, channel_mixing=p.channel_mixing,
+                           linear_skip=p.linear_skip, cycle=p.cycle, head_patches=p.head_patches,
+                           loss=p.loss, quantiles=p.quantiles,
+                           learning_rate=p.learning_rate, weight_decay=float(p.weight_decay),
+                           lr_schedule=p.lr_schedule)
         self._train(model, data, "val_mse")
         self.model_ = model.cpu()
         self.scaler_mean_, self.scaler_scale_ = data.scaler.mean_.copy(), data.scaler.scale_.copy()
         self.n_features_in_ = len(series.names)
         self.feature_names_in_ = np.array(series.names, dtype=object)
         self.freq_ = None if series.times is None else time_step(series.times)
-        self.last_window_ = series.values[-self.lookback:].copy()
-        self.last_times_ = None if series.times is None else series.times[-self.lookback:]
+        self.last_window_ = series.values[-p.lookback:].copy()
+        self.last_times_ = None if series.times is None else series.times[-p.lookback:]
         self.n_rows_ = len(series.values)
         self.first_time_ = None if series.times is None else series.times[0]
         self.step_ = None if series.times is None else (series.times[1:] - series.times[:-1]).median()
@@ -467,6 +481,7 @@ class TitansSequenceClassifier(ClassifierMixin, _LightningEstimator):
         """Train on sequences ``X`` with labels ``y``. Returns ``self``."""
         self._validate_params()
         self._seed()
+        p = self._native_params()
         sequences, names = _sequences(X)
         labels = np.asarray(y)
         check_classification_targets(labels)
@@ -482,19 +497,19 @@ class TitansSequenceClassifier(ClassifierMixin, _LightningEstimator):
         # scikit-learn's classes_ follows) keep that order, where the labels' own strings would not ("10" < "2").
         width = len(str(len(classes) - 1))
         indices = [f"{i:0{width}d}" for i in np.searchsorted(classes, labels)]
-        data = _ArraysDataModule(sequences, names, indices, self.validation_fraction,
-                                 max_length=self.max_length, batch_size=self.batch_size, rc_augment=self.rc_augment,
-                                 seed=self.random_state or 0)
+        data = _ArraysDataModule(sequences, names, indices, p.validation_fraction,
+                                 max_length=p.max_length, batch_size=p.batch_size, rc_augment=p.rc_augment,
+                                 seed=p.random_state or 0)
         data.setup()
-        encoder = dataclasses.replace(DNA_ENCODER, variant=self.variant, dim=self.dim, depth=self.depth,
-                                      heads=self.heads, dropout=float(self.dropout))
+        encoder = dataclasses.replace(DNA_ENCODER, variant=p.variant, dim=p.dim, depth=p.depth,
+                                      heads=p.heads, dropout=float(p.dropout))
         model = SequenceClassifier(classes=len(classes), class_names=[str(c) for c in classes], encoder=encoder,
-                                   pooling=self.pooling, patch=self.patch, kmer=self.kmer,
-                                   kmer_linear_gain=float(self.kmer_linear_gain),
-                                   position_linear_gain=float(self.position_linear_gain), max_length=data.max_length,
-                                   rc_average=self.rc_average, strand_aware=self.strand_aware,
-                                   learning_rate=self.learning_rate,
-                                   weight_decay=float(self.weight_decay), lr_schedule=self.lr_schedule)
+                                   pooling=p.pooling, patch=p.patch, kmer=p.kmer,
+                                   kmer_linear_gain=float(p.kmer_linear_gain),
+                                   position_linear_gain=float(p.position_linear_gain), max_length=data.max_length,
+                                   rc_average=p.rc_average, strand_aware=p.strand_aware,
+                                   learning_rate=p.learning_rate,
+                                   weight_decay=float(p.weight_decay), lr_schedule=p.lr_schedule)
         self._train(model, data, "val_loss")
         self.model_ = model.cpu()
         self.classes_ = classes
