@@ -132,6 +132,38 @@ def test_long_sequences_in_bounded_pieces(causal, kmer, piece, gain):
         np.testing.assert_allclose(probs, once, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("strand_aware", [False, True])
+def test_long_sequences_in_pieces_with_a_short_tail_and_both_strands(strand_aware):
+    """A last piece shorter than a patch makes no token, as in one pass; rc_average averages both strands there too."""
+    torch.manual_seed(0)
+    encoder = TitansConfig(**{**SMALL.to_dict(), "causal": True})
+    model = SequenceClassifier(classes=2, encoder=encoder, patch=4, kmer=3, kmer_linear_gain=64.0, rc_average=True,
+                               strand_aware=strand_aware).eval()
+    torch.nn.init.normal_(model.network.kmer_linear.weight, std=0.1)
+    sequence = "".join(np.random.default_rng(1).choice(list("ACGT"), 50))  # 12 patches and 2 bases
+    once = model.probabilities(DNATokenizer().batch([sequence], 50))[0].detach().numpy()
+    for piece in (12, 16, 1024):
+        np.testing.assert_allclose(model.classify_long(sequence, piece=piece), once, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="empty"):
+        model.classify_long("")
+    with pytest.raises(ValueError, match="shorter than one patch"):
+        model.classify_long("ACG")
+
+
+def test_long_sequences_in_windows_read_the_last_full_window_unpadded():
+    torch.manual_seed(0)
+    model = SequenceClassifier(classes=2, encoder=SMALL, max_length=64, patch=4).eval()
+    sequence = "".join(np.random.default_rng(2).choice(list("ACGT"), 74))
+    first, last = (model.probabilities(DNATokenizer().batch([s], 64))[0].detach().numpy()
+                   for s in (sequence[:64], sequence[-64:]))
+    np.testing.assert_allclose(model.classify_long(sequence), (64 * first + 10 * last) / 74, rtol=1e-5, atol=1e-6)
+
+
+def test_cls_pooling_needs_a_bidirectional_encoder():
+    with pytest.raises(ValueError, match="pooling='cls' needs a bidirectional encoder"):
+        SequenceClassifier(classes=2, encoder=TitansConfig(**{**SMALL.to_dict(), "causal": True}), pooling="cls")
+
+
 def test_long_sequences_leave_the_mode_as_it_was_also_on_error():
     model = SequenceClassifier(classes=2, encoder=TitansConfig(**{**SMALL.to_dict(), "causal": False}), patch=4)
     assert model.training

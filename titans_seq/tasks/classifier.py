@@ -67,6 +67,9 @@ class SequenceNetwork(nn.Module):
         super().__init__()
         if kmer_linear_gain and not kmer:
             raise ValueError("kmer_linear_gain needs kmer > 0 (the k-mers it weighs)")
+        if pooling == "cls" and encoder.causal:
+            raise ValueError("pooling='cls' needs a bidirectional encoder (causal=False): the CLS token comes first, "
+                             "where a causal encoder lets it see only itself")
         if position_linear_gain and (max_length is None or max_length < 2):
             raise ValueError(f"position_linear_gain needs max_length >= 2 (the positions it weighs), got {max_length}")
         self.pooling, self.kmer_linear_gain = pooling, kmer_linear_gain
@@ -134,32 +137,47 @@ class SequenceNetwork(nn.Module):
         return self._mean_term(self.position_linear_gain, *self._table_sums(self.position_linear, slots))
 
     @torch.no_grad()
-    def stream_logits(self, ids: Tensor, piece: int) -> Tensor:
+    def stream_logits(self, ids: Tensor, piece: int, reverse: bool = False) -> Tensor:
         """Logits of one very long sequence ``(1, L)`` read in pieces by a causal encoder, the state
-        carried and the pooled summary kept as a running sum: memory independent of ``L``."""
+        carried and the pooled summary kept as a running sum: memory independent of ``L``. ``reverse``
+        reads the reverse complement by the reverse strand's head, as :meth:`forward` does (the k-mer
+        term still counts the given strand). ``piece`` must be a multiple of the embedding's patch."""
         if self.position_linear is not None:
             raise ValueError("a network with a position term reads aligned sequences of at most max_length bases, "
                              "not streams")
-        state, total, count, last, context = None, None, 0, None, None
+        if ids.shape[1] < self.embedding.patch:
+            raise ValueError(f"a sequence of {ids.shape[1]} bases is shorter than one patch of "
+                             f"{self.embedding.patch}: there is nothing to read")
+        read = self.tokenizer.reverse_complement_ids(ids) if reverse else ids
+        state, total, count, last = None, None, 0, None
+        read_context = kmer_context = None
         kmer_weights, kmer_count = 0, 0
-        for part in ids.split(piece, dim=1):
-            x, present = self.embedding(part, context)
+        for part, given in zip(read.split(piece, dim=1), ids.split(piece, dim=1), strict=True):
             if self.kmer_linear is not None:
-                weights, found = self._kmer_sums(part, context)
+                weights, found = self._kmer_sums(given, kmer_context)
                 kmer_weights, kmer_count = kmer_weights + weights, kmer_count + found
-            if self.embedding.context:
-                seen = part if context is None else torch.cat([context, part], dim=1)
-                context = seen[:, -self.embedding.context:]
-            h, state = self.encoder(x, state)
-            summed = (h * present.unsqueeze(-1)).sum(1)
-            total = summed if total is None else total + summed
-            count += int(present.sum())
-            last = h[:, -1]
+                kmer_context = self._context_after(kmer_context, given)
+            # A last part shorter than a patch makes no token, as the bases past the last whole patch of one pass.
+            if part.shape[1] >= self.embedding.patch:
+                x, present = self.embedding(part, read_context)
+                h, state = self.encoder(x, state)
+                summed = (h * present.unsqueeze(-1)).sum(1)
+                total = summed if total is None else total + summed
+                count += int(present.sum())
+                last = h[:, -1]
+            read_context = self._context_after(read_context, part)
         pooled = last if self.pooling == "last" else total / max(count, 1)
-        logits = self.head(pooled)
+        logits = self._read_out(pooled, torch.tensor([reverse], device=ids.device))
         if self.kmer_linear is None:
             return logits
         return logits + self._mean_term(self.kmer_linear_gain, kmer_weights, kmer_count)
+
+    def _context_after(self, context: Tensor | None, part: Tensor) -> Tensor | None:
+        """The embedding's :attr:`~titans_seq.heads.DNAEmbedding.context` bases before the next part."""
+        if not self.embedding.context:
+            return None
+        seen = part if context is None else torch.cat([context, part], dim=1)
+        return seen[:, -self.embedding.context:]
 
 
 class SequenceClassifier(L.LightningModule):
@@ -342,23 +360,33 @@ class SequenceClassifier(L.LightningModule):
         if positional and len(sequence) > network.max_length:
             raise ValueError(f"this model's position term reads sequences aligned on a landmark, of at most "
                              f"max_length={network.max_length} bases; got one of {len(sequence)}")
+        if not sequence:
+            raise ValueError("sequence is empty")
         with evaluation_mode(self):
             ids = torch.from_numpy(self.tokenizer.encode(sequence, "sequence")).to(self.device)
-            if (isinstance(network, SequenceNetwork) and network.encoder.config.causal and network.pooling != "cls"
-                    and not positional):
+            if isinstance(network, SequenceNetwork) and network.encoder.config.causal and not positional:
                 patch = network.embedding.patch
                 piece = max(patch, piece // patch * patch)
-                probs = network.stream_logits(ids.unsqueeze(0), piece).softmax(-1)[0]
+                probs = network.stream_logits(ids.unsqueeze(0), piece).float().softmax(-1)[0]
+                if self.hparams.rc_average:  # as probabilities() averages the two strands
+                    other = (network.stream_logits(ids.unsqueeze(0), piece, reverse=True)
+                             if self.hparams.strand_aware
+                             else network.stream_logits(self.tokenizer.reverse_complement_ids(ids.unsqueeze(0)), piece))
+                    probs = (probs + other.float().softmax(-1)[0]) / 2
             else:
                 size = self.hparams.max_length
                 if size is None:
                     raise ValueError("classify_long with a bidirectional encoder needs max_length, the window size")
                 windows = [ids[i: i + size] for i in range(0, len(ids), size)]
+                # Each window weighs by the bases it adds; a short last one is read as the last full window,
+                # unpadded as the training windows of that length were.
+                weights = torch.tensor([len(w) for w in windows], device=self.device, dtype=torch.float32)
+                if len(ids) > size:
+                    windows[-1] = ids[-size:]
                 total = torch.zeros(self.hparams.classes, device=self.device)
                 for start in range(0, len(windows), windows_per_batch):
                     group = windows[start: start + windows_per_batch]
                     batch = torch.stack([F.pad(w, (0, size - len(w))) for w in group])
-                    weights = torch.tensor([len(w) for w in group], device=self.device, dtype=torch.float32)
-                    total += (self.probabilities(batch) * weights.unsqueeze(-1)).sum(0)
+                    total += (self.probabilities(batch) * weights[start: start + windows_per_batch, None]).sum(0)
                 probs = total / len(ids)
         return probs.cpu().numpy()
