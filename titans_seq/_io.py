@@ -4,27 +4,43 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
-def atomic_write_text(path: str | os.PathLike, text: str, exclusive: bool = False) -> Path:
-    """Write ``text`` to ``path`` so that readers see the old file or the new one, never a part.
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
+
+@contextmanager
+def replacing(path: str | os.PathLike, suffix: str = ".tmp", exclusive: bool = False) -> Iterator[Path]:
+    """A temporary file beside ``path`` for the block to write; if the block ends without an error, it
+    becomes ``path`` (readers see the old file or the new one, never a part), else it is removed.
+
+    The file gets the mode a newly created one would (``mkstemp`` makes it readable by its owner only).
     With ``exclusive``, an existing ``path`` is left alone and ``FileExistsError`` raised instead (the
-    check and the write are one step, so two processes cannot both claim a name).
+    check and the rename are one step, so two processes cannot both claim a name).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
         if exclusive:
             os.link(tmp, path)
-            os.unlink(tmp)
         else:
             os.replace(tmp, path)
-    except BaseException:
+    finally:
         Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str, exclusive: bool = False) -> Path:
+    """Write ``text`` to ``path`` whole or not at all (see :func:`replacing`)."""
+    with replacing(path, exclusive=exclusive) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)

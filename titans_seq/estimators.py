@@ -14,7 +14,6 @@ import io
 import logging
 import os
 import platform
-import tempfile
 import warnings
 from pathlib import Path
 from types import SimpleNamespace
@@ -29,6 +28,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch.utils.data import DataLoader, TensorDataset
 
 from titans_seq import __version__
+from titans_seq._io import replacing
 from titans_seq.data.dna import DNATokenizer, read_fasta
 from titans_seq.data.genomics import SequenceDataModule, stratified_split
 from titans_seq.data.timeseries import Series, TimeSeriesDataModule, read_series
@@ -152,14 +152,8 @@ class _LightningEstimator(BaseEstimator):
     def save(self, path: str | os.PathLike) -> Path:
         """Write the fitted estimator to ``path`` (a temporary file renamed into place)."""
         state, path = self._state(), Path(path)  # NotFittedError before anything touches the disk
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
+        with replacing(path) as tmp:
             torch.save(state, tmp)
-            os.replace(tmp, path)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
         return path
 
     @classmethod

@@ -109,5 +109,7 @@ def test_rotary_scores_depend_on_relative_position_only():
     q, k = torch.randn(8), torch.randn(8)
     score = lambda i, j: (rotary(q[None], torch.tensor([i])) @ rotary(k[None], torch.tensor([j])).T).item()  # noqa: E731
     assert score(3, 1) == pytest.approx(score(103, 101), rel=1e-4)
+    # Far along a stream too: in float32 the angles at 10^8 were off by radians.
+    assert score(100_000_003, 100_000_001) == pytest.approx(score(3, 1), rel=1e-4)
     with pytest.raises(ValueError, match="even"):
         RotaryEmbedding(7)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -20,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+
+from titans_seq._io import replacing
 
 __all__ = ["DataFile", "cache_dir", "file_sha256", "load_manifest", "locate"]
 
@@ -86,18 +87,12 @@ def _verified(path: Path, data_file: DataFile, what: str | None = None) -> Path:
 
 
 def _download(data_file: DataFile, target: Path) -> Path:
-    target.parent.mkdir(parents=True, exist_ok=True)
     # The partial file ends as the target does, so that file_sha256 reads a .gz through gzip in both.
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
-                               suffix=".part.gz" if target.name.endswith(".gz") else ".part")
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(data_file.url, timeout=60) as response:
+    with replacing(target, suffix=".part.gz" if target.name.endswith(".gz") else ".part") as tmp:
+        with open(tmp, "wb") as out, urllib.request.urlopen(data_file.url, timeout=60) as response:
             for block in iter(lambda: response.read(1 << 20), b""):
                 out.write(block)
-        _verified(Path(tmp), data_file, f"the download from {data_file.url}")
-        os.replace(tmp, target)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+        _verified(tmp, data_file, f"the download from {data_file.url}")
     return target
 
 

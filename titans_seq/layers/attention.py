@@ -15,6 +15,7 @@ no position, every query sees them alike.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -27,17 +28,24 @@ __all__ = ["Attention", "AttentionState", "RotaryEmbedding"]
 
 
 class RotaryEmbedding(nn.Module):
-    """Rotary position embedding (Su et al. 2021) on the two halves of each head's features."""
+    """Rotary position embedding (Su et al. 2021) on the two halves of each head's features.
+
+    The angles are formed in float64 and reduced modulo 2 pi: a stream's positions grow without bound, and
+    in float32 an angle at position 10^8 is off by radians (the same input then read 15% differently).
+    """
 
     def __init__(self, head_dim: int, base: float = 10000.0):
         super().__init__()
         if head_dim % 2:
             raise ValueError(f"rotary embeddings need an even head dimension, got {head_dim}")
-        self.register_buffer("inv_freq", base ** (-torch.arange(0, head_dim, 2).float() / head_dim), persistent=False)
+        self.head_dim, self.base = head_dim, base
 
     def forward(self, x: Tensor, positions: Tensor) -> Tensor:
         """Rotate ``x`` of shape ``(..., T, head_dim)`` by the angles of ``positions`` ``(T,)``."""
-        angles = positions.to(self.inv_freq.dtype)[:, None] * self.inv_freq
+        wide = torch.float32 if positions.device.type == "mps" else torch.float64  # MPS has no float64
+        pairs = torch.arange(0, self.head_dim, 2, device=positions.device, dtype=wide)
+        inv_freq = self.base ** (-pairs / self.head_dim)
+        angles = torch.remainder(positions.to(wide)[:, None] * inv_freq, 2 * math.pi)
         cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
         first, second = x.chunk(2, dim=-1)
         return torch.cat([first * cos - second * sin, second * cos + first * sin], dim=-1)

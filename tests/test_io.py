@@ -1,0 +1,32 @@
+"""Files written whole or not at all, with the mode a newly created file would have."""
+
+import os
+import stat
+
+import pytest
+
+from titans_seq._io import atomic_write_text, replacing
+
+
+def mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+def test_written_files_are_as_readable_as_newly_created_ones(tmp_path):
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    written = atomic_write_text(tmp_path / "results" / "run.json", "{}\n")
+    assert written.read_text() == "{}\n" and mode(written) == mode(plain)
+
+
+def test_a_failed_write_leaves_nothing_and_exclusive_keeps_the_first(tmp_path):
+    target = tmp_path / "model.pt"
+    with pytest.raises(RuntimeError), replacing(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("interrupted")
+    assert list(tmp_path.iterdir()) == []
+    atomic_write_text(target, "first", exclusive=True)
+    with pytest.raises(FileExistsError):
+        atomic_write_text(target, "second", exclusive=True)
+    assert target.read_text() == "first" and [p.name for p in tmp_path.iterdir()] == ["model.pt"]
