@@ -2,6 +2,7 @@
 
 import pytest
 
+from titans_seq import demo
 from titans_seq.demo import main, recall_curve
 
 
@@ -18,6 +19,19 @@ def test_memory_demo_prints_its_measurements(capsys):
     main(["--memory", "--passes", "2"])
     out = capsys.readouterr().out
     assert "linear memory" in out and "MLP memory" in out and "recall acc." in out
+
+
+def test_forecasting_demo_takes_the_seed_given(monkeypatch, capsys):
+    seeds = []
+
+    def forecast(epochs, path, seed):
+        seeds.append(seed)
+        return {"windows": 2785, "seconds": 1.0, "mse": 0.4, "mae": 0.4}
+
+    monkeypatch.setattr(demo, "forecast_etth1", forecast)
+    main([])
+    main(["--seed", "7"])
+    assert seeds == [2021, 7] and "titans_seq (MAG), here" in capsys.readouterr().out
 
 
 @pytest.mark.slow
