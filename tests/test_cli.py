@@ -3,6 +3,7 @@
 import subprocess
 import sys
 import warnings
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -10,7 +11,7 @@ import pytest
 import torch
 import yaml
 
-from titans_seq.cli import CONFIGS, main
+from titans_seq.cli import CONFIGS, PredictionWriter, main
 
 TRAINER = {"max_epochs": 1, "limit_train_batches": 3, "limit_val_batches": 2, "accelerator": "cpu", "devices": 1,
            "precision": "bf16-mixed", "enable_progress_bar": False}
@@ -131,6 +132,14 @@ def test_clear_errors_not_tracebacks(tmp_path, capsys):
     assert code == 1 and "error: ETTh1: no file at the given path" in err
     code, _, err = run(["configs", "ETTh9"], capsys)
     assert code == 1 and "no config named 'ETTh9'" in err
+
+
+def test_predictions_are_written_by_a_single_process_only():
+    """In a distributed run each process predicts its share; one of them writing the whole file would be wrong."""
+    writer = PredictionWriter("forecast.csv")
+    writer.setup(SimpleNamespace(world_size=1), None, "predict")
+    with pytest.raises(ValueError, match="one CSV from one process, but this run has 2"):
+        writer.setup(SimpleNamespace(world_size=2), None, "predict")
 
 
 def test_module_entry_point():

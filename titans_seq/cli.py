@@ -11,7 +11,7 @@ command line (``--model.init_args.learning_rate 3e-4``). Checkpoints, CSV and Te
 ``lightning_logs/``; ``CKPT`` is the checkpoint a ``fit`` kept (its best on validation), a file under
 ``lightning_logs/**/checkpoints/``. (Lightning's ``--ckpt_path best`` names the best checkpoint of a ``fit`` in
 the same process only.) Several GPUs or nodes are Lightning's strategies (``--trainer.devices 4
---trainer.strategy ddp``), with no change to the code.
+--trainer.strategy ddp``), with no change to the code; ``predict`` writes its CSV from one process.
 """
 
 from __future__ import annotations
@@ -40,6 +40,12 @@ class PredictionWriter(BasePredictionWriter):
     def __init__(self, path: str = "predictions.csv"):
         super().__init__(write_interval="epoch")
         self.path = path
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        # Each process of a distributed run predicts only its share, and each would write the one file.
+        if trainer.world_size > 1:
+            raise ValueError(f"predict writes one CSV from one process, but this run has {trainer.world_size}: "
+                             "predict with --trainer.devices 1 --trainer.num_nodes 1 (training scales across them)")
 
     def write_on_epoch_end(self, trainer, pl_module, predictions, batch_indices):
         frame = pl_module.predictions_frame(predictions, trainer.datamodule)
