@@ -113,6 +113,9 @@ def test_config_round_trips_through_yaml():
         (dict(dropout=1.0), "dropout"),
         (dict(persistent_tokens=-1), "persistent_tokens"),
         (dict(depth=1.5), "depth"),
+        (dict(memory_max_lr=True), "memory_max_lr"),
+        (dict(memory_max_lr=float("nan")), "memory_max_lr"),
+        (dict(memory_expansion=float("inf")), "memory_expansion"),
     ],
 )
 def test_bad_configs_raise_clear_errors(values, message):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 
 import yaml
@@ -13,6 +14,11 @@ VARIANTS = ("lmm", "mac", "mag", "mal")
 
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_positive_number(value: object) -> bool:
+    """An int or float (not a bool), above 0 and finite."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < math.inf
 
 
 @dataclass
@@ -70,12 +76,10 @@ class TitansConfig:
             raise ValueError(f"MAC's segment_len ({self.segment}) must be a multiple of memory_chunk "
                              f"({self.memory_chunk}), so each segment starts on a memory chunk")
         for name in ("memory_expansion", "ff_mult"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise ValueError(f"{name} must be a positive number, got {value!r}")
-        if self.memory_max_lr is not None and (not isinstance(self.memory_max_lr, (int, float))
-                                               or self.memory_max_lr <= 0):
-            raise ValueError(f"memory_max_lr must be a positive number or None, got {self.memory_max_lr!r}")
+            if not _is_positive_number(getattr(self, name)):
+                raise ValueError(f"{name} must be a positive finite number, got {getattr(self, name)!r}")
+        if self.memory_max_lr is not None and not _is_positive_number(self.memory_max_lr):
+            raise ValueError(f"memory_max_lr must be a positive finite number or None, got {self.memory_max_lr!r}")
         if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must lie in [0, 1), got {self.dropout!r}")
 
