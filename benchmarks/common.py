@@ -49,7 +49,7 @@ def machine(device: torch.device) -> dict:
 def versions(*packages: str) -> dict:
     """Python and the installed versions of the named distributions (None when absent)."""
     found = {"python": platform.python_version()}
-    for name in ("torch", "titans-seq", *packages):
+    for name in ("torch", "lightning", "torchmetrics", "numpy", "pandas", "scikit-learn", "titans-seq", *packages):
         try:
             found[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -59,8 +59,8 @@ def versions(*packages: str) -> dict:
 
 def commit() -> str | None:
     """The git commit measured: ``$TITANS_SEQ_COMMIT`` (set where the tree travels without .git), else git's,
-    with ``+dirty`` when tracked files outside ``benchmarks/results/`` differ from it (then the code that ran
-    is not the commit's)."""
+    with ``+dirty`` when tracked files outside ``benchmarks/results/`` differ from it or Python files git does
+    not know (nor ignores) lie beside them (then the code that ran is not the commit's)."""
     if os.environ.get("TITANS_SEQ_COMMIT"):
         return os.environ["TITANS_SEQ_COMMIT"]
     here = Path(__file__).parent
@@ -72,6 +72,8 @@ def commit() -> str | None:
         head = git("rev-parse", "HEAD")
         changed = git("status", "--porcelain", "--untracked-files=no", "--", ":(top)",
                       ":(top,exclude)benchmarks/results") if head else ""
+        changed = changed or (git("ls-files", "--others", "--exclude-standard", "--", ":(top,glob)**/*.py")
+                              if head else "")
     except OSError:
         return None
     return (head + ("+dirty" if changed else "")) or None

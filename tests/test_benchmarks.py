@@ -148,6 +148,11 @@ def test_the_recorded_commit_says_when_the_code_differs_from_it(tmp_path, monkey
     head = git("rev-parse", "HEAD")
     (repo / "benchmarks" / "results" / "run.json").write_text('{"rewritten": true}\n')
     assert common.commit() == head  # a run rewriting its results file leaves the code the commit's
+    (repo / "notes.txt").write_text("not code\n")
+    assert common.commit() == head
+    (repo / "helper.py").write_text("y = 1\n")  # new code the run may import
+    assert common.commit() == head + "+dirty"
+    (repo / "helper.py").unlink()
     (repo / "model.py").write_text("x = 2\n")
     assert common.commit() == head + "+dirty"
 
@@ -160,6 +165,7 @@ def test_the_record_names_the_commit_the_run_started_from(tmp_path, monkeypatch)
     git("commit", "-qam", "later")
     record = json.loads(common.save("run", common.resolve_device("cpu"), {}).read_text())
     assert record["commit"] == started != git("rev-parse", "HEAD")
+    assert {"torch", "lightning", "torchmetrics", "scikit-learn"} <= set(record["versions"])
 
 
 def test_records_of_the_same_second_get_their_own_files(tmp_path, monkeypatch):
