@@ -12,7 +12,7 @@ A Titans run takes the settings of its row in benchmarks/RESULTS.md's tables (``
                                   [--variant V] [--lr LR] [--lr-schedule cosine|halving] [--batch-size B]
                                   [--loss mse|mae|huber] [--dropout P] [--dim D] [--depth N] [--weight-decay W]
                                   [--[no-]channel-mixing] [--[no-]linear-skip] [--cycle STEPS] [--lookback L]
-                                  [--head-patches N]
+                                  [--cycle-clock rows|time] [--head-patches N]
     python benchmarks/forecast.py --all [--model titans] [--datasets ETTh1,ETTh2]     # the whole table
 """
 
@@ -49,7 +49,7 @@ SETTINGS = {
     "titans": dict(lookback=LOOKBACK, learning_rate=3e-4, weight_decay=1e-4, batch_size=32, epochs=5, patience=2,
                    loss="mse", variant=FORECAST_ENCODER.variant, dropout=FORECAST_ENCODER.dropout,
                    dim=FORECAST_ENCODER.dim, depth=FORECAST_ENCODER.depth, channel_mixing=False, linear_skip=False,
-                   cycle=None, head_patches=None, lr_schedule="cosine"),
+                   cycle=None, head_patches=None, lr_schedule="cosine", cycle_clock="rows"),
 }
 # The Titans settings of benchmarks/RESULTS.md's tables where they are not SETTINGS: chosen per horizon on
 # validation MSE, on seed 2021 or averaged over seeds 2021-2023 (RESULTS.md gives the runs behind each
@@ -99,8 +99,8 @@ def settings_for(dataset: str, horizon: int, model: str, overrides: dict | None 
     return {**SETTINGS[model], **chosen, **overrides}
 
 
-def datamodule(dataset: str, lookback: int, horizon: int, batch_size: int):
-    common = dict(lookback=lookback, horizon=horizon, features="M", batch_size=batch_size)
+def datamodule(dataset: str, lookback: int, horizon: int, batch_size: int, clock: str = "rows"):
+    common = dict(lookback=lookback, horizon=horizon, features="M", batch_size=batch_size, clock=clock)
     return WeatherDataModule(**common) if dataset == "weather" else ETTDataModule(dataset, **common)
 
 
@@ -110,7 +110,8 @@ def run(dataset: str, horizon: int, model: str, seed: int, device: torch.device,
     Returns the run's record, the tested model (holding the best checkpoint's weights) and its data."""
     settings = settings_for(dataset, horizon, model, overrides)
     L.seed_everything(seed, workers=True, verbose=False)
-    data = datamodule(dataset, settings["lookback"], horizon, settings["batch_size"])
+    data = datamodule(dataset, settings["lookback"], horizon, settings["batch_size"],
+                      settings.get("cycle_clock", "rows"))
     data.setup()
     variant = settings.get("variant")
     encoder = dataclasses.replace(FORECAST_ENCODER, variant=variant or FORECAST_ENCODER.variant,
@@ -181,12 +182,14 @@ def main() -> None:
     parser.add_argument("--cycle", type=int, help="learn a cycle of this many steps, removed from the lookback "
                         "and added to the forecast (Forecaster's cycle; a day: 24 on ETTh, 96 on ETTm, 144 on "
                         "Weather; a week: 168 on ETTh)")
+    parser.add_argument("--cycle-clock", choices=["rows", "time"], help="what places a window on the cycle: its "
+                        "first row (default, as CycleNet) or its first timestamp (TimeSeriesDataModule's clock)")
     parser.add_argument("--head-patches", type=int, help="the head reads only this many of the latest patches, so "
                         "its size does not grow with --lookback (Forecaster's head_patches; default all)")
     args = parser.parse_args()
     refuse_titans_only_flags(parser, args,
                              ("variant", "dropout", "dim", "depth", "channel_mixing", "linear_skip", "cycle",
-                              "head_patches"),
+                              "cycle_clock", "head_patches"),
                              runs_titans=args.model == "titans")
     if args.lookback is not None and args.lookback < 1:
         parser.error(f"--lookback must be a positive number of steps, got {args.lookback}")
@@ -200,7 +203,7 @@ def main() -> None:
                       lr_schedule=args.lr_schedule, loss=args.loss, variant=args.variant, dropout=args.dropout,
                       dim=args.dim, depth=args.depth, weight_decay=args.weight_decay,
                       channel_mixing=args.channel_mixing, linear_skip=args.linear_skip, cycle=args.cycle,
-                      head_patches=args.head_patches)
+                      cycle_clock=args.cycle_clock, head_patches=args.head_patches)
     rows, path = [], None
     name = f"forecast-{args.model}" + ("-" + args.datasets.replace(",", "-") if args.all else
                                        f"-{args.dataset}-{args.horizon}")

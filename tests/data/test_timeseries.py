@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from titans_seq.data import CSVDataModule, ETTDataModule, WeatherDataModule, read_series
+from titans_seq.data.timeseries import steps_since_start
 
 
 def frame(rows=400, channels=3, start="2021-01-01", freq="h", seed=0):
@@ -91,6 +92,25 @@ def test_windows_carry_their_first_row_in_the_series():
     assert rows.tolist() == list(range(data.split_rows["val"][0] - 24, data.split_rows["val"][0] - 24 + len(rows)))
     latest, latest_row = next(iter(data.predict_dataloader()))
     assert latest_row.tolist() == [300 - 24] and latest.shape == (1, 24, 3)
+
+
+def test_the_time_clock_keeps_the_time_of_day_across_gaps_and_repeats():
+    times = pd.DatetimeIndex(["2020-01-01 00:10", "2020-01-01 00:20", "2020-01-01 00:20", "2020-01-01 00:30",
+                              "2020-01-01 02:10", "2020-01-01 02:20"])  # a repeat, then 100 minutes
+    assert steps_since_start(times).tolist() == [0, 1, 1, 2, 12, 13]
+    table = frame(300).drop(index=range(100, 110)).reset_index(drop=True)  # ten hours missing at row 100
+    rows, time = (CSVDataModule(table, lookback=24, horizon=12, clock=clock) for clock in ("rows", "time"))
+    for data in (rows, time):
+        data.setup()
+    test_rows = [rows.datasets["test"][i][2] for i in (0, 5)]
+    assert [time.datasets["test"][i][2] for i in (0, 5)] == [r + 10 for r in test_rows]  # the hours skipped
+    assert rows.datasets["train"][3][2] == time.datasets["train"][3][2] == 3  # before the gap, the same
+    assert next(iter(time.predict_dataloader()))[1].tolist() == [290 - 24 + 10]
+    with pytest.raises(ValueError, match="clock must be one of rows, time"):
+        CSVDataModule(table, clock="hours")
+    no_times = CSVDataModule(table.drop(columns="date"), time_column=None, lookback=24, horizon=12, clock="time")
+    with pytest.raises(ValueError, match="clock='time' needs a series with timestamps"):
+        no_times.setup()
 
 
 def test_features_s_and_ms():

@@ -90,21 +90,33 @@ def read_series(data: pd.DataFrame | str | os.PathLike, time_column: str | None 
 
 class WindowDataset(Dataset):
     """Stride-1 windows over rows ``[start, stop)``: input ``lookback`` rows, target the next ``horizon``,
-    and the row of the series where the input starts (a model's clock, e.g. for a learned daily cycle)."""
+    and where the input starts on the series' clock (a model's clock, e.g. for a learned daily cycle):
+    ``clock[row]``, by default the row itself."""
 
     def __init__(self, values: np.ndarray, start: int, stop: int, lookback: int, horizon: int,
-                 inputs: list[int], targets: list[int]):
+                 inputs: list[int], targets: list[int], clock: np.ndarray | None = None):
         self.data = torch.as_tensor(values[start:stop], dtype=torch.float32)
         self.lookback, self.horizon = lookback, horizon
         self.inputs, self.targets = inputs, targets
-        self.start = start
+        self.start, self.clock = start, clock
 
     def __len__(self) -> int:
         return max(0, len(self.data) - self.lookback - self.horizon + 1)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, int]:
-        cut = i + self.lookback
-        return self.data[i:cut, self.inputs], self.data[cut: cut + self.horizon, self.targets], self.start + i
+        cut, row = i + self.lookback, self.start + i
+        return (self.data[i:cut, self.inputs], self.data[cut: cut + self.horizon, self.targets],
+                row if self.clock is None else int(self.clock[row]))
+
+
+CLOCKS = ("rows", "time")
+
+
+def steps_since_start(times: pd.DatetimeIndex) -> np.ndarray:
+    """Each timestamp's distance from the first in the series' usual step (the median one), rounded: the
+    time-of-day phase a cycle needs, which a row index loses at a gap or a repeated timestamp."""
+    step = pd.Series(times).diff().median()
+    return np.round(((times - times[0]) / step).to_numpy()).astype(np.int64)
 
 
 class TimeSeriesDataModule(SplitDataModule):
@@ -118,13 +130,19 @@ class TimeSeriesDataModule(SplitDataModule):
         lookback: input window length. horizon: steps to forecast.
         features: ``"M"``, ``"S"`` or ``"MS"`` (see the module docstring). target: the target column.
         batch_size: windows per batch. num_workers: DataLoader workers.
+        clock: what ``first_row`` counts: ``"rows"`` (the row index, as CycleNet takes it) or ``"time"``
+            (steps since the first timestamp, :func:`steps_since_start`: the same phase for the same time of
+            day across gaps and repeated timestamps, as Weather's file has).
     """
 
     drop_last_train = True
 
     def __init__(self, lookback: int = 96, horizon: int = 96, features: str = "M", target: str = "OT",
-                 batch_size: int = 32, num_workers: int = 0):
+                 batch_size: int = 32, num_workers: int = 0, clock: str = "rows"):
         super().__init__()
+        if clock not in CLOCKS:
+            raise ValueError(f"clock must be one of {', '.join(CLOCKS)}, got {clock!r}")
+        self.clock = clock
         for name, value in (("lookback", lookback), ("horizon", horizon), ("batch_size", batch_size)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -161,21 +179,25 @@ class TimeSeriesDataModule(SplitDataModule):
                                  f"= {needed}; use a shorter lookback or horizon")
         train_first, train_last = self.split_rows["train"]
         self.scaler = StandardScaler().fit(series.values[train_first:train_last])
+        if self.clock == "time" and series.times is None:
+            raise ValueError("clock='time' needs a series with timestamps")
         self.series = series
         self.scaled = self.scaler.transform(series.values)
+        self.clock_rows = steps_since_start(series.times) if self.clock == "time" else None
         inputs = list(range(len(names)))
         self.target_index = [names.index(self.target)] if self.features in ("S", "MS") else inputs
         self.datasets = {}
         for split, (first, last) in self.split_rows.items():
             start = max(0, first - self.lookback) if split != "train" else first
             self.datasets[split] = WindowDataset(self.scaled, start, last, self.lookback, self.horizon,
-                                                 inputs, self.target_index)
+                                                 inputs, self.target_index, self.clock_rows)
 
     def predict_dataloader(self) -> DataLoader:
         """One batch: the latest ``lookback`` rows (scaled), the context of a forecast beyond the data, and
         the row where they start."""
         latest = torch.as_tensor(self.scaled[-self.lookback:], dtype=torch.float32).unsqueeze(0)
-        first_row = torch.tensor([len(self.scaled) - self.lookback])
+        row = len(self.scaled) - self.lookback
+        first_row = torch.tensor([row if self.clock_rows is None else int(self.clock_rows[row])])
         return DataLoader(TensorDataset(latest, first_row), batch_size=1)
 
     @property
