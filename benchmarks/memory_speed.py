@@ -56,11 +56,6 @@ def build(impl: str, chunk: int, residual_norm: bool, device: torch.device) -> t
     return module.to(device)
 
 
-def build_compiled(impl: str, chunk: int, residual_norm: bool, device: torch.device, mode: str) -> torch.nn.Module:
-    """:func:`build`'s module under ``torch.compile``: its first call compiles."""
-    return torch.compile(build(impl, chunk, residual_norm, device), mode=mode)
-
-
 def step(module: torch.nn.Module, x: torch.Tensor, mode: str) -> None:
     if mode == "inference":
         with torch.no_grad():
@@ -72,10 +67,9 @@ def step(module: torch.nn.Module, x: torch.Tensor, mode: str) -> None:
 
 def compare(impls, mode, length, chunk, residual_norm, repeats, device, warmup=1, compile_mode=None) -> dict:
     """Median tokens/s of each implementation, runs alternating between them (compiled with ``compile_mode``)."""
-    if compile_mode is None:
-        modules = {impl: build(impl, chunk, residual_norm, device) for impl in impls}
-    else:
-        modules = {impl: build_compiled(impl, chunk, residual_norm, device, compile_mode) for impl in impls}
+    modules = {impl: build(impl, chunk, residual_norm, device) for impl in impls}
+    if compile_mode is not None:  # each module's first call compiles it
+        modules = {impl: torch.compile(module, mode=compile_mode) for impl, module in modules.items()}
     x = torch.randn(BATCH, length, DIM, device=device, generator=torch.Generator(device).manual_seed(1))
     times = {impl: [] for impl in impls}
     for i in range(warmup + repeats):

@@ -31,7 +31,7 @@ from titans_seq import __version__
 from titans_seq._io import replacing
 from titans_seq.data.dna import DNATokenizer, read_fasta
 from titans_seq.data.genomics import SequenceDataModule, stratified_split
-from titans_seq.data.timeseries import Series, TimeSeriesDataModule, read_series
+from titans_seq.data.timeseries import Series, TimeSeriesDataModule, median_step, read_series
 from titans_seq.layers import VARIANTS
 from titans_seq.tasks import (
     DNA_ENCODER,
@@ -316,7 +316,7 @@ class TitansForecaster(_LightningEstimator):
         self.last_times_ = None if series.times is None else series.times[-p.lookback:]
         self.n_rows_ = len(series.values)
         self.first_time_ = None if series.times is None else series.times[0]
-        self.step_ = None if series.times is None else (series.times[1:] - series.times[:-1]).median()
+        self.step_ = None if series.times is None else median_step(series.times)
         return self
 
     def _first_row(self, series: Series) -> int:

@@ -90,11 +90,11 @@ def read_series(data: pd.DataFrame | str | os.PathLike, time_column: str | None 
 
 class WindowDataset(Dataset):
     """Stride-1 windows over rows ``[start, stop)``: input ``lookback`` rows, target the next ``horizon``,
-    and where the input starts on the series' clock (a model's clock, e.g. for a learned daily cycle):
-    ``clock[row]``, by default the row itself."""
+    and where the input starts on the series' ``clock`` (one entry per row of the series: a model's clock,
+    e.g. for a learned daily cycle)."""
 
     def __init__(self, values: np.ndarray, start: int, stop: int, lookback: int, horizon: int,
-                 inputs: list[int], targets: list[int], clock: np.ndarray | None = None):
+                 inputs: list[int], targets: list[int], clock: np.ndarray):
         self.data = torch.as_tensor(values[start:stop], dtype=torch.float32)
         self.lookback, self.horizon = lookback, horizon
         self.inputs, self.targets = inputs, targets
@@ -105,18 +105,21 @@ class WindowDataset(Dataset):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, int]:
         cut, row = i + self.lookback, self.start + i
-        return (self.data[i:cut, self.inputs], self.data[cut: cut + self.horizon, self.targets],
-                row if self.clock is None else int(self.clock[row]))
+        return self.data[i:cut, self.inputs], self.data[cut: cut + self.horizon, self.targets], int(self.clock[row])
 
 
 CLOCKS = ("rows", "time")
 
 
+def median_step(times: pd.DatetimeIndex) -> pd.Timedelta:
+    """The series' usual step: the median gap between consecutive timestamps."""
+    return (times[1:] - times[:-1]).median()
+
+
 def steps_since_start(times: pd.DatetimeIndex) -> np.ndarray:
-    """Each timestamp's distance from the first in the series' usual step (the median one), rounded: the
-    time-of-day phase a cycle needs, which a row index loses at a gap or a repeated timestamp."""
-    step = pd.Series(times).diff().median()
-    return np.round(((times - times[0]) / step).to_numpy()).astype(np.int64)
+    """Each timestamp's distance from the first in the series' usual step (:func:`median_step`), rounded:
+    the time-of-day phase a cycle needs, which a row index loses at a gap or a repeated timestamp."""
+    return np.round(((times - times[0]) / median_step(times)).to_numpy()).astype(np.int64)
 
 
 class TimeSeriesDataModule(SplitDataModule):
@@ -183,7 +186,8 @@ class TimeSeriesDataModule(SplitDataModule):
             raise ValueError("clock='time' needs a series with timestamps")
         self.series = series
         self.scaled = self.scaler.transform(series.values)
-        self.clock_rows = steps_since_start(series.times) if self.clock == "time" else None
+        self.clock_rows = (steps_since_start(series.times) if self.clock == "time"
+                           else np.arange(len(series.values)))
         inputs = list(range(len(names)))
         self.target_index = [names.index(self.target)] if self.features in ("S", "MS") else inputs
         self.datasets = {}
@@ -196,8 +200,7 @@ class TimeSeriesDataModule(SplitDataModule):
         """One batch: the latest ``lookback`` rows (scaled), the context of a forecast beyond the data, and
         the row where they start."""
         latest = torch.as_tensor(self.scaled[-self.lookback:], dtype=torch.float32).unsqueeze(0)
-        row = len(self.scaled) - self.lookback
-        first_row = torch.tensor([row if self.clock_rows is None else int(self.clock_rows[row])])
+        first_row = torch.tensor([int(self.clock_rows[len(self.scaled) - self.lookback])])
         return DataLoader(TensorDataset(latest, first_row), batch_size=1)
 
     @property
