@@ -289,3 +289,9 @@ def test_future_index_without_timestamps():
     assert list(future_index(None, 3)) == [0, 1, 2]
     daily = pd.date_range("2024-01-01", periods=10, freq="D")
     assert future_index(pd.DatetimeIndex(daily), 2)[0] == pd.Timestamp("2024-01-11")
+    # No inferable frequency (a gap): the median step, whatever the index's resolution (it was read as ns).
+    gappy = pd.DatetimeIndex(["2020-01-01 00:10", "2020-01-01 00:20", "2020-01-01 00:30", "2020-01-01 02:10",
+                              "2020-01-01 02:20"])
+    for unit in ("s", "us", "ns"):
+        assert list(future_index(gappy.as_unit(unit), 2)) == [pd.Timestamp("2020-01-01 02:30"),
+                                                              pd.Timestamp("2020-01-01 02:40")]

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 from torchmetrics import MeanAbsoluteError, MeanSquaredError
 
 from titans_seq.baselines import DLinear
+from titans_seq.data.timeseries import median_step
 from titans_seq.heads import ChannelMixer, ForecastHead, LearnedCycle, PatchEmbedding, RevIN
 from titans_seq.layers import TitansConfig, TitansEncoder
 from titans_seq.tasks.modes import evaluation_mode
@@ -315,7 +316,7 @@ def time_step(times: pd.DatetimeIndex):
     with warnings.catch_warnings():  # pandas 3.1 warns that infer_freq will return an offset; both work here
         warnings.simplefilter("ignore")
         freq = pd.infer_freq(times[-min(len(times), 100):]) if len(times) >= 3 else None
-    return pd.tseries.frequencies.to_offset(freq) if freq else pd.Timedelta(np.median(np.diff(times.asi8)))
+    return pd.tseries.frequencies.to_offset(freq) if freq else median_step(times)
 
 
 def future_index(times: pd.DatetimeIndex | None, horizon: int) -> pd.Index:
