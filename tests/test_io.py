@@ -1,5 +1,6 @@
 """Files written whole or not at all, with the mode a newly created file would have."""
 
+import errno
 import os
 import stat
 
@@ -30,3 +31,16 @@ def test_a_failed_write_leaves_nothing_and_exclusive_keeps_the_first(tmp_path):
     with pytest.raises(FileExistsError):
         atomic_write_text(target, "second", exclusive=True)
     assert target.read_text() == "first" and [p.name for p in tmp_path.iterdir()] == ["model.pt"]
+
+
+@pytest.mark.parametrize("code", [errno.EPERM, errno.EOPNOTSUPP])
+def test_exclusive_writes_work_without_hard_links(tmp_path, monkeypatch, code):
+    def no_hard_links(source, target):
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(os, "link", no_hard_links)
+    target = tmp_path / "run.json"
+    atomic_write_text(target, "first", exclusive=True)
+    with pytest.raises(FileExistsError):
+        atomic_write_text(target, "second", exclusive=True)
+    assert target.read_text() == "first" and [p.name for p in tmp_path.iterdir()] == ["run.json"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from collections.abc import Iterator
@@ -22,7 +23,9 @@ def replacing(path: str | os.PathLike, suffix: str = ".tmp", exclusive: bool = F
 
     The file gets the mode a newly created one would (``mkstemp`` makes it readable by its owner only).
     With ``exclusive``, an existing ``path`` is left alone and ``FileExistsError`` raised instead (the
-    check and the rename are one step, so two processes cannot both claim a name).
+    check and the rename are one step, so two processes cannot both claim a name). On a filesystem without
+    hard links the name is claimed by creating it empty, then the file is renamed over it, so a reader may
+    briefly see an empty file there.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -32,11 +35,31 @@ def replacing(path: str | os.PathLike, suffix: str = ".tmp", exclusive: bool = F
         yield Path(tmp)
         os.chmod(tmp, 0o666 & ~_umask())
         if exclusive:
-            os.link(tmp, path)
+            _claim(Path(tmp), path)
         else:
             os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
+
+
+# What os.link raises where the filesystem has no hard links (FAT, exFAT, some network and FUSE mounts).
+_NO_HARD_LINKS = {errno.EPERM, errno.EACCES, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS}
+
+
+def _claim(tmp: Path, path: Path) -> None:
+    """Give ``tmp`` the name ``path`` unless ``path`` exists (``FileExistsError``): one atomic hard link, or
+    where there are none, an exclusive create of ``path`` then a rename over it."""
+    try:
+        os.link(tmp, path)
+    except OSError as error:
+        if error.errno not in _NO_HARD_LINKS:
+            raise
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+        try:
+            os.replace(tmp, path)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
 
 
 def atomic_write_text(path: str | os.PathLike, text: str, exclusive: bool = False) -> Path:
