@@ -116,6 +116,7 @@ def test_config_round_trips_through_yaml():
         (dict(memory_max_lr=True), "memory_max_lr"),
         (dict(memory_max_lr=float("nan")), "memory_max_lr"),
         (dict(memory_expansion=float("inf")), "memory_expansion"),
+        (dict(dim=8, heads=2, memory_expansion=0.1), "memory_expansion"),
     ],
 )
 def test_bad_configs_raise_clear_errors(values, message):

@@ -135,6 +135,13 @@ def test_compiles_as_one_graph_with_the_same_values_and_gradients():
         (dict(dim=32, memory_depth=0), "depth"),
         (dict(dim=32, max_lr=-1.0), "max_lr"),
         (dict(dim=32, heads=2.5), "heads"),
+        (dict(dim=32, max_lr=float("nan")), "max_lr"),
+        (dict(dim=32, max_lr=float("inf")), "max_lr"),
+        (dict(dim=32, memory_expansion=float("nan")), "memory_expansion"),
+        (dict(dim=32, memory_expansion=0.01), "memory_expansion"),
+        (dict(dim=32, memory_expansion=True), "memory_expansion"),
+        (dict(dim=32, momentum="false"), "momentum"),
+        (dict(dim=32, per_chunk_gates=1), "per_chunk_gates"),
     ],
 )
 def test_bad_constructor_arguments(kwargs, message):
@@ -151,6 +158,21 @@ def test_bad_forward_arguments():
     _, state = memory(torch.randn(2, 10, 32))
     with pytest.raises(ValueError, match="batch size 2"):
         memory(torch.randn(3, 10, 32), state)
+    with pytest.raises(ValueError, match="other heads"):
+        NeuralMemory(32, heads=4, chunk_size=8)(torch.randn(2, 10, 32), state)
+    with pytest.raises(ValueError, match=r"queries must be a tensor of shape \(batch, length, 32\)"):
+        memory.read(torch.randn(2, 3, 5))
+    with pytest.raises(ValueError, match="batch size 2, but queries has 3"):
+        memory.read(torch.randn(3, 3, 32), state)
+
+
+def test_empty_inputs_give_empty_outputs():
+    memory = small()
+    assert memory.read(torch.randn(2, 0, 32)).shape == (2, 0, 32)
+    assert memory.inspect(torch.randn(2, 0, 32))["lr"].shape == (4, 0)
+    assert memory(torch.randn(0, 5, 32))[0].shape == (0, 5, 32)
+    assert memory(torch.randn(2, 0, 32, dtype=torch.float64))[0].dtype == memory(torch.randn(2, 1, 32,
+                                                                                          dtype=torch.float64))[0].dtype
 
 
 def test_inspect_shows_the_gates_and_keys_the_update_uses():

@@ -14,7 +14,7 @@ DIM = 6
 def make_inputs(memory, batch=2, length=11, dtype=torch.float64, seed=0, lr_scale=0.3):
     """Random scan inputs: unit keys and queries, per-token gates, a non-zero starting momentum."""
     g = torch.Generator().manual_seed(seed)
-    params = {n: torch.stack([p] * batch).to(dtype) + 0.1 * torch.randn(batch, *p.shape, generator=g, dtype=dtype)
+    params = {n: p.to(dtype).expand(batch, *p.shape) + 0.1 * torch.randn(batch, *p.shape, generator=g, dtype=dtype)
               for n, p in memory.init_params(generator=g).items()}
     surprise = {n: 0.01 * torch.randn(p.shape, generator=g, dtype=dtype) for n, p in params.items()}
     unit = lambda: F.normalize(torch.randn(batch, length, DIM, generator=g, dtype=dtype), dim=-1)  # noqa: E731
@@ -263,6 +263,9 @@ def test_bf16_autocast_runs_the_update_in_float32():
         (dict(params={}), "params"),
         (dict(surprise={"other": torch.zeros(2, DIM, DIM, dtype=torch.float64)}), "surprise"),
         (dict(lr=[0.1] * 11), "lr"),
+        (dict(momentum=torch.full((2, 11), float("nan"), dtype=torch.float64)), "momentum"),
+        (dict(values=torch.zeros(2, 11, DIM + 1, dtype=torch.float64)), "values"),
+        (dict(surprise={"weight0": [0.0]}), r"surprise\['weight0'\]"),
     ],
 )
 def test_bad_arguments_raise_value_error_naming_them(change, message):
@@ -305,3 +308,24 @@ def test_chunk_coefficients_are_twice_differentiable():
     g = torch.Generator().manual_seed(4)
     gates = [torch.rand(2, 13, generator=g, dtype=torch.float64).requires_grad_() for _ in range(3)]
     assert torch.autograd.gradgradcheck(lambda *t: tuple(scan_module.chunk_coefficients(*t, chunk_size=6)), gates)
+
+
+def test_a_subclass_that_changes_the_function_takes_the_generic_path():
+    class TanhMLP(MemoryMLP):
+        def __call__(self, params, x):
+            return torch.tanh(super().__call__(params, x))
+
+    memory = TanhMLP(DIM, depth=2, expansion=2.0)
+    inputs = make_inputs(memory, length=20)
+    expected = token_by_token(generic(memory), **inputs, chunk_size=4)
+    assert_all_close(neural_memory_scan(memory, **inputs, chunk_size=4), expected, rtol=1e-10, atol=1e-12)
+    inputs["surprise"] = None
+    torch.testing.assert_close(neural_memory_scan(memory, **inputs, chunk_size=4)[0],
+                               neural_memory_scan(generic(memory), **inputs, chunk_size=4)[0])
+
+
+def test_an_empty_batch_gives_empty_results():
+    memory = MEMORIES["mlp2"]
+    inputs = make_inputs(memory, batch=0, length=9)
+    retrieved, params, _ = neural_memory_scan(memory, **inputs, chunk_size=4)
+    assert retrieved.shape == (0, 9, DIM) and params["weight0"].shape[0] == 0

@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, fields
 
 import yaml
 
+from titans_seq._checks import is_int, is_positive_number
+
 __all__ = ["VARIANTS", "TitansConfig"]
 
 VARIANTS = ("lmm", "mac", "mag", "mal")
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_positive_number(value: object) -> bool:
-    """An int or float (not a bool), above 0 and finite."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < math.inf
 
 
 @dataclass
@@ -60,25 +52,28 @@ class TitansConfig:
             raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, got {self.variant!r}")
         for name in ("dim", "depth", "heads", "window", "memory_depth", "memory_chunk"):
             value = getattr(self, name)
-            if not _is_int(value) or value < 1:
+            if not is_int(value) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
         if self.dim % self.heads:
             raise ValueError(f"dim ({self.dim}) must be divisible by heads ({self.heads})")
         if (self.dim // self.heads) % 2:
             raise ValueError(f"dim / heads must be even for rotary positions, got {self.dim // self.heads}")
-        if not _is_int(self.persistent_tokens) or self.persistent_tokens < 0:
+        if not is_int(self.persistent_tokens) or self.persistent_tokens < 0:
             raise ValueError(f"persistent_tokens must be an integer >= 0, got {self.persistent_tokens!r}")
         if not isinstance(self.causal, bool):
             raise ValueError(f"causal must be true or false, got {self.causal!r}")
-        if self.segment_len is not None and (not _is_int(self.segment_len) or self.segment_len < 1):
+        if self.segment_len is not None and (not is_int(self.segment_len) or self.segment_len < 1):
             raise ValueError(f"segment_len must be an integer >= 1 or None, got {self.segment_len!r}")
         if self.variant == "mac" and self.segment % self.memory_chunk:
             raise ValueError(f"MAC's segment_len ({self.segment}) must be a multiple of memory_chunk "
                              f"({self.memory_chunk}), so each segment starts on a memory chunk")
         for name in ("memory_expansion", "ff_mult"):
-            if not _is_positive_number(getattr(self, name)):
+            if not is_positive_number(getattr(self, name)):
                 raise ValueError(f"{name} must be a positive finite number, got {getattr(self, name)!r}")
-        if self.memory_max_lr is not None and not _is_positive_number(self.memory_max_lr):
+        if round(self.dim // self.heads * self.memory_expansion) < 1:
+            raise ValueError(f"memory_expansion ({self.memory_expansion}) times the head width "
+                             f"({self.dim // self.heads}) must give the memory a hidden width of at least 1")
+        if self.memory_max_lr is not None and not is_positive_number(self.memory_max_lr):
             raise ValueError(f"memory_max_lr must be a positive finite number or None, got {self.memory_max_lr!r}")
         if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must lie in [0, 1), got {self.dropout!r}")

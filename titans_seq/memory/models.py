@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from titans_seq._checks import positive_int, positive_number
+
 __all__ = ["ChunkStepper", "MemoryMLP"]
 
 Params = dict[str, Tensor]
@@ -53,12 +55,10 @@ class MemoryMLP(ChunkStepper):
     """
 
     def __init__(self, dim: int, depth: int = 2, expansion: float = 4.0, residual: bool = False, norm: bool = False):
-        if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
-            raise ValueError(f"dim must be a positive integer, got {dim!r}")
-        if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
-            raise ValueError(f"depth must be an integer >= 1, got {depth!r}")
-        if not isinstance(expansion, (int, float)) or expansion <= 0 or round(dim * expansion) < 1:
-            raise ValueError(f"expansion must be a positive number with dim * expansion >= 1, got {expansion!r}")
+        positive_int("dim", dim)
+        positive_int("depth", depth)
+        if round(dim * positive_number("expansion", expansion)) < 1:
+            raise ValueError(f"expansion must give a hidden width round(dim * expansion) >= 1, got {expansion!r}")
         self.dim, self.depth, self.expansion = dim, depth, float(expansion)
         self.residual, self.norm = bool(residual), bool(norm)
         hidden = round(dim * expansion)

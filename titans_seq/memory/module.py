@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from titans_seq._checks import flag, positive_int, positive_number
 from titans_seq.memory.conv import causal_depthwise_conv
 from titans_seq.memory.models import MemoryMLP
 from titans_seq.memory.scan import neural_memory_scan, read_memory
@@ -53,12 +54,6 @@ def detach_state(state):
 def _after(earlier: Tensor, later: Tensor) -> Tensor:
     """``later`` appended to ``earlier`` along time (no copy when nothing came earlier)."""
     return torch.cat([earlier.to(later.dtype), later], dim=1) if earlier.shape[1] else later
-
-
-def _positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
 
 
 class NeuralMemory(nn.Module):
@@ -116,23 +111,27 @@ class NeuralMemory(nn.Module):
         ema_momentum: bool = True,
     ):
         super().__init__()
-        self.dim = _positive_int("dim", dim)
-        self.heads = _positive_int("heads", heads)
+        self.dim = positive_int("dim", dim)
+        self.heads = positive_int("heads", heads)
         if head_dim is None:
             if dim % heads:
                 raise ValueError(f"dim ({dim}) must be divisible by heads ({heads}) unless head_dim is given")
             head_dim = dim // heads
-        self.head_dim = _positive_int("head_dim", head_dim)
-        self.chunk_size = _positive_int("chunk_size", chunk_size)
-        self.conv_kernel = _positive_int("conv_kernel", conv_kernel)
+        self.head_dim = positive_int("head_dim", head_dim)
+        self.chunk_size = positive_int("chunk_size", chunk_size)
+        self.conv_kernel = positive_int("conv_kernel", conv_kernel)
         if max_lr is None:
             # LayerNorm's backward scales gradients by gain / std, ~16x at initialisation (measured).
             max_lr = 1.0 / (2 * chunk_size * (16 if memory_norm else 1))
-        if not isinstance(max_lr, (int, float)) or isinstance(max_lr, bool) or max_lr <= 0:
-            raise ValueError(f"max_lr must be a positive number or None, got {max_lr!r}")
-        self.max_lr = float(max_lr)
-        self.use_momentum, self.use_forgetting, self.per_chunk_gates = bool(momentum), bool(forgetting), per_chunk_gates
-        self.normalize_values, self.ema_momentum = bool(normalize_values), bool(ema_momentum)
+        self.max_lr = positive_number("max_lr", max_lr)
+        self.use_momentum, self.use_forgetting = flag("momentum", momentum), flag("forgetting", forgetting)
+        self.per_chunk_gates = flag("per_chunk_gates", per_chunk_gates)
+        self.normalize_values, self.ema_momentum = flag("normalize_values", normalize_values), flag("ema_momentum",
+                                                                                                    ema_momentum)
+        positive_int("memory_depth", memory_depth)
+        if round(self.head_dim * positive_number("memory_expansion", memory_expansion)) < 1:
+            raise ValueError(f"memory_expansion ({memory_expansion}) times head_dim ({self.head_dim}) must give the "
+                             "memory a hidden width of at least 1")
 
         self.inner = inner = self.heads * self.head_dim
         self.input_norm = nn.RMSNorm(dim)
@@ -141,7 +140,8 @@ class NeuralMemory(nn.Module):
         bound = conv_kernel ** -0.5  # nn.Conv1d's default initialisation for a depthwise kernel
         self.conv_weight = nn.Parameter(torch.empty(3 * inner, conv_kernel).uniform_(-bound, bound))
         self.conv_bias = nn.Parameter(torch.empty(3 * inner).uniform_(-bound, bound))
-        self.memory = MemoryMLP(self.head_dim, memory_depth, memory_expansion, memory_residual, memory_norm)
+        self.memory = MemoryMLP(self.head_dim, memory_depth, memory_expansion, flag("memory_residual", memory_residual),
+                                flag("memory_norm", memory_norm))
         self.memory_init = nn.ParameterDict(
             {name: nn.Parameter(value) for name, value in self.memory.init_params(self.heads).items()}
         )
@@ -176,21 +176,31 @@ class NeuralMemory(nn.Module):
             position=0,
         )
 
-    def _check(self, x: Tensor, state: MemoryState | None) -> None:
-        if not isinstance(x, Tensor) or x.dim() != 3 or x.shape[-1] != self.dim:
+    def _check(self, name: str, x: Tensor, width: int, state: MemoryState | None) -> None:
+        """``x`` (called ``name``) is a float tensor ``(batch, length, width)`` and ``state`` one of this memory's
+        for that batch."""
+        if not isinstance(x, Tensor) or x.dim() != 3 or x.shape[-1] != width:
             got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-            raise ValueError(f"x must be a tensor of shape (batch, length, {self.dim}), got {got}")
+            raise ValueError(f"{name} must be a tensor of shape (batch, length, {width}), got {got}")
         if not x.is_floating_point():
-            raise ValueError(f"x must be a floating-point tensor, got {x.dtype}")
-        if state is not None:
-            if not isinstance(state, MemoryState):
-                raise ValueError(f"state must be a MemoryState or None, got {type(state).__name__}")
-            if state.conv_cache.shape[0] != x.shape[0]:
-                raise ValueError(f"state is for batch size {state.conv_cache.shape[0]}, but x has {x.shape[0]}")
+            raise ValueError(f"{name} must be a floating-point tensor, got {x.dtype}")
+        if state is None:
+            return
+        if not isinstance(state, MemoryState):
+            raise ValueError(f"state must be a MemoryState or None, got {type(state).__name__}")
+        batch = x.shape[0]
+        if state.conv_cache.shape[0] != batch:
+            raise ValueError(f"state is for batch size {state.conv_cache.shape[0]}, but {name} has {batch}")
+        pending = state.pending_keys.shape
+        if (state.conv_cache.shape[1:] != (self.conv_kernel - 1, 3 * self.inner)
+                or pending[0] != batch * self.heads or pending[1] >= self.chunk_size or pending[2] != self.head_dim):
+            raise ValueError("state comes from a memory with other heads, head_dim, chunk_size or conv_kernel")
 
     def _split_heads(self, t: Tensor) -> Tensor:
-        batch, length = t.shape[:2]
-        return t.reshape(batch, length, self.heads, -1).transpose(1, 2).reshape(batch * self.heads, length, -1)
+        batch, length, width = t.shape
+        per_head = width // self.heads  # spelled out: a reshape cannot infer it when batch or length is 0
+        return t.reshape(batch, length, self.heads, per_head).transpose(1, 2).reshape(batch * self.heads, length,
+                                                                                      per_head)
 
     def _gates(self, logits: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """theta, eta, alpha from logits ``(B*H, T, 3)``, ``T`` a multiple of the chunk size."""
@@ -241,6 +251,7 @@ class NeuralMemory(nn.Module):
         ``queries`` ``(B, T, heads * head_dim)`` come from the caller's own projection (MAC's ``W_Q``,
         paper eq. 21); they are l2-normalised per head here. Returns ``(B, T, dim)``.
         """
+        self._check("queries", queries, self.inner, state)
         batch = queries.shape[0]
         state = state if state is not None else self.initial_state(batch)
         q = F.normalize(self._split_heads(queries), dim=-1)
@@ -252,12 +263,12 @@ class NeuralMemory(nn.Module):
         Returns the memory's output ``(B, N, dim)`` and the state after the last token. Token ``t``'s
         output depends on tokens ``<= t`` only.
         """
-        self._check(x, state)
+        self._check("x", x, self.dim, state)
         batch, length, _ = x.shape
         if state is None:
             state = self.initial_state(batch)
         if length == 0:
-            return x.new_zeros(batch, 0, self.dim), state
+            return self.to_out(self.to_out.weight.new_zeros(batch, 0, self.inner)), state
         projected, q, k, v, logits, out_gate = self._read_inputs(x, state)
 
         # Continue the unfinished chunk: its tokens come first; only whole chunks are written now.

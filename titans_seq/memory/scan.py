@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from titans_seq._checks import positive_int
 from titans_seq.memory.models import ChunkStepper, MemoryMLP
 
 __all__ = ["ChunkCoefficients", "chunk_coefficients", "neural_memory_scan"]
@@ -254,7 +255,21 @@ def _factored_is_cheaper(memory: MemoryMLP, length: int) -> bool:
 _FACTORED_BREAK_EVEN = 2.0
 
 
+def _fast_path_owner(memory_fn: MemoryFn) -> type | None:
+    """The class whose fast path computes ``memory_fn``, or ``None`` for the generic path. A fast path is
+    used only where one class wrote both it and ``__call__``: a subclass that overrides ``__call__`` alone
+    computes another function, which the inherited fast path would silently ignore."""
+    if not isinstance(memory_fn, ChunkStepper):
+        return None
+    def defining(method: str) -> type:
+        return next(c for c in type(memory_fn).__mro__ if method in vars(c))
+
+    owner = defining("__call__")
+    return owner if defining("chunk_step") is owner else None
+
+
 def _check_inputs(
+    memory_fn: MemoryFn,
     params: Mapping[str, Tensor],
     keys: Tensor,
     values: Tensor,
@@ -264,8 +279,7 @@ def _check_inputs(
     surprise: Mapping[str, Tensor] | None,
 ) -> torch.dtype:
     """Validate the arguments of :func:`neural_memory_scan` and return the dtype the update runs in."""
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise ValueError(f"chunk_size must be an integer >= 1, got {chunk_size!r}")
+    positive_int("chunk_size", chunk_size)
     if not isinstance(params, Mapping) or not params:
         raise ValueError(f"params must be a non-empty dict of tensors, got {type(params).__name__}")
     tensors = {"keys": keys, "values": values, "queries": queries, **gates}
@@ -283,6 +297,10 @@ def _check_inputs(
             )
     if queries.shape[-1] != keys.shape[-1]:
         raise ValueError(f"queries must have keys' feature size {keys.shape[-1]}, got {queries.shape[-1]}")
+    if isinstance(memory_fn, MemoryMLP):
+        for name, t in {"keys": keys, "values": values}.items():
+            if t.shape[-1] != memory_fn.dim:
+                raise ValueError(f"{name} must have the memory's feature size {memory_fn.dim}, got {t.shape[-1]}")
     for name, t in gates.items():
         if t.shape != (batch, length):
             raise ValueError(f"{name} must have shape (batch, length) = {(batch, length)}, got {tuple(t.shape)}")
@@ -293,6 +311,10 @@ def _check_inputs(
             raise ValueError(f"surprise must be a dict with the keys of params {sorted(params)}, got {surprise!r:.80}")
         states.update({f"surprise[{k!r}]": v for k, v in surprise.items()})
         for k, v in surprise.items():
+            if not isinstance(v, Tensor):
+                raise ValueError(f"surprise[{k!r}] must be a torch.Tensor, got {type(v).__name__}")
+            if not isinstance(params[k], Tensor):
+                raise ValueError(f"params[{k!r}] must be a torch.Tensor, got {type(params[k]).__name__}")
             if v.shape != params[k].shape:
                 raise ValueError(f"surprise[{k!r}] must have the shape of params[{k!r}] {tuple(params[k].shape)}, "
                                  f"got {tuple(v.shape)}")
@@ -320,7 +342,8 @@ def _check_inputs(
     # Reading the gates' values would stop torch.compile's graph capture (a graph break), so a compiled
     # model skips this check; its gates come from sigmoids anyway.
     for name in ("momentum", "forget"):
-        if length and not torch.compiler.is_compiling() and bool(((gates[name] < 0) | (gates[name] > 1)).any()):
+        inside = (gates[name] >= 0) & (gates[name] <= 1)  # NaN lies outside
+        if length and not torch.compiler.is_compiling() and not bool(inside.all()):
             raise ValueError(f"{name} must lie in [0, 1]")
     return compute
 
@@ -359,7 +382,7 @@ def neural_memory_scan(
     under autocast; float16/bfloat16 inputs are promoted.
     """
     gates = {"lr": lr, "momentum": momentum, "forget": forget}
-    compute = _check_inputs(params, keys, values, queries, gates, chunk_size, surprise)
+    compute = _check_inputs(memory_fn, params, keys, values, queries, gates, chunk_size, surprise)
     batch, length = keys.shape[:2]
 
     with torch.autocast(device_type=keys.device.type, enabled=False):
@@ -381,16 +404,17 @@ def neural_memory_scan(
         def chunked(t: Tensor) -> tuple[Tensor, ...]:
             # Padded tokens have zero weight in every update (see chunk_coefficients).
             t = F.pad(t.to(compute), (0, 0, 0, pad)) if pad else t.to(compute)
-            return t.reshape(batch, n_chunks, chunk_size, -1).unbind(1)
+            return t.reshape(batch, n_chunks, chunk_size, t.shape[-1]).unbind(1)
 
         # unbind, not indexing: one backward node per tensor instead of one full-size zero fill per chunk.
         q, k, v = chunked(queries), chunked(keys), chunked(values)
         # Negated weights make the step return the update's own signed sums: no state-sized negation.
         token_weights, gains = (-coef.token_weights).unbind(1), coef.state_gains.unbind(1)
-        if surprise is None and isinstance(memory_fn, MemoryMLP) and _factored_is_cheaper(memory_fn, length):
+        fast = _fast_path_owner(memory_fn)
+        if surprise is None and fast is MemoryMLP and _factored_is_cheaper(memory_fn, length):
             retrieved, weights, carried = _scan_factored(memory_fn, weights, q, k, v, token_weights, gains)
             return retrieved[:, :length], weights, carried
-        if isinstance(memory_fn, ChunkStepper):
+        if fast is not None:
             step = memory_fn.chunk_step
         else:
             def step(p: Params, q_: Tensor, k_: Tensor, v_: Tensor, w_: Tensor) -> tuple[Tensor, Params]:

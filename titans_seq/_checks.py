@@ -1,0 +1,39 @@
+"""Argument checks shared by the layers, each failing with a ``ValueError`` that names the argument.
+
+``bool`` is an ``int`` to Python; none of these accept it as a number.
+"""
+
+from __future__ import annotations
+
+import math
+
+
+def is_int(value: object) -> bool:
+    """An int, not a bool."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_positive_number(value: object) -> bool:
+    """An int or float (not a bool), above 0 and finite."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < math.inf
+
+
+def positive_int(name: str, value: object) -> int:
+    """``value`` if it is an integer >= 1."""
+    if not is_int(value) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+def positive_number(name: str, value: object) -> float:
+    """``value`` as a float if it is a positive finite number."""
+    if not is_positive_number(value):
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    return float(value)
+
+
+def flag(name: str, value: object) -> bool:
+    """``value`` if it is a bool (a string such as ``"false"`` would otherwise read as true)."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return value
