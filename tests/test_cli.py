@@ -12,6 +12,8 @@ import torch
 import yaml
 
 from titans_seq.cli import CONFIGS, PredictionWriter, main
+from titans_seq.tasks.classifier import DNA_ENCODER
+from titans_seq.tasks.forecaster import FORECAST_ENCODER
 
 TRAINER = {"max_epochs": 1, "limit_train_batches": 3, "limit_val_batches": 2, "accelerator": "cpu", "devices": 1,
            "precision": "bf16-mixed", "enable_progress_bar": False}
@@ -78,11 +80,15 @@ def test_forecasting_fit_test_predict(tmp_path, monkeypatch, capsys, cycle):
     checkpoints = list(tmp_path.glob("lightning_logs/**/*.ckpt"))
     assert checkpoints and list(tmp_path.glob("lightning_logs/**/metrics.csv"))
     assert list(tmp_path.glob("lightning_logs/**/events.out.tfevents.*"))
+    assert [p.name for p in (tmp_path / "lightning_logs" / "lightning_logs").iterdir()] == ["version_0"]  # one a run
     if cycle:  # the command line starts the pattern from the training data, as the benchmark does
         pattern = torch.load(checkpoints[0], weights_only=False)["state_dict"]["network.cycle.values"]
         assert pattern.shape == (cycle, 2) and pattern.abs().sum() > 0
     code, _, err = run(["test", "--config", config, "--ckpt_path", str(checkpoints[0])], capsys)
     assert code == 0, err
+    code, _, err = run(["test", "--config", config, "--ckpt_path", str(checkpoints[0]),
+                        "--data.init_args.horizon", "4"], capsys)
+    assert code == 1 and "the model's horizon is 8 but the data's is 4" in err
     code, out, err = run(["predict", "--config", config, "--ckpt_path", str(checkpoints[0]),
                           "--predictions", "forecast.csv"], capsys)
     assert code == 0, err
@@ -111,6 +117,19 @@ def test_dna_fit_and_predict(tmp_path, monkeypatch, capsys):
     predictions = pd.read_csv(tmp_path / "predictions.csv")
     assert list(predictions.columns) == ["id", "label", "predicted", "p_no", "p_yes"] and len(predictions) == 24
     assert np.allclose(predictions[["p_no", "p_yes"]].sum(axis=1), 1, atol=1e-4)
+    code, _, err = run(["predict", "--config", config, "--ckpt_path", str(checkpoint), "--predictions", "first.csv",
+                        "--trainer.limit_predict_batches", "2", "--data.init_args.batch_size", "8"], capsys)
+    assert code == 0, err
+    assert pd.read_csv(tmp_path / "first.csv").equals(predictions.iloc[:16])
+
+
+@pytest.mark.parametrize(("model", "default"), [("Forecaster", FORECAST_ENCODER), ("SequenceClassifier", DNA_ENCODER)])
+def test_setting_one_encoder_field_keeps_the_others_of_the_default(tmp_path, capsys, model, default):
+    config = write_config(tmp_path / "partial.yaml", {"class_path": f"titans_seq.tasks.{model}"},
+                          {"class_path": "titans_seq.data.CSVDataModule", "init_args": {"data": "series.csv"}})
+    code, out, err = run(["fit", "--config", config, "--model.init_args.encoder.dim", "32", "--print_config"], capsys)
+    assert code == 0, err
+    assert yaml.safe_load(out)["model"]["init_args"]["encoder"] == {**default.to_dict(), "dim": 32}
 
 
 def test_clear_errors_not_tracebacks(tmp_path, capsys):

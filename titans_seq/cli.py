@@ -28,8 +28,10 @@ from titans_seq._io import atomic_write_text
 __all__ = ["CONFIGS", "PredictionWriter", "TitansCLI", "main"]
 
 CONFIGS = Path(__file__).resolve().parent / "configs"
-LOGGERS = [{"class_path": f"lightning.pytorch.loggers.{kind}", "init_args": {"save_dir": "lightning_logs"}}
-           for kind in ("CSVLogger", "TensorBoardLogger")]
+# Distinct names: two loggers of one name would each take the next free version_N, two folders a run.
+LOGGERS = [{"class_path": f"lightning.pytorch.loggers.{kind}",
+            "init_args": {"save_dir": "lightning_logs", "name": name}}
+           for kind, name in (("CSVLogger", "lightning_logs"), ("TensorBoardLogger", "tensorboard"))]
 
 
 class PredictionWriter(BasePredictionWriter):

@@ -170,7 +170,9 @@ class _LightningEstimator(BaseEstimator):
 
     def __setstate__(self, state):
         if "__titans_state__" in state:
-            loaded = self._from_state(torch.load(io.BytesIO(state["__titans_state__"]), weights_only=False))
+            # On the CPU as load() does: a model trained on a GPU unpickles on a machine without one.
+            loaded = self._from_state(torch.load(io.BytesIO(state["__titans_state__"]), weights_only=False,
+                                                 map_location="cpu"))
             state = loaded.__dict__
         self.__dict__.update(state)
 

@@ -82,6 +82,15 @@ def test_a_corrupt_download_is_rejected_and_nothing_is_left(server, empty_places
     assert not empty_places.exists() or not any(p.is_file() for p in empty_places.rglob("*"))
 
 
+@pytest.mark.parametrize("damage", [lambda packed: packed[:len(packed) // 2], lambda packed: CONTENT])
+def test_a_damaged_gzip_file_is_named_in_a_clear_error(tmp_path, damage):
+    path = tmp_path / "toy.csv.gz"
+    path.write_bytes(damage(gzip.compress(CONTENT * 1000)))
+    toy = DataFile("toy", "toy/toy.csv.gz", "http://127.0.0.1:9/toy.csv.gz", hashlib.sha256(CONTENT).hexdigest())
+    with pytest.raises(ValueError, match=r"toy.csv.gz is not the toy file: it does not read as gzip"):
+        locate(toy, path)
+
+
 def test_offline_error_says_where_to_put_the_file(empty_places):
     toy = DataFile("toy", "toy/toy.csv", "http://127.0.0.1:9/toy.csv", "0" * 64)
     with pytest.raises(FileNotFoundError, match=r"toy was not found .*toy/toy.csv.*TITANS_SEQ_DATA"):

@@ -143,12 +143,20 @@ def test_dataframe_with_datetime_index_and_samples(samples):
         (lambda t: t.assign(c1=t.c1.where(t.index != 11, np.nan)), "column 'c1' holds nan at row 11"),
         (lambda t: t.assign(OT=t.OT.where(t.index != 3, np.inf)), "column 'OT' holds inf at row 3"),
         (lambda t: t.iloc[:30], "fewer than lookback \\+ horizon = 36"),
+        (lambda t: t.assign(date=np.arange(len(t))), "time column 'date' holds numbers"),
     ],
 )
 def test_bad_data_gets_a_clear_error(change, message):
     data = CSVDataModule(change(frame(300)), lookback=24, horizon=12)
     with pytest.raises(ValueError, match=message):
         data.setup()
+
+
+def test_offsets_that_change_with_daylight_saving_are_read_in_utc():
+    local = pd.date_range("2021-03-27", periods=300, freq="h", tz="Europe/Berlin")
+    data = CSVDataModule(frame(300).assign(date=[t.isoformat() for t in local]), lookback=24, horizon=12)
+    data.setup()
+    assert data.series.times.equals(pd.DatetimeIndex(local.tz_convert("UTC"), name="date"))
 
 
 def test_bad_arguments():

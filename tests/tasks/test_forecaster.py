@@ -295,3 +295,12 @@ def test_future_index_without_timestamps():
     for unit in ("s", "us", "ns"):
         assert list(future_index(gappy.as_unit(unit), 2)) == [pd.Timestamp("2020-01-01 02:30"),
                                                               pd.Timestamp("2020-01-01 02:40")]
+
+
+def test_an_encoder_given_as_a_dict_changes_only_its_fields_of_the_default():
+    from titans_seq.tasks.forecaster import FORECAST_ENCODER
+
+    forecaster = Forecaster(channels=2, lookback=32, horizon=8, encoder={"dim": 32, "depth": 1})
+    assert forecaster.encoder_config == dataclasses.replace(FORECAST_ENCODER, dim=32, depth=1)
+    with pytest.raises(ValueError, match="unknown TitansConfig field"):
+        Forecaster(channels=2, encoder={"width": 32})

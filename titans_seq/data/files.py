@@ -15,6 +15,7 @@ import os
 import urllib.error
 import urllib.parse
 import urllib.request
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,7 +80,11 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 
 def _verified(path: Path, data_file: DataFile, what: str | None = None) -> Path:
-    actual = file_sha256(path)
+    try:
+        actual = file_sha256(path)
+    except (EOFError, gzip.BadGzipFile, zlib.error) as error:  # a truncated or mislabelled .gz
+        raise ValueError(f"{what or path} is not the {data_file.name} file: it does not read as gzip ({error}). "
+                         f"Replace it with the original from {data_file.url}.") from None
     if actual != data_file.sha256:
         raise ValueError(f"{what or path} is not the {data_file.name} file: its SHA-256 is {actual}, expected "
                          f"{data_file.sha256}. Replace it with the original from {data_file.url}.")

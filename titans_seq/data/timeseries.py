@@ -37,6 +37,18 @@ class Series:
     times: pd.DatetimeIndex | None
 
 
+def _timestamps(column: pd.Series, name: str) -> pd.Series:
+    """A time column parsed as timestamps (``NaT`` where one does not parse). Numbers are refused rather than read
+    as nanoseconds since 1970; UTC offsets that change (daylight saving) are converted to UTC."""
+    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+        raise ValueError(f"time column {name!r} holds numbers, not timestamps: convert them to dates, or pass "
+                         "time_column=None to number the rows instead")
+    try:
+        return pd.to_datetime(column, errors="coerce")
+    except ValueError:  # offsets that differ between rows
+        return pd.to_datetime(column, errors="coerce", utc=True)
+
+
 def read_series(data: pd.DataFrame | str | os.PathLike, time_column: str | None = "date",
                 columns: list[str] | None = None, allow_duplicate_times: bool = False) -> Series:
     """Read and check a table of time steps: a DataFrame, or a CSV path (gzip too).
@@ -53,7 +65,7 @@ def read_series(data: pd.DataFrame | str | os.PathLike, time_column: str | None 
     if time_column is not None:
         if time_column not in frame.columns:
             raise ValueError(f"time column {time_column!r} not found; the columns are {list(frame.columns)}")
-        times = pd.to_datetime(frame[time_column], errors="coerce")
+        times = _timestamps(frame[time_column], time_column)
         if times.isna().any():
             row = int(np.flatnonzero(times.isna().to_numpy())[0])
             raise ValueError(f"time column {time_column!r}: row {row} ({frame[time_column].iloc[row]!r}) "

@@ -13,7 +13,7 @@ __all__ = ["VARIANTS", "TitansConfig"]
 VARIANTS = ("lmm", "mac", "mag", "mal")
 
 
-@dataclass
+@dataclass(frozen=True)
 class TitansConfig:
     """Configuration of a Titans encoder (paper section 4).
 
@@ -98,9 +98,9 @@ class TitansConfig:
 
     @classmethod
     def coerce(cls, value: TitansConfig | dict | None, default: TitansConfig) -> TitansConfig:
-        """``value`` as a config: itself, built from a dict of fields, or ``default`` when ``None``."""
+        """``value`` as a config: itself, ``default`` with a dict's fields changed, or ``default`` when ``None``."""
         if isinstance(value, dict):
-            value = cls.from_dict(value)
+            value = cls.from_dict({**default.to_dict(), **value})
         value = value if value is not None else default
         if not isinstance(value, cls):
             raise TypeError(f"encoder must be a TitansConfig or a dict of its fields, got {type(value).__name__}")

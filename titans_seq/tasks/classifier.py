@@ -187,9 +187,10 @@ class SequenceClassifier(L.LightningModule):
         classes, class_names: the number of classes and their names, stored with the model (``None``:
             taken from the DataModule when training starts).
         model: ``"titans"`` or ``"cnn"`` (the Genomic Benchmarks CNN, trained in the same harness).
-        encoder: the Titans encoder (default ``DNA_ENCODER``, bidirectional MAC). pooling: ``"mean"``,
-            ``"cls"`` or ``"last"``. patch: bases per token (1 = single-nucleotide). kmer: also embed
-            the overlapping k-mer ending at each base (0: off; see :class:`~titans_seq.heads.DNAEmbedding`).
+        encoder: the Titans encoder (default ``DNA_ENCODER``, bidirectional MAC), or a dict of the fields to change
+            in it. pooling: ``"mean"``, ``"cls"`` or ``"last"``. patch: bases per token (1 = single-nucleotide).
+            kmer: also embed the overlapping k-mer ending at each base (0: off; see
+            :class:`~titans_seq.heads.DNAEmbedding`).
         kmer_linear_gain: above 0, add a linear term in the sequence's k-mer frequencies to the logits,
             learning that many times faster than the network (0: off; see :class:`SequenceNetwork`).
         position_linear_gain: above 0, add a linear term in the dinucleotide at each position, for sequences
@@ -210,7 +211,7 @@ class SequenceClassifier(L.LightningModule):
 
     def __init__(self, classes: int | None = None, class_names: list[str] | None = None,
                  model: ClassifierModel = "titans",
-                 encoder: TitansConfig | dict | None = None, pooling: Pooling = "mean", patch: int = 1,
+                 encoder: TitansConfig | dict | None = DNA_ENCODER, pooling: Pooling = "mean", patch: int = 1,
                  kmer: int = 0, kmer_linear_gain: float = 0.0, max_length: int | None = None, rc_average: bool = False,
                  strand_aware: bool = False, position_linear_gain: float = 0.0, learning_rate: float = 1e-3,
                  weight_decay: float = 0.01, lr_schedule: LRSchedule = "cosine"):
@@ -337,6 +338,8 @@ class SequenceClassifier(L.LightningModule):
         its label, the predicted class and each class's probability."""
         probs = torch.cat(predictions).float().cpu().numpy()
         ids, _, labels = datamodule.records["test"]
+        # The split in order; fewer rows where predict was limited (limit_predict_batches).
+        ids, labels = ids[:len(probs)], labels[:len(probs)]
         frame = pd.DataFrame({"id": ids, "label": [str(label) for label in labels],
                               "predicted": [self.class_names[i] for i in probs.argmax(1)]})
         for j, name in enumerate(self.class_names):

@@ -132,7 +132,8 @@ class Forecaster(L.LightningModule):
         channels: input channels ``C`` (``None``: taken from the DataModule when training starts).
         lookback, horizon: window lengths.
         model: ``"titans"`` or ``"dlinear"`` (the baseline, trained in the same harness).
-        encoder: the Titans encoder's configuration (default: ``FORECAST_ENCODER``, a small bidirectional MAG).
+        encoder: the Titans encoder's configuration (default: ``FORECAST_ENCODER``, a small bidirectional MAG),
+            or a dict of the fields to change in it.
         patch_len, stride: patching of each channel's lookback. channel_mixing: mix channels before encoding.
         linear_skip: add a linear map from each channel's normalised lookback to the horizon (Titans only).
         cycle: learn a periodic pattern of this many steps per channel, removed from the lookback and added
@@ -154,7 +155,7 @@ class Forecaster(L.LightningModule):
 
     def __init__(self, channels: int | None = None, lookback: int = 96, horizon: int = 96,
                  model: ForecastModel = "titans",
-                 encoder: TitansConfig | dict | None = None, patch_len: int = 16, stride: int = 8,
+                 encoder: TitansConfig | dict | None = FORECAST_ENCODER, patch_len: int = 16, stride: int = 8,
                  channel_mixing: bool = False, target_channels: list[int] | None = None, loss: Loss = "mse",
                  quantiles: list[float] | None = None, learning_rate: float = 3e-4, weight_decay: float = 1e-4,
                  linear_skip: bool = False, cycle: int | None = None, head_patches: int | None = None,
@@ -216,6 +217,11 @@ class Forecaster(L.LightningModule):
 
     def setup(self, stage: str) -> None:
         datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        for name in ("lookback", "horizon"):
+            theirs = getattr(datamodule, name, None)
+            if theirs is not None and theirs != self.hparams[name]:
+                raise ValueError(f"the model's {name} is {self.hparams[name]} but the data's is {theirs}: "
+                                 f"give both the same {name}")
         if self.network is None:
             if datamodule is None:
                 raise ValueError("channels was not given and there is no DataModule to take it from")
