@@ -152,6 +152,26 @@ def average_over_horizons(rows: list[dict], *extra: str) -> dict:
             "seconds": round(sum(row["seconds"] for row in rows), 1)}
 
 
+def latest_runs(dataset: str, folder: str | Path) -> list[dict]:
+    """The newest recorded Titans run per horizon and seed whose settings are that horizon's current ones
+    (``settings_for`` at the protocol's lookback), each with its record's ``date`` and ``file``. A record without a
+    setting its commit did not have yet ran that setting's default. RESULTS.md's tables name their runs by commit,
+    so where the same settings ran again since, these can differ from a table by a rerun's noise."""
+    newest = {}
+    for path in sorted(Path(folder).glob("forecast-titans-*.json")):
+        record = json.loads(path.read_text())
+        for row in record.get("results", []):
+            listed = "setting_learning_rate" in row  # records from before runs listed their settings cannot match
+            if row.get("dataset") != dataset or row.get("horizon") not in HORIZONS or not listed:
+                continue
+            current = settings_for(dataset, row["horizon"], "titans")
+            if all(row.get(f"setting_{key}", SETTINGS["titans"].get(key)) == value for key, value in current.items()):
+                key = (row["horizon"], row["seed"])
+                if key not in newest or record["date"] > newest[key]["date"]:
+                    newest[key] = {**row, "date": record["date"], "file": path.name}
+    return [newest[key] for key in sorted(newest)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", choices=DATASETS, default="ETTh1")

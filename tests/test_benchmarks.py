@@ -267,6 +267,26 @@ def test_forecast_runs_take_their_tables_settings_and_the_flags_override_them():
     assert {horizon for _, horizon in forecast.TITANS_PER_HORIZON} <= set(forecast.HORIZONS)
 
 
+def test_latest_runs_are_the_newest_of_each_horizon_and_seed_with_the_current_settings(tmp_path):
+    forecast = benchmark_module("forecast")
+
+    def record(name, date, horizon, seed, mse, **changes):
+        settings = {**forecast.settings_for("ETTh1", horizon, "titans"), **changes}
+        row = {"dataset": "ETTh1", "horizon": horizon, "model": "titans", "seed": seed, "mse": mse,
+               **{f"setting_{key}": value for key, value in settings.items()}}
+        (tmp_path / f"forecast-titans-{name}.json").write_text(json.dumps({"date": date, "results": [row]}))
+
+    record("old", "2026-12-01T00:00:00+00:00", 96, 2021, 0.40)
+    record("new", "2026-12-02T00:00:00+00:00", 96, 2021, 0.38)
+    record("other-seed", "2026-12-01T00:00:00+00:00", 96, 2022, 0.39)
+    record("other-rate", "2026-12-03T00:00:00+00:00", 96, 2021, 0.30, learning_rate=1e-4)
+    record("longer-input", "2026-12-03T00:00:00+00:00", 96, 2021, 0.31, lookback=336)
+    record("720", "2026-12-01T00:00:00+00:00", 720, 2021, 0.50)
+    assert [(r["horizon"], r["seed"], r["mse"]) for r in forecast.latest_runs("ETTh1", tmp_path)] == [
+        (96, 2021, 0.38), (96, 2022, 0.39), (720, 2021, 0.50)]
+    assert forecast.latest_runs("ETTh2", tmp_path) == []
+
+
 def test_genomics_overrides_reach_only_the_models_they_apply_to():
     genomics = benchmark_module("genomics")
     overrides = {"dropout": 0.2, "weight_decay": 0.05, "kmer": 4, "kmer_linear_gain": 16.0,

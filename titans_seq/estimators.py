@@ -422,8 +422,9 @@ class TitansSequenceClassifier(ClassifierMixin, _LightningEstimator):
     """DNA sequence classifier: ``fit(X, y)`` with ``X`` a list of DNA strings, Biopython SeqRecords or a
     FASTA path and ``y`` any labels (strings too); ``predict``, ``predict_proba``, ``score`` (accuracy).
 
-    Sequences are cropped or padded to ``max_length`` (default: the longest training sequence) and read
-    ``patch`` bases per token, each base also carrying its ``kmer`` (the k bases ending there; 0: off).
+    Sequences are cropped or padded to ``max_length`` (default: the longest sequence left for training once the
+    validation part is split off) and read ``patch`` bases per token, each base also carrying its ``kmer`` (the k
+    bases ending there; 0: off).
     ``kmer_linear_gain`` > 0 adds a linear term in each sequence's k-mer frequencies, learning that many
     times faster than the network (see :class:`~titans_seq.tasks.SequenceNetwork`; 0: off).
     ``position_linear_gain`` > 0 adds one in the dinucleotide at each position, for sequences of one length
