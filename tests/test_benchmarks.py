@@ -270,10 +270,10 @@ def test_forecast_runs_take_their_tables_settings_and_the_flags_override_them():
 def test_latest_runs_are_the_newest_of_each_horizon_and_seed_with_the_current_settings(tmp_path):
     forecast = benchmark_module("forecast")
 
-    def record(name, date, horizon, seed, mse, **changes):
+    def record(name, date, horizon, seed, mse, variant=None, unlisted=(), **changes):
         settings = {**forecast.settings_for("ETTh1", horizon, "titans"), **changes}
-        row = {"dataset": "ETTh1", "horizon": horizon, "model": "titans", "seed": seed, "mse": mse,
-               **{f"setting_{key}": value for key, value in settings.items()}}
+        row = {"dataset": "ETTh1", "horizon": horizon, "model": "titans", "variant": variant, "seed": seed, "mse": mse,
+               **{f"setting_{key}": value for key, value in settings.items() if key not in unlisted}}
         (tmp_path / f"forecast-titans-{name}.json").write_text(json.dumps({"date": date, "results": [row]}))
 
     record("old", "2026-12-01T00:00:00+00:00", 96, 2021, 0.40)
@@ -282,8 +282,12 @@ def test_latest_runs_are_the_newest_of_each_horizon_and_seed_with_the_current_se
     record("other-rate", "2026-12-03T00:00:00+00:00", 96, 2021, 0.30, learning_rate=1e-4)
     record("longer-input", "2026-12-03T00:00:00+00:00", 96, 2021, 0.31, lookback=336)
     record("720", "2026-12-01T00:00:00+00:00", 720, 2021, 0.50)
+    # Records from before the variant and the clock were listed: the row's own variant, the clock's default.
+    unlisted = ("variant", "cycle_clock")
+    record("unlisted-mag", "2026-11-30T00:00:00+00:00", 720, 2022, 0.51, unlisted=unlisted)
+    record("unlisted-mac", "2026-12-04T00:00:00+00:00", 720, 2021, 0.49, variant="mac", unlisted=unlisted)
     assert [(r["horizon"], r["seed"], r["mse"]) for r in forecast.latest_runs("ETTh1", tmp_path)] == [
-        (96, 2021, 0.38), (96, 2022, 0.39), (720, 2021, 0.50)]
+        (96, 2021, 0.38), (96, 2022, 0.39), (720, 2021, 0.50), (720, 2022, 0.51)]
     assert forecast.latest_runs("ETTh2", tmp_path) == []
 
 
