@@ -164,3 +164,12 @@ def test_predictions_are_written_by_a_single_process_only():
 def test_module_entry_point():
     out = subprocess.run([sys.executable, "-m", "titans_seq", "--help"], capture_output=True, text=True, check=True)
     assert "fit" in out.stdout and "predict" in out.stdout
+
+
+def test_listing_configs_into_a_reader_that_stops_early_is_quiet():
+    """``titans-seq configs | head -1``: the reader closes the pipe; the listing stops without a traceback."""
+    child = subprocess.Popen([sys.executable, "-m", "titans_seq", "configs", "ETTh1"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+    child.stdout.close()  # before the child, still importing, writes anything
+    _, err = child.communicate(timeout=120)
+    assert child.returncode == 0 and b"BrokenPipeError" not in err, err.decode()

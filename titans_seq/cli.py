@@ -16,6 +16,7 @@ the same process only.) Several GPUs or nodes are Lightning's strategies (``--tr
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -81,7 +82,11 @@ def main(args: list[str] | None = None) -> None:
     """Entry point of ``titans-seq`` and ``python -m titans_seq``."""
     argv = list(sys.argv[1:] if args is None else args)
     if argv[:1] == ["configs"]:
-        _configs(argv[1:])
+        try:
+            _configs(argv[1:])
+            sys.stdout.flush()
+        except BrokenPipeError:  # the reader stopped early (titans-seq configs | head): nothing more to say
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the flush at exit cannot fail
         return
     try:
         TitansCLI(L.LightningModule, L.LightningDataModule, subclass_mode_model=True, subclass_mode_data=True,
