@@ -156,8 +156,9 @@ def latest_runs(dataset: str, folder: str | Path) -> list[dict]:
     """The newest recorded Titans run per horizon and seed whose settings are that horizon's current ones
     (``settings_for`` at the protocol's lookback), each with its record's ``date`` and ``file``. A record without a
     setting its commit did not list yet ran that setting's default (the variant: the row's own). RESULTS.md's tables
-    name their runs by commit, so where the same settings ran again since, these can differ from a table by a rerun's
-    noise (measured 2026-12-05: at most 0.0002 on a dataset's average over horizons and seeds)."""
+    name their runs by commit, so where the same settings ran again since, these can differ from a table by what the
+    code changed in between (2026-12-05: at most 0.0002 on a dataset's average over horizons and seeds). Runs of one
+    commit, seed and settings on the CPU have always repeated their numbers."""
     newest = {}
     for path in sorted(Path(folder).glob("forecast-titans-*.json")):
         record = json.loads(path.read_text())
