@@ -80,18 +80,20 @@ def test_windows_have_no_look_ahead():
     assert (x2 == x).all() and not (y2 == y).all()
 
 
-def test_windows_carry_their_first_row_in_the_series():
+def test_windows_carry_their_rows_in_the_series():
     table = frame(300)
     data = CSVDataModule(table, lookback=24, horizon=12)
     data.setup()
     test = data.datasets["test"]
-    x, _, first_row = test[5]
-    assert first_row == data.split_rows["test"][0] - 24 + 5
+    x, _, clock = test[5]
+    first_row = data.split_rows["test"][0] - 24 + 5
+    assert clock.tolist() == list(range(first_row, first_row + 36))
     np.testing.assert_allclose(x.numpy(), data.scaled[first_row: first_row + 24], rtol=1e-6)
     _, _, rows = next(iter(data.val_dataloader()))
-    assert rows.tolist() == list(range(data.split_rows["val"][0] - 24, data.split_rows["val"][0] - 24 + len(rows)))
-    latest, latest_row = next(iter(data.predict_dataloader()))
-    assert latest_row.tolist() == [300 - 24] and latest.shape == (1, 24, 3)
+    val_first = data.split_rows["val"][0] - 24
+    assert rows[:, 0].tolist() == list(range(val_first, val_first + len(rows)))
+    latest, latest_rows = next(iter(data.predict_dataloader()))
+    assert latest_rows.tolist() == [list(range(300 - 24, 300 + 12))] and latest.shape == (1, 24, 3)
 
 
 def test_the_time_clock_keeps_the_time_of_day_across_gaps_and_repeats():
@@ -103,9 +105,11 @@ def test_the_time_clock_keeps_the_time_of_day_across_gaps_and_repeats():
     for data in (rows, time):
         data.setup()
     test_rows = [rows.datasets["test"][i][2] for i in (0, 5)]
-    assert [time.datasets["test"][i][2] for i in (0, 5)] == [r + 10 for r in test_rows]  # the hours skipped
-    assert rows.datasets["train"][3][2] == time.datasets["train"][3][2] == 3  # before the gap, the same
-    assert next(iter(time.predict_dataloader()))[1].tolist() == [290 - 24 + 10]
+    assert [time.datasets["test"][i][2].tolist() for i in (0, 5)] == [(r + 10).tolist() for r in test_rows]
+    assert rows.datasets["train"][3][2].tolist() == time.datasets["train"][3][2].tolist() == list(range(3, 39))
+    across = time.datasets["train"][90][2].tolist()  # rows 90-125: ten hours missing after row 99
+    assert across == list(range(90, 100)) + list(range(110, 136))
+    assert next(iter(time.predict_dataloader()))[1].tolist() == [list(range(290 - 24 + 10, 290 + 12 + 10))]
     with pytest.raises(ValueError, match="clock must be one of rows, time"):
         CSVDataModule(table, clock="hours")
     no_times = CSVDataModule(table.drop(columns="date"), time_column=None, lookback=24, horizon=12, clock="time")

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from torch.utils.data import DataLoader, TensorDataset
 
 from titans_seq.data import CSVDataModule
 from titans_seq.layers import TitansConfig
@@ -42,6 +43,16 @@ def test_fits_a_noiseless_sinusoid():
     assert result["test_mse_original"] == pytest.approx(result["test_mse"] * np.mean(data.scaler.var_), rel=0.5)
 
 
+def test_given_channels_and_ms_data_forecast_the_datas_target():
+    data = CSVDataModule(sinusoid(), lookback=48, horizon=12, batch_size=64, features="MS")
+    model = Forecaster(channels=2, lookback=48, horizon=12, model="dlinear")
+    result = fit(model, data, epochs=1)
+    assert model.target_channels == [1] and model(torch.randn(3, 48, 2)).shape == (3, 12, 1)
+    assert list(model.forecast(data).columns) == ["OT"] and result["test_mse"] < 2
+    with pytest.raises(ValueError, match="the model reads 3 channels but the data has 2"):
+        fit(Forecaster(channels=3, lookback=48, horizon=12, model="dlinear"), data, epochs=1)
+
+
 def test_quantiles_are_ordered_and_forecasts_have_future_timestamps():
     data = CSVDataModule(sinusoid(), lookback=48, horizon=12, batch_size=16, features="MS")
     L.seed_everything(0, verbose=False)
@@ -67,6 +78,9 @@ def test_forecast_switches_dropout_off_and_leaves_the_mode_as_it_was():
     assert model.training  # as trainer.fit leaves it
     pd.testing.assert_frame_equal(model.forecast(data), model.forecast(data))
     assert model.training
+    model.network.encoder.eval()  # a part the user froze stays frozen
+    model.forecast(data)
+    assert model.training and not model.network.encoder.training
 
 
 def test_quantiles_stay_ordered_when_revins_learned_scale_turns_negative():
@@ -112,6 +126,27 @@ def test_learning_rate_schedules(schedule, expected):
     L.Trainer(max_epochs=4, logger=False, enable_progress_bar=False, enable_model_summary=False,
               enable_checkpointing=False, accelerator="cpu", callbacks=[rates]).fit(model, datamodule=data)
     assert rates.rates == pytest.approx(expected, rel=1e-3)
+
+
+@pytest.mark.parametrize(("bounds", "expected"), [
+    (dict(max_steps=8), [1.0, 0.962, 0.854, 0.691, 0.5, 0.309, 0.146, 0.038]),  # by step over max_steps
+    (dict(max_epochs=4), [1.0, 1.0, 0.854, 0.854, 0.5, 0.5, 0.146, 0.146]),  # by epoch over max_epochs
+    (dict(max_epochs=-1, max_steps=8), [1.0, 0.962, 0.854, 0.691, 0.5, 0.309, 0.146, 0.038]),
+])
+def test_the_cosine_spans_the_trainers_bound_and_never_rises_again(bounds, expected):
+    class StepRates(L.Callback):
+        def __init__(self):
+            self.rates = []
+
+        def on_train_batch_start(self, trainer, *args):
+            self.rates.append(round(trainer.optimizers[0].param_groups[0]["lr"], 3))
+
+    model = Forecaster(channels=2, lookback=16, horizon=4, model="dlinear", learning_rate=1.0)
+    loader = DataLoader(TensorDataset(torch.randn(32, 16, 2), torch.randn(32, 4, 2)), batch_size=16)
+    rates = StepRates()
+    L.Trainer(**bounds, limit_val_batches=0, logger=False, enable_progress_bar=False, enable_model_summary=False,
+              enable_checkpointing=False, accelerator="cpu", callbacks=[rates]).fit(model, loader)
+    assert rates.rates == expected
 
 
 def test_bad_arguments():
@@ -221,22 +256,42 @@ def test_cycle_is_taken_out_at_the_lookback_and_put_back_at_the_forecast_rows(qu
     last_row, rows = first_row + 47, first_row[:, None] + 48 + torch.arange(12)
     expected = x[:, -1:, :] + std * (cycle[rows % 24] - cycle[last_row % 24][:, None])
     torch.testing.assert_close(forecast[..., 1] if quantiles else forecast, expected, rtol=1e-4, atol=1e-4)
-    with pytest.raises(ValueError, match="learned cycle of 24 steps and needs each window's first row"):
+    torch.testing.assert_close(model(x, first_row[:, None] + torch.arange(60)), forecast)  # each row's position
+    with pytest.raises(ValueError, match="learned cycle of 24 steps and needs each window's clock"):
         model(x)
+    with pytest.raises(ValueError, match=r"lookback \+ horizon = 60"):
+        model(x, first_row[:, None] + torch.arange(48))
 
 
-def test_predict_reads_first_rows_only_from_integer_items():
-    """A prediction batch of ``(x, y)`` (a test loader's, say) holds no first rows: its targets are not taken
-    for them, and a model with a cycle says what it needs instead of indexing its pattern by values."""
+def test_the_cycle_follows_each_rows_own_position_across_a_gap():
+    """A window whose rows skip five positions on the clock (a gap in time) reads the cycle at those positions,
+    the forecast's rows too, not at its first position plus 0, 1, 2, ..."""
+    model = Forecaster(channels=1, lookback=8, horizon=4, encoder=TINY, patch_len=4, stride=4, linear_skip=True,
+                       cycle=24).eval()
+    network = model.network
+    with torch.no_grad():
+        network.head.project.weight.zero_(), network.head.project.bias.zero_()
+        network.skip.weight[:, -1] = 1.0
+        network.cycle.values.copy_(torch.arange(24.0)[:, None])
+    x = torch.full((1, 8, 1), 3.0) + torch.randn(1, 8, 1) * 0.1
+    clock = torch.tensor([[0, 1, 2, 3, 9, 10, 11, 12, 13, 14, 15, 16]])  # five hours missing after the fourth row
+    std = torch.sqrt(x.var(dim=1, keepdim=True, unbiased=False) + 1e-5)
+    expected = x[:, -1:] + std * (torch.tensor([13.0, 14, 15, 16]) - 12.0)[None, :, None]
+    torch.testing.assert_close(model(x, clock), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_predict_reads_the_clock_only_from_integer_items():
+    """A prediction batch of ``(x, y)`` (a test loader's, say) holds no clock: its targets are not taken for
+    it, and a model with a cycle says what it needs instead of indexing its pattern by values."""
     plain = Forecaster(channels=2, lookback=48, horizon=12, encoder=TINY, patch_len=8, stride=8).eval()
     x, y, rows = torch.randn(3, 48, 2), torch.randn(3, 12, 2), torch.tensor([0, 5, 9])
     torch.testing.assert_close(plain.predict_step((x, y), 0), plain(x))
     cycled = Forecaster(channels=2, lookback=48, horizon=12, encoder=TINY, patch_len=8, stride=8, cycle=24).eval()
     torch.testing.assert_close(cycled.predict_step((x, y, rows), 0), cycled(x, rows))
     torch.testing.assert_close(cycled.predict_step((x, rows), 0), cycled(x, rows))
-    with pytest.raises(ValueError, match="needs each window's first row"):
+    with pytest.raises(ValueError, match="needs each window's clock"):
         cycled.predict_step((x, y), 0)
-    with pytest.raises(TypeError, match="first_row must hold integer row indices"):
+    with pytest.raises(TypeError, match="clock must hold integer positions"):
         cycled(x, rows.float())
 
 

@@ -102,22 +102,23 @@ def read_series(data: pd.DataFrame | str | os.PathLike, time_column: str | None 
 
 class WindowDataset(Dataset):
     """Stride-1 windows over rows ``[start, stop)``: input ``lookback`` rows, target the next ``horizon``,
-    and where the input starts on the series' ``clock`` (one entry per row of the series: a model's clock,
-    e.g. for a learned daily cycle)."""
+    and where those rows lie on the series' ``clock`` (one entry per row of the series: a model's clock, e.g.
+    for a learned daily cycle)."""
 
     def __init__(self, values: np.ndarray, start: int, stop: int, lookback: int, horizon: int,
                  inputs: list[int], targets: list[int], clock: np.ndarray):
         self.data = torch.as_tensor(values[start:stop], dtype=torch.float32)
         self.lookback, self.horizon = lookback, horizon
         self.inputs, self.targets = inputs, targets
-        self.start, self.clock = start, clock
+        self.start, self.clock = start, torch.as_tensor(clock, dtype=torch.long)
 
     def __len__(self) -> int:
         return max(0, len(self.data) - self.lookback - self.horizon + 1)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         cut, row = i + self.lookback, self.start + i
-        return self.data[i:cut, self.inputs], self.data[cut: cut + self.horizon, self.targets], int(self.clock[row])
+        return (self.data[i:cut, self.inputs], self.data[cut: cut + self.horizon, self.targets],
+                self.clock[row: row + self.lookback + self.horizon])
 
 
 CLOCKS = ("rows", "time")
@@ -138,16 +139,17 @@ class TimeSeriesDataModule(SplitDataModule):
     """Windows of a series for training, validation and test, scaled by the training rows' statistics.
 
     Subclasses say where the series comes from (:meth:`load`) and where the splits lie (:meth:`borders`).
-    A batch is ``(x, y, first_row)``: inputs ``(B, lookback, C)``, targets ``(B, horizon, targets)`` and
-    each window's first row in the whole series ``(B,)``.
+    A batch is ``(x, y, clock)``: inputs ``(B, lookback, C)``, targets ``(B, horizon, targets)`` and where
+    each of those rows lies on the series' clock ``(B, lookback + horizon)``.
 
     Args:
         lookback: input window length. horizon: steps to forecast.
         features: ``"M"``, ``"S"`` or ``"MS"`` (see the module docstring). target: the target column.
         batch_size: windows per batch. num_workers: DataLoader workers.
-        clock: what ``first_row`` counts: ``"rows"`` (the row index, as CycleNet takes it) or ``"time"``
+        clock: what places a row on the clock: ``"rows"`` (its index, as CycleNet takes it) or ``"time"``
             (steps since the first timestamp, :func:`steps_since_start`: the same phase for the same time of
-            day across gaps and repeated timestamps, as Weather's file has).
+            day across gaps and repeated timestamps, as Weather's file has). The rows after the series' end
+            (a forecast's) follow its last one step by step.
     """
 
     drop_last_train = True
@@ -209,11 +211,12 @@ class TimeSeriesDataModule(SplitDataModule):
                                                  inputs, self.target_index, self.clock_rows)
 
     def predict_dataloader(self) -> DataLoader:
-        """One batch: the latest ``lookback`` rows (scaled), the context of a forecast beyond the data, and
-        the row where they start."""
+        """One batch: the latest ``lookback`` rows (scaled), the context of a forecast beyond the data, and the
+        clock of those rows and of the ``horizon`` after them."""
         latest = torch.as_tensor(self.scaled[-self.lookback:], dtype=torch.float32).unsqueeze(0)
-        first_row = torch.tensor([int(self.clock_rows[len(self.scaled) - self.lookback])])
-        return DataLoader(TensorDataset(latest, first_row), batch_size=1)
+        ahead = int(self.clock_rows[-1]) + np.arange(1, self.horizon + 1)
+        clock = torch.as_tensor(np.concatenate([self.clock_rows[-self.lookback:], ahead]), dtype=torch.long)
+        return DataLoader(TensorDataset(latest, clock.unsqueeze(0)), batch_size=1)
 
     @property
     def windows(self) -> dict[str, int]:

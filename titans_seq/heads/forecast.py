@@ -47,9 +47,10 @@ class LearnedCycle(nn.Module):
     Lin et al., NeurIPS 2024): the model removes it from the lookback and adds it back to the forecast, and
     so only has to forecast what the cycle does not explain. It starts at zero (the model without it).
 
-    A window's phase is its first row's index in the series modulo ``cycle``, so the pattern lines up with
-    the data's own period (96 steps for a day of 15-minute data) whatever the batch. :meth:`start_at_mean`
-    sets it to the mean pattern of some windows, a warm start.
+    A row's phase is its position on the series' clock (its row index, or its steps since the first
+    timestamp) modulo ``cycle``, so the pattern lines up with the data's own period (96 steps for a day of
+    15-minute data) whatever the batch. :meth:`start_at_mean` sets it to the mean pattern of some windows, a
+    warm start.
     """
 
     def __init__(self, cycle: int, channels: int):
@@ -57,24 +58,19 @@ class LearnedCycle(nn.Module):
         self.cycle = cycle
         self.values = nn.Parameter(torch.zeros(cycle, channels))
 
-    def rows(self, first_row: Tensor, length: int, offset: int = 0) -> Tensor:
-        """Phases of rows ``first_row + offset + (0 .. length-1)``: ``(B,) -> (B, length)``."""
-        if first_row.is_floating_point():
-            raise TypeError(f"first_row must hold integer row indices, got {first_row.dtype}")
-        steps = torch.arange(offset, offset + length, device=first_row.device)
-        return (first_row.long().view(-1, 1) + steps) % self.cycle
-
-    def forward(self, first_row: Tensor, length: int, offset: int = 0) -> Tensor:
-        """The pattern at rows ``first_row + offset + (0 .. length-1)``: ``(B,) -> (B, length, channels)``."""
-        return self.values[self.rows(first_row, length, offset)]
+    def forward(self, clock: Tensor) -> Tensor:
+        """The pattern at rows whose positions on the clock are ``clock``: ``(B, T) -> (B, T, channels)``."""
+        if clock.is_floating_point():
+            raise TypeError(f"clock must hold integer positions, got {clock.dtype}")
+        return self.values[clock.long() % self.cycle]
 
     @torch.no_grad()
     def start_at_mean(self, windows) -> None:
         """Set the pattern to the mean value at each phase of ``windows``, pairs of ``(values (B, L, channels),
-        first_row (B,))``; a phase no window covers stays as it was."""
+        clock (B, L))``; a phase no window covers stays as it was."""
         sums, counts = torch.zeros_like(self.values), torch.zeros(self.cycle, device=self.values.device)
-        for values, first_row in windows:
-            phases = self.rows(first_row.to(sums.device), values.shape[1]).flatten()
+        for values, clock in windows:
+            phases = (clock.to(sums.device).long() % self.cycle).flatten()
             sums.index_add_(0, phases, values.to(sums).flatten(0, 1))
             counts += torch.bincount(phases, minlength=self.cycle)
         seen = counts > 0

@@ -79,11 +79,12 @@ class TitansForecastNetwork(nn.Module):
             nn.init.zeros_(self.skip.weight)
             nn.init.zeros_(self.skip.bias)
 
-    def forward(self, x: Tensor, first_row: Tensor | None = None) -> Tensor:
-        """Forecast from ``x`` ``(B, L, C)``; ``first_row`` ``(B,)``: each window's first row (with a cycle)."""
+    def forward(self, x: Tensor, clock: Tensor | None = None) -> Tensor:
+        """Forecast from ``x`` ``(B, L, C)``; ``clock`` (with a cycle): see :meth:`window_clock`."""
         normed, stats = self.revin.normalize(x)
         if self.cycle is not None:
-            normed = normed - self.cycle(self._required(first_row), self.lookback)
+            clock = self.window_clock(clock)
+            normed = normed - self.cycle(clock[:, :self.lookback])
         tokens = self.patches(normed)
         if self.mixer is not None:
             tokens = self.mixer(tokens, self.channels)
@@ -95,7 +96,7 @@ class TitansForecastNetwork(nn.Module):
             direct = self.skip(normed.transpose(1, 2)).transpose(1, 2)
             out = out + (direct.unsqueeze(-1) if self.quantiles else direct)
         if self.cycle is not None:
-            pattern = self.cycle(first_row, self.horizon, offset=self.lookback)
+            pattern = self.cycle(clock[:, self.lookback:])
             out = out + (pattern.unsqueeze(-1) if self.quantiles else pattern)
         out = self.revin.denormalize(out, stats)
         if self.quantiles:
@@ -107,14 +108,23 @@ class TitansForecastNetwork(nn.Module):
     @torch.no_grad()
     def start_cycle(self, windows) -> None:
         """Start the cycle at the mean normalised lookback at each phase of ``windows``, pairs of ``(x (B, L, C),
-        first_row (B,))``: the average daily profile (say) in the units the cycle is removed in."""
-        self.cycle.start_at_mean((self.revin.normalize(x)[0], self._required(first_row)) for x, first_row in windows)
+        clock)`` (see :meth:`window_clock`): the average daily profile (say) in the units the cycle is removed in."""
+        self.cycle.start_at_mean((self.revin.normalize(x)[0], self.window_clock(clock)[:, :self.lookback])
+                                 for x, clock in windows)
 
-    def _required(self, first_row: Tensor | None) -> Tensor:
-        if first_row is None:
+    def window_clock(self, clock: Tensor | None) -> Tensor:
+        """Each row's position on the series' clock, ``(B, lookback + horizon)``, the forecast's rows after the
+        window's: ``clock`` itself, or from each window's first position ``(B,)`` with the rows consecutive."""
+        if clock is None:
             raise ValueError(f"this forecaster removes a learned cycle of {self.cycle.cycle} steps and needs each "
-                             "window's first row in the series (the third item of a TimeSeriesDataModule batch)")
-        return first_row
+                             "window's clock (the third item of a TimeSeriesDataModule batch)")
+        span = self.lookback + self.horizon
+        if clock.dim() == 1:
+            return clock.view(-1, 1) + torch.arange(span, device=clock.device)
+        if clock.dim() != 2 or clock.shape[1] != span:
+            raise ValueError(f"clock must be (batch,) first positions or (batch, lookback + horizon = {span}) "
+                             f"positions, got shape {tuple(clock.shape)}")
+        return clock
 
     def _ordered(self, raw: Tensor) -> Tensor:
         median = raw[..., self.median_index: self.median_index + 1]
@@ -196,8 +206,8 @@ class Forecaster(L.LightningModule):
     def _build(self, channels: int, target_channels: list[int] | None) -> None:
         """Create the network for ``channels`` inputs (recorded in the hyper-parameters for checkpoints)."""
         h = self.hparams
-        h.channels, h.target_channels = channels, target_channels
-        self.target_channels = list(range(channels)) if target_channels is None else list(target_channels)
+        h.channels = channels
+        self._set_targets(target_channels)
         if h.model == "titans":
             q = self.quantiles
             self.network = TitansForecastNetwork(channels, h.lookback, h.horizon, self.encoder_config, h.patch_len,
@@ -206,8 +216,14 @@ class Forecaster(L.LightningModule):
                                                  cycle=h.cycle, head_patches=h.head_patches)
         else:
             self.network = DLinear(h.lookback, h.horizon)
+
+    def _set_targets(self, target_channels: list[int] | None) -> None:
+        """Forecast ``target_channels`` (``None``: every channel), with the target scaler reset to none."""
+        self.hparams.target_channels = target_channels
+        self.target_channels = list(range(self.hparams.channels)) if target_channels is None else list(target_channels)
         self.register_buffer("target_mean", torch.zeros(len(self.target_channels)))
         self.register_buffer("target_std", torch.ones(len(self.target_channels)))
+        self.scaler_known = False
 
     def set_target_scaler(self, mean, std) -> None:
         """Means and standard deviations of the target channels, to report metrics in original units."""
@@ -222,25 +238,34 @@ class Forecaster(L.LightningModule):
             if theirs is not None and theirs != self.hparams[name]:
                 raise ValueError(f"the model's {name} is {self.hparams[name]} but the data's is {theirs}: "
                                  f"give both the same {name}")
+        if datamodule is not None:
+            datamodule.setup(stage)
+        targets = None if datamodule is None or datamodule.features == "M" else list(datamodule.target_index)
         if self.network is None:
             if datamodule is None:
                 raise ValueError("channels was not given and there is no DataModule to take it from")
-            datamodule.setup(stage)
-            self._build(datamodule.n_inputs, None if datamodule.features == "M" else datamodule.target_index)
+            self._build(datamodule.n_inputs, targets)
+        elif datamodule is not None:
+            if datamodule.n_inputs != self.hparams.channels:
+                raise ValueError(f"the model reads {self.hparams.channels} channels but the data has "
+                                 f"{datamodule.n_inputs}")
+            if self.hparams.target_channels is None and targets is not None:  # features "MS"/"S": the target
+                self._set_targets(targets)
         cycle = getattr(self.network, "cycle", None)
         if stage == "fit" and cycle is not None and datamodule is not None and not cycle.values.any():
-            self.network.start_cycle((x, first_row) for x, _, first_row in map(_windows, datamodule.train_dataloader()))
+            self.network.start_cycle((x, clock) for x, _, clock in map(_windows, datamodule.train_dataloader()))
         scaler = getattr(datamodule, "scaler", None)
         if scaler is not None and not self.scaler_known:
             index = datamodule.target_index
             self.set_target_scaler(scaler.mean_[index], scaler.scale_[index])
 
-    def forward(self, x: Tensor, first_row: Tensor | None = None) -> Tensor:
-        """Forecast ``(B, H, targets)``, or ``(B, H, targets, quantiles)`` with a quantile head; ``first_row``
-        ``(B,)``: each window's first row in the series (needed with a ``cycle``)."""
+    def forward(self, x: Tensor, clock: Tensor | None = None) -> Tensor:
+        """Forecast ``(B, H, targets)``, or ``(B, H, targets, quantiles)`` with a quantile head; ``clock``
+        (needed with a ``cycle``): each row's position on the series' clock ``(B, lookback + horizon)``, or each
+        window's first ``(B,)`` with its rows consecutive (:meth:`TitansForecastNetwork.window_clock`)."""
         if self.hparams.model == "dlinear":
             return self.network(x)[:, :, self.target_channels]
-        return self.network(x, first_row)[:, :, self.target_channels]
+        return self.network(x, clock)[:, :, self.target_channels]
 
     def point(self, prediction: Tensor) -> Tensor:
         """The point forecast in ``prediction``: itself, or its median with a quantile head."""
@@ -253,14 +278,14 @@ class Forecaster(L.LightningModule):
         return fn(prediction, target)
 
     def training_step(self, batch, batch_idx):
-        x, y, first_row = _windows(batch)
-        loss = self._loss(self(x, first_row), y)
+        x, y, clock = _windows(batch)
+        loss = self._loss(self(x, clock), y)
         self.log("train_loss", loss, prog_bar=True)
         return loss
 
     def _evaluate(self, batch, split: str) -> None:
-        x, y, first_row = _windows(batch)
-        prediction = self(x, first_row)
+        x, y, clock = _windows(batch)
+        prediction = self(x, clock)
         self.log(f"{split}_loss", self._loss(prediction, y), prog_bar=split == "val")
         point = self.point(prediction)
         self.metrics[f"{split}_mse"].update(point, y)
@@ -280,7 +305,7 @@ class Forecaster(L.LightningModule):
     def predict_step(self, batch, batch_idx):
         if not isinstance(batch, (list, tuple)):
             return self(batch)
-        last = batch[-1]  # first rows are the integer item: (x, first_row) or (x, y, first_row), not (x, y)
+        last = batch[-1]  # the clock is the integer item: (x, clock) or (x, y, clock), not (x, y)
         return self(batch[0], last if len(batch) > 1 and not last.is_floating_point() else None)
 
     def configure_optimizers(self):
@@ -290,9 +315,9 @@ class Forecaster(L.LightningModule):
     def forecast(self, datamodule) -> pd.DataFrame:
         """The next ``horizon`` steps after the end of the DataModule's series, in original units,
         indexed by the future timestamps (step inferred from the series); quantiles as extra columns."""
-        context, first_row = next(iter(datamodule.predict_dataloader()))
+        context, clock = next(iter(datamodule.predict_dataloader()))
         with evaluation_mode(self):
-            prediction = self(context.to(self.device), first_row.to(self.device))
+            prediction = self(context.to(self.device), clock.to(self.device))
         return self.predictions_frame([prediction], datamodule)
 
     def predictions_frame(self, predictions: list[Tensor], datamodule) -> pd.DataFrame:
@@ -312,7 +337,7 @@ class Forecaster(L.LightningModule):
 
 
 def _windows(batch) -> tuple[Tensor, Tensor, Tensor | None]:
-    """A batch's inputs, targets and first rows (``None`` for a batch of ``(x, y)`` only)."""
+    """A batch's inputs, targets and clock (``None`` for a batch of ``(x, y)`` only)."""
     x, y, *rest = batch
     return x, y, rest[0] if rest else None
 

@@ -12,14 +12,16 @@ __all__ = ["evaluation_mode"]
 
 @contextmanager
 def evaluation_mode(module: nn.Module) -> Iterator[None]:
-    """``module`` in evaluation mode (dropout off) inside the block; its former mode restored after, also on error.
+    """``module`` in evaluation mode (dropout off) inside the block; the former mode of each of its submodules
+    restored after, also on error.
 
     ``trainer.fit`` leaves a LightningModule in training mode, so a method that forecasts or classifies
     by itself after training must switch, or its answers would be random draws of the dropout.
     """
-    was_training = module.training
+    modes = [(part, part.training) for part in module.modules()]  # each part's own: a frozen one stays frozen
     module.eval()
     try:
         yield
     finally:
-        module.train(was_training)
+        for part, training in modes:
+            part.training = training
