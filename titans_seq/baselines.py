@@ -34,8 +34,11 @@ class DLinear(nn.Module):
 
 
 class GenomicBenchmarksCNN(nn.Module):
-    """The Genomic Benchmarks baseline CNN (Grešová et al. 2023): a token embedding, three blocks of
-    [Conv1d (kernel 8), BatchNorm, max-pool 2], then two dense layers. ``(B, L) ids -> (B, classes)``."""
+    """A variant of the Genomic Benchmarks baseline CNN (Grešová et al. 2023): a token embedding, three blocks
+    of [Conv1d (kernel 8), ReLU, BatchNorm, max-pool 2], then two dense layers with ReLU and dropout between
+    them and one logit per class. ``(B, L) ids -> (B, classes)``. The package's own PyTorch CNN
+    (``genomic_benchmarks.models.torch.CNN``) normalises before the ReLU, has nothing between its dense layers and
+    one sigmoid output for two classes."""
 
     def __init__(self, vocab_size: int, length: int, classes: int, embedding: int = 100,
                  channels: tuple[int, int, int] = (16, 8, 4), hidden: int = 512, dropout: float = 0.3):
