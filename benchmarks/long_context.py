@@ -30,6 +30,7 @@ from torch import Tensor, nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (
+    median_seconds,
     peak_bytes_of,
     peak_in_child,
     peak_memory,
@@ -204,25 +205,9 @@ def _forward_peak(config: TitansConfig, length: int, device: torch.device) -> in
     return peak_bytes_of(_encoder_pass(config, length, device), device)[1]
 
 
-def run_scale(args: argparse.Namespace, device: torch.device) -> None:
-    lengths = [1024 * 4**i for i in range(10) if 1024 * 4**i <= args.max_length]
-    rows = []
-    print("scale: batch 1, default TitansConfig (dim 128, depth 2, window 64, memory chunk 32), inference")
-    print(f"{'variant':<8} " + " ".join(f"{n:>18}" for n in lengths))
-    for variant in ("lmm", "mac", "mag", "mal"):
-        config = TitansConfig(variant=variant)
-        cells, row = [], {"variant": variant}
-        for n in lengths:
-            run = _encoder_pass(config, n, device)
-            run()  # warm-up
-            seconds = timed(run, device)
-            peak = (_forward_peak(config, n, device) if device.type == "cuda" else
-                    peak_in_child(__file__, ["scale", "--peak-of", f"{variant}:{n}", "--device", "cpu"]))
-            row[str(n)] = {"tokens_per_s": n / seconds, "peak_mib": peak / 2**20}
-            cells.append(f"{n / seconds / 1e3:7.1f}k/s {peak / 2**20:6.0f}M")
-        rows.append(row)
-        print(f"{variant:<8} " + " ".join(f"{c:>18}" for c in cells), flush=True)
-
+def _stream(args: argparse.Namespace, device: torch.device) -> tuple[list[dict], int, float]:
+    """A causal MAC encoder fed ``args.stream_tokens`` random tokens in pieces, its state carried: its peak memory
+    above the start, now and then. Returns the trace, the tokens read and the seconds taken."""
     torch.manual_seed(0)
     encoder = TitansEncoder(TitansConfig(variant="mac")).to(device).eval()
     piece, state, seen, trace = args.stream_piece, None, 0, []
@@ -241,11 +226,39 @@ def run_scale(args: argparse.Namespace, device: torch.device) -> None:
                 print(f"  streamed MAC: {seen:>9} tokens, {trace[-1]['seconds']:>7.1f} s, "
                       f"peak {trace[-1]['peak_mib_above_start']:.1f} MiB above the start", flush=True)
     assert torch.isfinite(out).all()
-    path = save("long_context_scale", device, {"by_length": rows, "stream": {"variant": "mac", "piece": piece,
-                                                                              "trace": trace}})
+    return trace, seen, time.perf_counter() - start
+
+
+def run_scale(args: argparse.Namespace, device: torch.device) -> None:
+    # The stream first: on the CPU its peak is a resident-memory high-water mark, which memory the allocator kept
+    # from the long passes of the table would hide (a stream after a 16k-token pass read 1.2 MiB, from a fresh
+    # process 38 MiB).
+    print(f"stream: a causal MAC encoder, {args.stream_tokens} tokens in pieces of {args.stream_piece}")
+    trace, seen, stream_seconds = _stream(args, device)
+    lengths = [1024 * 4**i for i in range(10) if 1024 * 4**i <= args.max_length]
+    rows = []
+    print(f"scale: batch 1, default TitansConfig (dim 128, depth 2, window 64, memory chunk 32), inference, "
+          f"median of {args.repeats}")
+    print(f"{'variant':<8} " + " ".join(f"{n:>18}" for n in lengths))
+    for variant in ("lmm", "mac", "mag", "mal"):
+        config = TitansConfig(variant=variant)
+        cells, row = [], {"variant": variant}
+        for n in lengths:
+            run = _encoder_pass(config, n, device)
+            run()  # warm-up
+            seconds = median_seconds([timed(run, device) for _ in range(args.repeats)])
+            peak = (_forward_peak(config, n, device) if device.type == "cuda" else
+                    peak_in_child(__file__, ["scale", "--peak-of", f"{variant}:{n}", "--device", "cpu"]))
+            row[str(n)] = {"tokens_per_s": n / seconds, "peak_mib": peak / 2**20}
+            cells.append(f"{n / seconds / 1e3:7.1f}k/s {peak / 2**20:6.0f}M")
+        rows.append(row)
+        print(f"{variant:<8} " + " ".join(f"{c:>18}" for c in cells), flush=True)
+
+    stream = {"variant": "mac", "piece": args.stream_piece, "trace": trace}
+    path = save("long_context_scale", device, {"by_length": rows, "repeats": args.repeats, "stream": stream})
     print(f"wrote {path}")
     print(json.dumps({"benchmark": "long_context_scale", "stream_tokens": seen,
-                      "stream_tokens_per_s": round(seen / (time.perf_counter() - start)),
+                      "stream_tokens_per_s": round(seen / stream_seconds),
                       "stream_peak_mib": trace[-1]["peak_mib_above_start"]}))
 
 
@@ -267,6 +280,7 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, default=65536)
     parser.add_argument("--stream-tokens", type=int, default=1_000_000)
     parser.add_argument("--stream-piece", type=int, default=8192)
+    parser.add_argument("--repeats", type=int, default=3, help="timed passes per cell of the length table (median)")
     parser.add_argument("--peak-of", help=argparse.SUPPRESS)
     args = parser.parse_args()
     device = resolve_device(args.device)

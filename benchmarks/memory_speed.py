@@ -177,15 +177,17 @@ def main() -> None:
 
     headline = headline_table(None)
 
+    sweep_repeats = max(2, repeats // 2)  # the sweeps' many points take fewer runs each
+
     def sweep(label, points, make_args):
         rows = []
-        print(f"\n== {label}: training and inference tokens/s ==")
+        print(f"\n== {label}: training and inference tokens/s (median of {sweep_repeats}) ==")
         print(f"{label:>8} " + " ".join(f"{i + ' ' + m[:5]:>22}" for m in ("training", "inference") for i in impls))
         for p in points:
             row = {label: p}
             length, chunk = make_args(p)
             for mode in ("training", "inference"):
-                rates = compare(impls, mode, length, chunk, False, max(2, repeats // 2), device)
+                rates = compare(impls, mode, length, chunk, False, sweep_repeats, device)
                 row[mode] = {i: rates[i]["tokens_per_s"] for i in impls}
                 row[f"{mode}_operations"] = {i: operations_per_step(i, mode, length, chunk, device) for i in impls}
             rows.append(row)
@@ -199,7 +201,8 @@ def main() -> None:
     compiled = headline_table(args.compile) if args.compile else []
     path = save("memory_speed", device, {
         "config": {"batch": BATCH, "length": LENGTH, "dim": DIM, "heads": HEADS, "head_dim": HEAD_DIM,
-                   "chunk": CHUNK, "memory_depth": DEPTH, "memory_expansion": EXPANSION, "repeats": repeats},
+                   "chunk": CHUNK, "memory_depth": DEPTH, "memory_expansion": EXPANSION, "repeats": repeats,
+                   "sweep_repeats": sweep_repeats},
         "headline": headline, "by_length": by_length, "by_chunk": by_chunk,
         **({"compiled": {"mode": args.compile, "rows": compiled}} if args.compile else {}),
     }, packages=("titans-pytorch",))
