@@ -43,6 +43,18 @@ def test_fits_a_noiseless_sinusoid():
     assert result["test_mse_original"] == pytest.approx(result["test_mse"] * np.mean(data.scaler.var_), rel=0.5)
 
 
+def test_metrics_in_original_units_use_the_scaler_of_the_data_tested():
+    model = Forecaster(channels=2, lookback=48, horizon=12, model="dlinear")
+    fit(model, CSVDataModule(sinusoid(), lookback=48, horizon=12, batch_size=64), epochs=1)
+    scaled_up = sinusoid(offset=1000.0).assign(a=lambda t: 10 * t.a, OT=lambda t: 10 * t.OT)
+    other = CSVDataModule(scaled_up, lookback=48, horizon=12, batch_size=64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False,
+                           accelerator="cpu").test(model, datamodule=other, verbose=False)[0]
+    assert result["test_mse_original"] == pytest.approx(result["test_mse"] * np.mean(other.scaler.var_), rel=0.5)
+
+
 def test_given_channels_and_ms_data_forecast_the_datas_target():
     data = CSVDataModule(sinusoid(), lookback=48, horizon=12, batch_size=64, features="MS")
     model = Forecaster(channels=2, lookback=48, horizon=12, model="dlinear")

@@ -193,7 +193,6 @@ class Forecaster(L.LightningModule):
         self.save_hyperparameters()
         self.quantiles = quantiles
         self.register_buffer("quantile_levels", torch.tensor(quantiles or []), persistent=False)
-        self.scaler_known = False
         self.metrics = nn.ModuleDict({
             f"{split}_{name}": metric() for split in ("val", "test")
             for name, metric in (("mse", MeanSquaredError), ("mae", MeanAbsoluteError),
@@ -223,13 +222,11 @@ class Forecaster(L.LightningModule):
         self.target_channels = list(range(self.hparams.channels)) if target_channels is None else list(target_channels)
         self.register_buffer("target_mean", torch.zeros(len(self.target_channels)))
         self.register_buffer("target_std", torch.ones(len(self.target_channels)))
-        self.scaler_known = False
 
     def set_target_scaler(self, mean, std) -> None:
         """Means and standard deviations of the target channels, to report metrics in original units."""
         self.target_mean.copy_(torch.as_tensor(np.asarray(mean), dtype=torch.float32))
         self.target_std.copy_(torch.as_tensor(np.asarray(std), dtype=torch.float32))
-        self.scaler_known = True
 
     def setup(self, stage: str) -> None:
         datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
@@ -255,7 +252,7 @@ class Forecaster(L.LightningModule):
         if stage == "fit" and cycle is not None and datamodule is not None and not cycle.values.any():
             self.network.start_cycle((x, clock) for x, _, clock in map(_windows, datamodule.train_dataloader()))
         scaler = getattr(datamodule, "scaler", None)
-        if scaler is not None and not self.scaler_known:
+        if scaler is not None:  # the data in hand's own, also for a model trained on other data
             index = datamodule.target_index
             self.set_target_scaler(scaler.mean_[index], scaler.scale_[index])
 
