@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from titans_seq.layers import VARIANTS, TitansConfig, TitansEncoder
+from titans_seq.layers.blocks import reversed_within
 
 
 def encoder(variant, **overrides):
@@ -56,6 +57,41 @@ def test_bidirectional_encoder_sees_both_sides(variant):
     assert not torch.allclose(model(changed)[0][:, 0], out[:, 0])
     with pytest.raises(ValueError, match="takes no state"):
         model(x, encoder(variant)(x)[1])
+
+
+@pytest.mark.parametrize("window", [8, 64])  # the banded attention and the dense one
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_bidirectional_outputs_do_not_depend_on_the_padding_after_a_sequence(variant, window):
+    model = encoder(variant, causal=False, window=window).eval()
+    x = torch.randn(2, 40, 32)
+    present = torch.arange(40) < torch.tensor([[40], [23]])
+    out, _ = model(x, present=present)
+    alone, _ = model(x[1:, :23])
+    for total in (30, 50):  # the same 23 positions, then other padding
+        padded = torch.cat([x[1:, :23], torch.randn(1, total - 23, 32)], dim=1)
+        again, _ = model(padded, present=torch.arange(total)[None] < 23)
+        torch.testing.assert_close(again[:, :23], alone, rtol=1e-5, atol=1e-5)
+        assert not torch.allclose(model(padded)[0][:, :23], alone, atol=1e-3)  # unmarked, the padding is read
+    torch.testing.assert_close(out[1:, :23], alone, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(out[:1], model(x[:1])[0], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_padded_positions_get_finite_gradients_without_persistent_tokens(variant):
+    model = encoder(variant, causal=False, persistent_tokens=0)
+    x = torch.randn(2, 37, 32, requires_grad=True)
+    out, _ = model(x, present=torch.arange(37) < torch.tensor([[37], [9]]))
+    out.sum().backward()
+    assert torch.isfinite(x.grad).all() and all(torch.isfinite(p.grad).all() for p in model.parameters()
+                                                if p.grad is not None)
+
+
+def test_reversed_within_keeps_the_padding_at_the_end():
+    x = torch.arange(10.0).view(2, 5, 1)
+    present = torch.tensor([[True] * 5, [True, True, True, False, False]])
+    assert reversed_within(x, present)[..., 0].tolist() == [[4, 3, 2, 1, 0], [7, 6, 5, 8, 9]]
+    assert torch.equal(reversed_within(reversed_within(x, present), present), x)
+    assert torch.equal(reversed_within(x, None), x.flip(1))
 
 
 @pytest.mark.parametrize("variant", ["mac", "mag", "mal"])
@@ -131,3 +167,5 @@ def test_bad_yaml_and_inputs():
         TitansEncoder({"variant": "mag"})
     with pytest.raises(ValueError, match=r"shape \(batch, length, 32\)"):
         encoder("mag")(torch.randn(2, 5, 16))
+    with pytest.raises(ValueError, match=r"present must be a bool tensor of shape \(2, 5\)"):
+        encoder("mag", causal=False)(torch.randn(2, 5, 32), present=torch.ones(2, 6, dtype=torch.bool))

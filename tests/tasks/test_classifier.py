@@ -35,6 +35,21 @@ def motif_table(path, n=800, length=64, seed=0, background_motif=None):
     return path
 
 
+@pytest.mark.parametrize("variant", ["lmm", "mac", "mag", "mal"])
+@pytest.mark.parametrize("patch", [1, 4])
+def test_a_sequences_prediction_does_not_depend_on_how_far_it_is_padded(variant, patch):
+    config = TitansConfig(**{**SMALL.to_dict(), "variant": variant, "window": 8, "segment_len": 8})
+    torch.manual_seed(0)
+    network = SequenceNetwork(2, config, patch=patch, kmer=3, strand_aware=True).eval()
+    sequence = "".join(np.random.default_rng(0).choice(list("ACGT"), 52))
+    tokenizer = DNATokenizer()
+    with torch.no_grad():
+        for reverse in (torch.tensor([False]), torch.tensor([True])):  # the strand head reads the reverse complement
+            unpadded, *padded = (network(tokenizer.batch([sequence], length), reverse) for length in (52, 64, 128))
+            for logits in padded:
+                torch.testing.assert_close(logits, unpadded, rtol=1e-5, atol=1e-5)
+
+
 def train(model, data, epochs):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

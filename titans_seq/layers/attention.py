@@ -100,13 +100,21 @@ class Attention(nn.Module):
 
     def _with_persistent(self, keys: tuple[Tensor, ...], values: tuple[Tensor, ...],
                          masks: tuple[Tensor, ...]) -> tuple[Tensor, Tensor, Tensor]:
-        """Keys and values ``(B, H, T_i, d)`` and masks ``(Q, T_i)`` joined along ``T``, behind the persistent
+        """Keys and values ``(B, H, T_i, d)`` and masks ``(..., Q, T_i)`` joined along ``T``, behind the persistent
         tokens (seen by every query): one concatenation each."""
         pk, pv = self._persistent_kv(keys[0].dtype)
         batch = keys[0].shape[0]
         k = torch.cat([pk.expand(batch, -1, -1, -1), *keys], dim=2)
         v = torch.cat([pv.expand(batch, -1, -1, -1), *values], dim=2)
-        return k, v, torch.cat([masks[0].new_ones(masks[0].shape[0], pk.shape[1]), *masks], dim=1)
+        return k, v, torch.cat([masks[0].new_ones(*masks[0].shape[:-1], pk.shape[1]), *masks], dim=-1)
+
+    @staticmethod
+    def _unpadded(seen: Tensor, present: Tensor | None) -> Tensor:
+        """``seen`` ``(Q, T)`` without the padding keys of each sequence, ``(B, 1, Q, T)``; a padding query keeps
+        every key it saw (its output is never read, and a query that sees nothing would put NaN into gradients)."""
+        if present is None:
+            return seen
+        return seen & (present[:, None, None, :] | ~present[:, None, :, None])
 
     def _attend(self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor) -> Tensor:
         if not (self.training and self.dropout and q.device.type == "cpu"):
@@ -119,8 +127,10 @@ class Attention(nn.Module):
     def _merge(self, out: Tensor) -> Tensor:
         return self.to_out(out.transpose(-3, -2).flatten(-2))
 
-    def sliding(self, x: Tensor, state: AttentionState | None = None) -> tuple[Tensor, AttentionState | None]:
-        """Sliding-window attention over ``x`` ``(B, T, dim)``; ``state`` continues a causal stream."""
+    def sliding(self, x: Tensor, state: AttentionState | None = None,
+                present: Tensor | None = None) -> tuple[Tensor, AttentionState | None]:
+        """Sliding-window attention over ``x`` ``(B, T, dim)``; ``state`` continues a causal stream. ``present``
+        ``(B, T)`` marks the positions that hold sequence: no query attends to the others (padding)."""
         if state is not None and not self.causal:
             raise ValueError("a bidirectional attention sees the whole input at once and takes no state")
         batch, length, _ = x.shape
@@ -138,7 +148,7 @@ class Attention(nn.Module):
             new_state = AttentionState(k[:, :, keep:], v[:, :, keep:], start + length)
         if not cached and length <= w:
             # Every query reaches every key: one dense block, without the padding of the banded form.
-            k, v, mask = self._with_persistent((k,), (v,), (self._seen(length, x.device),))
+            k, v, mask = self._with_persistent((k,), (v,), (self._unpadded(self._seen(length, x.device), present),))
             return self._merge(self._attend(q, k, v, mask)), new_state
 
         blocks = -(-length // w)
@@ -156,26 +166,34 @@ class Attention(nn.Module):
         key_pos = torch.arange(blocks, device=x.device)[:, None] * w + torch.arange(span, device=x.device) - (w - 1)
         real_key = (key_pos >= -cached) & (key_pos < length)
         padded_query = torch.arange(blocks * w, device=x.device).view(blocks, w, 1) >= length
+        if present is not None:  # per sequence: (B, 1, blocks, ...), padding keys out, padding queries as beyond
+            keep = F.pad(present, (w - 1, behind + w)).unfold(1, span, w)[:, :blocks]  # key j of block b present
+            real_key = real_key & keep[:, None]
+            padded_query = padded_query | ~F.pad(present, (0, blocks * w - length)).view(-1, 1, blocks, w, 1)
+            real_key = real_key[..., None, :]
+        else:
+            real_key = real_key[:, None, :]
         # Padded queries keep their band so no row is empty (an empty row would put NaN into the gradients).
-        mask = band & (real_key[:, None, :] | padded_query)
+        mask = band & (real_key | padded_query)
         pk, pv = self._persistent_kv(q.dtype)
         if pk.shape[1]:
             k, v = (torch.cat([p[:, None].expand(batch, -1, blocks, -1, -1), t], dim=3)
                     for p, t in ((pk, k), (pv, v)))
-            mask = torch.cat([mask.new_ones(blocks, w, pk.shape[1]), mask], dim=2)
+            mask = torch.cat([mask.new_ones(*mask.shape[:-1], pk.shape[1]), mask], dim=-1)
         out = self._attend(q, k, v, mask).flatten(2, 3)[:, :, :length]
         return self._merge(out), new_state
 
-    def segment(self, x: Tensor, context: Tensor) -> Tensor:
+    def segment(self, x: Tensor, context: Tensor, present: Tensor | None = None) -> Tensor:
         """Attention of segment ``x`` ``(B, S, dim)`` over ``[persistent | context | x]``.
 
         ``context`` ``(B, S, dim)`` holds one token per segment position (MAC's memory read-out). When
         causal, position ``i`` sees the persistent tokens and the context and segment tokens ``<= i``.
+        ``present`` ``(B, S)`` marks the positions that hold sequence: no query attends to the others' tokens.
         """
         length = x.shape[1]
         positions = torch.arange(length, device=x.device)
         q, k, v = self._project(x, positions)
         _, ck, cv = self._project(context, positions)
-        seen = self._seen(length, x.device)
+        seen = self._unpadded(self._seen(length, x.device), present)
         k, v, mask = self._with_persistent((ck, k), (cv, v), (seen, seen))
         return self._merge(self._attend(q, k, v, mask))

@@ -3,7 +3,9 @@
 Every block is pre-norm residual, ``x + f(norm(x))``, followed by a feed-forward ``x + FF(norm(x))``,
 and maps ``(x, state) -> (x, state)`` on ``(B, T, dim)``. With ``causal=True`` no position sees a
 later one and the state lets a long input be fed in pieces with the same result; with
-``causal=False`` attention sees both sides and each memory also reads the reversed sequence.
+``causal=False`` attention sees both sides and each memory also reads the reversed sequence; there
+``present`` ``(B, T)`` marks the positions that hold sequence, so that padding after a sequence (a batch of
+different lengths) changes nothing at its positions.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from titans_seq.layers.config import TitansConfig
 from titans_seq.layers.dropout import Dropout
 from titans_seq.memory import MemoryState, NeuralMemory
 
-__all__ = ["BLOCKS", "LMM", "MAC", "MAG", "MAL", "BidirectionalMemory", "FeedForward", "GatedCombination"]
+__all__ = ["BLOCKS", "LMM", "MAC", "MAG", "MAL", "BidirectionalMemory", "FeedForward", "GatedCombination",
+           "reversed_within"]
 
 
 class FeedForward(nn.Module):
@@ -55,6 +58,18 @@ def _memory_kwargs(config: TitansConfig) -> dict:
                 memory_expansion=config.memory_expansion, max_lr=config.memory_max_lr)
 
 
+def reversed_within(x: Tensor, present: Tensor | None) -> Tensor:
+    """``x`` ``(B, T, ...)`` in reverse order along ``T``; with ``present`` ``(B, T)`` (each sequence's positions,
+    followed by its padding) each sequence is reversed within its own length, its padding left at the end, so
+    that a backward reading meets the sequence before any padding. Applied twice, it gives ``x`` back."""
+    if present is None:
+        return x.flip(1)
+    lengths = present.sum(1, keepdim=True)
+    positions = torch.arange(x.shape[1], device=x.device).expand_as(present)
+    source = torch.where(positions < lengths, lengths - 1 - positions, positions)
+    return x.gather(1, source.view(*source.shape, *[1] * (x.dim() - 2)).expand_as(x))
+
+
 class BidirectionalMemory(nn.Module):
     """Two neural memories, one reading the sequence forwards and one backwards; their outputs are
     concatenated and projected. For encoders that see a whole window; it takes no streaming state."""
@@ -65,10 +80,12 @@ class BidirectionalMemory(nn.Module):
         self.backwards = NeuralMemory(dim, **memory_kwargs)
         self.combine = nn.Linear(2 * dim, dim, bias=False)
 
-    def forward(self, x: Tensor, state: None = None) -> tuple[Tensor, None]:
+    def forward(self, x: Tensor, state: None = None, present: Tensor | None = None) -> tuple[Tensor, None]:
+        """Both readings of ``x``; the backward one reverses each sequence within ``present`` (see
+        :func:`reversed_within`), so padding after a sequence reaches neither reading of it."""
         ahead, _ = self.forwards(x)
-        behind, _ = self.backwards(x.flip(1))
-        return self.combine(torch.cat([ahead, behind.flip(1)], dim=-1)), None
+        behind, _ = self.backwards(reversed_within(x, present))
+        return self.combine(torch.cat([ahead, reversed_within(behind, present)], dim=-1)), None
 
 
 def _memory(config: TitansConfig) -> nn.Module:
@@ -94,6 +111,10 @@ class _Block(nn.Module):
     def _feed_forward(self, x: Tensor) -> Tensor:
         return x + self.drop(self.ff(self.ff_norm(x)))
 
+    def _remember(self, x: Tensor, state: MemoryState | None, present: Tensor | None) -> tuple[Tensor, MemoryState]:
+        """The block's memory on ``x``: causal with its state, or both readings within ``present``."""
+        return self.memory(x, state) if self.config.causal else self.memory(x, None, present)
+
 
 class LMM(_Block):
     """The long-term memory alone as the sequence mixer (the paper's LMM)."""
@@ -102,8 +123,9 @@ class LMM(_Block):
         super().__init__(config)
         self.memory = _memory(config)
 
-    def forward(self, x: Tensor, state: MemoryState | None = None) -> tuple[Tensor, MemoryState | None]:
-        out, state = self.memory(self.norm(x), state)
+    def forward(self, x: Tensor, state: MemoryState | None = None,
+                present: Tensor | None = None) -> tuple[Tensor, MemoryState | None]:
+        out, state = self._remember(self.norm(x), state, present)
         return self._feed_forward(x + self.drop(out)), state
 
 
@@ -125,11 +147,12 @@ class MAG(_Block):
         self.memory = _memory(config)
         self.combine = GatedCombination(config.dim)
 
-    def forward(self, x: Tensor, state: PairState | None = None) -> tuple[Tensor, PairState | None]:
+    def forward(self, x: Tensor, state: PairState | None = None,
+                present: Tensor | None = None) -> tuple[Tensor, PairState | None]:
         state = state or PairState(None, None)
         normed = self.norm(x)
-        attended, attention_state = self.attention.sliding(normed, state.attention)
-        remembered, memory_state = self.memory(normed, state.memory)
+        attended, attention_state = self.attention.sliding(normed, state.attention, present)
+        remembered, memory_state = self._remember(normed, state.memory, present)
         x = x + self.drop(self.combine(attended, remembered, normed))
         return self._feed_forward(x), (PairState(attention_state, memory_state) if self.config.causal else None)
 
@@ -143,11 +166,12 @@ class MAL(_Block):
         self.attention_norm = nn.RMSNorm(config.dim)
         self.attention = _attention(config)
 
-    def forward(self, x: Tensor, state: PairState | None = None) -> tuple[Tensor, PairState | None]:
+    def forward(self, x: Tensor, state: PairState | None = None,
+                present: Tensor | None = None) -> tuple[Tensor, PairState | None]:
         state = state or PairState(None, None)
-        remembered, memory_state = self.memory(self.norm(x), state.memory)
+        remembered, memory_state = self._remember(self.norm(x), state.memory, present)
         x = x + self.drop(remembered)
-        attended, attention_state = self.attention.sliding(self.attention_norm(x), state.attention)
+        attended, attention_state = self.attention.sliding(self.attention_norm(x), state.attention, present)
         x = x + self.drop(attended)
         return self._feed_forward(x), (PairState(attention_state, memory_state) if self.config.causal else None)
 
@@ -196,21 +220,25 @@ class MAC(_Block):
         self.combine = GatedCombination(config.dim)
         self.merge_directions = None if config.causal else nn.Linear(2 * config.dim, config.dim, bias=False)
 
-    def _segment(self, x: Tensor, direction: _MACDirection, memory_state: MemoryState | None
-                 ) -> tuple[Tensor, MemoryState]:
+    def _segment(self, x: Tensor, direction: _MACDirection, memory_state: MemoryState | None,
+                 present: Tensor | None) -> tuple[Tensor, MemoryState]:
         context = direction.memory.read(direction.to_query(x), memory_state)
-        attended = self.attention.segment(x, context)
+        attended = self.attention.segment(x, context, present)
         remembered, memory_state = direction.memory(attended, memory_state)
         return self.combine(attended, remembered, x), memory_state
 
-    def _read(self, x: Tensor, direction: _MACDirection, state: MACState) -> tuple[Tensor, MACState]:
-        """One direction over ``x``; only whole segments advance the memory kept in the state."""
+    def _read(self, x: Tensor, direction: _MACDirection, state: MACState,
+              present: Tensor | None = None) -> tuple[Tensor, MACState]:
+        """One direction over ``x``; only whole segments advance the memory kept in the state. ``present``
+        (bidirectional only: no state) marks the positions that hold sequence."""
         pending = state.pending.shape[1] if state.pending is not None else 0
         if pending:
             x = torch.cat([state.pending.to(x.dtype), x], dim=1)
         outputs, memory_state, unfinished = [], state.memory, None
-        for segment in x.split(self.segment_len, dim=1):
-            out, after = self._segment(segment, direction, memory_state)
+        segments = x.split(self.segment_len, dim=1)
+        masks = present.split(self.segment_len, dim=1) if present is not None else [None] * len(segments)
+        for segment, segment_present in zip(segments, masks, strict=True):
+            out, after = self._segment(segment, direction, memory_state, segment_present)
             outputs.append(out)
             if segment.shape[1] == self.segment_len:
                 memory_state = after
@@ -218,16 +246,18 @@ class MAC(_Block):
                 unfinished = segment
         return torch.cat(outputs, dim=1)[:, pending:], MACState(memory_state, unfinished)
 
-    def forward(self, x: Tensor, state: MACState | None = None) -> tuple[Tensor, MACState | None]:
+    def forward(self, x: Tensor, state: MACState | None = None,
+                present: Tensor | None = None) -> tuple[Tensor, MACState | None]:
         if x.shape[1] == 0:
             return x, state
         normed = self.norm(x)
         if self.config.causal:
             out, state = self._read(normed, self.directions[0], state or MACState(None, None))
         else:
-            ahead, _ = self._read(normed, self.directions[0], MACState(None, None))
-            behind, _ = self._read(normed.flip(1), self.directions[1], MACState(None, None))
-            out, state = self.merge_directions(torch.cat([ahead, behind.flip(1)], dim=-1)), None
+            ahead, _ = self._read(normed, self.directions[0], MACState(None, None), present)
+            behind, _ = self._read(reversed_within(normed, present), self.directions[1], MACState(None, None), present)
+            out = self.merge_directions(torch.cat([ahead, reversed_within(behind, present)], dim=-1))
+            state = None
         return self._feed_forward(x + self.drop(out)), state
 
 

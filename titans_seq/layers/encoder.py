@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor, nn
 
 from titans_seq.layers.blocks import BLOCKS
@@ -30,7 +31,9 @@ class TitansEncoder(nn.Module):
     ``forward(x, state=None) -> (h, state)`` on embeddings ``x`` of shape ``(B, T, dim)``. In causal mode
     feeding a long input in pieces, passing each call's state to the next, gives the same output as one
     call, so inputs of any length run in bounded memory. In bidirectional mode (``causal=False``) the
-    encoder sees its whole input at once; it takes no state and returns ``None``.
+    encoder sees its whole input at once; it takes no state and returns ``None``, and ``present`` ``(B, T)``
+    (bool, each sequence's positions followed by its padding) keeps every sequence's output independent of
+    the padding after it. A causal encoder needs no ``present``: no position sees a later one.
     """
 
     def __init__(self, config: TitansConfig):
@@ -41,7 +44,8 @@ class TitansEncoder(nn.Module):
         self.blocks = nn.ModuleList([BLOCKS[config.variant](config) for _ in range(config.depth)])
         self.norm = nn.RMSNorm(config.dim)
 
-    def forward(self, x: Tensor, state: EncoderState | None = None) -> tuple[Tensor, EncoderState | None]:
+    def forward(self, x: Tensor, state: EncoderState | None = None,
+                present: Tensor | None = None) -> tuple[Tensor, EncoderState | None]:
         if not isinstance(x, Tensor) or x.dim() != 3 or x.shape[-1] != self.config.dim:
             got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
             raise ValueError(f"x must be a tensor of shape (batch, length, {self.config.dim}), got {got}")
@@ -51,9 +55,15 @@ class TitansEncoder(nn.Module):
             raise ValueError("a bidirectional encoder (causal=False) sees its whole input at once and takes no state")
         if state is not None and (not isinstance(state, EncoderState) or len(state.blocks) != len(self.blocks)):
             raise ValueError(f"state must be an EncoderState of {len(self.blocks)} blocks from this encoder")
+        if present is not None and (not isinstance(present, Tensor) or present.dtype != torch.bool
+                                    or present.shape != x.shape[:2]):
+            got = (present.dtype, tuple(present.shape)) if isinstance(present, Tensor) else type(present).__name__
+            raise ValueError(f"present must be a bool tensor of shape {tuple(x.shape[:2])}, got {got}")
+        if self.config.causal or (present is not None and bool(present.all())):
+            present = None  # nothing to keep out
         states = state.blocks if state is not None else [None] * len(self.blocks)
         new_states = []
         for block, block_state in zip(self.blocks, states, strict=True):
-            x, block_state = block(x, block_state)
+            x, block_state = block(x, block_state, present)
             new_states.append(block_state)
         return self.norm(x), (EncoderState(new_states) if self.config.causal else None)

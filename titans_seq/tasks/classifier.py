@@ -97,7 +97,7 @@ class SequenceNetwork(nn.Module):
         if self.cls is not None:
             x = torch.cat([self.cls.expand(x.shape[0], 1, -1).to(x.dtype), x], dim=1)
             present = torch.cat([present.new_ones(present.shape[0], 1), present], dim=1)
-        h, _ = self.encoder(x)
+        h, _ = self.encoder(x, present=present)
         logits = self._read_out(masked_pool(h, present, self.pooling), reverse)
         if self.kmer_linear is not None:
             logits = logits + self._mean_term(self.kmer_linear_gain, *self._kmer_sums(ids))
