@@ -51,7 +51,7 @@ class TitansForecastNetwork(nn.Module):
     the channels, takes each normalised lookback straight to the horizon and is added to the forecast (to
     every quantile alike): RLinear (Li et al. 2023) beside the encoder, as LSTNet's autoregressive component.
     With ``cycle``, a :class:`~titans_seq.heads.LearnedCycle` of that many steps is removed from the normalised
-    lookback and added to the forecast; ``forward`` then needs each window's first row in the series, and
+    lookback and added to the forecast; ``forward`` then needs where each row lies on the series' clock, and
     :meth:`start_cycle` gives the cycle a warm start from training windows. With ``head_patches``, the head
     reads only that many of the latest patches (default: all of them).
     """
@@ -148,8 +148,8 @@ class Forecaster(L.LightningModule):
         linear_skip: add a linear map from each channel's normalised lookback to the horizon (Titans only).
         cycle: learn a periodic pattern of this many steps per channel, removed from the lookback and added
             to the forecast (CycleNet; Titans only; e.g. 24 for a day of hourly data, 96 of 15-minute data).
-            Batches then carry each window's first row, as a ``TimeSeriesDataModule``'s do. When training
-            starts with a DataModule and the pattern is still at its zero start, it starts at the mean
+            Batches then carry each row's position on the series' clock, as a ``TimeSeriesDataModule``'s do.
+            When training starts with a DataModule and the pattern is still at its zero start, it starts at the mean
             normalised training lookback of each phase (so it is in use from the first step; a pattern that
             starts at zero, as CycleNet's, is still small when early stopping ends a short training).
         head_patches: the head reads only this many of the latest patches (Titans only; default all), so
