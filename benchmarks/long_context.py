@@ -283,6 +283,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed passes per cell of the length table (median)")
     parser.add_argument("--peak-of", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.repeats < 1:
+        parser.error(f"--repeats must be at least 1, got {args.repeats}")
     device = resolve_device(args.device)
     global MEMORY_DEPTH
     MEMORY_DEPTH = args.memory_depth

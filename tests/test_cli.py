@@ -1,5 +1,7 @@
 """The titans-seq command line: shipped configs, fit / test / predict end to end, clear errors."""
 
+import dataclasses
+import importlib
 import subprocess
 import sys
 import warnings
@@ -123,13 +125,21 @@ def test_dna_fit_and_predict(tmp_path, monkeypatch, capsys):
     assert pd.read_csv(tmp_path / "first.csv").equals(predictions.iloc[:16])
 
 
+@pytest.mark.parametrize("in_file", [False, True])
 @pytest.mark.parametrize(("model", "default"), [("Forecaster", FORECAST_ENCODER), ("SequenceClassifier", DNA_ENCODER)])
-def test_setting_one_encoder_field_keeps_the_others_of_the_default(tmp_path, capsys, model, default):
-    config = write_config(tmp_path / "partial.yaml", {"class_path": f"titans_seq.tasks.{model}"},
+def test_setting_one_encoder_field_keeps_the_others_of_the_default(tmp_path, capsys, model, default, in_file):
+    """On the command line or in the config file: ``encoder`` holds the fields to change in the task's default."""
+    model_config = {"class_path": f"titans_seq.tasks.{model}", "init_args": {"encoder": {"dim": 32}} if in_file else {}}
+    config = write_config(tmp_path / "partial.yaml", model_config,
                           {"class_path": "titans_seq.data.CSVDataModule", "init_args": {"data": "series.csv"}})
-    code, out, err = run(["fit", "--config", config, "--model.init_args.encoder.dim", "32", "--print_config"], capsys)
+    flag = [] if in_file else ["--model.init_args.encoder.dim", "32"]
+    code, out, err = run(["fit", "--config", config, *flag, "--print_config"], capsys)
     assert code == 0, err
-    assert yaml.safe_load(out)["model"]["init_args"]["encoder"] == {**default.to_dict(), "dim": 32}
+    module = getattr(importlib.import_module("titans_seq.tasks"), model)
+    given = yaml.safe_load(out)["model"]["init_args"]
+    given.pop("channels", None), given.pop("classes", None)
+    assert module(**{"channels": 2} if model == "Forecaster" else {"classes": 2}, **given).encoder_config == \
+        dataclasses.replace(default, dim=32)
 
 
 def test_clear_errors_not_tracebacks(tmp_path, capsys):

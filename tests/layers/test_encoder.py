@@ -169,3 +169,9 @@ def test_bad_yaml_and_inputs():
         encoder("mag")(torch.randn(2, 5, 16))
     with pytest.raises(ValueError, match=r"present must be a bool tensor of shape \(2, 5\)"):
         encoder("mag", causal=False)(torch.randn(2, 5, 32), present=torch.ones(2, 6, dtype=torch.bool))
+    with pytest.raises(ValueError, match="positions first and its padding after them"):
+        encoder("mag", causal=False)(torch.randn(1, 5, 32), present=torch.tensor([[False, True, True, True, True]]))
+    causal = encoder("mag").blocks[0].attention
+    _, state = causal.sliding(torch.randn(1, 4, 32))
+    with pytest.raises(ValueError, match="with a state"):
+        causal.sliding(torch.randn(1, 4, 32), state, torch.ones(1, 4, dtype=torch.bool))

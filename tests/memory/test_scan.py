@@ -7,6 +7,7 @@ from reference_memory import token_by_token
 
 from titans_seq.memory import MemoryMLP, neural_memory_scan
 from titans_seq.memory import scan as scan_module
+from titans_seq.memory.models import ChunkStepper
 
 DIM = 6
 
@@ -329,3 +330,25 @@ def test_an_empty_batch_gives_empty_results():
     inputs = make_inputs(memory, batch=0, length=9)
     retrieved, params, _ = neural_memory_scan(memory, **inputs, chunk_size=4)
     assert retrieved.shape == (0, 9, DIM) and params["weight0"].shape[0] == 0
+
+
+def test_a_module_that_writes_its_own_fast_path_gets_it():
+    class Linear(torch.nn.Module, ChunkStepper):
+        """A linear memory as a module: its function is ``forward``, its fast path the built-in linear one."""
+
+        def __init__(self):
+            super().__init__()
+            self.linear, self.steps = MemoryMLP(DIM, depth=1), 0
+
+        def forward(self, params, x):
+            return self.linear(params, x)
+
+        def chunk_step(self, *args):
+            self.steps += 1
+            return self.linear.chunk_step(*args)
+
+    memory = Linear()
+    inputs = make_inputs(memory.linear, length=12)
+    fast = neural_memory_scan(memory, **inputs, chunk_size=4)
+    assert memory.steps == 3
+    assert_all_close(fast, neural_memory_scan(generic(memory), **inputs, chunk_size=4), rtol=1e-10, atol=1e-12)

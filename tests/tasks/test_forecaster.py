@@ -63,6 +63,22 @@ def test_given_channels_and_ms_data_forecast_the_datas_target():
     assert list(model.forecast(data).columns) == ["OT"] and result["test_mse"] < 2
     with pytest.raises(ValueError, match="the model reads 3 channels but the data has 2"):
         fit(Forecaster(channels=3, lookback=48, horizon=12, model="dlinear"), data, epochs=1)
+    every = Forecaster(channels=2, lookback=48, horizon=12, model="dlinear")
+    fit(every, CSVDataModule(sinusoid(), lookback=48, horizon=12, batch_size=64), epochs=1)
+    with pytest.raises(ValueError, match=r"forecasts channels \[0, 1\] but the data's targets are \[1\]"):
+        L.Trainer(logger=False, enable_progress_bar=False, accelerator="cpu").test(every, datamodule=data)
+    assert every.target_channels == [0, 1]  # testing changed nothing
+
+
+def test_a_datamodule_of_plain_loaders_still_trains_a_forecaster_given_its_channels():
+    class Loaders(L.LightningDataModule):
+        def train_dataloader(self):
+            return DataLoader(TensorDataset(torch.randn(32, 48, 2), torch.randn(32, 12, 2)), batch_size=16)
+
+    model = Forecaster(channels=2, lookback=48, horizon=12, model="dlinear")
+    L.Trainer(max_epochs=1, logger=False, enable_progress_bar=False, enable_model_summary=False,
+              enable_checkpointing=False, accelerator="cpu").fit(model, datamodule=Loaders())
+    assert model.target_channels == [0, 1]
 
 
 def test_quantiles_are_ordered_and_forecasts_have_future_timestamps():

@@ -2,8 +2,8 @@
 
 from titans_seq.layers.attention import Attention, AttentionState, RotaryEmbedding
 from titans_seq.layers.blocks import LMM, MAC, MAG, MAL, BidirectionalMemory
-from titans_seq.layers.config import VARIANTS, TitansConfig
+from titans_seq.layers.config import VARIANTS, EncoderFields, TitansConfig
 from titans_seq.layers.encoder import EncoderState, TitansEncoder
 
 __all__ = ["LMM", "MAC", "MAG", "MAL", "VARIANTS", "Attention", "AttentionState", "BidirectionalMemory",
-           "EncoderState", "RotaryEmbedding", "TitansConfig", "TitansEncoder"]
+           "EncoderFields", "EncoderState", "RotaryEmbedding", "TitansConfig", "TitansEncoder"]

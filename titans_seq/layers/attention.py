@@ -130,9 +130,11 @@ class Attention(nn.Module):
     def sliding(self, x: Tensor, state: AttentionState | None = None,
                 present: Tensor | None = None) -> tuple[Tensor, AttentionState | None]:
         """Sliding-window attention over ``x`` ``(B, T, dim)``; ``state`` continues a causal stream. ``present``
-        ``(B, T)`` marks the positions that hold sequence: no query attends to the others (padding)."""
+        ``(B, T)`` (without a state) marks the positions that hold sequence: no query attends to the others."""
         if state is not None and not self.causal:
             raise ValueError("a bidirectional attention sees the whole input at once and takes no state")
+        if state is not None and present is not None:
+            raise ValueError("present marks the padding of a whole input, which a streamed one (with a state) has not")
         batch, length, _ = x.shape
         w = self.window
         start = state.position if state is not None else 0

@@ -8,9 +8,13 @@ import yaml
 
 from titans_seq._checks import is_int, is_positive_number
 
-__all__ = ["VARIANTS", "TitansConfig"]
+__all__ = ["VARIANTS", "EncoderFields", "TitansConfig"]
 
 VARIANTS = ("lmm", "mac", "mag", "mal")
+# What a task's ``encoder`` argument is on the command line and in config files: the fields to change in the task's
+# default TitansConfig. (Typed as a TitansConfig there, a partial mapping would get the class's own defaults for the
+# fields it leaves out, not the task's.)
+EncoderFields = dict[str, int | float | bool | str | None]
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,8 @@ class TitansEncoder(nn.Module):
                                     or present.shape != x.shape[:2]):
             got = (present.dtype, tuple(present.shape)) if isinstance(present, Tensor) else type(present).__name__
             raise ValueError(f"present must be a bool tensor of shape {tuple(x.shape[:2])}, got {got}")
+        if present is not None and bool((present[:, 1:] & ~present[:, :-1]).any()):
+            raise ValueError("present must mark each sequence's positions first and its padding after them")
         if self.config.causal or (present is not None and bool(present.all())):
             present = None  # nothing to keep out
         states = state.blocks if state is not None else [None] * len(self.blocks)

@@ -257,14 +257,15 @@ _FACTORED_BREAK_EVEN = 2.0
 
 def _fast_path_owner(memory_fn: MemoryFn) -> type | None:
     """The class whose fast path computes ``memory_fn``, or ``None`` for the generic path. A fast path is
-    used only where one class wrote both it and ``__call__``: a subclass that overrides ``__call__`` alone
-    computes another function, which the inherited fast path would silently ignore."""
+    used only where one class wrote both it and the function (``__call__``; ``forward`` for a ``nn.Module``):
+    a subclass that overrides the function alone computes another, which the inherited fast path would ignore."""
     if not isinstance(memory_fn, ChunkStepper):
         return None
+
     def defining(method: str) -> type:
         return next(c for c in type(memory_fn).__mro__ if method in vars(c))
 
-    owner = defining("__call__")
+    owner = defining("forward" if isinstance(memory_fn, torch.nn.Module) else "__call__")
     return owner if defining("chunk_step") is owner else None
 
 

@@ -16,7 +16,7 @@ from torchmetrics.classification import AUROC, Accuracy, F1Score, MatthewsCorrCo
 from titans_seq.baselines import GenomicBenchmarksCNN
 from titans_seq.data.dna import DNATokenizer
 from titans_seq.heads.dna import POOLINGS, DNAEmbedding, Pooling, kmer_codes, masked_pool
-from titans_seq.layers import TitansConfig, TitansEncoder
+from titans_seq.layers import EncoderFields, TitansConfig, TitansEncoder
 from titans_seq.tasks.modes import evaluation_mode
 from titans_seq.tasks.optim import LRSchedule, adamw_with_schedule, check_lr_schedule
 
@@ -211,7 +211,7 @@ class SequenceClassifier(L.LightningModule):
 
     def __init__(self, classes: int | None = None, class_names: list[str] | None = None,
                  model: ClassifierModel = "titans",
-                 encoder: TitansConfig | dict | None = DNA_ENCODER, pooling: Pooling = "mean", patch: int = 1,
+                 encoder: EncoderFields | TitansConfig | None = DNA_ENCODER, pooling: Pooling = "mean", patch: int = 1,
                  kmer: int = 0, kmer_linear_gain: float = 0.0, max_length: int | None = None, rc_average: bool = False,
                  strand_aware: bool = False, position_linear_gain: float = 0.0, learning_rate: float = 1e-3,
                  weight_decay: float = 0.01, lr_schedule: LRSchedule = "cosine"):

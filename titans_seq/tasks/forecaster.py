@@ -16,7 +16,7 @@ from torchmetrics import MeanAbsoluteError, MeanSquaredError
 from titans_seq.baselines import DLinear
 from titans_seq.data.timeseries import median_step
 from titans_seq.heads import ChannelMixer, ForecastHead, LearnedCycle, PatchEmbedding, RevIN
-from titans_seq.layers import TitansConfig, TitansEncoder
+from titans_seq.layers import EncoderFields, TitansConfig, TitansEncoder
 from titans_seq.tasks.modes import evaluation_mode
 from titans_seq.tasks.optim import LRSchedule, adamw_with_schedule, check_lr_schedule
 
@@ -136,7 +136,8 @@ class TitansForecastNetwork(nn.Module):
 class Forecaster(L.LightningModule):
     """Multivariate forecaster: lookback window ``(B, L, C)`` in, ``horizon`` steps of the target
     channels out. Metrics are MSE and MAE on the scaled data (as the literature reports them) and, once
-    the target scaler is known (taken from the DataModule, or :meth:`set_target_scaler`), in original units.
+    the target scaler is known, in original units: the scaler of the DataModule in hand (each time one sets
+    the model up), else one given to :meth:`set_target_scaler`.
 
     Args:
         channels: input channels ``C`` (``None``: taken from the DataModule when training starts).
@@ -165,7 +166,7 @@ class Forecaster(L.LightningModule):
 
     def __init__(self, channels: int | None = None, lookback: int = 96, horizon: int = 96,
                  model: ForecastModel = "titans",
-                 encoder: TitansConfig | dict | None = FORECAST_ENCODER, patch_len: int = 16, stride: int = 8,
+                 encoder: EncoderFields | TitansConfig | None = FORECAST_ENCODER, patch_len: int = 16, stride: int = 8,
                  channel_mixing: bool = False, target_channels: list[int] | None = None, loss: Loss = "mse",
                  quantiles: list[float] | None = None, learning_rate: float = 3e-4, weight_decay: float = 1e-4,
                  linear_skip: bool = False, cycle: int | None = None, head_patches: int | None = None,
@@ -235,19 +236,13 @@ class Forecaster(L.LightningModule):
             if theirs is not None and theirs != self.hparams[name]:
                 raise ValueError(f"the model's {name} is {self.hparams[name]} but the data's is {theirs}: "
                                  f"give both the same {name}")
-        if datamodule is not None:
-            datamodule.setup(stage)
-        targets = None if datamodule is None or datamodule.features == "M" else list(datamodule.target_index)
         if self.network is None:
             if datamodule is None:
                 raise ValueError("channels was not given and there is no DataModule to take it from")
-            self._build(datamodule.n_inputs, targets)
-        elif datamodule is not None:
-            if datamodule.n_inputs != self.hparams.channels:
-                raise ValueError(f"the model reads {self.hparams.channels} channels but the data has "
-                                 f"{datamodule.n_inputs}")
-            if self.hparams.target_channels is None and targets is not None:  # features "MS"/"S": the target
-                self._set_targets(targets)
+            datamodule.setup(stage)
+            self._build(datamodule.n_inputs, None if datamodule.features == "M" else datamodule.target_index)
+        elif getattr(datamodule, "features", None) is not None:  # a TimeSeriesDataModule: its data fits the model
+            self._check_data(datamodule, stage)
         cycle = getattr(self.network, "cycle", None)
         if stage == "fit" and cycle is not None and datamodule is not None and not cycle.values.any():
             self.network.start_cycle((x, clock) for x, _, clock in map(_windows, datamodule.train_dataloader()))
@@ -255,6 +250,19 @@ class Forecaster(L.LightningModule):
         if scaler is not None:  # the data in hand's own, also for a model trained on other data
             index = datamodule.target_index
             self.set_target_scaler(scaler.mean_[index], scaler.scale_[index])
+
+    def _check_data(self, datamodule, stage: str) -> None:
+        """The DataModule's channels are the model's, and its targets those the model forecasts. A model given
+        ``channels`` but no ``target_channels`` takes the targets of the data it is first fitted on (the target
+        of ``features="MS"``)."""
+        if datamodule.n_inputs != self.hparams.channels:
+            raise ValueError(f"the model reads {self.hparams.channels} channels but the data has {datamodule.n_inputs}")
+        targets = list(range(datamodule.n_inputs)) if datamodule.features == "M" else list(datamodule.target_index)
+        if stage == "fit" and self.hparams.target_channels is None and targets != self.target_channels:
+            self._set_targets(targets)
+        if targets != self.target_channels:
+            raise ValueError(f"the model forecasts channels {self.target_channels} but the data's targets are "
+                             f"{targets} (features={datamodule.features!r})")
 
     def forward(self, x: Tensor, clock: Tensor | None = None) -> Tensor:
         """Forecast ``(B, H, targets)``, or ``(B, H, targets, quantiles)`` with a quantile head; ``clock``
