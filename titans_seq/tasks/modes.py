@@ -23,5 +23,5 @@ def evaluation_mode(module: nn.Module) -> Iterator[None]:
     try:
         yield
     finally:
-        for part, training in modes:
-            part.training = training
+        for part, training in modes:  # parents first, so each part's own call comes after its parent's
+            part.train(training)
