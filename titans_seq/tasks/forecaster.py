@@ -257,7 +257,7 @@ class Forecaster(L.LightningModule):
         of ``features="MS"``)."""
         if datamodule.n_inputs != self.hparams.channels:
             raise ValueError(f"the model reads {self.hparams.channels} channels but the data has {datamodule.n_inputs}")
-        targets = list(range(datamodule.n_inputs)) if datamodule.features == "M" else list(datamodule.target_index)
+        targets = list(datamodule.target_index)  # every channel for features "M"
         if stage == "fit" and self.hparams.target_channels is None and targets != self.target_channels:
             self._set_targets(targets)
         if targets != self.target_channels:
