@@ -3,8 +3,8 @@
 import pytest
 import torch
 
+from titans_seq._tensors import reversed_within
 from titans_seq.layers import VARIANTS, TitansConfig, TitansEncoder
-from titans_seq.layers.blocks import reversed_within
 
 
 def encoder(variant, **overrides):
@@ -89,9 +89,12 @@ def test_padded_positions_get_finite_gradients_without_persistent_tokens(variant
 def test_reversed_within_keeps_the_padding_at_the_end():
     x = torch.arange(10.0).view(2, 5, 1)
     present = torch.tensor([[True] * 5, [True, True, True, False, False]])
-    assert reversed_within(x, present)[..., 0].tolist() == [[4, 3, 2, 1, 0], [7, 6, 5, 8, 9]]
-    assert torch.equal(reversed_within(reversed_within(x, present), present), x)
-    assert torch.equal(reversed_within(x, None), x.flip(1))
+    assert reversed_within(x, present, 1)[..., 0].tolist() == [[4, 3, 2, 1, 0], [7, 6, 5, 8, 9]]
+    assert torch.equal(reversed_within(reversed_within(x, present, 1), present, 1), x)
+    assert torch.equal(reversed_within(x, None, 1), x.flip(1))
+    assert reversed_within(x[..., 0], present, -1).tolist() == [[4, 3, 2, 1, 0], [7, 6, 5, 8, 9]]
+    with pytest.raises(ValueError, match="present must have shape"):
+        reversed_within(x, present[:, :4], 1)
 
 
 @pytest.mark.parametrize("variant", ["mac", "mag", "mal"])

@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from titans_seq._tensors import reversed_within
+
 __all__ = ["DNATokenizer", "read_fasta", "read_fasta_per_class", "read_labelled_fasta", "read_sequence_table",
            "reverse_complement"]
 
@@ -96,10 +98,7 @@ class DNATokenizer:
         """Reverse complement of padded token ids ``(..., L)``: bases complemented and reversed within each
         sequence's own length, the padding left at the end."""
         lookup = torch.as_tensor(self._complement, device=ids.device)
-        lengths = (ids != PAD).sum(-1, keepdim=True)
-        positions = torch.arange(ids.shape[-1], device=ids.device).expand_as(ids)
-        source = torch.where(positions < lengths, lengths - 1 - positions, positions)
-        return lookup[ids.gather(-1, source)]
+        return lookup[reversed_within(ids, ids != PAD, -1)]
 
 
 def _check_records(records: list[tuple[str, str]], path: str | os.PathLike) -> list[tuple[str, str]]:

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from titans_seq._tensors import reversed_within
 from titans_seq.layers.attention import Attention, AttentionState
 from titans_seq.layers.config import TitansConfig
 from titans_seq.layers.dropout import Dropout
 from titans_seq.memory import MemoryState, NeuralMemory
 
-__all__ = ["BLOCKS", "LMM", "MAC", "MAG", "MAL", "BidirectionalMemory", "FeedForward", "GatedCombination",
-           "reversed_within"]
+__all__ = ["BLOCKS", "LMM", "MAC", "MAG", "MAL", "BidirectionalMemory", "FeedForward", "GatedCombination"]
 
 
 class FeedForward(nn.Module):
@@ -58,18 +58,6 @@ def _memory_kwargs(config: TitansConfig) -> dict:
                 memory_expansion=config.memory_expansion, max_lr=config.memory_max_lr)
 
 
-def reversed_within(x: Tensor, present: Tensor | None) -> Tensor:
-    """``x`` ``(B, T, ...)`` in reverse order along ``T``; with ``present`` ``(B, T)`` (each sequence's positions,
-    followed by its padding) each sequence is reversed within its own length, its padding left at the end, so
-    that a backward reading meets the sequence before any padding. Applied twice, it gives ``x`` back."""
-    if present is None:
-        return x.flip(1)
-    lengths = present.sum(1, keepdim=True)
-    positions = torch.arange(x.shape[1], device=x.device).expand_as(present)
-    source = torch.where(positions < lengths, lengths - 1 - positions, positions)
-    return x.gather(1, source.view(*source.shape, *[1] * (x.dim() - 2)).expand_as(x))
-
-
 class BidirectionalMemory(nn.Module):
     """Two neural memories, one reading the sequence forwards and one backwards; their outputs are
     concatenated and projected. For encoders that see a whole window; it takes no streaming state."""
@@ -84,8 +72,8 @@ class BidirectionalMemory(nn.Module):
         """Both readings of ``x``; the backward one reverses each sequence within ``present`` (see
         :func:`reversed_within`), so padding after a sequence reaches neither reading of it."""
         ahead, _ = self.forwards(x)
-        behind, _ = self.backwards(reversed_within(x, present))
-        return self.combine(torch.cat([ahead, reversed_within(behind, present)], dim=-1)), None
+        behind, _ = self.backwards(reversed_within(x, present, 1))
+        return self.combine(torch.cat([ahead, reversed_within(behind, present, 1)], dim=-1)), None
 
 
 def _memory(config: TitansConfig) -> nn.Module:
@@ -255,8 +243,9 @@ class MAC(_Block):
             out, state = self._read(normed, self.directions[0], state or MACState(None, None))
         else:
             ahead, _ = self._read(normed, self.directions[0], MACState(None, None), present)
-            behind, _ = self._read(reversed_within(normed, present), self.directions[1], MACState(None, None), present)
-            out = self.merge_directions(torch.cat([ahead, reversed_within(behind, present)], dim=-1))
+            backward_input = reversed_within(normed, present, 1)
+            behind, _ = self._read(backward_input, self.directions[1], MACState(None, None), present)
+            out = self.merge_directions(torch.cat([ahead, reversed_within(behind, present, 1)], dim=-1))
             state = None
         return self._feed_forward(x + self.drop(out)), state
 
