@@ -37,3 +37,12 @@ def flag(name: str, value: object) -> bool:
     if not isinstance(value, bool):
         raise ValueError(f"{name} must be True or False, got {value!r}")
     return value
+
+
+def hidden_width(name: str, expansion: object, width_name: str, width: int) -> int:
+    """The hidden width ``round(width * expansion)`` of a memory MLP, if ``expansion`` is a positive finite number
+    that gives at least 1."""
+    hidden = round(width * positive_number(name, expansion))
+    if hidden < 1:
+        raise ValueError(f"{name} ({expansion!r}) times {width_name} ({width}) must give a hidden width of at least 1")
+    return hidden

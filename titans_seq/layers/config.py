@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, fields
 
 import yaml
 
-from titans_seq._checks import is_int, is_positive_number
+from titans_seq._checks import hidden_width, is_int, is_positive_number
 
 __all__ = ["VARIANTS", "EncoderFields", "TitansConfig"]
 
@@ -71,12 +71,9 @@ class TitansConfig:
         if self.variant == "mac" and self.segment % self.memory_chunk:
             raise ValueError(f"MAC's segment_len ({self.segment}) must be a multiple of memory_chunk "
                              f"({self.memory_chunk}), so each segment starts on a memory chunk")
-        for name in ("memory_expansion", "ff_mult"):
-            if not is_positive_number(getattr(self, name)):
-                raise ValueError(f"{name} must be a positive finite number, got {getattr(self, name)!r}")
-        if round(self.dim // self.heads * self.memory_expansion) < 1:
-            raise ValueError(f"memory_expansion ({self.memory_expansion}) times the head width "
-                             f"({self.dim // self.heads}) must give the memory a hidden width of at least 1")
+        if not is_positive_number(self.ff_mult):
+            raise ValueError(f"ff_mult must be a positive finite number, got {self.ff_mult!r}")
+        hidden_width("memory_expansion", self.memory_expansion, "the head width dim / heads", self.dim // self.heads)
         if self.memory_max_lr is not None and not is_positive_number(self.memory_max_lr):
             raise ValueError(f"memory_max_lr must be a positive finite number or None, got {self.memory_max_lr!r}")
         if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:

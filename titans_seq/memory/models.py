@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from titans_seq._checks import positive_int, positive_number
+from titans_seq._checks import hidden_width, positive_int
 
 __all__ = ["ChunkStepper", "MemoryMLP"]
 
@@ -57,11 +57,9 @@ class MemoryMLP(ChunkStepper):
     def __init__(self, dim: int, depth: int = 2, expansion: float = 4.0, residual: bool = False, norm: bool = False):
         positive_int("dim", dim)
         positive_int("depth", depth)
-        if round(dim * positive_number("expansion", expansion)) < 1:
-            raise ValueError(f"expansion must give a hidden width round(dim * expansion) >= 1, got {expansion!r}")
+        hidden = hidden_width("expansion", expansion, "dim", dim)
         self.dim, self.depth, self.expansion = dim, depth, float(expansion)
         self.residual, self.norm = bool(residual), bool(norm)
-        hidden = round(dim * expansion)
         self.sizes = [dim] + [hidden] * (depth - 1) + [dim]
 
     def __repr__(self) -> str:

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from titans_seq._checks import flag, positive_int, positive_number
+from titans_seq._checks import flag, hidden_width, positive_int, positive_number
 from titans_seq.memory.conv import causal_depthwise_conv
 from titans_seq.memory.models import MemoryMLP
 from titans_seq.memory.scan import neural_memory_scan, read_memory
@@ -129,9 +129,7 @@ class NeuralMemory(nn.Module):
         self.normalize_values, self.ema_momentum = flag("normalize_values", normalize_values), flag("ema_momentum",
                                                                                                     ema_momentum)
         positive_int("memory_depth", memory_depth)
-        if round(self.head_dim * positive_number("memory_expansion", memory_expansion)) < 1:
-            raise ValueError(f"memory_expansion ({memory_expansion}) times head_dim ({self.head_dim}) must give the "
-                             "memory a hidden width of at least 1")
+        hidden_width("memory_expansion", memory_expansion, "head_dim", self.head_dim)
 
         self.inner = inner = self.heads * self.head_dim
         self.input_norm = nn.RMSNorm(dim)
