@@ -219,6 +219,25 @@ def test_cycle_places_a_new_series_on_the_training_clock():
     assert model.score(data.iloc[5:]) != pytest.approx(model.score(data.iloc[5:].to_numpy()))
 
 
+def test_cycle_places_every_row_by_its_timestamp_across_a_gap():
+    """A timed series with a gap: training, predict() and predict(y) place each row by its time, so the rows
+    after the gap keep their hours, and a timed tail of the training series forecasts as the series itself."""
+    data = series().drop(series().index[200:205])
+    model = TitansForecaster(lookback=48, horizon=12, patch_len=8, stride=8, cycle=24, random_state=0,
+                             **{**TINY, "max_epochs": 1}).fit(data)
+    with torch.no_grad():
+        model.model_.network.cycle.values.normal_(generator=torch.Generator().manual_seed(0))
+    pd.testing.assert_frame_equal(model.predict(data.iloc[210:]), model.predict())
+    clocks = []
+    forward = model.model_.forward
+    model.model_.forward = lambda x, clock: clocks.append(clock) or forward(x, clock)
+    hours = ((data.index - data.index[0]) // pd.Timedelta("1h")).tolist()
+    model.predict(data.iloc[150:260])
+    assert clocks[-1].tolist() == [hours[212:260] + list(range(hours[259] + 1, hours[259] + 13))]
+    model.score(data.iloc[150:260])
+    assert clocks[-1].tolist() == [hours[150 + i: 210 + i] for i in range(51)]
+
+
 def test_not_fitted_and_bad_parameters():
     with pytest.raises(NotFittedError):
         TitansForecaster().predict()

@@ -31,7 +31,14 @@ from titans_seq import __version__
 from titans_seq._io import replacing
 from titans_seq.data.dna import DNATokenizer, read_fasta
 from titans_seq.data.genomics import SequenceDataModule, stratified_split
-from titans_seq.data.timeseries import Series, TimeSeriesDataModule, median_step, read_series
+from titans_seq.data.timeseries import (
+    Series,
+    TimeSeriesDataModule,
+    forecast_clock,
+    median_step,
+    read_series,
+    steps_since_start,
+)
 from titans_seq.layers import VARIANTS
 from titans_seq.tasks import (
     DNA_ENCODER,
@@ -218,8 +225,10 @@ class TitansForecaster(_LightningEstimator):
     ``dropout`` (the encoder's) and ``weight_decay`` (AdamW's) set the regularisation; ``channel_mixing``,
     ``linear_skip``, ``cycle``, ``head_patches`` and ``lr_schedule`` are the
     :class:`~titans_seq.tasks.Forecaster`'s options of those names.
-    With a ``cycle``, a series given to ``predict`` or ``score`` is placed on the training series' clock by
-    its timestamps (both series timed), else its first row is taken to be the training series' first row.
+    With a ``cycle``, each row of a timed series is placed on the cycle by its timestamp: steps of the training
+    series' usual interval since its first timestamp, in training and in ``predict`` and ``score``, so rows after
+    a gap keep their time of day. The first row of a series without timestamps is taken to be the training
+    series' first row, and its rows to be one step apart.
 
     ``score(y)`` is the negative MSE over every window of ``y``, on data scaled by the training
     statistics — the quantity the forecasting literature reports — so that higher is better.
@@ -298,7 +307,7 @@ class TitansForecaster(_LightningEstimator):
                              f"lookback + horizon = {needed} there: give a longer series or a shorter lookback, "
                              f"horizon or validation_fraction")
         data = _SeriesDataModule(series, p.validation_fraction, lookback=p.lookback, horizon=p.horizon,
-                                 batch_size=p.batch_size)
+                                 batch_size=p.batch_size, clock="rows" if series.times is None else "time")
         data.setup()
         encoder = dataclasses.replace(FORECAST_ENCODER, variant=p.variant, dim=p.dim, depth=p.depth,
                                       heads=p.heads, dropout=float(p.dropout))
@@ -316,16 +325,16 @@ class TitansForecaster(_LightningEstimator):
         self.freq_ = None if series.times is None else time_step(series.times)
         self.last_window_ = series.values[-p.lookback:].copy()
         self.last_times_ = None if series.times is None else series.times[-p.lookback:]
-        self.n_rows_ = len(series.values)
+        self.last_clock_ = data.clock_rows[-p.lookback:].copy()
         self.first_time_ = None if series.times is None else series.times[0]
         self.step_ = None if series.times is None else median_step(series.times)
         return self
 
-    def _first_row(self, series: Series) -> int:
-        """Where ``series``' first row lies on the training series' clock (see the class docstring)."""
+    def _clock(self, series: Series) -> np.ndarray:
+        """Where each of ``series``' rows lies on the training series' clock (see the class docstring)."""
         if series.times is None or self.first_time_ is None:
-            return 0
-        return round((series.times[0] - self.first_time_) / self.step_)
+            return np.arange(len(series.values))
+        return steps_since_start(series.times, self.first_time_, self.step_)
 
     def _scaled(self, values: np.ndarray) -> torch.Tensor:
         return torch.as_tensor((values - self.scaler_mean_) / self.scaler_scale_, dtype=torch.float32)
@@ -333,16 +342,16 @@ class TitansForecaster(_LightningEstimator):
     def _raw_forecast(self, y) -> tuple[np.ndarray, pd.Index]:
         check_is_fitted(self, "model_")
         if y is None:
-            window, times, first_row = self.last_window_, self.last_times_, self.n_rows_ - self.lookback
+            window, times, clock = self.last_window_, self.last_times_, self.last_clock_
         else:
             series = self._series(y, fitted=True)
             if len(series.values) < self.lookback:
                 raise ValueError(f"y has {len(series.values)} rows, fewer than lookback = {self.lookback}")
             window = series.values[-self.lookback:]
             times = None if series.times is None else series.times[-self.lookback:]
-            first_row = self._first_row(series) + len(series.values) - self.lookback
+            clock = self._clock(series)[-self.lookback:]
         with torch.no_grad():
-            out = self.model_(self._scaled(window).unsqueeze(0), torch.tensor([first_row]))[0].numpy()
+            out = self.model_(self._scaled(window).unsqueeze(0), forecast_clock(clock, self.horizon))[0].numpy()
         scale = self.scaler_scale_.reshape(1, -1, *([1] * (out.ndim - 2)))
         mean = self.scaler_mean_.reshape(1, -1, *([1] * (out.ndim - 2)))
         return out * scale + mean, future_index(times, self.horizon)
@@ -372,11 +381,11 @@ class TitansForecaster(_LightningEstimator):
             raise ValueError(f"y has {len(scaled)} rows, fewer than lookback + horizon = "
                              f"{self.lookback + self.horizon}")
         windows = scaled.unfold(0, self.lookback + self.horizon, 1).transpose(1, 2)
-        first_rows = self._first_row(series) + torch.arange(len(windows))
+        clocks = torch.as_tensor(self._clock(series)).unfold(0, self.lookback + self.horizon, 1)
         errors = []
         with torch.no_grad():
-            for batch, rows in zip(windows.split(256), first_rows.split(256), strict=True):
-                prediction = self.model_.point(self.model_(batch[:, :self.lookback], rows))
+            for batch, clock in zip(windows.split(256), clocks.split(256), strict=True):
+                prediction = self.model_.point(self.model_(batch[:, :self.lookback], clock))
                 errors.append((prediction - batch[:, self.lookback:]).square().flatten(1))
         return -float(torch.cat(errors).mean())
 

@@ -129,10 +129,21 @@ def median_step(times: pd.DatetimeIndex) -> pd.Timedelta:
     return (times[1:] - times[:-1]).median()
 
 
-def steps_since_start(times: pd.DatetimeIndex) -> np.ndarray:
-    """Each timestamp's distance from the first in the series' usual step (:func:`median_step`), rounded:
-    the time-of-day phase a cycle needs, which a row index loses at a gap or a repeated timestamp."""
-    return np.round(((times - times[0]) / median_step(times)).to_numpy()).astype(np.int64)
+def steps_since_start(times: pd.DatetimeIndex, start: pd.Timestamp | None = None,
+                      step: pd.Timedelta | None = None) -> np.ndarray:
+    """Each timestamp's distance from ``start`` (default: the first) in ``step`` (default: the series' usual
+    step, :func:`median_step`), rounded: the time-of-day phase a cycle needs, which a row index loses at a gap
+    or a repeated timestamp."""
+    start = times[0] if start is None else start
+    step = median_step(times) if step is None else step
+    return np.round(((times - start) / step).to_numpy()).astype(np.int64)
+
+
+def forecast_clock(clock: np.ndarray, horizon: int) -> torch.Tensor:
+    """``(1, len(clock) + horizon)``: a context's rows on the clock, followed by the ``horizon`` rows of its
+    forecast, one step apart after its last."""
+    ahead = int(clock[-1]) + np.arange(1, horizon + 1)
+    return torch.as_tensor(np.concatenate([clock, ahead]), dtype=torch.long).unsqueeze(0)
 
 
 class TimeSeriesDataModule(SplitDataModule):
@@ -214,9 +225,8 @@ class TimeSeriesDataModule(SplitDataModule):
         """One batch: the latest ``lookback`` rows (scaled), the context of a forecast beyond the data, and the
         clock of those rows and of the ``horizon`` after them."""
         latest = torch.as_tensor(self.scaled[-self.lookback:], dtype=torch.float32).unsqueeze(0)
-        ahead = int(self.clock_rows[-1]) + np.arange(1, self.horizon + 1)
-        clock = torch.as_tensor(np.concatenate([self.clock_rows[-self.lookback:], ahead]), dtype=torch.long)
-        return DataLoader(TensorDataset(latest, clock.unsqueeze(0)), batch_size=1)
+        clock = forecast_clock(self.clock_rows[-self.lookback:], self.horizon)
+        return DataLoader(TensorDataset(latest, clock), batch_size=1)
 
     @property
     def windows(self) -> dict[str, int]:
