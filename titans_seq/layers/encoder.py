@@ -33,7 +33,9 @@ class TitansEncoder(nn.Module):
     call, so inputs of any length run in bounded memory. In bidirectional mode (``causal=False``) the
     encoder sees its whole input at once; it takes no state and returns ``None``, and ``present`` ``(B, T)``
     (bool, each sequence's positions followed by its padding) keeps every sequence's output independent of
-    the padding after it. A causal encoder needs no ``present``: no position sees a later one.
+    the padding after it (checked to be of that form in eager mode; under ``torch.compile`` it is taken as
+    given, so that padding keeps the graph whole). A causal encoder needs no ``present``: no position sees a
+    later one.
     """
 
     def __init__(self, config: TitansConfig):
@@ -59,10 +61,14 @@ class TitansEncoder(nn.Module):
                                     or present.shape != x.shape[:2]):
             got = (present.dtype, tuple(present.shape)) if isinstance(present, Tensor) else type(present).__name__
             raise ValueError(f"present must be a bool tensor of shape {tuple(x.shape[:2])}, got {got}")
-        if present is not None and bool((present[:, 1:] & ~present[:, :-1]).any()):
-            raise ValueError("present must mark each sequence's positions first and its padding after them")
-        if self.config.causal or (present is not None and bool(present.all())):
+        if self.config.causal:
             present = None  # nothing to keep out
+        # Both read present's values, which would break a compiled graph; compiled, padding is assumed well-formed.
+        elif present is not None and not torch.compiler.is_compiling():
+            if bool((present[:, 1:] & ~present[:, :-1]).any()):
+                raise ValueError("present must mark each sequence's positions first and its padding after them")
+            if bool(present.all()):
+                present = None
         states = state.blocks if state is not None else [None] * len(self.blocks)
         new_states = []
         for block, block_state in zip(self.blocks, states, strict=True):
