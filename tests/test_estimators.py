@@ -1,11 +1,14 @@
 """The scikit-learn estimators: the API scikit-learn users rely on, persistence, determinism, bad input."""
 
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from Bio.Seq import Seq
+from Bio.SeqRecord import SeqRecord
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import roc_auc_score
@@ -238,6 +241,14 @@ def test_cycle_places_every_row_by_its_timestamp_across_a_gap():
     assert clocks[-1].tolist() == [hours[150 + i: 210 + i] for i in range(51)]
 
 
+def test_classifier_errors_name_the_users_labels_and_parameters():
+    X, labels = motif_data(40)
+    with pytest.raises(ValueError, match="class 'rare' has a single sequence"):
+        TitansSequenceClassifier(**TINY).fit([*X, "ACGTACGT"], [*labels, "rare"])
+    with pytest.raises(ValueError, match=r"validation_fraction=0\.05 cannot carve a validation part"):
+        TitansSequenceClassifier(validation_fraction=0.05, **TINY).fit(X[:12], ["a", "b", "c"] * 4)
+
+
 def test_not_fitted_and_bad_parameters():
     with pytest.raises(NotFittedError):
         TitansForecaster().predict()
@@ -309,8 +320,16 @@ def test_bad_sequences_get_clear_errors(classifier):
         TitansSequenceClassifier(**TINY).fit(["ACGT", "ACGT"], ["a", "b", "a"])
     with pytest.raises(ValueError, match="single class"):
         TitansSequenceClassifier(**TINY).fit(["ACGT", "ACGA"], ["a", "a"])
-    with pytest.raises(ValueError, match="single string"):
+    with pytest.raises(ValueError, match=r"a single str \('ACGT', not a file\)"):
         classifier.predict("ACGT")
+    for single in (SeqRecord(Seq("ACGTACGT"), id="r1"), Seq("ACGTACGT"), b"ACGT", {"r1": "ACGT"}):
+        with pytest.raises(ValueError, match=f"got a single {type(single).__name__}"):
+            classifier.predict(single)
+    with pytest.raises(FileNotFoundError, match=r"missing\.fa"):
+        classifier.predict(Path("missing.fa"))
+    with pytest.raises(ValueError, match=r"X\[0\] \('0'\) is an empty sequence"):
+        classifier.predict_proba(["", "ACGT"])
+    np.testing.assert_array_equal(classifier.predict([Seq("ACGTACGT")]), classifier.predict(["ACGTACGT"]))
     with pytest.raises(ValueError, match=r"character 'x' at position 0"):
         classifier.predict(["xCGT"])
 

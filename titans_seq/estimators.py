@@ -393,38 +393,56 @@ class TitansForecaster(_LightningEstimator):
 # ---------------------------------------------------------------------------------------------- genomics
 
 def _sequences(X) -> tuple[list[str], list[str]]:
-    """Sequences and their names from a list of strings or SeqRecords, or a FASTA/FASTQ path."""
-    if isinstance(X, (str, os.PathLike)) and os.path.isfile(X):
+    """Sequences and their names from a list of strings, Biopython Seqs or SeqRecords, or a FASTA/FASTQ path."""
+    from Bio.Seq import Seq
+
+    if isinstance(X, os.PathLike) or (isinstance(X, str) and os.path.isfile(X)):
         records = read_fasta(X)
         return [s for _, s in records], [n for n, _ in records]
-    if isinstance(X, str):
-        raise ValueError("X must be a list of sequences or the path of a FASTA file, got a single string")
-    items = list(X)
+    if isinstance(X, (str, bytes, dict, Seq)) or hasattr(X, "seq"):
+        raise ValueError(f"X must be a list of sequences or the path of a FASTA file, got a single "
+                         f"{type(X).__name__}" + (f" ({X[:40]!r}, not a file)" if isinstance(X, str) else ""))
     sequences, names = [], []
-    for i, item in enumerate(items):
+    for i, item in enumerate(X):
         if hasattr(item, "seq"):  # a Biopython SeqRecord
-            sequences.append(str(item.seq))
-            names.append(getattr(item, "id", str(i)))
-        elif isinstance(item, str):
-            sequences.append(item)
-            names.append(str(i))
+            sequence, name = str(item.seq), getattr(item, "id", str(i))
+        elif isinstance(item, (str, Seq)):
+            sequence, name = str(item), str(i)
         else:
             raise ValueError(f"X[{i}] is a {type(item).__name__}; give DNA strings or Biopython SeqRecords")
+        if not sequence:
+            raise ValueError(f"X[{i}] ({name!r}) is an empty sequence")
+        sequences.append(sequence)
+        names.append(name)
     if not sequences:
         raise ValueError("X holds no sequences")
     return sequences, names
 
 
 class _ArraysDataModule(SequenceDataModule):
-    """Sequences given in memory, a stratified validation part carved off by the seed."""
+    """Sequences given in memory, a stratified validation part carved off by the seed; the classes indexed in the
+    order of ``class_names`` (the estimator's ``classes_``)."""
 
-    def __init__(self, sequences, names, labels, validation_fraction: float, **kwargs):
+    def __init__(self, sequences, names, labels, validation_fraction: float, class_names: list[str], **kwargs):
         super().__init__(**kwargs)
         self.inputs, self.validation_fraction = (names, sequences, labels), validation_fraction
+        self.given_class_names = class_names
 
     def load_splits(self):
         fractions = (1 - self.validation_fraction, self.validation_fraction)
-        return stratified_split(self.inputs, fractions, self.seed)
+        try:
+            return stratified_split(self.inputs, fractions, self.seed)
+        except ValueError as error:
+            raise ValueError(f"validation_fraction={self.validation_fraction} cannot carve a validation part that "
+                             f"holds every class from {len(self.inputs[0])} sequences of "
+                             f"{len(self.given_class_names)} classes ({error})") from error
+
+    def class_order(self, names: set[str]) -> list[str]:
+        missing = [name for name in self.given_class_names if name not in names]
+        if missing:
+            raise ValueError(f"validation_fraction={self.validation_fraction} leaves no training sequence of "
+                             f"class(es) {missing}")
+        return list(self.given_class_names)
 
 
 class TitansSequenceClassifier(ClassifierMixin, _LightningEstimator):
@@ -493,23 +511,25 @@ class TitansSequenceClassifier(ClassifierMixin, _LightningEstimator):
         check_classification_targets(labels)
         if labels.ndim != 1 or len(labels) != len(sequences):
             raise ValueError(f"X has {len(sequences)} sequences but y has {labels.shape} labels; they must match")
-        classes = np.unique(labels)
+        classes, counts = np.unique(labels, return_counts=True)
         if len(classes) < 2:
-            raise ValueError(f"y has a single class ({classes[0]!r}); classification needs at least two")
+            raise ValueError(f"y has a single class ({classes.tolist()[0]!r}); classification needs at least two")
         tokenizer = DNATokenizer()
         for sequence, name in zip(sequences, names, strict=True):
             tokenizer.encode(sequence, name)  # every bad character is reported before any training
-        # The DataModule orders classes by name; zero-padded indices into classes (np.unique's order, which
-        # scikit-learn's classes_ follows) keep that order, where the labels' own strings would not ("10" < "2").
-        width = len(str(len(classes) - 1))
-        indices = [f"{i:0{width}d}" for i in np.searchsorted(classes, labels)]
-        data = _ArraysDataModule(sequences, names, indices, p.validation_fraction,
-                                 max_length=p.max_length, batch_size=p.batch_size, rc_augment=p.rc_augment,
-                                 seed=p.random_state or 0)
+        if counts.min() < 2:
+            raise ValueError(f"class {classes.tolist()[counts.argmin()]!r} has a single sequence; every class needs "
+                             f"at least two, one to train on and one to validate")
+        # The DataModule indexes the classes in the order of class_names: np.unique's, which scikit-learn's
+        # classes_ follows, where sorting the labels' strings would not ("10" < "2").
+        class_names = [str(c) for c in classes]
+        data = _ArraysDataModule(sequences, names, [class_names[i] for i in np.searchsorted(classes, labels)],
+                                 p.validation_fraction, class_names, max_length=p.max_length,
+                                 batch_size=p.batch_size, rc_augment=p.rc_augment, seed=p.random_state or 0)
         data.setup()
         encoder = dataclasses.replace(DNA_ENCODER, variant=p.variant, dim=p.dim, depth=p.depth,
                                       heads=p.heads, dropout=float(p.dropout))
-        model = SequenceClassifier(classes=len(classes), class_names=[str(c) for c in classes], encoder=encoder,
+        model = SequenceClassifier(classes=len(classes), class_names=class_names, encoder=encoder,
                                    pooling=p.pooling, patch=p.patch, kmer=p.kmer,
                                    kmer_linear_gain=float(p.kmer_linear_gain),
                                    position_linear_gain=float(p.position_linear_gain), max_length=data.max_length,

@@ -17,6 +17,7 @@ from titans_seq.data import (
     read_labelled_fasta,
     read_sequence_table,
     reverse_complement,
+    stratified_split,
 )
 
 
@@ -63,6 +64,25 @@ def test_fasta_fastq_and_labelled_readers(tmp_path):
     assert (ids, sequences, labels) == (["s1", "s2"], ["ACGTAC", "GGGG"], ["enhancer", "other"])
     (tmp_path / "b.fa").write_text(">s3\nTTTT\n")
     assert read_fasta_per_class({"x": tmp_path / "a.fa", "y": tmp_path / "b.fa"})[2] == ["x", "x", "y"]
+    with gzip.open(tmp_path / "l.fq.gz", "wt") as f:
+        f.write("@r1 label=a\nACGT\n+\nIIII\n@r2 label=b\nTT\n+\nII\n")
+    assert read_labelled_fasta(tmp_path / "l.fq.gz") == (["r1", "r2"], ["ACGT", "TT"], ["a", "b"])
+
+
+def test_tables_keep_every_cell_as_written(tmp_path):
+    (tmp_path / "t.csv").write_text("id,sequence,label\n0007,ACGT,NA\n7,GGCC,01\n")
+    assert read_sequence_table(tmp_path / "t.csv") == (["0007", "7"], ["ACGT", "GGCC"], ["NA", "01"])
+    (tmp_path / "u.csv").write_text("id,sequence,label\n7,ACGT,a\n07,GGCC,b\n7,TTTT,a\n")
+    with pytest.raises(ValueError, match="id '7' appears in more than one row"):
+        read_sequence_table(tmp_path / "u.csv")
+
+
+@pytest.mark.parametrize("reader", [read_fasta, read_sequence_table])
+@pytest.mark.parametrize("name, content", [("plain.fa.gz", b">s1\nACGT\n"), ("binary.fa", bytes(range(256)))])
+def test_unreadable_files_name_themselves(tmp_path, reader, name, content):
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(ValueError, match=rf"{name}: not a readable"):
+        reader(tmp_path / name)
 
 
 @pytest.mark.parametrize(
@@ -110,6 +130,8 @@ def test_local_protocol_is_stratified_and_seeded(samples, monkeypatch):
     assert again.records["test"][1][:5] == data.records["test"][1][:5]
     with pytest.raises(FileNotFoundError, match="use protocol='local'"):
         GenomicBenchmarksDataModule("human_nontata_promoters").setup()
+    with pytest.raises(ValueError, match=r"cannot split 30 records of classes \{'a': 20, 'b': 7, 'rare': 3\}"):
+        stratified_split((list("x" * 30), list("A" * 30), ["a"] * 20 + ["b"] * 7 + ["rare"] * 3), (0.7, 0.1, 0.2), 0)
     with pytest.raises(ValueError, match="unknown Genomic Benchmarks dataset"):
         GenomicBenchmarksDataModule("human_or_cat")
 
@@ -153,6 +175,21 @@ def test_official_protocol_reads_the_package_layout(tmp_path):
     data = GenomicBenchmarksDataModule("dummy_mouse_enhancers_ensembl", data_dir=str(tmp_path), val_fraction=0.2)
     data.setup()
     assert data.sizes == {"train": 48, "val": 12, "test": 20}
+    (tmp_path / "dummy_mouse_enhancers_ensembl" / "test" / "positive" / "0.txt").write_text("\n")
+    with pytest.raises(ValueError, match=r"positive/0\.txt: an empty sequence"):
+        GenomicBenchmarksDataModule("dummy_mouse_enhancers_ensembl", data_dir=str(tmp_path)).setup()
+
+
+@pytest.mark.parametrize("label, message", [("2", "label '2', neither a class"), ("postive", "label 'postive'")])
+def test_a_tables_labels_must_name_the_datasets_classes(tmp_path, label, message):
+    folder = tmp_path / "dummy_mouse_enhancers_ensembl"
+    folder.mkdir()
+    rows = [f"{'ACGT' * 5},{i % 2}" for i in range(20)] + [f"{'ACGT' * 5},positive", f"{'ACGT' * 5},{label}"]
+    for split in ("train", "test"):
+        (folder / f"{split}.csv").write_text("sequence,label\n" + "\n".join(rows) + "\n")
+    data = GenomicBenchmarksDataModule("dummy_mouse_enhancers_ensembl", data_dir=str(tmp_path), download=False)
+    with pytest.raises(ValueError, match=rf"train\.csv: row 21 has {message}"):
+        data.setup()
 
 
 def test_fasta_datamodule_rc_augmentation(tmp_path):
@@ -161,6 +198,8 @@ def test_fasta_datamodule_rc_augmentation(tmp_path):
         with open(tmp_path / f"{label}.fa", "w") as f:
             for i in range(40):
                 f.write(f">{label}{i}\n{''.join(rng.choice(list('ACGT'), 30))}\n")
+    with pytest.raises(ValueError, match="files is empty"):
+        FastaDataModule(files={})
     data = FastaDataModule(files={"a": str(tmp_path / "a.fa"), "b": str(tmp_path / "b.fa")}, batch_size=4, seed=3)
     data.setup()
     assert data.class_names == ["a", "b"] and data.sizes == {"train": 56, "val": 8, "test": 16}

@@ -36,16 +36,17 @@ def motif_table(path, n=800, length=64, seed=0, background_motif=None):
 
 
 @pytest.mark.parametrize("variant", ["lmm", "mac", "mag", "mal"])
-@pytest.mark.parametrize("patch", [1, 4])
-def test_a_sequences_prediction_does_not_depend_on_how_far_it_is_padded(variant, patch):
+@pytest.mark.parametrize("patch, pooling", [(1, "mean"), (4, "mean"), (4, "cls"), (4, "last")])
+def test_a_sequences_prediction_does_not_depend_on_how_far_it_is_padded(variant, patch, pooling):
+    """50 bases: with patch 4, a last partial patch, padded to its own length, a multiple of the patch, or beyond."""
     config = TitansConfig(**{**SMALL.to_dict(), "variant": variant, "window": 8, "segment_len": 8})
     torch.manual_seed(0)
-    network = SequenceNetwork(2, config, patch=patch, kmer=3, strand_aware=True).eval()
-    sequence = "".join(np.random.default_rng(0).choice(list("ACGT"), 52))
+    network = SequenceNetwork(2, config, pooling=pooling, patch=patch, kmer=3, strand_aware=True).eval()
+    sequence = "".join(np.random.default_rng(0).choice(list("ACGT"), 50))
     tokenizer = DNATokenizer()
     with torch.no_grad():
         for reverse in (torch.tensor([False]), torch.tensor([True])):  # the strand head reads the reverse complement
-            unpadded, *padded = (network(tokenizer.batch([sequence], length), reverse) for length in (52, 64, 128))
+            unpadded, *padded = (network(tokenizer.batch([sequence], length), reverse) for length in (50, 52, 64, 128))
             for logits in padded:
                 torch.testing.assert_close(logits, unpadded, rtol=1e-5, atol=1e-5)
 
@@ -130,6 +131,20 @@ def test_class_names_survive_save_and_load(tmp_path):
     torch.testing.assert_close(loaded.eval()(ids), model.eval()(ids))
 
 
+def test_the_classes_must_be_the_datamodules(tmp_path):
+    """Names in another order would label every prediction wrong; a model without names takes the DataModule's."""
+    data = SequenceCSVDataModule(path=str(motif_table(tmp_path / "m.csv", n=40)), batch_size=8)
+    trainer = L.Trainer(fast_dev_run=1, logger=False, enable_progress_bar=False, enable_model_summary=False,
+                        accelerator="cpu")
+    for model, error in ((SequenceClassifier(class_names=["motif", "background"], encoder=SMALL), "differ from"),
+                         (SequenceClassifier(classes=3, encoder=SMALL), "3 classes but the DataModule has 2")):
+        with pytest.raises(ValueError, match=error):
+            trainer.fit(model, datamodule=data)
+    unnamed = SequenceClassifier(classes=2, encoder=SMALL)
+    trainer.fit(unnamed, datamodule=data)
+    assert unnamed.class_names == unnamed.hparams.class_names == ["background", "motif"]
+
+
 @pytest.mark.parametrize("causal, kmer, piece, gain", [(True, 0, 1024, 0.0), (True, 6, 1024, 0.0), (True, 6, 4, 0.0),
                                                      (True, 6, 4, 64.0), (False, 6, 1024, 64.0)])
 def test_long_sequences_in_bounded_pieces(causal, kmer, piece, gain):
@@ -149,7 +164,8 @@ def test_long_sequences_in_bounded_pieces(causal, kmer, piece, gain):
 
 @pytest.mark.parametrize("strand_aware", [False, True])
 def test_long_sequences_in_pieces_with_a_short_tail_and_both_strands(strand_aware):
-    """A last piece shorter than a patch makes no token, as in one pass; rc_average averages both strands there too."""
+    """A last piece shorter than a patch makes a padded token, as in one pass; rc_average averages both strands there
+    too."""
     torch.manual_seed(0)
     encoder = TitansConfig(**{**SMALL.to_dict(), "causal": True})
     model = SequenceClassifier(classes=2, encoder=encoder, patch=4, kmer=3, kmer_linear_gain=64.0, rc_average=True,
@@ -161,8 +177,19 @@ def test_long_sequences_in_pieces_with_a_short_tail_and_both_strands(strand_awar
         np.testing.assert_allclose(model.classify_long(sequence, piece=piece), once, rtol=1e-4, atol=1e-5)
     with pytest.raises(ValueError, match="empty"):
         model.classify_long("")
-    with pytest.raises(ValueError, match="shorter than one patch"):
-        model.classify_long("ACG")
+    short = model.probabilities(DNATokenizer().batch(["ACG"], 3))[0].detach().numpy()
+    np.testing.assert_allclose(model.classify_long("ACG"), short, rtol=1e-4, atol=1e-5)
+
+
+def test_the_bases_after_the_last_whole_patch_are_read():
+    torch.manual_seed(0)
+    network = SequenceNetwork(2, SMALL, patch=4).eval()
+    sequence = "".join(np.random.default_rng(3).choice(list("ACGT"), 50))
+    other_tail = sequence[:-2] + ("CC" if sequence.endswith("AA") else "AA")
+    with torch.no_grad():
+        assert not torch.allclose(*(network(DNATokenizer().batch([s], 50)) for s in (sequence, other_tail)))
+    x, present = network.embedding(DNATokenizer().batch([sequence, "ACG"], 50))
+    assert x.shape[1] == 13 and present.sum(1).tolist() == [13, 1]
 
 
 def test_long_sequences_in_windows_read_the_last_full_window_unpadded():

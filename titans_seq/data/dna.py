@@ -8,8 +8,10 @@ the sequence and the position.
 
 from __future__ import annotations
 
+import gzip
 import os
 import re
+import zlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -114,51 +116,56 @@ def _check_records(records: list[tuple[str, str]], path: str | os.PathLike) -> l
     return records
 
 
-def _open_text(path: str | os.PathLike):
-    import gzip
-
-    return gzip.open(path, "rt") if str(path).endswith(".gz") else open(path)
+# What reading a truncated or mislabelled .gz, or a binary file, raises: turned into a ValueError naming the file.
+_UNREADABLE = (EOFError, gzip.BadGzipFile, zlib.error, UnicodeDecodeError)
 
 
-def read_fasta(path: str | os.PathLike) -> list[tuple[str, str]]:
-    """``(id, sequence)`` of every record of a FASTA or FASTQ file (gzip too; FASTQ by a leading ``@``).
-
-    The id is the header's first word. Raises ``ValueError`` for a file that is neither, an empty
-    record, or a repeated id; ``FileNotFoundError`` for a missing file.
-    """
+def _read_records(path: str | os.PathLike) -> list[tuple[str, str]]:
+    """``(header line, sequence)`` of every record of a FASTA or FASTQ file (gzip too; FASTQ by a leading ``@``)."""
     from Bio.SeqIO.FastaIO import SimpleFastaParser
     from Bio.SeqIO.QualityIO import FastqGeneralIterator
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no FASTA/FASTQ file at {path}")
-    with _open_text(path) as handle:
-        first = ""
-        for line in handle:
-            if line.strip():
-                first = line.lstrip()[0]
-                break
-        if first not in (">", "@"):
-            raise ValueError(f"{path}: not a FASTA or FASTQ file (the first record must start with '>' or '@')")
-        handle.seek(0)
-        try:
-            parser = SimpleFastaParser(handle) if first == ">" else FastqGeneralIterator(handle)
-            records = [(header.split()[0] if header.split() else "", record[0]) for header, *record in parser]
-        except ValueError as error:
-            raise ValueError(f"{path}: malformed {'FASTA' if first == '>' else 'FASTQ'} file: {error}") from None
+    try:
+        with gzip.open(path, "rt") if path.name.endswith(".gz") else open(path) as handle:
+            first = ""
+            for line in handle:
+                if line.strip():
+                    first = line.lstrip()[0]
+                    break
+            if first not in (">", "@"):
+                raise ValueError(f"{path}: not a FASTA or FASTQ file (the first record must start with '>' or '@')")
+            handle.seek(0)
+            try:
+                parser = SimpleFastaParser(handle) if first == ">" else FastqGeneralIterator(handle)
+                return [(header, record[0]) for header, *record in parser]
+            except _UNREADABLE:
+                raise
+            except ValueError as error:
+                raise ValueError(f"{path}: malformed {'FASTA' if first == '>' else 'FASTQ'} file: {error}") from None
+    except _UNREADABLE as error:
+        raise ValueError(f"{path}: not a readable FASTA/FASTQ text file ({type(error).__name__}: {error})") from None
+
+
+def read_fasta(path: str | os.PathLike) -> list[tuple[str, str]]:
+    """``(id, sequence)`` of every record of a FASTA or FASTQ file (gzip too; FASTQ by a leading ``@``).
+
+    The id is the header's first word. Raises ``ValueError`` for a file that is neither (or does not read
+    as text), an empty record, or a repeated id; ``FileNotFoundError`` for a missing file.
+    """
+    records = [(header.split()[0] if header.split() else "", sequence) for header, sequence in _read_records(path)]
     return _check_records(records, path)
 
 
 def read_labelled_fasta(path: str | os.PathLike, pattern: str = r"label=(\S+)") -> tuple[list[str], list[str],
                                                                                            list[str]]:
-    """ids, sequences and labels of a FASTA file whose headers carry the label, found by ``pattern``
+    """ids, sequences and labels of a FASTA (or FASTQ) file whose headers carry the label, found by ``pattern``
     (a regular expression whose first group is the label, searched in the whole header line)."""
-    from Bio.SeqIO.FastaIO import SimpleFastaParser
-
     regex = re.compile(pattern)
+    headers = [header for header, _ in _read_records(path)]
     records = read_fasta(path)
-    with _open_text(path) as handle:
-        headers = [header for header, _ in SimpleFastaParser(handle)]
     labels = []
     for (name, _), header in zip(records, headers, strict=True):
         match = regex.search(header)
@@ -189,18 +196,21 @@ def read_sequence_table(path: str | os.PathLike, sequence_column: str = "sequenc
     if not path.is_file():
         raise FileNotFoundError(f"no sequence table at {path}")
     sep = "\t" if ".tsv" in path.suffixes or ".tab" in path.suffixes else ","
-    try:
-        frame = pd.read_csv(path, sep=sep)
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as error:
-        raise ValueError(f"{path}: not a readable table: {error}") from None
+    try:  # every cell as written: no "NA" read as missing, no "01" read as 1
+        frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, *_UNREADABLE) as error:
+        raise ValueError(f"{path}: not a readable table ({type(error).__name__}: {error})") from None
     missing = [c for c in (sequence_column, label_column) if c not in frame.columns]
     if missing:
         raise ValueError(f"{path}: column(s) {missing} not found; the columns are {list(frame.columns)}")
     if frame.empty:
         raise ValueError(f"{path}: no rows")
     for column in (sequence_column, label_column):
-        empty = frame[column].isna() | (frame[column].astype(str).str.len() == 0)
+        empty = frame[column].str.strip() == ""
         if empty.any():
             raise ValueError(f"{path}: row {int(np.flatnonzero(empty.to_numpy())[0])} has no {column}")
-    ids = frame["id"].astype(str).tolist() if "id" in frame.columns else [str(i) for i in range(len(frame))]
-    return ids, frame[sequence_column].astype(str).tolist(), frame[label_column].tolist()
+    ids = frame["id"].tolist() if "id" in frame.columns else [str(i) for i in range(len(frame))]
+    repeated = pd.Index(ids)[pd.Index(ids).duplicated()]
+    if len(repeated):
+        raise ValueError(f"{path}: id {repeated[0]!r} appears in more than one row")
+    return ids, frame[sequence_column].tolist(), frame[label_column].tolist()

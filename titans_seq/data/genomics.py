@@ -36,7 +36,12 @@ def stratified_split(records: Records, fractions: tuple[float, ...], seed: int) 
     labels = np.asarray([str(label) for label in records[2]])
     parts, rest, left = [], index, 1.0
     for fraction in fractions[:-1]:
-        take, rest = train_test_split(rest, train_size=fraction / left, stratify=labels[rest], random_state=seed)
+        try:
+            take, rest = train_test_split(rest, train_size=fraction / left, stratify=labels[rest], random_state=seed)
+        except ValueError as error:
+            sizes = {str(name): int(count) for name, count in zip(*np.unique(labels, return_counts=True), strict=True)}
+            raise ValueError(f"cannot split {len(index)} records of classes {sizes} into parts of {fractions} "
+                             f"with every class in every part: {error}") from error
         parts.append(np.sort(take))
         left -= fraction
     parts.append(np.sort(rest))
@@ -120,7 +125,7 @@ class SequenceDataModule(SplitDataModule):
         splits = self.load_splits()
         if self.cv_folds:
             splits = cross_validation_fold(splits, self.cv_folds, self.cv_fold, self.seed)
-        self.class_names = sorted({str(label) for label in splits["train"][2]})
+        self.class_names = self.class_order({str(label) for label in splits["train"][2]})
         if len(self.class_names) < 2:
             raise ValueError(f"the training split has a single class ({self.class_names}); classification needs two")
         index = {name: i for i, name in enumerate(self.class_names)}
@@ -136,6 +141,10 @@ class SequenceDataModule(SplitDataModule):
             targets = np.array([index[str(label)] for label in labels])
             self.datasets[split] = SequenceDataset(tokens[split], targets, self.max_length, self.tokenizer,
                                                    rc_augment=self.rc_augment and split == "train")
+
+    def class_order(self, names: set[str]) -> list[str]:
+        """The training split's class names in the order of their indices: sorted (subclasses may fix another)."""
+        return sorted(names)
 
     def predict_dataloader(self):
         """The test split, in order (``predict`` classifies it)."""
@@ -252,8 +261,11 @@ class GenomicBenchmarksDataModule(SequenceDataModule):
             ids, sequences, labels = [], [], []
             for label in names:
                 for path in sorted((found / label).glob("*.txt")):
+                    sequence = path.read_text().strip()
+                    if not sequence:
+                        raise ValueError(f"{path}: an empty sequence")
                     ids.append(f"{label}/{path.stem}")
-                    sequences.append(path.read_text().strip())
+                    sequences.append(sequence)
                     labels.append(label)
             return ids, sequences, labels
         known = self.info["files"].get(split)
@@ -261,7 +273,17 @@ class GenomicBenchmarksDataModule(SequenceDataModule):
             locate(DataFile(f"{self.name}/{split}", f"{self.name}/{split}.csv.gz", known.get("url") or "",
                             known["sha256"]), found)
         ids, sequences, labels = read_sequence_table(found)
-        return ids, sequences, [names[int(x)] if str(x).isdigit() else str(x) for x in labels]
+        return ids, sequences, [self._class_of(label, found, row) for row, label in enumerate(labels)]
+
+    def _class_of(self, label: str, path: Path, row: int) -> str:
+        """The class a table's label names: a class name, or its index in alphabetical order."""
+        names = sorted(self.info["classes"])
+        if label in names:
+            return label
+        if label.isdigit() and int(label) < len(names):
+            return names[int(label)]
+        raise ValueError(f"{path}: row {row} has label {label!r}, neither a class of {self.name} ({names}) nor "
+                         f"the index of one (0 to {len(names) - 1})")
 
     def _local_hint(self) -> str:
         present = ", ".join(self.info["files"])
@@ -285,11 +307,14 @@ class FastaDataModule(SequenceDataModule):
                  **kwargs):
         if (files is None) == (path is None):
             raise ValueError("give either files (one FASTA per class) or path (one labelled FASTA), not both")
+        if files is not None and not files:
+            raise ValueError("files is empty: give one FASTA file per class, {label: path}")
         super().__init__(**kwargs)
         self.files, self.path, self.label_pattern, self.fractions = files, path, label_pattern, tuple(fractions)
 
     def load_splits(self) -> dict[str, Records]:
-        records = read_fasta_per_class(self.files) if self.files else read_labelled_fasta(self.path, self.label_pattern)
+        records = (read_fasta_per_class(self.files) if self.files is not None
+                   else read_labelled_fasta(self.path, self.label_pattern))
         return stratified_split(records, self.fractions, self.seed)
 
 

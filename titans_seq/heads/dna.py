@@ -17,15 +17,16 @@ POOLINGS = get_args(Pooling)
 
 
 class DNAEmbedding(nn.Module):
-    """Token ids ``(B, L)`` to embeddings ``(B, L / patch, dim)``, and which positions hold sequence.
+    """Token ids ``(B, L)`` to embeddings ``(B, ceil(L / patch), dim)``, and which positions hold sequence.
 
     ``patch=1``: one learned vector per base. ``patch>1``: a convolution over the ``2 * patch + 1``
     bases ending at every position (motifs wherever they lie, not only inside a patch), then a strided
-    one merging each run of ``patch`` positions. ``kmer=k>0`` adds a learned vector for the k-mer
-    ending at every base (averaged over each patch; zero where the k bases hold ``N`` or padding), the
-    overlapping k-mer tokens of DNABERT: their mean over a sequence is a learned summary of its k-mer
-    counts, which a few thousand training sequences can fit where single bases leave the encoder to
-    discover every motif. Everything looks back only, so a long sequence can be read in pieces: pass
+    one merging each run of ``patch`` positions. A last partial patch is padded and read like any other,
+    so a sequence's embedding does not depend on how much padding follows it. ``kmer=k>0`` adds a learned
+    vector for the k-mer ending at every base (averaged over each patch; zero where the k bases hold ``N``
+    or padding), the overlapping k-mer tokens of DNABERT: their mean over a sequence is a learned summary
+    of its k-mer counts, which a few thousand training sequences can fit where single bases leave the
+    encoder to discover every motif. Everything looks back only, so a long sequence can be read in pieces: pass
     the ``context`` (the :attr:`context` bases before the piece) and the result is that of one pass.
     """
 
@@ -43,19 +44,19 @@ class DNAEmbedding(nn.Module):
         self.kmers = nn.Embedding(4**kmer + 1, dim, padding_idx=4**kmer) if kmer else None
 
     def forward(self, ids: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        ids = F.pad(ids, (0, -ids.shape[1] % self.patch), value=self.pad_id)
         present = ids != self.pad_id
         padded = self._after_context(ids, context)
         if self.merge is None:
             h = self.embed(ids)
         else:
             x = self.embed(padded[:, self.context - 2 * self.patch:]).transpose(1, 2)
-            cut = ids.shape[1] // self.patch * self.patch
-            h = self.merge(F.gelu(self.motifs(x))[..., :cut]).transpose(1, 2)
-            present = present[:, :cut].unflatten(1, (-1, self.patch)).any(-1)
+            h = self.merge(F.gelu(self.motifs(x))).transpose(1, 2)
+            present = present.unflatten(1, (-1, self.patch)).any(-1)
         if self.kmers is not None:
             k = self.kmers(self._kmer_codes(padded))
             if self.patch > 1:
-                k = k[:, : h.shape[1] * self.patch].unflatten(1, (-1, self.patch)).mean(2)
+                k = k.unflatten(1, (-1, self.patch)).mean(2)
             h = h + k
         return h, present
 

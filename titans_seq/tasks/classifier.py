@@ -145,11 +145,8 @@ class SequenceNetwork(nn.Module):
         if self.position_linear is not None:
             raise ValueError("a network with a position term reads aligned sequences of at most max_length bases, "
                              "not streams")
-        if ids.shape[1] < self.embedding.patch:
-            raise ValueError(f"a sequence of {ids.shape[1]} bases is shorter than one patch of "
-                             f"{self.embedding.patch}: there is nothing to read")
         read = self.tokenizer.reverse_complement_ids(ids) if reverse else ids
-        state, total, count, last = None, None, 0, None
+        state, total, count, last = None, 0, 0, None
         read_context = kmer_context = None
         kmer_weights, kmer_count = 0, 0
         for part, given in zip(read.split(piece, dim=1), ids.split(piece, dim=1), strict=True):
@@ -157,14 +154,12 @@ class SequenceNetwork(nn.Module):
                 weights, found = self._kmer_sums(given, kmer_context)
                 kmer_weights, kmer_count = kmer_weights + weights, kmer_count + found
                 kmer_context = self._context_after(kmer_context, given)
-            # A last part shorter than a patch makes no token, as the bases past the last whole patch of one pass.
-            if part.shape[1] >= self.embedding.patch:
-                x, present = self.embedding(part, read_context)
-                h, state = self.encoder(x, state)
-                summed = (h * present.unsqueeze(-1)).sum(1)
-                total = summed if total is None else total + summed
-                count += int(present.sum())
-                last = h[:, -1]
+            x, present = self.embedding(part, read_context)
+            h, state = self.encoder(x, state)
+            summed = (h * present.unsqueeze(-1)).sum(1)
+            total = total + summed
+            count += int(present.sum())
+            last = h[:, -1]
             read_context = self._context_after(read_context, part)
         pooled = last if self.pooling == "last" else total / max(count, 1)
         logits = self._read_out(pooled, torch.tensor([reverse], device=ids.device))
@@ -265,13 +260,28 @@ class SequenceClassifier(L.LightningModule):
         if self.hparams.strand_aware and getattr(datamodule, "rc_augment", False):
             raise ValueError("strand_aware reverse-complements training batches itself and must know which "
                              "strand it reads: build the DataModule with rc_augment=False")
-        if self.network is not None:
-            return
-        if datamodule is None:
+        if self.network is None and datamodule is None:
             raise ValueError(self._unbuilt())
+        if datamodule is None or not hasattr(datamodule, "class_names"):
+            return
         datamodule.setup(stage)
-        self._build(len(datamodule.class_names), datamodule.class_names,
-                    self.hparams.max_length or datamodule.max_length)
+        if self.network is None:
+            self._build(len(datamodule.class_names), datamodule.class_names,
+                        self.hparams.max_length or datamodule.max_length)
+        else:
+            self._check_classes(datamodule.class_names)
+
+    def _check_classes(self, names: list[str]) -> None:
+        """The DataModule's classes (in its index order) must be this model's; a model built without names takes
+        the DataModule's."""
+        h = self.hparams
+        if len(names) != h.classes:
+            raise ValueError(f"the model has {h.classes} classes but the DataModule has {len(names)}: {names}")
+        if h.class_names is None:
+            h.class_names, self.class_names = list(names), list(names)
+        elif list(h.class_names) != list(names):
+            raise ValueError(f"class_names {h.class_names} differ from the DataModule's classes {names} (in the order "
+                             f"of its class indices); pass those, or leave class_names out to take them")
 
     def _unbuilt(self) -> str:
         """Why the network is not built yet, and what builds it."""
