@@ -167,6 +167,8 @@ def test_position_linear_term_learns_where_a_motif_sits():
         model.model_.classify_long("ACGT" * 20)
     with pytest.raises(ValueError, match=r"at most max_length_=40 bases; sequence '1' has 41 \(cropping"):
         model.predict([X[0], X[1] + "A"])
+    with pytest.raises(ValueError, match="at most max_length_=40 bases"):  # the fitted model's term, not the parameter
+        model.set_params(position_linear_gain=0.0).predict([X[1] + "A"])
 
 
 def test_regularisation_and_options_reach_the_trained_models():

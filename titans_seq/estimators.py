@@ -547,7 +547,7 @@ class TitansSequenceClassifier(ClassifierMixin, _LightningEstimator):
         check_is_fitted(self, "model_")
         sequences, names = _sequences(X)
         too_long = ([i for i, s in enumerate(sequences) if len(s) > self.max_length_]
-                    if self.position_linear_gain else [])
+                    if self.model_.hparams.position_linear_gain else [])
         if too_long:
             raise ValueError(f"a classifier with a position term reads aligned sequences of at most "
                              f"max_length_={self.max_length_} bases; sequence {names[too_long[0]]!r} has "
