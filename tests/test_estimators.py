@@ -251,9 +251,46 @@ def test_classifier_errors_name_the_users_labels_and_parameters():
         TitansSequenceClassifier(validation_fraction=0.05, **TINY).fit(X[:12], ["a", "b", "c"] * 4)
 
 
+@pytest.mark.parametrize("deterministic, random_state", [(True, None), (False, 0)])
+def test_fit_leaves_torchs_deterministic_setting_as_it_was(deterministic, random_state):
+    torch.use_deterministic_algorithms(deterministic, warn_only=True)
+    try:
+        TitansForecaster(lookback=48, horizon=12, random_state=random_state, **{**TINY, "max_epochs": 1}).fit(series())
+        assert torch.are_deterministic_algorithms_enabled() is deterministic
+        assert torch.is_deterministic_algorithms_warn_only_enabled()
+    finally:
+        torch.use_deterministic_algorithms(False)
+
+
+def test_forecasts_follow_the_fitted_model_and_periods_become_timestamps():
+    """Quantiles given as an array; a monthly PeriodIndex read as each month's start; set_params after fit changes
+    the next fit, not the fitted model's lookback, horizon or quantiles."""
+    monthly = series(120).set_axis(pd.period_range("2010-01", periods=120, freq="M"))
+    model = TitansForecaster(lookback=24, horizon=6, patch_len=8, stride=8, quantiles=np.array([0.1, 0.9]),
+                             random_state=0, **{**TINY, "max_epochs": 1}).fit(monthly)
+    forecast = model.predict()
+    assert list(forecast.index) == list(pd.date_range("2020-01-01", periods=6, freq="MS"))
+    model.set_params(lookback=32, horizon=3, quantiles=None)
+    pd.testing.assert_frame_equal(model.predict(monthly), forecast)
+    assert model.predict_quantiles().shape == (6, 6)
+    with pytest.raises(ValueError, match="column 'when' holds datetime64"):
+        TitansForecaster(**TINY).fit(series().assign(when=series().index))
+
+
 def test_not_fitted_and_bad_parameters():
     with pytest.raises(NotFittedError):
         TitansForecaster().predict()
+    for params, error in ((dict(validation_fraction=float("nan")), "validation_fraction must be a finite number"),
+                          (dict(learning_rate=float("inf")), "learning_rate must be a finite number"),
+                          (dict(quantiles=0.9), "quantiles must be a list of levels"),
+                          (dict(quantiles=[0.1, "high"]), "each of quantiles must be"),
+                          (dict(loss="l1"), "loss must be one of"),
+                          (dict(verbose="yes"), "verbose must be bool")):
+        with pytest.raises(ValueError, match=error):
+            TitansForecaster(**params).fit(series())
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="torch sees no CUDA GPU"):
+            TitansForecaster(device="cuda").fit(series())
     with pytest.raises(NotFittedError):
         TitansSequenceClassifier().predict(["ACGT"])
     with pytest.raises(NotFittedError):

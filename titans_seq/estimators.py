@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import io
 import logging
+import math
 import os
 import platform
 import warnings
@@ -49,6 +50,7 @@ from titans_seq.tasks import (
     future_index,
     time_step,
 )
+from titans_seq.tasks.forecaster import LOSSES
 from titans_seq.tasks.optim import check_lr_schedule
 
 __all__ = ["TitansForecaster", "TitansSequenceClassifier", "load"]
@@ -65,6 +67,8 @@ def _check(name: str, value, kind: type | tuple, low=None, high=None, allow_none
     value = _native(value)
     if (isinstance(value, bool) and kind is not bool) or not isinstance(value, kind):
         raise ValueError(f"{name} must be {getattr(kind, '__name__', kind)}, got {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
     if (low is not None and value < low) or (high is not None and value > high):
         bounds = f">= {low}" if high is None else f"in [{low}, {high}]"
         raise ValueError(f"{name} must be {bounds}, got {value!r}")
@@ -83,6 +87,23 @@ def _quiet(enabled: bool):
     finally:
         for logger, level in zip(loggers, levels, strict=True):
             logger.setLevel(level)
+
+
+@contextlib.contextmanager
+def _keeping_determinism():
+    """Put back torch's process-wide deterministic-algorithms setting and cuBLAS' workspace variable, which a
+    Lightning Trainer sets from its ``deterministic`` argument, so that fitting leaves the user's as they were."""
+    enabled, warn_only = (torch.are_deterministic_algorithms_enabled(),
+                          torch.is_deterministic_algorithms_warn_only_enabled())
+    workspace = os.environ.get("CUBLAS_WORKSPACE_CONFIG")
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
+        if workspace is None:
+            os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
+        else:
+            os.environ["CUBLAS_WORKSPACE_CONFIG"] = workspace
 
 
 def _versions() -> dict:
@@ -104,7 +125,9 @@ class _LightningEstimator(BaseEstimator):
         _check("weight_decay", self.weight_decay, (int, float), 0)
         _check("dropout", self.dropout, (int, float), 0, 0.99)
         _check("validation_fraction", self.validation_fraction, (int, float), 0.01, 0.9)
+        _check("verbose", self.verbose, bool)
         check_lr_schedule(self.lr_schedule)
+        self._accelerator()
 
     def _native_params(self) -> SimpleNamespace:
         """The parameters with numpy scalars as Python numbers, which the DataModules and layers check for
@@ -116,12 +139,14 @@ class _LightningEstimator(BaseEstimator):
             raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {self.device!r}")
         if self.device == "auto":
             return "gpu" if torch.cuda.is_available() else "cpu"
+        if self.device in ("cuda", "gpu") and not torch.cuda.is_available():
+            raise ValueError(f"device={self.device!r}, but torch sees no CUDA GPU here; use 'cpu' or 'auto'")
         return "gpu" if self.device in ("cuda", "gpu") else "cpu"
 
     def _train(self, model: L.LightningModule, datamodule, monitor: str) -> None:
         """Fit with early stopping on ``monitor`` and keep the best weights; silent unless ``verbose``."""
         p = self._native_params()
-        with warnings.catch_warnings(), _quiet(not p.verbose):
+        with warnings.catch_warnings(), _quiet(not p.verbose), _keeping_determinism():
             if not p.verbose:
                 warnings.simplefilter("ignore")
             with best_checkpoint_trainer(monitor, p.max_epochs, p.patience, self._accelerator(),
@@ -263,6 +288,14 @@ class TitansForecaster(_LightningEstimator):
         _check("linear_skip", self.linear_skip, bool)
         _check("cycle", self.cycle, int, 2, allow_none=True)
         _check("head_patches", self.head_patches, int, 1, allow_none=True)
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+        if self.quantiles is not None:
+            if isinstance(self.quantiles, (str, bytes)) or not np.iterable(self.quantiles):
+                raise ValueError(f"quantiles must be a list of levels such as [0.1, 0.9], or None, got "
+                                 f"{self.quantiles!r}")
+            for level in self.quantiles:
+                _check("each of quantiles", level, (int, float), 0, 1)
 
     def _series(self, y, fitted: bool) -> Series:
         """Check ``y`` and return it as a Series; against the fit's columns when ``fitted``."""
@@ -271,6 +304,8 @@ class TitansForecaster(_LightningEstimator):
         if isinstance(y, pd.DataFrame):
             frame = y
             time_column = self.time_column
+            if isinstance(frame.index, pd.PeriodIndex):  # each period by its start, as read_series reads it
+                frame = frame.set_axis(frame.index.to_timestamp())
             if time_column is None and not isinstance(frame.index, pd.DatetimeIndex):
                 dated = [c for c in frame.columns if pd.api.types.is_datetime64_any_dtype(frame[c])]
                 time_column = dated[0] if dated else None
@@ -325,6 +360,7 @@ class TitansForecaster(_LightningEstimator):
         self.freq_ = None if series.times is None else time_step(series.times)
         self.last_window_ = series.values[-p.lookback:].copy()
         self.last_times_ = None if series.times is None else series.times[-p.lookback:]
+        self.lookback_, self.horizon_ = p.lookback, p.horizon
         self.last_clock_ = data.clock_rows[-p.lookback:].copy()
         self.first_time_ = None if series.times is None else series.times[0]
         self.step_ = None if series.times is None else median_step(series.times)
@@ -345,16 +381,16 @@ class TitansForecaster(_LightningEstimator):
             window, times, clock = self.last_window_, self.last_times_, self.last_clock_
         else:
             series = self._series(y, fitted=True)
-            if len(series.values) < self.lookback:
-                raise ValueError(f"y has {len(series.values)} rows, fewer than lookback = {self.lookback}")
-            window = series.values[-self.lookback:]
-            times = None if series.times is None else series.times[-self.lookback:]
-            clock = self._clock(series)[-self.lookback:]
+            if len(series.values) < self.lookback_:
+                raise ValueError(f"y has {len(series.values)} rows, fewer than lookback = {self.lookback_}")
+            window = series.values[-self.lookback_:]
+            times = None if series.times is None else series.times[-self.lookback_:]
+            clock = self._clock(series)[-self.lookback_:]
         with torch.no_grad():
-            out = self.model_(self._scaled(window).unsqueeze(0), forecast_clock(clock, self.horizon))[0].numpy()
+            out = self.model_(self._scaled(window).unsqueeze(0), forecast_clock(clock, self.horizon_))[0].numpy()
         scale = self.scaler_scale_.reshape(1, -1, *([1] * (out.ndim - 2)))
         mean = self.scaler_mean_.reshape(1, -1, *([1] * (out.ndim - 2)))
-        return out * scale + mean, future_index(times, self.horizon)
+        return out * scale + mean, future_index(times, self.horizon_)
 
     def predict(self, y=None) -> pd.DataFrame:
         """The next ``horizon`` steps after the end of ``y`` (default: the training series)."""
@@ -365,7 +401,8 @@ class TitansForecaster(_LightningEstimator):
 
     def predict_quantiles(self, y=None) -> pd.DataFrame:
         """Quantile forecasts: columns ``(feature, quantile)``. Needs ``quantiles`` at fit."""
-        if not self.quantiles:
+        check_is_fitted(self, "model_")
+        if not self.model_.quantiles:
             raise ValueError("predict_quantiles needs a forecaster fitted with quantiles, e.g. [0.1, 0.9]")
         values, index = self._raw_forecast(y)
         columns = pd.MultiIndex.from_product([list(self.feature_names_in_), self.model_.quantiles],
@@ -377,16 +414,16 @@ class TitansForecaster(_LightningEstimator):
         check_is_fitted(self, "model_")
         series = self._series(y, fitted=True)
         scaled = self._scaled(series.values)
-        if len(scaled) < self.lookback + self.horizon:
+        if len(scaled) < self.lookback_ + self.horizon_:
             raise ValueError(f"y has {len(scaled)} rows, fewer than lookback + horizon = "
-                             f"{self.lookback + self.horizon}")
-        windows = scaled.unfold(0, self.lookback + self.horizon, 1).transpose(1, 2)
-        clocks = torch.as_tensor(self._clock(series)).unfold(0, self.lookback + self.horizon, 1)
+                             f"{self.lookback_ + self.horizon_}")
+        windows = scaled.unfold(0, self.lookback_ + self.horizon_, 1).transpose(1, 2)
+        clocks = torch.as_tensor(self._clock(series)).unfold(0, self.lookback_ + self.horizon_, 1)
         errors = []
         with torch.no_grad():
             for batch, clock in zip(windows.split(256), clocks.split(256), strict=True):
-                prediction = self.model_.point(self.model_(batch[:, :self.lookback], clock))
-                errors.append((prediction - batch[:, self.lookback:]).square().flatten(1))
+                prediction = self.model_.point(self.model_(batch[:, :self.lookback_], clock))
+                errors.append((prediction - batch[:, self.lookback_:]).square().flatten(1))
         return -float(torch.cat(errors).mean())
 
 

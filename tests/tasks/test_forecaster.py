@@ -120,6 +120,19 @@ def test_quantiles_stay_ordered_when_revins_learned_scale_turns_negative():
     assert (prediction.diff(dim=-1) >= 0).all()
 
 
+@pytest.mark.parametrize("quantiles", [[0.5], []])
+def test_the_median_alone_is_a_quantile_forecast(quantiles):
+    """The quantile axis stays when the median is the only quantile, so the pinball loss pairs each step's."""
+    model = Forecaster(channels=2, lookback=48, horizon=12, encoder=TINY, patch_len=8, stride=8,
+                       quantiles=quantiles).eval()
+    x, y = torch.randn(4, 48, 2), torch.randn(4, 12, 2)
+    assert model(x).shape == (4, 12, 2, 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # self.log without a trainer
+        loss = model.training_step((x, y, torch.zeros(4, 60, dtype=torch.long)), 0)
+    torch.testing.assert_close(loss, (model(x)[..., 0] - y).abs().mean() / 2)
+
+
 def test_forecast_depends_on_the_lookback_only():
     model = Forecaster(channels=2, lookback=48, horizon=12, encoder=TINY, patch_len=8, stride=8).eval()
     x = torch.randn(3, 48, 2)

@@ -58,6 +58,8 @@ def read_series(data: pd.DataFrame | str | os.PathLike, time_column: str | None 
     non-numeric value, NaN or infinity (with its row and column).
     """
     frame = data if isinstance(data, pd.DataFrame) else pd.read_csv(data)
+    if isinstance(frame.index, pd.PeriodIndex):  # monthly data often comes so: each period by its start
+        frame = frame.set_axis(frame.index.to_timestamp())
     indexed_by_time = isinstance(data, pd.DataFrame) and isinstance(frame.index, pd.DatetimeIndex)
     if indexed_by_time and time_column is not None and time_column not in frame.columns:
         frame = frame.reset_index(names=time_column)
@@ -87,6 +89,9 @@ def read_series(data: pd.DataFrame | str | os.PathLike, time_column: str | None 
         raise ValueError("the table has no value columns besides the time column")
     values = np.empty((len(frame), len(names)))
     for j, name in enumerate(names):
+        if pd.api.types.is_datetime64_any_dtype(frame[name]) or pd.api.types.is_timedelta64_dtype(frame[name]):
+            raise ValueError(f"column {name!r} holds {frame[name].dtype} values, not numbers: drop it, or make it "
+                             f"the time column")
         column = pd.to_numeric(frame[name], errors="coerce")
         bad = column.isna() & frame[name].notna()
         if bad.any():

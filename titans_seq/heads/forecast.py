@@ -118,18 +118,18 @@ class ChannelMixer(nn.Module):
 
 class ForecastHead(nn.Module):
     """The last ``patches`` encoded patches of one channel, flattened, mapped linearly to ``horizon`` steps
-    (times ``outputs`` values per step: 1 for a point forecast, the number of quantiles otherwise). Reading
-    only the latest patches keeps the head's size fixed however long the lookback; the encoder carries
-    the earlier ones into them."""
+    (a point forecast; with ``outputs=Q``, ``Q`` values per step, one per quantile). Reading only the latest
+    patches keeps the head's size fixed however long the lookback; the encoder carries the earlier ones into
+    them."""
 
-    def __init__(self, patches: int, dim: int, horizon: int, outputs: int = 1, dropout: float = 0.0):
+    def __init__(self, patches: int, dim: int, horizon: int, outputs: int | None = None, dropout: float = 0.0):
         super().__init__()
         self.patches, self.horizon, self.outputs = patches, horizon, outputs
         self.dropout = Dropout(dropout)
-        self.project = nn.Linear(patches * dim, horizon * outputs)
+        self.project = nn.Linear(patches * dim, horizon * (outputs or 1))
 
     def forward(self, encoded: Tensor, channels: int) -> Tensor:
-        """``(B * C, P, D) -> (B, H, C)``, or ``(B, H, C, Q)`` for several outputs per step."""
+        """``(B * C, P, D) -> (B, H, C)``, or ``(B, H, C, Q)`` with ``outputs=Q`` (also ``Q = 1``)."""
         out = self.project(self.dropout(encoded[:, -self.patches:].flatten(1)))
-        out = out.view(-1, channels, self.horizon, self.outputs).transpose(1, 2)
-        return out.squeeze(-1) if self.outputs == 1 else out
+        out = out.view(-1, channels, self.horizon, self.outputs or 1).transpose(1, 2)
+        return out if self.outputs else out.squeeze(-1)

@@ -72,7 +72,7 @@ class TitansForecastNetwork(nn.Module):
                                          or not 1 <= head_patches <= patches):
             raise ValueError(f"head_patches must be an integer from 1 to the lookback's {patches} patches (or None), "
                              f"got {head_patches!r}")
-        self.head = ForecastHead(head_patches or patches, encoder.dim, horizon, max(1, quantiles), encoder.dropout)
+        self.head = ForecastHead(head_patches or patches, encoder.dim, horizon, quantiles or None, encoder.dropout)
         self.skip = None
         if linear_skip:  # starts at zero: the network begins as the one without it
             self.skip = nn.Linear(lookback, horizon)
