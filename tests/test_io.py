@@ -21,6 +21,15 @@ def test_written_files_are_as_readable_as_newly_created_ones(tmp_path):
     assert written.read_text() == "{}\n" and mode(written) == mode(plain)
 
 
+def test_writing_never_changes_the_process_umask(tmp_path, monkeypatch):
+    """Reading the umask means setting it, and another thread's new files would get that mode meanwhile."""
+    def changed(mask):
+        raise AssertionError(f"os.umask({mask:o}) called")
+
+    monkeypatch.setattr(os, "umask", changed)
+    assert atomic_write_text(tmp_path / "run.json", "{}\n").read_text() == "{}\n"
+
+
 def test_a_failed_write_leaves_nothing_and_exclusive_keeps_the_first(tmp_path):
     target = tmp_path / "model.pt"
     with pytest.raises(RuntimeError), replacing(target) as tmp:

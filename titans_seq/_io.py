@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import errno
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def _new_file(folder: Path, prefix: str, suffix: str) -> Path:
+    """A new empty file of a unique name in ``folder``, with the mode the umask gives a new file: created with
+    ``0o666`` for the kernel to mask, where ``mkstemp`` gives ``0o600`` and reading the umask means setting it,
+    which races with other threads creating files."""
+    while True:
+        name = folder / f"{prefix}{secrets.token_hex(8)}{suffix}"
+        try:
+            os.close(os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            return name
+        except FileExistsError:
+            continue
 
 
 @contextmanager
@@ -21,25 +28,22 @@ def replacing(path: str | os.PathLike, suffix: str = ".tmp", exclusive: bool = F
     """A temporary file beside ``path`` for the block to write; if the block ends without an error, it
     becomes ``path`` (readers see the old file or the new one, never a part), else it is removed.
 
-    The file gets the mode a newly created one would (``mkstemp`` makes it readable by its owner only).
-    With ``exclusive``, an existing ``path`` is left alone and ``FileExistsError`` raised instead (the
-    check and the rename are one step, so two processes cannot both claim a name). On a filesystem without
-    hard links the name is claimed by creating it empty, then the file is renamed over it, so a reader may
-    briefly see an empty file there.
+    The file gets the mode a newly created one would. With ``exclusive``, an existing ``path`` is left alone
+    and ``FileExistsError`` raised instead (the check and the rename are one step, so two processes cannot
+    both claim a name). On a filesystem without hard links the name is claimed by creating it empty, then
+    the file is renamed over it, so a reader may briefly see an empty file there.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
-    os.close(fd)
+    tmp = _new_file(path.parent, f".{path.name}.", suffix)
     try:
-        yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())
+        yield tmp
         if exclusive:
-            _claim(Path(tmp), path)
+            _claim(tmp, path)
         else:
             os.replace(tmp, path)
     finally:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
 
 
 # What os.link raises where the filesystem has no hard links (FAT, exFAT, some network and FUSE mounts).
