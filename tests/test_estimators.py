@@ -251,6 +251,21 @@ def test_classifier_errors_name_the_users_labels_and_parameters():
         TitansSequenceClassifier(validation_fraction=0.05, **TINY).fit(X[:12], ["a", "b", "c"] * 4)
 
 
+def test_business_days_are_counted_as_such_by_the_clock_and_the_forecast():
+    """400 business days (80 weeks, Monday to Friday): the clock counts business days, so a weekly cycle is 5
+    steps and the forecast's Monday follows the last Friday by one step, as its timestamp says."""
+    data = series().set_axis(pd.bdate_range("2024-01-01", periods=400))
+    model = TitansForecaster(lookback=48, horizon=12, patch_len=8, stride=8, cycle=5, random_state=0,
+                             **{**TINY, "max_epochs": 1}).fit(data)
+    clocks = []
+    forward = model.model_.forward
+    model.model_.forward = lambda x, clock: clocks.append(clock) or forward(x, clock)
+    forecast = model.predict()
+    assert model.freq_ == pd.offsets.BusinessDay()
+    assert list(forecast.index) == list(pd.bdate_range(data.index[-1], periods=13)[1:])
+    assert clocks[-1].tolist() == [list(range(352, 412))]
+
+
 @pytest.mark.parametrize("deterministic, random_state", [(True, None), (False, 0)])
 def test_fit_leaves_torchs_deterministic_setting_as_it_was(deterministic, random_state):
     torch.use_deterministic_algorithms(deterministic, warn_only=True)

@@ -32,14 +32,8 @@ from titans_seq import __version__
 from titans_seq._io import replacing
 from titans_seq.data.dna import DNATokenizer, read_fasta
 from titans_seq.data.genomics import SequenceDataModule, stratified_split
-from titans_seq.data.timeseries import (
-    Series,
-    TimeSeriesDataModule,
-    forecast_clock,
-    median_step,
-    read_series,
-    steps_since_start,
-)
+from titans_seq.data.times import forecast_clock, future_index, steps_since_start, time_step
+from titans_seq.data.timeseries import Series, TimeSeriesDataModule, read_series
 from titans_seq.layers import VARIANTS
 from titans_seq.tasks import (
     DNA_ENCODER,
@@ -47,8 +41,6 @@ from titans_seq.tasks import (
     Forecaster,
     SequenceClassifier,
     best_checkpoint_trainer,
-    future_index,
-    time_step,
 )
 from titans_seq.tasks.forecaster import LOSSES
 from titans_seq.tasks.optim import check_lr_schedule
@@ -246,14 +238,16 @@ class TitansForecaster(_LightningEstimator):
     ``y`` is a DataFrame indexed by time (a DatetimeIndex, or a ``time_column``), a Series (one channel)
     or a 2-D array (time x channels). Training uses the series' first rows, early-stopped on its last
     ``validation_fraction`` (the scaler sees only the training rows). Forecasts come back as a DataFrame
-    indexed by the future timestamps (the frequency inferred from ``y``), in original units.
+    indexed by the future timestamps, in original units: at the training series' step (``freq_``: its inferred
+    frequency, or where gaps hide it the calendar step every timestamp lies on, such as month starts or business
+    days, else the median gap).
     ``dropout`` (the encoder's) and ``weight_decay`` (AdamW's) set the regularisation; ``channel_mixing``,
     ``linear_skip``, ``cycle``, ``head_patches`` and ``lr_schedule`` are the
     :class:`~titans_seq.tasks.Forecaster`'s options of those names.
-    With a ``cycle``, each row of a timed series is placed on the cycle by its timestamp: steps of the training
-    series' usual interval since its first timestamp, in training and in ``predict`` and ``score``, so rows after
-    a gap keep their time of day. The first row of a series without timestamps is taken to be the training
-    series' first row, and its rows to be one step apart.
+    With a ``cycle``, each row of a timed series is placed on the cycle by its timestamp: ``freq_`` steps since
+    the training series' first timestamp, in training and in ``predict`` and ``score`` (the forecast's rows too),
+    so rows after a gap keep their time of day and a Monday its place after a Friday. The first row of a series
+    without timestamps is taken to be the training series' first row, and its rows to be one step apart.
 
     ``score(y)`` is the negative MSE over every window of ``y``, on data scaled by the training
     statistics — the quantity the forecasting literature reports — so that higher is better.
@@ -363,14 +357,13 @@ class TitansForecaster(_LightningEstimator):
         self.lookback_, self.horizon_ = p.lookback, p.horizon
         self.last_clock_ = data.clock_rows[-p.lookback:].copy()
         self.first_time_ = None if series.times is None else series.times[0]
-        self.step_ = None if series.times is None else median_step(series.times)
         return self
 
     def _clock(self, series: Series) -> np.ndarray:
         """Where each of ``series``' rows lies on the training series' clock (see the class docstring)."""
         if series.times is None or self.first_time_ is None:
             return np.arange(len(series.values))
-        return steps_since_start(series.times, self.first_time_, self.step_)
+        return steps_since_start(series.times, self.first_time_, self.freq_)
 
     def _scaled(self, values: np.ndarray) -> torch.Tensor:
         return torch.as_tensor((values - self.scaler_mean_) / self.scaler_scale_, dtype=torch.float32)
@@ -386,11 +379,14 @@ class TitansForecaster(_LightningEstimator):
             window = series.values[-self.lookback_:]
             times = None if series.times is None else series.times[-self.lookback_:]
             clock = self._clock(series)[-self.lookback_:]
+        # A timed series on a timed fit's clock: the forecast's rows and timestamps at the training series' step.
+        timed = times is not None and self.first_time_ is not None
+        clock = forecast_clock(clock, self.horizon_, *((times, self.first_time_, self.freq_) if timed else ()))
         with torch.no_grad():
-            out = self.model_(self._scaled(window).unsqueeze(0), forecast_clock(clock, self.horizon_))[0].numpy()
+            out = self.model_(self._scaled(window).unsqueeze(0), clock)[0].numpy()
         scale = self.scaler_scale_.reshape(1, -1, *([1] * (out.ndim - 2)))
         mean = self.scaler_mean_.reshape(1, -1, *([1] * (out.ndim - 2)))
-        return out * scale + mean, future_index(times, self.horizon_)
+        return out * scale + mean, future_index(times, self.horizon_, self.freq_ if timed else None)
 
     def predict(self, y=None) -> pd.DataFrame:
         """The next ``horizon`` steps after the end of ``y`` (default: the training series)."""

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from titans_seq.data import CSVDataModule, ETTDataModule, WeatherDataModule, read_series
-from titans_seq.data.timeseries import steps_since_start
+from titans_seq.data.times import steps_since_start
 
 
 def frame(rows=400, channels=3, start="2021-01-01", freq="h", seed=0):

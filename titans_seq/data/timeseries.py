@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from titans_seq.data.files import locate
 from titans_seq.data.splits import SplitDataModule
+from titans_seq.data.times import forecast_clock, steps_since_start, time_step
 
 __all__ = ["CSVDataModule", "ETTDataModule", "Series", "TimeSeriesDataModule", "WeatherDataModule",
            "WindowDataset", "read_series"]
@@ -129,28 +130,6 @@ class WindowDataset(Dataset):
 CLOCKS = ("rows", "time")
 
 
-def median_step(times: pd.DatetimeIndex) -> pd.Timedelta:
-    """The series' usual step: the median gap between consecutive timestamps."""
-    return (times[1:] - times[:-1]).median()
-
-
-def steps_since_start(times: pd.DatetimeIndex, start: pd.Timestamp | None = None,
-                      step: pd.Timedelta | None = None) -> np.ndarray:
-    """Each timestamp's distance from ``start`` (default: the first) in ``step`` (default: the series' usual
-    step, :func:`median_step`), rounded: the time-of-day phase a cycle needs, which a row index loses at a gap
-    or a repeated timestamp."""
-    start = times[0] if start is None else start
-    step = median_step(times) if step is None else step
-    return np.round(((times - start) / step).to_numpy()).astype(np.int64)
-
-
-def forecast_clock(clock: np.ndarray, horizon: int) -> torch.Tensor:
-    """``(1, len(clock) + horizon)``: a context's rows on the clock, followed by the ``horizon`` rows of its
-    forecast, one step apart after its last."""
-    ahead = int(clock[-1]) + np.arange(1, horizon + 1)
-    return torch.as_tensor(np.concatenate([clock, ahead]), dtype=torch.long).unsqueeze(0)
-
-
 class TimeSeriesDataModule(SplitDataModule):
     """Windows of a series for training, validation and test, scaled by the training rows' statistics.
 
@@ -163,9 +142,11 @@ class TimeSeriesDataModule(SplitDataModule):
         features: ``"M"``, ``"S"`` or ``"MS"`` (see the module docstring). target: the target column.
         batch_size: windows per batch. num_workers: DataLoader workers.
         clock: what places a row on the clock: ``"rows"`` (its index, as CycleNet takes it) or ``"time"``
-            (steps since the first timestamp, :func:`steps_since_start`: the same phase for the same time of
-            day across gaps and repeated timestamps, as Weather's file has). The rows after the series' end
-            (a forecast's) follow its last one step by step.
+            (steps since the first timestamp, :func:`~titans_seq.data.times.steps_since_start`: the same phase
+            for the same time of day across gaps and repeated timestamps, as Weather's file has, and calendar
+            steps such as months or business days counted as such). The rows after the series' end (a
+            forecast's) follow its last one step by step on the row clock, and by their timestamps on the time
+            clock.
     """
 
     drop_last_train = True
@@ -230,7 +211,9 @@ class TimeSeriesDataModule(SplitDataModule):
         """One batch: the latest ``lookback`` rows (scaled), the context of a forecast beyond the data, and the
         clock of those rows and of the ``horizon`` after them."""
         latest = torch.as_tensor(self.scaled[-self.lookback:], dtype=torch.float32).unsqueeze(0)
-        clock = forecast_clock(self.clock_rows[-self.lookback:], self.horizon)
+        times = self.series.times
+        placed = (times[-self.lookback:], times[0], time_step(times)) if self.clock == "time" else ()
+        clock = forecast_clock(self.clock_rows[-self.lookback:], self.horizon, *placed)
         return DataLoader(TensorDataset(latest, clock), batch_size=1)
 
     @property

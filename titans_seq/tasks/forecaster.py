@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import Literal, get_args
 
 import lightning as L
@@ -14,7 +13,7 @@ from torch import Tensor, nn
 from torchmetrics import MeanAbsoluteError, MeanSquaredError
 
 from titans_seq.baselines import DLinear
-from titans_seq.data.timeseries import median_step
+from titans_seq.data.times import future_index
 from titans_seq.heads import ChannelMixer, ForecastHead, LearnedCycle, PatchEmbedding, RevIN
 from titans_seq.layers import EncoderFields, TitansConfig, TitansEncoder
 from titans_seq.tasks.modes import evaluation_mode
@@ -345,20 +344,3 @@ def _windows(batch) -> tuple[Tensor, Tensor, Tensor | None]:
     """A batch's inputs, targets and clock (``None`` for a batch of ``(x, y)`` only)."""
     x, y, *rest = batch
     return x, y, rest[0] if rest else None
-
-
-def time_step(times: pd.DatetimeIndex):
-    """The series' step: its inferred frequency (an offset), else the median gap between timestamps."""
-    with warnings.catch_warnings():  # pandas 3.1 warns that infer_freq will return an offset; both work here
-        warnings.simplefilter("ignore")
-        freq = pd.infer_freq(times[-min(len(times), 100):]) if len(times) >= 3 else None
-    return pd.tseries.frequencies.to_offset(freq) if freq else median_step(times)
-
-
-def future_index(times: pd.DatetimeIndex | None, horizon: int) -> pd.Index:
-    """``horizon`` timestamps after ``times`` at its step (:func:`time_step`); positions ``0..horizon-1``
-    when there are no timestamps."""
-    if times is None:
-        return pd.RangeIndex(horizon)
-    step = time_step(times)
-    return pd.date_range(times[-1] + step, periods=horizon, freq=step)

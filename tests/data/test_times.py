@@ -1,0 +1,54 @@
+"""A series' step, the timestamps after it and its clock, for fixed and calendar steps, with gaps."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from titans_seq.data.times import forecast_clock, future_index, steps_since_start, time_step
+
+MONTHS_WITH_A_GAP = pd.date_range("2000-01-01", periods=120, freq="MS").delete(100)  # May 2008 missing
+BUSINESS_DAYS_WITH_HOLIDAYS = pd.bdate_range("2024-01-01", periods=200).delete([20, 45, 80, 150])
+
+
+@pytest.mark.parametrize("times, step", [
+    (pd.date_range("2024-01-01", periods=50, freq="h"), pd.offsets.Hour()),
+    (MONTHS_WITH_A_GAP, pd.offsets.MonthBegin()),
+    (pd.date_range("2000-01-31", periods=40, freq="ME").delete(7), pd.offsets.MonthEnd()),
+    (BUSINESS_DAYS_WITH_HOLIDAYS, pd.offsets.BusinessDay()),
+    (pd.date_range("2024-01-01", periods=50, freq="10min").delete(20), pd.Timedelta("10min")),
+])
+def test_the_step_is_found_across_gaps(times, step):
+    assert time_step(times) == step
+
+
+def test_future_timestamps_follow_the_calendar():
+    assert list(future_index(MONTHS_WITH_A_GAP, 2)) == [pd.Timestamp("2010-01-01"), pd.Timestamp("2010-02-01")]
+    until_friday = BUSINESS_DAYS_WITH_HOLIDAYS  # it ends on a Friday, 2024-10-04
+    assert until_friday[-1].day_of_week == 4
+    assert list(future_index(until_friday, 2).day_of_week) == [0, 1]
+    # Two timestamps infer no frequency; the step of the whole series, given, places them.
+    last_two = future_index(MONTHS_WITH_A_GAP[-2:], 2, pd.offsets.MonthBegin())
+    assert list(last_two) == list(future_index(MONTHS_WITH_A_GAP, 2))
+
+
+def test_a_calendar_clock_counts_calendar_steps():
+    months = pd.date_range("2000-01-01", periods=120, freq="MS")
+    januaries = steps_since_start(months)[months.month == 1]
+    assert januaries.tolist() == list(range(0, 120, 12))  # 31 days a step would drift by one every 28 months
+    assert steps_since_start(MONTHS_WITH_A_GAP)[100] == 101  # June 2008, after the missing May
+    days = pd.bdate_range("2024-01-01", periods=10)  # Monday to the next Friday
+    assert steps_since_start(days).tolist() == list(range(10))
+    assert steps_since_start(days[5:], days[0], pd.offsets.BusinessDay()).tolist() == list(range(5, 10))
+
+
+def test_a_forecast_is_placed_by_its_timestamps_on_a_time_clock():
+    days = pd.bdate_range("2024-01-01", periods=10)
+    clock = steps_since_start(days)
+    placed = forecast_clock(clock[-3:], 4, days[-3:], days[0], pd.offsets.BusinessDay())
+    assert placed.tolist() == [[7, 8, 9, 10, 11, 12, 13]]
+    hours = pd.date_range("2024-01-01", periods=10, freq="h").delete(8)  # the forecast starts after the last row
+    placed = forecast_clock(steps_since_start(hours)[-2:], 2, hours[-2:], hours[0], pd.offsets.Hour())
+    assert placed.tolist() == [[7, 9, 10, 11]]
+    assert forecast_clock(np.array([4, 5]), 2).tolist() == [[4, 5, 6, 7]]
+    with pytest.raises(ValueError, match="needs the clock's start"):
+        forecast_clock(clock, 2, days)

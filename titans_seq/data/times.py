@@ -1,0 +1,99 @@
+"""A series' timestamps: its step (a fixed length or a calendar one), the timestamps after it, and where each
+timestamp lies on a clock counted in steps from a start (the phase a learned cycle reads)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import torch
+
+__all__ = ["forecast_clock", "future_index", "median_step", "steps_since_start", "time_step"]
+
+Step = pd.Timedelta | pd.DateOffset
+
+# Calendar steps tried where no frequency can be inferred (a missing month, a holiday): the range of a series'
+# median gap in days for which each applies, and the offsets every timestamp must lie on.
+_CALENDAR_STEPS = (
+    (28, 31, (pd.offsets.MonthBegin(), pd.offsets.MonthEnd(), pd.offsets.BusinessMonthBegin(),
+              pd.offsets.BusinessMonthEnd())),
+    (89, 92, (pd.offsets.QuarterBegin(startingMonth=1), pd.offsets.QuarterEnd(startingMonth=3))),
+    (365, 366, (pd.offsets.YearBegin(), pd.offsets.YearEnd())),
+    (1, 1, (pd.offsets.BusinessDay(),)),
+)
+
+
+def median_step(times: pd.DatetimeIndex) -> pd.Timedelta:
+    """The median gap between consecutive timestamps."""
+    return (times[1:] - times[:-1]).median()
+
+
+def time_step(times: pd.DatetimeIndex) -> Step:
+    """The series' step: its inferred frequency (an offset); where a gap hides it, the calendar step (months,
+    quarters, years, business days) on which every timestamp lies; else the median gap."""
+    with warnings.catch_warnings():  # pandas 3.1 warns that infer_freq will return an offset; both work here
+        warnings.simplefilter("ignore")
+        freq = pd.infer_freq(times[-min(len(times), 100):]) if len(times) >= 3 else None
+    if freq:
+        return pd.tseries.frequencies.to_offset(freq)
+    median = median_step(times)
+    for shortest, longest, offsets in _CALENDAR_STEPS:
+        if pd.Timedelta(days=shortest) <= median <= pd.Timedelta(days=longest):
+            for offset in offsets:
+                if all(offset.is_on_offset(t) for t in times):
+                    return offset
+    return median
+
+
+def _fixed_length(step: Step) -> pd.Timedelta | None:
+    """The step's length where every step has the same (hours, minutes, days, weeks), else ``None`` (months,
+    business days)."""
+    if isinstance(step, pd.Timedelta):
+        return step
+    if isinstance(step, pd.offsets.Tick):
+        return pd.Timedelta(step)
+    if isinstance(step, pd.offsets.Day):
+        return pd.Timedelta(days=step.n)
+    if isinstance(step, pd.offsets.Week):
+        return pd.Timedelta(weeks=step.n)
+    return None
+
+
+def future_index(times: pd.DatetimeIndex | None, horizon: int, step: Step | None = None) -> pd.Index:
+    """``horizon`` timestamps after ``times`` at ``step`` (default: :func:`time_step` of ``times``); positions
+    ``0..horizon-1`` when there are no timestamps."""
+    if times is None:
+        return pd.RangeIndex(horizon)
+    step = time_step(times) if step is None else step
+    return pd.date_range(times[-1] + step, periods=horizon, freq=step)
+
+
+def steps_since_start(times: pd.DatetimeIndex, start: pd.Timestamp | None = None,
+                      step: Step | None = None) -> np.ndarray:
+    """Each timestamp's distance from ``start`` (default: the first) in ``step`` (default: :func:`time_step`):
+    the phase a cycle needs, which a row index loses at a gap or a repeated timestamp. A fixed-length step is
+    rounded to the nearest; a calendar one (a month, a business day) counts the steps between."""
+    start = times[0] if start is None else start
+    step = time_step(times) if step is None else step
+    length = _fixed_length(step)
+    if length is not None:
+        return np.round(((times - start) / length).to_numpy()).astype(np.int64)
+    first, last = min(start, times.min()), max(start, times.max())
+    grid = pd.date_range(step.rollback(first), step.rollforward(last), freq=step)
+    return (grid.searchsorted(times) - grid.searchsorted(start)).astype(np.int64)
+
+
+def forecast_clock(clock: np.ndarray, horizon: int, times: pd.DatetimeIndex | None = None,
+                   start: pd.Timestamp | None = None, step: Step | None = None) -> torch.Tensor:
+    """``(1, len(clock) + horizon)``: a context's rows on the clock, then the ``horizon`` rows of its forecast.
+    With ``times`` (the context's timestamps, on a clock of ``step``s since ``start``) the forecast's rows are
+    placed by their timestamps (:func:`future_index`), so a business day's Monday follows its Friday; without,
+    they follow the context's last row one step apart."""
+    if times is None:
+        ahead = int(clock[-1]) + np.arange(1, horizon + 1)
+    elif start is None:
+        raise ValueError("forecast_clock needs the clock's start to place a forecast by its timestamps")
+    else:
+        ahead = steps_since_start(future_index(times, horizon, step), start, step)
+    return torch.as_tensor(np.concatenate([clock, ahead]), dtype=torch.long).unsqueeze(0)
