@@ -16,9 +16,18 @@ def test_reading_alone_trains_the_memory_and_depth_adds_capacity():
 
 
 def test_memory_demo_prints_its_measurements(capsys):
-    main(["--memory", "--passes", "2"])
+    main(["--memory", "--passes", "3"])
     out = capsys.readouterr().out
     assert "linear memory" in out and "MLP memory" in out and "recall acc." in out
+    passes = [line.split()[0] for line in out.splitlines() if line.strip()[:1].isdigit()]
+    assert passes == ["0", "2", "3"] * 2  # every other pass, and the last
+
+
+@pytest.mark.parametrize("flag", ["--epochs", "--passes", "--pairs", "--dim"])
+def test_the_demo_refuses_counts_below_one(flag, capsys):
+    with pytest.raises(SystemExit):
+        main([flag, "0"])
+    assert f"{flag}: must be a positive integer, got 0" in capsys.readouterr().err
 
 
 def test_forecasting_demo_takes_the_seed_given(monkeypatch, capsys):

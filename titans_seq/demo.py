@@ -95,15 +95,22 @@ def forecast_etth1(epochs: int = 2, path: str | None = None, seed: int = 2021) -
             "seconds": time.perf_counter() - start, "epochs": epochs}
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> None:
     """The forecasting demo, or with ``--memory`` the test-time learning demo."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--memory", action="store_true", help="show the memory learning at test time instead")
-    parser.add_argument("--epochs", type=int, default=2, help="forecasting: training epochs")
+    parser.add_argument("--epochs", type=_positive_int, default=2, help="forecasting: training epochs")
     parser.add_argument("--data", help="forecasting: path of ETTh1.csv (default: found as datasets/README.md says)")
-    parser.add_argument("--pairs", type=int, default=64, help="memory: key -> value pairs")
-    parser.add_argument("--dim", type=int, default=32, help="memory: key and value size")
-    parser.add_argument("--passes", type=int, default=16, help="memory: passes over the pairs")
+    parser.add_argument("--pairs", type=_positive_int, default=64, help="memory: key -> value pairs")
+    parser.add_argument("--dim", type=_positive_int, default=32, help="memory: key and value size")
+    parser.add_argument("--passes", type=_positive_int, default=16, help="memory: passes over the pairs")
     parser.add_argument("--seed", type=int, help="default: 2021 for forecasting (the benchmark's seed), 0 for --memory")
     args = parser.parse_args(argv)
     if not args.memory:
@@ -124,7 +131,7 @@ def main(argv: list[str] | None = None) -> None:
         seconds = time.perf_counter() - start
         print(f"{label}  [{seconds:.2f} s]")
         print(f"  {'passes':>6} {'tokens':>7} {'rel. error':>10} {'recall acc.':>11}")
-        for point in curve[::2]:
+        for point in curve[::2] if len(curve) % 2 else [*curve[::2], curve[-1]]:  # every other pass, and the last
             print(f"  {point.passes:>6} {point.tokens_read:>7} {point.relative_error:>10.3f} {point.accuracy:>11.1%}")
         print()
 
