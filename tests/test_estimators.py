@@ -252,9 +252,11 @@ def test_classifier_errors_name_the_users_labels_and_parameters():
 
 
 def test_business_days_are_counted_as_such_by_the_clock_and_the_forecast():
-    """400 business days (80 weeks, Monday to Friday): the clock counts business days, so a weekly cycle is 5
-    steps and the forecast's Monday follows the last Friday by one step, as its timestamp says."""
-    data = series().set_axis(pd.bdate_range("2024-01-01", periods=400))
+    """81 weeks of business days, Monday to Friday, five holidays left out: the clock counts business days (not
+    rows, not calendar days), so a weekly cycle is 5 steps and the forecast's Monday follows the last Friday by
+    one step, as its timestamp says."""
+    business_days = pd.bdate_range("2024-01-01", periods=405)
+    data = series().set_axis(business_days.delete([50, 120, 200, 300, 390]))
     model = TitansForecaster(lookback=48, horizon=12, patch_len=8, stride=8, cycle=5, random_state=0,
                              **{**TINY, "max_epochs": 1}).fit(data)
     clocks = []
@@ -263,18 +265,33 @@ def test_business_days_are_counted_as_such_by_the_clock_and_the_forecast():
     forecast = model.predict()
     assert model.freq_ == pd.offsets.BusinessDay()
     assert list(forecast.index) == list(pd.bdate_range(data.index[-1], periods=13)[1:])
-    assert clocks[-1].tolist() == [list(range(352, 412))]
+    assert clocks[-1].tolist() == [[*business_days.get_indexer(data.index[-48:]), *range(405, 417)]]
 
 
 @pytest.mark.parametrize("deterministic, random_state", [(True, None), (False, 0)])
 def test_fit_leaves_torchs_deterministic_setting_as_it_was(deterministic, random_state):
+    benchmark = torch.backends.cudnn.benchmark
     torch.use_deterministic_algorithms(deterministic, warn_only=True)
+    torch.backends.cudnn.benchmark = not deterministic
     try:
-        TitansForecaster(lookback=48, horizon=12, random_state=random_state, **{**TINY, "max_epochs": 1}).fit(series())
+        TitansForecaster(lookback=48, horizon=12, random_state=random_state, verbose=0,
+                         **{**TINY, "max_epochs": 1}).fit(series())
         assert torch.are_deterministic_algorithms_enabled() is deterministic
         assert torch.is_deterministic_algorithms_warn_only_enabled()
+        assert torch.backends.cudnn.benchmark is not deterministic
     finally:
         torch.use_deterministic_algorithms(False)
+        torch.backends.cudnn.benchmark = benchmark
+
+
+def test_a_forecaster_saved_before_the_fitted_lookback_and_clock_still_forecasts(forecaster):
+    state = forecaster._state()
+    for name in ("lookback_", "horizon_", "last_clock_"):
+        del state["fitted"][name]
+    state["fitted"]["n_rows_"] = 400
+    old = TitansForecaster._from_state(state)
+    pd.testing.assert_frame_equal(old.predict(), forecaster.predict())
+    assert old.score(series(200, seed=1)) == forecaster.score(series(200, seed=1))
 
 
 def test_forecasts_follow_the_fitted_model_and_periods_become_timestamps():
@@ -300,7 +317,7 @@ def test_not_fitted_and_bad_parameters():
                           (dict(quantiles=0.9), "quantiles must be a list of levels"),
                           (dict(quantiles=[0.1, "high"]), "each of quantiles must be"),
                           (dict(loss="l1"), "loss must be one of"),
-                          (dict(verbose="yes"), "verbose must be bool")):
+                          (dict(verbose="yes"), "verbose must be int"), (dict(verbose=-1), "verbose must be >= 0")):
         with pytest.raises(ValueError, match=error):
             TitansForecaster(**params).fit(series())
     if not torch.cuda.is_available():

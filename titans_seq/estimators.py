@@ -83,15 +83,17 @@ def _quiet(enabled: bool):
 
 @contextlib.contextmanager
 def _keeping_determinism():
-    """Put back torch's process-wide deterministic-algorithms setting and cuBLAS' workspace variable, which a
-    Lightning Trainer sets from its ``deterministic`` argument, so that fitting leaves the user's as they were."""
+    """Put back torch's process-wide deterministic-algorithms setting, cuDNN's benchmark switch and cuBLAS'
+    workspace variable, which a Lightning Trainer sets from its ``deterministic`` argument, so that fitting leaves
+    the user's as they were."""
     enabled, warn_only = (torch.are_deterministic_algorithms_enabled(),
                           torch.is_deterministic_algorithms_warn_only_enabled())
-    workspace = os.environ.get("CUBLAS_WORKSPACE_CONFIG")
+    workspace, benchmark = os.environ.get("CUBLAS_WORKSPACE_CONFIG"), torch.backends.cudnn.benchmark
     try:
         yield
     finally:
         torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
+        torch.backends.cudnn.benchmark = benchmark
         if workspace is None:
             os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
         else:
@@ -117,7 +119,8 @@ class _LightningEstimator(BaseEstimator):
         _check("weight_decay", self.weight_decay, (int, float), 0)
         _check("dropout", self.dropout, (int, float), 0, 0.99)
         _check("validation_fraction", self.validation_fraction, (int, float), 0.01, 0.9)
-        _check("verbose", self.verbose, bool)
+        if not isinstance(self.verbose, bool):  # scikit-learn's convention: an integer level, 0 for silence
+            _check("verbose", self.verbose, int, 0)
         check_lr_schedule(self.lr_schedule)
         self._accelerator()
 
@@ -168,10 +171,14 @@ class _LightningEstimator(BaseEstimator):
         estimator = cls(**state["params"])
         for name, value in state["fitted"].items():
             setattr(estimator, name, value)
+        estimator._complete_fitted()
         estimator.model_ = cls._module(**state["hparams"])
         estimator.model_.load_state_dict(state["state_dict"])
         estimator.model_.eval()
         return estimator
+
+    def _complete_fitted(self) -> None:
+        """Fill in fitted attributes that files saved by earlier versions lack (subclasses)."""
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the fitted estimator to ``path`` (a temporary file renamed into place)."""
@@ -358,6 +365,13 @@ class TitansForecaster(_LightningEstimator):
         self.last_clock_ = data.clock_rows[-p.lookback:].copy()
         self.first_time_ = None if series.times is None else series.times[0]
         return self
+
+    def _complete_fitted(self) -> None:
+        # Files saved before 2026-12-05 lack these; their models trained on the row clock, which last_clock_ continues.
+        if not hasattr(self, "lookback_"):
+            self.lookback_, self.horizon_ = self.lookback, self.horizon
+        if not hasattr(self, "last_clock_"):
+            self.last_clock_ = np.arange(self.n_rows_ - self.lookback_, self.n_rows_)
 
     def _clock(self, series: Series) -> np.ndarray:
         """Where each of ``series``' rows lies on the training series' clock (see the class docstring)."""

@@ -39,6 +39,15 @@ def test_a_calendar_clock_counts_calendar_steps():
     days = pd.bdate_range("2024-01-01", periods=10)  # Monday to the next Friday
     assert steps_since_start(days).tolist() == list(range(10))
     assert steps_since_start(days[5:], days[0], pd.offsets.BusinessDay()).tolist() == list(range(5, 10))
+    # The time of day does not count: month starts stamped at shifting hours, business days closing at 16:30.
+    stamped = months[:6] + pd.to_timedelta([9, 10, 8, 9, 10, 9], unit="h")
+    assert steps_since_start(stamped, step=pd.offsets.MonthBegin()).tolist() == list(range(6))
+    closing = days + pd.Timedelta("16:30:00")
+    assert steps_since_start(closing[1:], closing[0], pd.offsets.BusinessDay()).tolist() == list(range(1, 10))
+    between = pd.DatetimeIndex(["2000-01-01", "2000-02-02", "2000-03-01"])  # a date between steps: the one before
+    assert steps_since_start(between, step=pd.offsets.MonthBegin()).tolist() == [0, 1, 2]
+    with pytest.raises(ValueError, match="at least two timestamps, got 1"):
+        steps_since_start(months[:1])
 
 
 def test_a_forecast_is_placed_by_its_timestamps_on_a_time_clock():

@@ -137,7 +137,9 @@ def test_the_classes_must_be_the_datamodules(tmp_path):
     trainer = L.Trainer(fast_dev_run=1, logger=False, enable_progress_bar=False, enable_model_summary=False,
                         accelerator="cpu")
     for model, error in ((SequenceClassifier(class_names=["motif", "background"], encoder=SMALL), "differ from"),
-                         (SequenceClassifier(classes=3, encoder=SMALL), "3 classes but the DataModule has 2")):
+                         (SequenceClassifier(classes=3, encoder=SMALL), "3 classes but the DataModule has 2"),
+                         # built only when the DataModule gives max_length: checked all the same
+                         (SequenceClassifier(class_names=["motif", "background"], model="cnn"), "differ from")):
         with pytest.raises(ValueError, match=error):
             trainer.fit(model, datamodule=data)
     unnamed = SequenceClassifier(classes=2, encoder=SMALL)

@@ -32,6 +32,8 @@ def median_step(times: pd.DatetimeIndex) -> pd.Timedelta:
 def time_step(times: pd.DatetimeIndex) -> Step:
     """The series' step: its inferred frequency (an offset); where a gap hides it, the calendar step (months,
     quarters, years, business days) on which every timestamp lies; else the median gap."""
+    if len(times) < 2:
+        raise ValueError(f"a series' step needs at least two timestamps, got {len(times)}")
     with warnings.catch_warnings():  # pandas 3.1 warns that infer_freq will return an offset; both work here
         warnings.simplefilter("ignore")
         freq = pd.infer_freq(times[-min(len(times), 100):]) if len(times) >= 3 else None
@@ -73,15 +75,17 @@ def steps_since_start(times: pd.DatetimeIndex, start: pd.Timestamp | None = None
                       step: Step | None = None) -> np.ndarray:
     """Each timestamp's distance from ``start`` (default: the first) in ``step`` (default: :func:`time_step`):
     the phase a cycle needs, which a row index loses at a gap or a repeated timestamp. A fixed-length step is
-    rounded to the nearest; a calendar one (a month, a business day) counts the steps between."""
+    rounded to the nearest; a calendar one (a month, a business day) counts the steps between the dates, so the
+    time of day (month ends stamped 23:00, say) does not matter and a date between steps counts as the one before.
+    """
     start = times[0] if start is None else start
     step = time_step(times) if step is None else step
     length = _fixed_length(step)
     if length is not None:
         return np.round(((times - start) / length).to_numpy()).astype(np.int64)
-    first, last = min(start, times.min()), max(start, times.max())
-    grid = pd.date_range(step.rollback(first), step.rollforward(last), freq=step)
-    return (grid.searchsorted(times) - grid.searchsorted(start)).astype(np.int64)
+    dates, start = times.normalize(), start.normalize()
+    grid = pd.date_range(step.rollback(min(start, dates.min())), step.rollforward(max(start, dates.max())), freq=step)
+    return (grid.searchsorted(dates, side="right") - grid.searchsorted(start, side="right")).astype(np.int64)
 
 
 def forecast_clock(clock: np.ndarray, horizon: int, times: pd.DatetimeIndex | None = None,

@@ -265,11 +265,11 @@ class SequenceClassifier(L.LightningModule):
         if datamodule is None or not hasattr(datamodule, "class_names"):
             return
         datamodule.setup(stage)
-        if self.network is None:
-            self._build(len(datamodule.class_names), datamodule.class_names,
-                        self.hparams.max_length or datamodule.max_length)
-        else:
+        if self.hparams.classes is not None:
             self._check_classes(datamodule.class_names)
+        if self.network is None:
+            self._build(len(datamodule.class_names), self.hparams.class_names or datamodule.class_names,
+                        self.hparams.max_length or datamodule.max_length)
 
     def _check_classes(self, names: list[str]) -> None:
         """The DataModule's classes (in its index order) must be this model's; a model built without names takes
