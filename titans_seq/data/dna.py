@@ -155,8 +155,13 @@ def read_fasta(path: str | os.PathLike) -> list[tuple[str, str]]:
     The id is the header's first word. Raises ``ValueError`` for a file that is neither (or does not read
     as text), an empty record, or a repeated id; ``FileNotFoundError`` for a missing file.
     """
-    records = [(header.split()[0] if header.split() else "", sequence) for header, sequence in _read_records(path)]
-    return _check_records(records, path)
+    return _named(_read_records(path), path)
+
+
+def _named(records: list[tuple[str, str]], path: str | os.PathLike) -> list[tuple[str, str]]:
+    """``(id, sequence)`` of ``(header line, sequence)`` records, the id the header's first word, checked."""
+    return _check_records([(header.split()[0] if header.split() else "", sequence) for header, sequence in records],
+                          path)
 
 
 def read_labelled_fasta(path: str | os.PathLike, pattern: str = r"label=(\S+)") -> tuple[list[str], list[str],
@@ -164,8 +169,8 @@ def read_labelled_fasta(path: str | os.PathLike, pattern: str = r"label=(\S+)") 
     """ids, sequences and labels of a FASTA (or FASTQ) file whose headers carry the label, found by ``pattern``
     (a regular expression whose first group is the label, searched in the whole header line)."""
     regex = re.compile(pattern)
-    headers = [header for header, _ in _read_records(path)]
-    records = read_fasta(path)
+    raw = _read_records(path)
+    headers, records = [header for header, _ in raw], _named(raw, path)
     labels = []
     for (name, _), header in zip(records, headers, strict=True):
         match = regex.search(header)

@@ -273,11 +273,10 @@ class GenomicBenchmarksDataModule(SequenceDataModule):
             locate(DataFile(f"{self.name}/{split}", f"{self.name}/{split}.csv.gz", known.get("url") or "",
                             known["sha256"]), found)
         ids, sequences, labels = read_sequence_table(found)
-        return ids, sequences, [self._class_of(label, found, row) for row, label in enumerate(labels)]
+        return ids, sequences, [self._class_of(label, names, found, row) for row, label in enumerate(labels)]
 
-    def _class_of(self, label: str, path: Path, row: int) -> str:
-        """The class a table's label names: a class name, or its index in alphabetical order."""
-        names = sorted(self.info["classes"])
+    def _class_of(self, label: str, names: list[str], path: Path, row: int) -> str:
+        """The class a table's label names: one of ``names`` (the classes in alphabetical order), or its index."""
         if label in names:
             return label
         if label.isdigit() and int(label) < len(names):
