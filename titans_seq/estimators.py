@@ -303,16 +303,13 @@ class TitansForecaster(_LightningEstimator):
         if isinstance(y, pd.Series):  # one channel, keeping its name and its time index
             y = y.to_frame(name="x0" if y.name is None else y.name)
         if isinstance(y, pd.DataFrame):
-            frame = y
             time_column = self.time_column
-            if isinstance(frame.index, pd.PeriodIndex):  # each period by its start, as read_series reads it
-                frame = frame.set_axis(frame.index.to_timestamp())
-            if time_column is None and not isinstance(frame.index, pd.DatetimeIndex):
-                dated = [c for c in frame.columns if pd.api.types.is_datetime64_any_dtype(frame[c])]
+            if time_column is None and isinstance(y.index, (pd.DatetimeIndex, pd.PeriodIndex)):
+                time_column = "__time__"  # a name for the index, which read_series makes the time column
+            elif time_column is None:
+                dated = [c for c in y.columns if pd.api.types.is_datetime64_any_dtype(y[c])]
                 time_column = dated[0] if dated else None
-            if time_column is None and isinstance(frame.index, pd.DatetimeIndex):
-                frame, time_column = frame.reset_index(names="__time__"), "__time__"
-            series = read_series(frame, time_column)
+            series = read_series(y, time_column)
         else:
             array = np.asarray(y)
             if array.ndim == 1:

@@ -16,6 +16,8 @@ BUSINESS_DAYS_WITH_HOLIDAYS = pd.bdate_range("2024-01-01", periods=200).delete([
     (pd.date_range("2000-01-31", periods=40, freq="ME").delete(7), pd.offsets.MonthEnd()),
     (BUSINESS_DAYS_WITH_HOLIDAYS, pd.offsets.BusinessDay()),
     (pd.date_range("2024-01-01", periods=50, freq="10min").delete(20), pd.Timedelta("10min")),
+    (pd.date_range("2024-01-15", periods=40, freq="SMS").delete(9), pd.offsets.SemiMonthBegin()),
+    (pd.date_range("2024-01-15", periods=40, freq="SME").delete(9), pd.offsets.SemiMonthEnd()),
 ])
 def test_the_step_is_found_across_gaps(times, step):
     assert time_step(times) == step
@@ -29,6 +31,19 @@ def test_future_timestamps_follow_the_calendar():
     # Two timestamps infer no frequency; the step of the whole series, given, places them.
     last_two = future_index(MONTHS_WITH_A_GAP[-2:], 2, pd.offsets.MonthBegin())
     assert list(last_two) == list(future_index(MONTHS_WITH_A_GAP, 2))
+
+
+def test_days_and_weeks_keep_their_time_of_day_across_daylight_saving():
+    """A day is a calendar day where a series keeps one time of day: across a daylight-saving change the next
+    midnight is 23 or 25 hours later, not 24."""
+    days = pd.date_range("2026-02-01 09:00", periods=55, freq="D", tz="Europe/Berlin").delete(10)  # a missing day
+    ahead = future_index(days, 4)  # 2026-03-29 is the spring change in Berlin
+    assert list(ahead.hour) == [9, 9, 9, 9]
+    assert steps_since_start(ahead, days[0]).tolist() == [55, 56, 57, 58]
+    weeks = pd.date_range("2026-09-06", periods=8, freq="W-SUN", tz="Europe/Berlin").delete(2)
+    assert list(future_index(weeks, 4).hour) == [0, 0, 0, 0]  # 2026-10-25 is the autumn change
+    shifting = pd.DatetimeIndex(["2024-01-06 09:00", "2024-01-07 10:00", "2024-01-08 09:00", "2024-01-09 09:00"])
+    assert time_step(shifting) == pd.Timedelta(days=1)  # no one time of day: a fixed 24 hours
 
 
 def test_a_calendar_clock_counts_calendar_steps():

@@ -18,6 +18,7 @@ Step = pd.Timedelta | pd.DateOffset
 _CALENDAR_STEPS = (
     (28, 31, (pd.offsets.MonthBegin(), pd.offsets.MonthEnd(), pd.offsets.BusinessMonthBegin(),
               pd.offsets.BusinessMonthEnd())),
+    (13, 17, (pd.offsets.SemiMonthBegin(), pd.offsets.SemiMonthEnd())),
     (89, 92, (pd.offsets.QuarterBegin(startingMonth=1), pd.offsets.QuarterEnd(startingMonth=3))),
     (365, 366, (pd.offsets.YearBegin(), pd.offsets.YearEnd())),
     (1, 1, (pd.offsets.BusinessDay(),)),
@@ -29,9 +30,17 @@ def median_step(times: pd.DatetimeIndex) -> pd.Timedelta:
     return (times[1:] - times[:-1]).median()
 
 
+def _one_time_of_day(times: pd.DatetimeIndex) -> bool:
+    """Whether every timestamp shows the same time of day on the wall clock (of its time zone, if any)."""
+    wall = times if times.tz is None else times.tz_localize(None)
+    return (wall - wall.normalize()).nunique() == 1
+
+
 def time_step(times: pd.DatetimeIndex) -> Step:
     """The series' step: its inferred frequency (an offset); where a gap hides it, the calendar step (months,
-    quarters, years, business days) on which every timestamp lies; else the median gap."""
+    half months, quarters, years, business days) on which every timestamp lies; else the median gap, as
+    calendar days where it is whole days at one time of day (so that a daylight-saving change keeps midnight
+    at midnight), else as a fixed length."""
     if len(times) < 2:
         raise ValueError(f"a series' step needs at least two timestamps, got {len(times)}")
     with warnings.catch_warnings():  # pandas 3.1 warns that infer_freq will return an offset; both work here
@@ -45,6 +54,9 @@ def time_step(times: pd.DatetimeIndex) -> Step:
             for offset in offsets:
                 if all(offset.is_on_offset(t) for t in times):
                     return offset
+    whole_days, rest = divmod(median, pd.Timedelta(days=1))
+    if whole_days >= 1 and rest == pd.Timedelta(0) and _one_time_of_day(times):
+        return pd.offsets.Day(whole_days)
     return median
 
 
