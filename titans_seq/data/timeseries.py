@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from titans_seq.data.files import locate
 from titans_seq.data.splits import SplitDataModule
-from titans_seq.data.times import forecast_clock, steps_since_start, time_step
+from titans_seq.data.times import Step, forecast_clock, steps_since_start, time_step
 
 __all__ = ["CSVDataModule", "ETTDataModule", "Series", "TimeSeriesDataModule", "WeatherDataModule",
            "WindowDataset", "read_series"]
@@ -147,6 +147,9 @@ class TimeSeriesDataModule(SplitDataModule):
             steps such as months or business days counted as such). The rows after the series' end (a
             forecast's) follow its last one step by step on the row clock, and by their timestamps on the time
             clock.
+
+    After :meth:`setup`, ``series`` holds the checked series and ``step`` its time step
+    (:func:`~titans_seq.data.times.time_step`; ``None`` without timestamps), which places its forecast.
     """
 
     drop_last_train = True
@@ -165,6 +168,7 @@ class TimeSeriesDataModule(SplitDataModule):
         self.lookback, self.horizon, self.features, self.target = lookback, horizon, features, target
         self.batch_size, self.num_workers = batch_size, num_workers
         self.series: Series | None = None
+        self.step: Step | None = None
 
     def load(self) -> Series:
         """The whole series, read and checked (subclasses)."""
@@ -197,7 +201,8 @@ class TimeSeriesDataModule(SplitDataModule):
             raise ValueError("clock='time' needs a series with timestamps")
         self.series = series
         self.scaled = self.scaler.transform(series.values)
-        self.clock_rows = (steps_since_start(series.times) if self.clock == "time"
+        self.step = None if series.times is None else time_step(series.times)
+        self.clock_rows = (steps_since_start(series.times, step=self.step) if self.clock == "time"
                            else np.arange(len(series.values)))
         inputs = list(range(len(names)))
         self.target_index = [names.index(self.target)] if self.features in ("S", "MS") else inputs
@@ -212,7 +217,7 @@ class TimeSeriesDataModule(SplitDataModule):
         clock of those rows and of the ``horizon`` after them."""
         latest = torch.as_tensor(self.scaled[-self.lookback:], dtype=torch.float32).unsqueeze(0)
         times = self.series.times
-        placed = (times[-self.lookback:], times[0], time_step(times)) if self.clock == "time" else ()
+        placed = (times[-self.lookback:], times[0], self.step) if self.clock == "time" else ()
         clock = forecast_clock(self.clock_rows[-self.lookback:], self.horizon, *placed)
         return DataLoader(TensorDataset(latest, clock), batch_size=1)
 
