@@ -25,6 +25,27 @@ def positive_int(name: str, value: object) -> int:
     return value
 
 
+def nonnegative_int(name: str, value: object) -> int:
+    """``value`` if it is an integer >= 0."""
+    if not is_int(value) or value < 0:
+        raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+    return value
+
+
+def rate(name: str, value: object) -> float:
+    """``value`` as a float if it is a number in ``[0, 1)`` (a dropout rate)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < 1:
+        raise ValueError(f"{name} must lie in [0, 1), got {value!r}")
+    return float(value)
+
+
+def head_width(dim: int, heads: int) -> int:
+    """``dim // heads`` if ``heads`` divides ``dim``."""
+    if dim % heads:
+        raise ValueError(f"dim ({dim}) must be divisible by heads ({heads})")
+    return dim // heads
+
+
 def positive_number(name: str, value: object) -> float:
     """``value`` as a float if it is a positive finite number."""
     if not is_positive_number(value):

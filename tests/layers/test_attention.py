@@ -113,3 +113,15 @@ def test_rotary_scores_depend_on_relative_position_only():
     assert score(100_000_003, 100_000_001) == pytest.approx(score(3, 1), rel=1e-4)
     with pytest.raises(ValueError, match="even"):
         RotaryEmbedding(7)
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    (dict(dim=12, heads=5, window=4), "divisible by heads"),
+    (dict(dim=8, heads=2, window=0), "window"),
+    (dict(dim=8, heads=2, window=4, persistent_tokens=-1), "persistent_tokens"),
+    (dict(dim=8, heads=2, window=4, dropout=2.0), "dropout"),
+    (dict(dim=8, heads=2, window=4, causal="no"), "causal"),
+])
+def test_bad_arguments_raise_clear_errors(arguments, message):
+    with pytest.raises(ValueError, match=message):
+        Attention(**arguments)

@@ -28,6 +28,9 @@ def test_identity_when_not_training_or_p_zero_and_dtype_kept():
     assert module(x) is x
     assert dropout(x.bfloat16(), 0.5, training=True).dtype == torch.bfloat16
     assert torch.equal(dropout(x, 1.0, training=True), torch.zeros_like(x))
+    for p in (1.5, -0.1, float("nan")):
+        with pytest.raises(ValueError, match="p must lie in"):
+            dropout(x, p, training=True)
 
 
 @pytest.mark.parametrize("causal", [True, False])

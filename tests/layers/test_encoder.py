@@ -112,6 +112,27 @@ def test_persistent_tokens_change_the_output_and_get_gradients(variant):
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
+def test_a_model_in_half_precision_runs_in_it(variant):
+    """A whole model cast to bf16 (Lightning's ``precision="bf16-true"``); the memory still updates in float32."""
+    for causal in (True, False):
+        model = encoder(variant, causal=causal).to(torch.bfloat16)
+        out, _ = model(torch.randn(2, 19, 32, dtype=torch.bfloat16))
+        assert out.dtype == torch.bfloat16 and torch.isfinite(out.float()).all()
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_a_state_of_another_batch_or_variant_is_refused(variant):
+    model = encoder(variant)
+    _, state = model(torch.randn(2, 19, 32))
+    with pytest.raises(ValueError, match=r"state.*batch size 2"):
+        model(torch.randn(3, 5, 32), state)
+    other = "mac" if variant != "mac" else "mag"  # (MAG and MAL share a state form, and may take each other's)
+    _, foreign = encoder(other)(torch.randn(2, 19, 32))
+    with pytest.raises(ValueError, match="state must be"):
+        model(torch.randn(2, 5, 32), foreign)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
 def test_shapes_dtypes_and_gradients(variant):
     model = encoder(variant).double()
     x = torch.randn(3, 19, 32, dtype=torch.float64, requires_grad=True)
@@ -159,6 +180,7 @@ def test_config_round_trips_through_yaml():
         (dict(memory_max_lr=float("nan")), "memory_max_lr"),
         (dict(memory_expansion=float("inf")), "memory_expansion"),
         (dict(dim=8, heads=2, memory_expansion=0.1), "memory_expansion"),
+        (dict(dim=128, ff_mult=0.001), "ff_mult"),
     ],
 )
 def test_bad_configs_raise_clear_errors(values, message):

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from titans_seq._checks import flag, head_width, nonnegative_int, positive_int, rate
 from titans_seq.layers.dropout import dropout
 
 __all__ = ["Attention", "AttentionState", "RotaryEmbedding"]
@@ -74,8 +75,11 @@ class Attention(nn.Module):
     def __init__(self, dim: int, heads: int, window: int, causal: bool = True, persistent_tokens: int = 0,
                  dropout: float = 0.0):
         super().__init__()
-        self.dim, self.heads, self.head_dim = dim, heads, dim // heads
-        self.window, self.causal, self.dropout = window, causal, dropout
+        self.dim, self.heads = positive_int("dim", dim), positive_int("heads", heads)
+        self.head_dim = head_width(dim, heads)
+        self.window, self.causal = positive_int("window", window), flag("causal", causal)
+        self.dropout = rate("dropout", dropout)
+        nonnegative_int("persistent_tokens", persistent_tokens)
         self.to_qkv = nn.Linear(dim, 3 * dim, bias=False)
         self.to_out = nn.Linear(dim, dim, bias=False)
         self.persistent = nn.Parameter(torch.randn(persistent_tokens, dim) * dim**-0.5)
@@ -130,12 +134,16 @@ class Attention(nn.Module):
     def sliding(self, x: Tensor, state: AttentionState | None = None,
                 present: Tensor | None = None) -> tuple[Tensor, AttentionState | None]:
         """Sliding-window attention over ``x`` ``(B, T, dim)``; ``state`` continues a causal stream. ``present``
-        ``(B, T)`` (without a state) marks the positions that hold sequence: no query attends to the others."""
+        ``(B, T)`` (without a state) marks the positions that hold sequence: none of them attends to padding, and
+        the output at padding positions is unspecified."""
         if state is not None and not self.causal:
             raise ValueError("a bidirectional attention sees the whole input at once and takes no state")
         if state is not None and present is not None:
             raise ValueError("present marks the padding of a whole input, which a streamed one (with a state) has not")
         batch, length, _ = x.shape
+        if state is not None and (not isinstance(state, AttentionState) or state.keys.shape[0] != batch):
+            got = f"batch size {state.keys.shape[0]}" if isinstance(state, AttentionState) else type(state).__name__
+            raise ValueError(f"state must be an AttentionState for batch size {batch}, got {got}")
         w = self.window
         start = state.position if state is not None else 0
         if length == 0:
@@ -190,7 +198,8 @@ class Attention(nn.Module):
 
         ``context`` ``(B, S, dim)`` holds one token per segment position (MAC's memory read-out). When
         causal, position ``i`` sees the persistent tokens and the context and segment tokens ``<= i``.
-        ``present`` ``(B, S)`` marks the positions that hold sequence: no query attends to the others' tokens.
+        ``present`` ``(B, S)`` marks the positions that hold sequence: none of them attends to padding tokens, and
+        the output at padding positions is unspecified.
         """
         length = x.shape[1]
         positions = torch.arange(length, device=x.device)

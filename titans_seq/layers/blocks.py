@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from titans_seq._checks import hidden_width
 from titans_seq._tensors import reversed_within
 from titans_seq.layers.attention import Attention, AttentionState
 from titans_seq.layers.config import TitansConfig
@@ -29,7 +30,7 @@ class FeedForward(nn.Module):
 
     def __init__(self, dim: int, mult: float, dropout: float):
         super().__init__()
-        hidden = round(dim * mult)
+        hidden = hidden_width("mult", mult, "dim", dim)
         self.net = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), Dropout(dropout), nn.Linear(hidden, dim))
 
     def forward(self, x: Tensor) -> Tensor:
@@ -117,6 +118,15 @@ class LMM(_Block):
         return self._feed_forward(x + self.drop(out)), state
 
 
+def _own_state(state: object, kind: type):
+    """``state`` if it is a ``kind`` (a block's own state); ``None`` gives an empty one."""
+    if state is None:
+        return kind(None, None)
+    if not isinstance(state, kind):
+        raise ValueError(f"state must be a {kind.__name__} (this block's) or None, got {type(state).__name__}")
+    return state
+
+
 @dataclass
 class PairState:
     """State of a block with an attention and a memory (MAG, MAL)."""
@@ -137,7 +147,7 @@ class MAG(_Block):
 
     def forward(self, x: Tensor, state: PairState | None = None,
                 present: Tensor | None = None) -> tuple[Tensor, PairState | None]:
-        state = state or PairState(None, None)
+        state = _own_state(state, PairState)
         normed = self.norm(x)
         attended, attention_state = self.attention.sliding(normed, state.attention, present)
         remembered, memory_state = self._remember(normed, state.memory, present)
@@ -156,7 +166,7 @@ class MAL(_Block):
 
     def forward(self, x: Tensor, state: PairState | None = None,
                 present: Tensor | None = None) -> tuple[Tensor, PairState | None]:
-        state = state or PairState(None, None)
+        state = _own_state(state, PairState)
         remembered, memory_state = self._remember(self.norm(x), state.memory, present)
         x = x + self.drop(remembered)
         attended, attention_state = self.attention.sliding(self.attention_norm(x), state.attention, present)
@@ -220,6 +230,8 @@ class MAC(_Block):
         """One direction over ``x``; only whole segments advance the memory kept in the state. ``present``
         (bidirectional only: no state) marks the positions that hold sequence."""
         pending = state.pending.shape[1] if state.pending is not None else 0
+        if state.pending is not None and state.pending.shape[0] != x.shape[0]:
+            raise ValueError(f"state is for batch size {state.pending.shape[0]}, but x has {x.shape[0]}")
         if pending:
             x = torch.cat([state.pending.to(x.dtype), x], dim=1)
         outputs, memory_state, unfinished = [], state.memory, None
@@ -240,7 +252,7 @@ class MAC(_Block):
             return x, state
         normed = self.norm(x)
         if self.config.causal:
-            out, state = self._read(normed, self.directions[0], state or MACState(None, None))
+            out, state = self._read(normed, self.directions[0], _own_state(state, MACState))
         else:
             ahead, _ = self._read(normed, self.directions[0], MACState(None, None), present)
             backward_input = reversed_within(normed, present, 1)

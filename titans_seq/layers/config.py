@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, fields
 
 import yaml
 
-from titans_seq._checks import hidden_width, is_int, is_positive_number
+from titans_seq._checks import head_width, hidden_width, is_int, is_positive_number, nonnegative_int, rate
 
 __all__ = ["VARIANTS", "EncoderFields", "TitansConfig"]
 
@@ -58,12 +58,9 @@ class TitansConfig:
             value = getattr(self, name)
             if not is_int(value) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-        if self.dim % self.heads:
-            raise ValueError(f"dim ({self.dim}) must be divisible by heads ({self.heads})")
-        if (self.dim // self.heads) % 2:
+        if head_width(self.dim, self.heads) % 2:
             raise ValueError(f"dim / heads must be even for rotary positions, got {self.dim // self.heads}")
-        if not is_int(self.persistent_tokens) or self.persistent_tokens < 0:
-            raise ValueError(f"persistent_tokens must be an integer >= 0, got {self.persistent_tokens!r}")
+        nonnegative_int("persistent_tokens", self.persistent_tokens)
         if not isinstance(self.causal, bool):
             raise ValueError(f"causal must be true or false, got {self.causal!r}")
         if self.segment_len is not None and (not is_int(self.segment_len) or self.segment_len < 1):
@@ -71,13 +68,11 @@ class TitansConfig:
         if self.variant == "mac" and self.segment % self.memory_chunk:
             raise ValueError(f"MAC's segment_len ({self.segment}) must be a multiple of memory_chunk "
                              f"({self.memory_chunk}), so each segment starts on a memory chunk")
-        if not is_positive_number(self.ff_mult):
-            raise ValueError(f"ff_mult must be a positive finite number, got {self.ff_mult!r}")
+        hidden_width("ff_mult", self.ff_mult, "dim", self.dim)
         hidden_width("memory_expansion", self.memory_expansion, "the head width dim / heads", self.dim // self.heads)
         if self.memory_max_lr is not None and not is_positive_number(self.memory_max_lr):
             raise ValueError(f"memory_max_lr must be a positive finite number or None, got {self.memory_max_lr!r}")
-        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout must lie in [0, 1), got {self.dropout!r}")
+        rate("dropout", self.dropout)
 
     @property
     def segment(self) -> int:

@@ -16,7 +16,10 @@ __all__ = ["Dropout", "dropout"]
 
 
 def dropout(x: Tensor, p: float, training: bool) -> Tensor:
-    """Zero each element with probability ``p`` and scale the rest by ``1 / (1 - p)`` while ``training``."""
+    """Zero each element with probability ``p`` (in ``[0, 1]``) and scale the rest by ``1 / (1 - p)`` while
+    ``training``."""
+    if not 0 <= p <= 1:
+        raise ValueError(f"dropout probability p must lie in [0, 1], got {p!r}")
     if not training or p == 0:
         return x
     if x.device.type != "cpu" or p == 1:

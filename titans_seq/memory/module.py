@@ -253,7 +253,8 @@ class NeuralMemory(nn.Module):
         batch = queries.shape[0]
         state = state if state is not None else self.initial_state(batch)
         q = F.normalize(self._split_heads(queries), dim=-1)
-        return self.to_out(self._read_out(read_memory(self.memory, state.params, q), batch))
+        # The memory reads in float32 (as it writes); the projection takes the caller's dtype, bf16 in a bf16 model.
+        return self.to_out(self._read_out(read_memory(self.memory, state.params, q), batch).to(queries.dtype))
 
     def forward(self, x: Tensor, state: MemoryState | None = None) -> tuple[Tensor, MemoryState]:
         """Read ``x`` of shape ``(B, N, dim)`` after ``state`` (a fresh memory when ``None``).
