@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from titans_seq._checks import positive_int
+
 __all__ = ["DLinear"]
 
 
@@ -19,13 +21,16 @@ class DLinear(nn.Module):
 
     def __init__(self, lookback: int, horizon: int, kernel: int = 25):
         super().__init__()
-        self.kernel = kernel
+        self.lookback, self.kernel = positive_int("lookback", lookback), positive_int("kernel", kernel)
+        positive_int("horizon", horizon)
         self.seasonal = nn.Linear(lookback, horizon)
         self.trend = nn.Linear(lookback, horizon)
         for layer in (self.seasonal, self.trend):  # the reference implementation starts from an average
             nn.init.constant_(layer.weight, 1.0 / lookback)
 
     def forward(self, x: Tensor) -> Tensor:
+        if x.dim() != 3 or x.shape[1] != self.lookback:
+            raise ValueError(f"x must be (batch, lookback={self.lookback}, channels), got {tuple(x.shape)}")
         front, back = (self.kernel - 1) // 2, self.kernel // 2
         padded = torch.cat([x[:, :1].expand(-1, front, -1), x, x[:, -1:].expand(-1, back, -1)], dim=1)
         trend = F.avg_pool1d(padded.transpose(1, 2), self.kernel, stride=1)
@@ -43,6 +48,7 @@ class GenomicBenchmarksCNN(nn.Module):
     def __init__(self, vocab_size: int, length: int, classes: int, embedding: int = 100,
                  channels: tuple[int, int, int] = (16, 8, 4), hidden: int = 512, dropout: float = 0.3):
         super().__init__()
+        self.length = positive_int("length", length)
         self.embed = nn.Embedding(vocab_size, embedding)
         layers, width, size = [], embedding, length
         for out in channels:
@@ -55,4 +61,6 @@ class GenomicBenchmarksCNN(nn.Module):
                                       nn.Linear(hidden, classes))
 
     def forward(self, ids: Tensor) -> Tensor:
+        if ids.dim() != 2 or ids.shape[1] != self.length:
+            raise ValueError(f"the CNN reads (batch, {self.length}) token ids (its max_length), got {tuple(ids.shape)}")
         return self.classify(self.features(self.embed(ids).transpose(1, 2)))

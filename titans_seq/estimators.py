@@ -42,7 +42,7 @@ from titans_seq.tasks import (
     SequenceClassifier,
     best_checkpoint_trainer,
 )
-from titans_seq.tasks.forecaster import LOSSES
+from titans_seq.tasks.forecaster import LOSSES, quantile_levels
 from titans_seq.tasks.optim import check_lr_schedule
 
 __all__ = ["TitansForecaster", "TitansSequenceClassifier", "load"]
@@ -291,12 +291,7 @@ class TitansForecaster(_LightningEstimator):
         _check("head_patches", self.head_patches, int, 1, allow_none=True)
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
-        if self.quantiles is not None:
-            if isinstance(self.quantiles, (str, bytes)) or not np.iterable(self.quantiles):
-                raise ValueError(f"quantiles must be a list of levels such as [0.1, 0.9], or None, got "
-                                 f"{self.quantiles!r}")
-            for level in self.quantiles:
-                _check("each of quantiles", level, (int, float), 0, 1)
+        quantile_levels(self.quantiles)
 
     def _series(self, y, fitted: bool) -> Series:
         """Check ``y`` and return it as a Series; against the fit's columns when ``fitted``."""

@@ -306,3 +306,31 @@ def test_cnn_baseline_in_the_same_harness_and_bad_arguments(tmp_path):
                 dict(model="cnn", kmer=6, kmer_linear_gain=1.0)):
         with pytest.raises(ValueError, match="kmer_linear_gain must be 0"):
             SequenceClassifier(classes=2, max_length=64, **bad)
+    for name, value in (("classes", 2.5), ("classes", "3"), ("max_length", 0), ("max_length", 2.5), ("patch", 0)):
+        with pytest.raises(ValueError, match=f"{name} must be a positive integer"):
+            SequenceClassifier(**{name: value})
+    for name in ("rc_average", "strand_aware"):
+        with pytest.raises(ValueError, match=f"{name} must be True or False, got 'false'"):
+            SequenceClassifier(**{name: "false"})
+    with pytest.raises(ValueError, match=r"the CNN reads \(batch, 64\) token ids"):
+        model(DNATokenizer().batch(["ACGT" * 10] * 3, 40))
+    with pytest.raises(ValueError, match="windows_per_batch must be a positive integer"):
+        model.classify_long("ACGT" * 40, windows_per_batch=0)
+    with pytest.raises(ValueError, match="the network is built once classes is known"):
+        SequenceClassifier(max_length=4).classify_long("ACGT")
+    # A CNN sized for one length meets a DataModule of another before any batch is read.
+    data = SequenceCSVDataModule(path=str(motif_table(tmp_path / "m.csv", n=40, length=80)), batch_size=8)
+    trainer = L.Trainer(fast_dev_run=1, logger=False, enable_progress_bar=False, enable_model_summary=False,
+                        accelerator="cpu")
+    with pytest.raises(ValueError, match="max_length=64 bases but the DataModule's are 80"):
+        trainer.fit(SequenceClassifier(classes=2, model="cnn", max_length=64), datamodule=data)
+
+
+def test_streaming_pieces_must_be_whole_patches():
+    """A piece that ends inside a patch would put that patch's padding in the middle of the sequence."""
+    encoder = TitansConfig(**{**SMALL.to_dict(), "causal": True})
+    network = SequenceClassifier(classes=2, encoder=encoder, patch=4).network
+    ids = DNATokenizer().batch(["ACGT" * 16], 64)
+    for piece in (10, 0):
+        with pytest.raises(ValueError, match=f"piece must be a positive multiple of the patch \\(4\\), got {piece}"):
+            network.stream_logits(ids, piece)

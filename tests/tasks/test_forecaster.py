@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from titans_seq.baselines import DLinear
 from titans_seq.data import CSVDataModule
 from titans_seq.layers import TitansConfig
 from titans_seq.tasks import Forecaster
@@ -55,6 +56,24 @@ def test_metrics_in_original_units_use_the_scaler_of_the_data_tested():
     assert result["test_mse_original"] == pytest.approx(result["test_mse"] * np.mean(other.scaler.var_), rel=0.5)
 
 
+def test_metrics_in_original_units_only_once_a_scaler_is_known():
+    """Plain loaders carry no scaler: scaled numbers are not reported as original units."""
+    model = Forecaster(channels=2, lookback=48, horizon=12, model="dlinear")
+    x, y = 300 + 50 * torch.randn(16, 48, 2), 300 + 50 * torch.randn(16, 12, 2)
+
+    def test():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False,
+                             accelerator="cpu").test(model, DataLoader(TensorDataset(x, y), batch_size=8),
+                                                     verbose=False)[0]
+
+    assert "test_mse" in test() and "test_mse_original" not in test()
+    model.set_target_scaler([10.0, 10.0], [2.0, 2.0])
+    result = test()
+    assert result["test_mse_original"] == pytest.approx(4 * result["test_mse"], rel=1e-5)
+
+
 def test_given_channels_and_ms_data_forecast_the_datas_target():
     data = CSVDataModule(sinusoid(), lookback=48, horizon=12, batch_size=64, features="MS")
     model = Forecaster(channels=2, lookback=48, horizon=12, model="dlinear")
@@ -79,6 +98,15 @@ def test_a_datamodule_of_plain_loaders_still_trains_a_forecaster_given_its_chann
     L.Trainer(max_epochs=1, logger=False, enable_progress_bar=False, enable_model_summary=False,
               enable_checkpointing=False, accelerator="cpu").fit(model, datamodule=Loaders())
     assert model.target_channels == [0, 1]
+
+
+def test_target_channels_without_channels_are_kept_or_refused_against_the_data():
+    data = CSVDataModule(sinusoid(), lookback=48, horizon=12, batch_size=64, features="MS")
+    model = Forecaster(lookback=48, horizon=12, model="dlinear", target_channels=[1])
+    fit(model, data, epochs=1)
+    assert model.target_channels == [1]
+    with pytest.raises(ValueError, match=r"forecasts channels \[0\] but the data's targets are \[1\]"):
+        fit(Forecaster(lookback=48, horizon=12, model="dlinear", target_channels=[0]), data, epochs=1)
 
 
 def test_quantiles_are_ordered_and_forecasts_have_future_timestamps():
@@ -145,6 +173,11 @@ def test_dlinear_in_the_same_harness():
     data = CSVDataModule(sinusoid(), lookback=48, horizon=12, batch_size=16)
     model = Forecaster(channels=2, lookback=48, horizon=12, model="dlinear", learning_rate=1e-2)
     assert fit(model, data, epochs=5)["test_mse"] < 0.05
+    for name, value in (("lookback", 0), ("horizon", -1), ("kernel", 0)):
+        with pytest.raises(ValueError, match=f"{name} must be a positive integer"):
+            DLinear(**{"lookback": 48, "horizon": 12, name: value})
+    with pytest.raises(ValueError, match=r"x must be \(batch, lookback=48, channels\)"):
+        DLinear(48, 12)(torch.randn(2, 40, 3))
 
 
 class LearningRates(L.Callback):
@@ -197,6 +230,26 @@ def test_bad_arguments():
         Forecaster(loss="l3")
     with pytest.raises(ValueError, match="quantiles must lie strictly between 0 and 1"):
         Forecaster(quantiles=[0.0, 0.5])
+    with pytest.raises(ValueError, match="quantiles must be a list of levels"):
+        Forecaster(quantiles=0.9)
+    with pytest.raises(ValueError, match="each of quantiles must be a number, got 'a'"):
+        Forecaster(quantiles=["a"])
+    for name, value in (("channels", 0), ("lookback", 32.5), ("horizon", -3), ("patch_len", 0), ("stride", True)):
+        with pytest.raises(ValueError, match=f"{name} must be a positive integer"):
+            Forecaster(**{name: value})
+    for name in ("channel_mixing", "linear_skip"):
+        with pytest.raises(ValueError, match=f"{name} must be True or False, got 'no'"):
+            Forecaster(**{name: "no"})
+    for targets in ([5], [-1], [0, 0], [], 1):
+        with pytest.raises(ValueError, match="target_channels must be distinct channel indices from 0 to 2"):
+            Forecaster(channels=3, target_channels=targets, model="dlinear")
+    model = Forecaster(channels=3, lookback=48, horizon=12, model="dlinear")
+    for x in (torch.randn(2, 40, 3), torch.randn(2, 48, 2), torch.randn(48, 3)):
+        with pytest.raises(ValueError, match=r"x must be a tensor of shape \(batch, lookback, channels\) = "
+                                             r"\(batch, 48, 3\)"):
+            model(x)
+    with pytest.raises(ValueError, match="not built yet"):
+        Forecaster(lookback=48, horizon=12)(torch.randn(2, 48, 3))
     with pytest.raises(ValueError, match="causal=False"):
         Forecaster(encoder=TitansConfig(causal=True))
     with pytest.raises(TypeError, match="encoder must be a TitansConfig"):

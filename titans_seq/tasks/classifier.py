@@ -13,6 +13,7 @@ from torch import Tensor, nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import AUROC, Accuracy, F1Score, MatthewsCorrCoef
 
+from titans_seq._checks import flag, is_int, positive_int
 from titans_seq.baselines import GenomicBenchmarksCNN
 from titans_seq.data.dna import DNATokenizer
 from titans_seq.heads.dna import POOLINGS, DNAEmbedding, Pooling, kmer_codes, masked_pool
@@ -142,6 +143,9 @@ class SequenceNetwork(nn.Module):
         carried and the pooled summary kept as a running sum: memory independent of ``L``. ``reverse``
         reads the reverse complement by the reverse strand's head, as :meth:`forward` does (the k-mer
         term still counts the given strand). ``piece`` must be a multiple of the embedding's patch."""
+        patch = self.embedding.patch
+        if not is_int(piece) or piece < 1 or piece % patch:
+            raise ValueError(f"piece must be a positive multiple of the patch ({patch}), got {piece!r}")
         if self.position_linear is not None:
             raise ValueError("a network with a position term reads aligned sequences of at most max_length bases, "
                              "not streams")
@@ -216,6 +220,11 @@ class SequenceClassifier(L.LightningModule):
             raise ValueError(f"model must be one of {', '.join(get_args(ClassifierModel))}, got {model!r}")
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
+        for name, value in (("patch", patch), ("max_length", max_length), ("classes", classes)):
+            if value is not None:
+                positive_int(name, value)
+        for name, value in (("rc_average", rc_average), ("strand_aware", strand_aware)):
+            flag(name, value)
         if classes is None and class_names is not None:
             classes = len(class_names)
         if class_names is not None and len(class_names) != classes:
@@ -267,6 +276,10 @@ class SequenceClassifier(L.LightningModule):
         datamodule.setup(stage)
         if self.hparams.classes is not None:
             self._check_classes(datamodule.class_names)
+        length = self.hparams.max_length
+        if self.hparams.model == "cnn" and self.network is not None and datamodule.max_length != length:
+            raise ValueError(f"the CNN reads sequences of max_length={length} bases but the DataModule's are "
+                             f"{datamodule.max_length}: give both the same max_length")
         if self.network is None:
             self._build(len(datamodule.class_names), self.hparams.class_names or datamodule.class_names,
                         self.hparams.max_length or datamodule.max_length)
@@ -369,6 +382,10 @@ class SequenceClassifier(L.LightningModule):
         position term reads aligned sequences of at most ``max_length`` bases, and no longer one.
         """
         network = self.network
+        if network is None:
+            raise ValueError(self._unbuilt())
+        positive_int("piece", piece)
+        positive_int("windows_per_batch", windows_per_batch)
         positional = isinstance(network, SequenceNetwork) and network.position_linear is not None
         if positional and len(sequence) > network.max_length:
             raise ValueError(f"this model's position term reads sequences aligned on a landmark, of at most "

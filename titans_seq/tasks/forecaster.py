@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchmetrics import MeanAbsoluteError, MeanSquaredError
 
+from titans_seq._checks import flag, is_int, positive_int
 from titans_seq.baselines import DLinear
 from titans_seq.data.times import future_index
 from titans_seq.heads import ChannelMixer, ForecastHead, LearnedCycle, PatchEmbedding, RevIN
@@ -19,7 +20,7 @@ from titans_seq.layers import EncoderFields, TitansConfig, TitansEncoder
 from titans_seq.tasks.modes import evaluation_mode
 from titans_seq.tasks.optim import LRSchedule, adamw_with_schedule, check_lr_schedule
 
-__all__ = ["FORECAST_ENCODER", "Forecaster", "TitansForecastNetwork", "pinball_loss"]
+__all__ = ["FORECAST_ENCODER", "Forecaster", "TitansForecastNetwork", "pinball_loss", "quantile_levels"]
 
 # The encoder the forecaster uses unless given another: small (the ETT sets overfit large models),
 # bidirectional, the 12 patches of a 96-step lookback within one attention window, memories of chunk 4
@@ -32,6 +33,22 @@ FORECAST_ENCODER = TitansConfig(variant="mag", dim=64, depth=2, heads=4, window=
 ForecastModel = Literal["titans", "dlinear"]
 Loss = Literal["mse", "mae", "huber"]
 LOSSES = get_args(Loss)
+
+
+def quantile_levels(quantiles) -> list[float] | None:
+    """``quantiles`` (a list of levels, or ``None``) as the sorted levels a quantile head forecasts, the median
+    0.5 among them; a ``ValueError`` unless each is a number strictly between 0 and 1."""
+    if quantiles is None:
+        return None
+    if isinstance(quantiles, (str, bytes)) or not np.iterable(quantiles):
+        raise ValueError(f"quantiles must be a list of levels such as [0.1, 0.9], or None, got {quantiles!r}")
+    for level in quantiles:
+        if isinstance(level, (bool, np.bool_)) or not isinstance(level, (int, float, np.integer, np.floating)):
+            raise ValueError(f"each of quantiles must be a number, got {level!r}")
+    levels = sorted({float(q) for q in quantiles} | {0.5})
+    if not all(0 < q < 1 for q in levels):
+        raise ValueError(f"quantiles must lie strictly between 0 and 1, got {levels}")
+    return levels
 
 
 def pinball_loss(prediction: Tensor, target: Tensor, quantiles: Tensor) -> Tensor:
@@ -176,12 +193,16 @@ class Forecaster(L.LightningModule):
         if loss not in LOSSES:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
         check_lr_schedule(lr_schedule)
-        if quantiles is not None:
-            quantiles = sorted(set(float(q) for q in quantiles) | {0.5})
-            if not all(0 < q < 1 for q in quantiles):
-                raise ValueError(f"quantiles must lie strictly between 0 and 1, got {quantiles}")
-            if model != "titans":
-                raise ValueError("quantile forecasts need model='titans'")
+        if channels is not None:
+            positive_int("channels", channels)
+        for name, value in (("lookback", lookback), ("horizon", horizon), ("patch_len", patch_len),
+                            ("stride", stride)):
+            positive_int(name, value)
+        for name, value in (("channel_mixing", channel_mixing), ("linear_skip", linear_skip)):
+            flag(name, value)
+        quantiles = quantile_levels(quantiles)
+        if quantiles is not None and model != "titans":
+            raise ValueError("quantile forecasts need model='titans'")
         if model != "titans" and (channel_mixing or linear_skip or cycle or head_patches):
             raise ValueError("channel_mixing, linear_skip, cycle and head_patches need model='titans'")
         if cycle is not None and (isinstance(cycle, bool) or not isinstance(cycle, int) or cycle < 2):
@@ -217,11 +238,19 @@ class Forecaster(L.LightningModule):
             self.network = DLinear(h.lookback, h.horizon)
 
     def _set_targets(self, target_channels: list[int] | None) -> None:
-        """Forecast ``target_channels`` (``None``: every channel), with the target scaler reset to none."""
+        """Forecast ``target_channels`` (``None``: every channel), with the target scaler reset to none (NaN: no
+        metrics in original units until one is known)."""
+        channels = self.hparams.channels
+        if target_channels is not None and (
+                not isinstance(target_channels, (list, tuple)) or not target_channels
+                or not all(is_int(c) and 0 <= c < channels for c in target_channels)
+                or len(set(target_channels)) < len(target_channels)):
+            raise ValueError(f"target_channels must be distinct channel indices from 0 to {channels - 1}, got "
+                             f"{target_channels!r}")
         self.hparams.target_channels = target_channels
         self.target_channels = list(range(self.hparams.channels)) if target_channels is None else list(target_channels)
-        self.register_buffer("target_mean", torch.zeros(len(self.target_channels)))
-        self.register_buffer("target_std", torch.ones(len(self.target_channels)))
+        self.register_buffer("target_mean", torch.full((len(self.target_channels),), float("nan")))
+        self.register_buffer("target_std", torch.full((len(self.target_channels),), float("nan")))
 
     def set_target_scaler(self, mean, std) -> None:
         """Means and standard deviations of the target channels, to report metrics in original units."""
@@ -239,8 +268,10 @@ class Forecaster(L.LightningModule):
             if datamodule is None:
                 raise ValueError("channels was not given and there is no DataModule to take it from")
             datamodule.setup(stage)
-            self._build(datamodule.n_inputs, None if datamodule.features == "M" else datamodule.target_index)
-        elif getattr(datamodule, "features", None) is not None:  # a TimeSeriesDataModule: its data fits the model
+            given = self.hparams.target_channels
+            self._build(datamodule.n_inputs, given if given is not None or datamodule.features == "M"
+                        else datamodule.target_index)
+        if getattr(datamodule, "features", None) is not None:  # a TimeSeriesDataModule: its data fits the model
             self._check_data(datamodule, stage)
         cycle = getattr(self.network, "cycle", None)
         if stage == "fit" and cycle is not None and datamodule is not None and not cycle.values.any():
@@ -267,6 +298,13 @@ class Forecaster(L.LightningModule):
         """Forecast ``(B, H, targets)``, or ``(B, H, targets, quantiles)`` with a quantile head; ``clock``
         (needed with a ``cycle``): each row's position on the series' clock ``(B, lookback + horizon)``, or each
         window's first ``(B,)`` with its rows consecutive (:meth:`TitansForecastNetwork.window_clock`)."""
+        if self.network is None:
+            raise ValueError("the network is not built yet: give channels, or fit with a DataModule first")
+        expected = (self.hparams.lookback, self.hparams.channels)
+        if not isinstance(x, Tensor) or x.dim() != 3 or tuple(x.shape[1:]) != expected:
+            got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+            raise ValueError(f"x must be a tensor of shape (batch, lookback, channels) = (batch, {expected[0]}, "
+                             f"{expected[1]}), got {got}")
         if self.hparams.model == "dlinear":
             return self.network(x)[:, :, self.target_channels]
         return self.network(x, clock)[:, :, self.target_channels]
@@ -294,10 +332,13 @@ class Forecaster(L.LightningModule):
         point = self.point(prediction)
         self.metrics[f"{split}_mse"].update(point, y)
         self.metrics[f"{split}_mae"].update(point, y)
-        original = lambda t: t * self.target_std + self.target_mean  # noqa: E731
-        self.metrics[f"{split}_mse_original"].update(original(point), original(y))
-        self.metrics[f"{split}_mae_original"].update(original(point), original(y))
-        for name in ("mse", "mae", "mse_original", "mae_original"):
+        names = ["mse", "mae"]
+        if not self.target_std.isnan().any():  # a scaler is known
+            original = lambda t: t * self.target_std + self.target_mean  # noqa: E731
+            self.metrics[f"{split}_mse_original"].update(original(point), original(y))
+            self.metrics[f"{split}_mae_original"].update(original(point), original(y))
+            names += ["mse_original", "mae_original"]
+        for name in names:
             self.log(f"{split}_{name}", self.metrics[f"{split}_{name}"], prog_bar=name == "mse")
 
     def validation_step(self, batch, batch_idx):
