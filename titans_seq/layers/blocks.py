@@ -156,7 +156,9 @@ class MAG(_Block):
 
 
 class MAL(_Block):
-    """Memory as a layer (eq. 29-31): the memory, then sliding-window attention over its output."""
+    """Memory as a layer (eq. 29-31): the memory, then sliding-window attention over its output. The persistent
+    tokens are the attention's prefix, seen by every query, as in MAG; the paper prepends them to the sequence the
+    memory reads (see the README's departures from the paper)."""
 
     def __init__(self, config: TitansConfig):
         super().__init__(config)
