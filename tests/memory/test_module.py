@@ -108,6 +108,10 @@ def test_bf16_autocast_keeps_the_memory_in_float32():
         y, state = memory(torch.randn(2, 20, 32))
     assert y.dtype == torch.bfloat16 and torch.isfinite(y.float()).all()
     assert all(p.dtype == torch.float32 for p in state.params.values())
+    # The gates too: in bf16 a momentum of 0.999 rounds to 1, and theta * (1 - eta) to 0 (the token never writes).
+    logits = torch.full((4, 16, 3), 7.0).bfloat16()
+    lr, eta, _ = memory._gates(logits)
+    assert lr.dtype == eta.dtype == torch.float32 and lr.min() > 0 and eta.max() < 1
 
 
 def test_compiles_as_one_graph_with_the_same_values_and_gradients():
@@ -164,6 +168,31 @@ def test_bad_forward_arguments():
         memory.read(torch.randn(2, 3, 5))
     with pytest.raises(ValueError, match="batch size 2, but queries has 3"):
         memory.read(torch.randn(3, 3, 32), state)
+    _, other = NeuralMemory(32, heads=2, chunk_size=8, memory_expansion=2.0)(torch.randn(2, 10, 32))
+    with pytest.raises(ValueError, match="memory weights are not this memory's"):
+        memory(torch.randn(2, 10, 32), other)
+    _, shorter = NeuralMemory(32, heads=2, chunk_size=3)(torch.randn(2, 5, 32))  # 2 pending after 5 tokens
+    with pytest.raises(ValueError, match="another chunk_size"):
+        memory(torch.randn(2, 10, 32), shorter)
+    with pytest.raises(ValueError, match=r"x must be a tensor of shape \(batch, length, 32\)"):
+        memory.inspect(torch.randn(10, 32))
+    with pytest.raises(ValueError, match="batch must be an integer >= 0"):
+        memory.initial_state(-1)
+
+
+def test_a_detached_state_keeps_its_containers():
+    from typing import NamedTuple
+
+    from titans_seq.memory.module import detach_state
+
+    class Pair(NamedTuple):
+        a: torch.Tensor
+        b: list
+
+    x = torch.ones(2, requires_grad=True)
+    detached = detach_state(Pair(x * 2, [x * 3, (x * 4,)]))
+    assert isinstance(detached, Pair) and isinstance(detached.b[1], tuple)
+    assert not detached.a.requires_grad and not detached.b[1][0].requires_grad
 
 
 def test_empty_inputs_give_empty_outputs():

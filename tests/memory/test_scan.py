@@ -267,6 +267,11 @@ def test_bf16_autocast_runs_the_update_in_float32():
         (dict(momentum=torch.full((2, 11), float("nan"), dtype=torch.float64)), "momentum"),
         (dict(values=torch.zeros(2, 11, DIM + 1, dtype=torch.float64)), "values"),
         (dict(surprise={"weight0": [0.0]}), r"surprise\['weight0'\]"),
+        (dict(params={"weight0": torch.zeros(2, DIM, DIM, dtype=torch.float64),
+                      "extra": torch.zeros(2, DIM, dtype=torch.float64)}),
+         r"params must hold the weights \['weight0'\]"),
+        (dict(params={"weight0": torch.zeros(2, DIM, DIM + 1, dtype=torch.float64)}),
+         rf"params\['weight0'\] must have shape \(batch, {DIM}, {DIM}\)"),
     ],
 )
 def test_bad_arguments_raise_value_error_naming_them(change, message):
@@ -352,3 +357,15 @@ def test_a_module_that_writes_its_own_fast_path_gets_it():
     fast = neural_memory_scan(memory, **inputs, chunk_size=4)
     assert memory.steps == 3
     assert_all_close(fast, neural_memory_scan(generic(memory), **inputs, chunk_size=4), rtol=1e-10, atol=1e-12)
+
+
+def test_retrieval_alone_checks_its_arguments():
+    memory = MEMORIES["mlp2"]
+    params = memory.init_params(2, generator=torch.Generator().manual_seed(0))
+    assert scan_module.read_memory(memory, params, torch.randn(2, 5, DIM)).shape == (2, 5, DIM)
+    for params_, queries, message in (({}, torch.randn(2, 5, DIM), "params must be a non-empty dict"),
+                                      (params, torch.randn(5, DIM), r"queries must have shape \(batch, length"),
+                                      (params, torch.randn(3, 5, DIM), "the same batch size, got \\[2\\] and 3"),
+                                      ({"weight0": params["weight0"]}, torch.randn(2, 5, DIM), "params must hold")):
+        with pytest.raises(ValueError, match=message):
+            scan_module.read_memory(memory, params_, queries)

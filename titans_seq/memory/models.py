@@ -8,6 +8,7 @@ batches over sequences and heads; it gives the same numbers as the generic ``tor
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 
 import torch
@@ -66,9 +67,17 @@ class MemoryMLP(ChunkStepper):
         return (f"MemoryMLP(dim={self.dim}, depth={self.depth}, expansion={self.expansion}, "
                 f"residual={self.residual}, norm={self.norm})")
 
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Each weight's name and shape, without leading dimensions."""
+        shapes = {f"weight{i}": pair for i, pair in enumerate(itertools.pairwise(self.sizes))}
+        if self.norm:
+            shapes["norm_weight"] = shapes["norm_bias"] = (self.dim,)
+        return shapes
+
     def init_params(self, *leading: int, generator: torch.Generator | None = None) -> Params:
-        """Fresh weights with extra leading dimensions (e.g. one set per head): He-style normal layers,
-        the last one scaled by ``1/sqrt(depth)`` so deeper memories start with a similar output size."""
+        """Fresh weights with extra leading dimensions (e.g. one set per head): He-style normal layers (standard
+        deviation ``sqrt(2 / fan_in)``), the last one with ``sqrt(1 / (fan_in * depth))`` so that deeper memories
+        start with a similar output size."""
         params = {}
         for i, (n_in, n_out) in enumerate(zip(self.sizes[:-1], self.sizes[1:], strict=True)):
             std = (2.0 / n_in) ** 0.5 if i < self.depth - 1 else (1.0 / (n_in * self.depth)) ** 0.5

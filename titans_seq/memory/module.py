@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from titans_seq._checks import flag, hidden_width, positive_int, positive_number
+from titans_seq._checks import flag, hidden_width, nonnegative_int, positive_int, positive_number
 from titans_seq.memory.conv import causal_depthwise_conv
 from titans_seq.memory.models import MemoryMLP
 from titans_seq.memory.scan import neural_memory_scan, read_memory
@@ -26,7 +26,7 @@ class MemoryState:
     """
 
     params: dict[str, Tensor]  # memory weights at the start of the unfinished chunk, (batch * heads, ...)
-    surprise: dict[str, Tensor] | None  # momentum at that point; None before the first chunk (zero)
+    surprise: dict[str, Tensor] | None  # momentum at that point; None in a fresh state (zero)
     pending_keys: Tensor  # (batch * heads, p, head_dim), p < chunk_size
     pending_values: Tensor  # (batch * heads, p, head_dim)
     pending_gates: Tensor  # (batch * heads, p, 3) gate logits: lr, momentum, forget
@@ -39,11 +39,14 @@ class MemoryState:
 
 
 def detach_state(state):
-    """``state`` with every tensor inside it (dataclasses, dicts, lists, tuples) detached from the graph."""
+    """``state`` with every tensor inside it (dataclasses, dicts, lists, tuples, named tuples) detached from the
+    graph."""
     if isinstance(state, Tensor):
         return state.detach()
     if isinstance(state, dict):
         return {k: detach_state(v) for k, v in state.items()}
+    if isinstance(state, tuple) and hasattr(state, "_fields"):  # a named tuple takes its fields one by one
+        return type(state)(*(detach_state(v) for v in state))
     if isinstance(state, (list, tuple)):
         return type(state)(detach_state(v) for v in state)
     if is_dataclass(state) and not isinstance(state, type):
@@ -158,6 +161,7 @@ class NeuralMemory(nn.Module):
 
     def initial_state(self, batch: int) -> MemoryState:
         """The state before any token: the learned initial weights, zero momentum, nothing pending."""
+        nonnegative_int("batch", batch)
         params = {
             name: p.unsqueeze(0).expand(batch, *p.shape).reshape(batch * self.heads, *p.shape[1:])
             for name, p in self.memory_init.items()
@@ -193,6 +197,13 @@ class NeuralMemory(nn.Module):
         if (state.conv_cache.shape[1:] != (self.conv_kernel - 1, 3 * self.inner)
                 or pending[0] != batch * self.heads or pending[1] >= self.chunk_size or pending[2] != self.head_dim):
             raise ValueError("state comes from a memory with other heads, head_dim, chunk_size or conv_kernel")
+        if state.position % self.chunk_size != pending[1]:
+            raise ValueError(f"state has {pending[1]} pending tokens after {state.position}, which chunks of "
+                             f"{self.chunk_size} do not leave: it comes from a memory with another chunk_size")
+        expected = {name: (batch * self.heads, *p.shape[1:]) for name, p in self.memory_init.items()}
+        if {name: tuple(p.shape) for name, p in state.params.items()} != expected:
+            raise ValueError("state's memory weights are not this memory's (another memory_depth, memory_expansion "
+                             "or memory model)")
 
     def _split_heads(self, t: Tensor) -> Tensor:
         batch, length, width = t.shape
@@ -201,7 +212,9 @@ class NeuralMemory(nn.Module):
                                                                                       per_head)
 
     def _gates(self, logits: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """theta, eta, alpha from logits ``(B*H, T, 3)``, ``T`` a multiple of the chunk size."""
+        """theta, eta, alpha from logits ``(B*H, T, 3)``, ``T`` a multiple of the chunk size; in float32 (or
+        float64) also under autocast, since the inner update runs in it: in bf16 an eta of 0.999 is 1."""
+        logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
         if self.per_chunk_gates:
             rows, length, _ = logits.shape
             chunked = logits.reshape(rows, length // self.chunk_size, self.chunk_size, 3)
@@ -233,6 +246,7 @@ class NeuralMemory(nn.Module):
         queries, keys and values ``(B*heads, N, head_dim)`` and the gates the update uses, ``lr`` (theta as
         passed to the scan), ``momentum`` (eta) and ``forget`` (alpha), ``(B*heads, N)``; with per-chunk
         gates, only whole chunks."""
+        self._check("x", x, self.dim, None)
         _, q, k, v, logits, _ = self._read_inputs(x, self.initial_state(x.shape[0]))
         whole = logits.shape[1] // self.chunk_size * self.chunk_size if self.per_chunk_gates else logits.shape[1]
         lr, momentum, forget = self._gates(logits[:, :whole])

@@ -150,12 +150,34 @@ def _batched_dot(x: Tensor, y: Tensor) -> Tensor:
     return (x * y).flatten(1).sum(1)
 
 
+def _check_weights(memory: MemoryMLP, params: Mapping[str, Tensor]) -> None:
+    """``params`` are ``memory``'s weights, with one leading (batch) dimension."""
+    expected = memory.param_shapes()
+    if set(params) != set(expected):
+        raise ValueError(f"params must hold the weights {sorted(expected)} of {memory!r}, got {sorted(params)}")
+    for name, shape in expected.items():
+        if not isinstance(params[name], Tensor) or tuple(params[name].shape[1:]) != shape:
+            got = tuple(params[name].shape) if isinstance(params[name], Tensor) else type(params[name]).__name__
+            raise ValueError(f"params[{name!r}] must have shape (batch, {', '.join(map(str, shape))}), got {got}")
+
+
 def read_memory(memory_fn: MemoryFn, params: Mapping[str, Tensor], queries: Tensor) -> Tensor:
     """Retrieval only: ``M(W_b, q_bi)`` for batched ``params`` ``(B, *shape)`` and ``queries`` ``(B, N, d)``.
 
     Like the scan, it computes in the memory's own precision (float32 for low-precision memories),
     also under autocast.
     """
+    if not isinstance(params, Mapping) or not params:
+        raise ValueError(f"params must be a non-empty dict of tensors, got {type(params).__name__}")
+    if not isinstance(queries, Tensor) or queries.dim() != 3:
+        got = tuple(queries.shape) if isinstance(queries, Tensor) else type(queries).__name__
+        raise ValueError(f"queries must have shape (batch, length, features), got {got}")
+    if isinstance(memory_fn, MemoryMLP):
+        _check_weights(memory_fn, params)
+    batches = {t.shape[0] for t in params.values()}
+    if batches != {queries.shape[0]}:
+        raise ValueError(f"params and queries must have the same batch size, got {sorted(batches)} and "
+                         f"{queries.shape[0]}")
     dtype = next(iter(params.values())).dtype
     compute = torch.float64 if dtype == torch.float64 else torch.float32
     with torch.autocast(device_type=queries.device.type, enabled=False):
@@ -302,6 +324,7 @@ def _check_inputs(
         for name, t in {"keys": keys, "values": values}.items():
             if t.shape[-1] != memory_fn.dim:
                 raise ValueError(f"{name} must have the memory's feature size {memory_fn.dim}, got {t.shape[-1]}")
+        _check_weights(memory_fn, params)
     for name, t in gates.items():
         if t.shape != (batch, length):
             raise ValueError(f"{name} must have shape (batch, length) = {(batch, length)}, got {tuple(t.shape)}")
