@@ -59,8 +59,9 @@ def versions(*packages: str) -> dict:
 
 def commit() -> str | None:
     """The git commit measured: ``$TITANS_SEQ_COMMIT`` (set where the tree travels without .git), else git's,
-    with ``+dirty`` when tracked files outside ``benchmarks/results/`` differ from it or Python files git does
-    not know (nor ignores) lie beside them (then the code that ran is not the commit's)."""
+    with ``+dirty`` when tracked files other than results and Markdown notes (``benchmarks/results/``, ``*.md``)
+    differ from it or Python files git does not know (nor ignores) lie beside them (then the code that ran is not
+    the commit's)."""
     if os.environ.get("TITANS_SEQ_COMMIT"):
         return os.environ["TITANS_SEQ_COMMIT"]
     here = Path(__file__).parent
@@ -71,7 +72,7 @@ def commit() -> str | None:
     try:
         head = git("rev-parse", "HEAD")
         changed = git("status", "--porcelain", "--untracked-files=no", "--", ":(top)",
-                      ":(top,exclude)benchmarks/results") if head else ""
+                      ":(top,exclude)benchmarks/results", ":(top,exclude,glob)**/*.md") if head else ""
         changed = changed or (git("ls-files", "--others", "--exclude-standard", "--", ":(top,glob)**/*.py")
                               if head else "")
     except OSError:

@@ -15,6 +15,7 @@
 #   echo /.devdata/ >> .git/info/exclude; mkdir -p .devdata/ett .devdata/weather
 #   cp ../shared/data/ett/ETTh1.csv.gz .devdata/ett/; cp ../shared/data/weather/weather.csv.gz .devdata/weather/
 set -uo pipefail
+: "${TITANS_SEQ_COMMIT:?set TITANS_SEQ_COMMIT to the full hash of the commit that runs (see above)}"
 START=$SECONDS
 DEADLINE=${DEADLINE:-540}
 OUT=${OUT:-benchmarks/results}

@@ -150,6 +150,12 @@ def test_the_recorded_commit_says_when_the_code_differs_from_it(tmp_path, monkey
     assert common.commit() == head  # a run rewriting its results file leaves the code the commit's
     (repo / "notes.txt").write_text("not code\n")
     assert common.commit() == head
+    (repo / "RESULTS.md").write_text("# a rule written while the run starts\n")
+    git("add", "RESULTS.md")
+    git("commit", "-qm", "notes")
+    head = git("rev-parse", "HEAD")
+    (repo / "RESULTS.md").write_text("# the rule, edited\n")
+    assert common.commit() == head  # notes are not the code that runs
     (repo / "helper.py").write_text("y = 1\n")  # new code the run may import
     assert common.commit() == head + "+dirty"
     (repo / "helper.py").unlink()
