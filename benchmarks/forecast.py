@@ -178,8 +178,8 @@ def latest_runs(dataset: str, folder: str | Path) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--dataset", choices=DATASETS, default="ETTh1")
-    parser.add_argument("--horizon", type=int, default=96)
+    parser.add_argument("--dataset", choices=DATASETS, help="the dataset of one run (default ETTh1)")
+    parser.add_argument("--horizon", type=int, help="the horizon of one run (default 96)")
     parser.add_argument("--model", choices=("titans", "dlinear"), default="titans")
     parser.add_argument("--variant", choices=("lmm", "mac", "mag", "mal"),
                         help="the Titans encoder's variant (default: the table's, MAG unless TITANS_PER_HORIZON says)")
@@ -188,7 +188,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2021)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--all", action="store_true", help="every dataset (--datasets) x horizon")
-    parser.add_argument("--datasets", default=",".join(DATASETS))
+    parser.add_argument("--datasets", help=f"with --all, the datasets to run (default {','.join(DATASETS)})")
     parser.add_argument("--progress", action="store_true", help="show Lightning's progress bars")
     parser.add_argument("--batch-size", type=int, help="override the model's batch size")
     parser.add_argument("--lr", type=float, help="override the model's learning rate")
@@ -211,6 +211,15 @@ def main() -> None:
     parser.add_argument("--head-patches", type=int, help="the head reads only this many of the latest patches, so "
                         "its size does not grow with --lookback (Forecaster's head_patches; default all)")
     args = parser.parse_args()
+    if args.all and (args.dataset is not None or args.horizon is not None):
+        parser.error("--all runs every horizon of --datasets: give it no --dataset or --horizon")
+    if not args.all and args.datasets:
+        parser.error("--datasets chooses the datasets of --all; one run takes --dataset")
+    dataset, horizon = args.dataset or "ETTh1", 96 if args.horizon is None else args.horizon
+    datasets = (args.datasets or ",".join(DATASETS)).split(",")
+    unknown = sorted(set(datasets) - set(DATASETS))
+    if unknown:
+        parser.error(f"--datasets: unknown {unknown}; choose among {', '.join(DATASETS)}")
     refuse_titans_only_flags(parser, args,
                              ("variant", "dropout", "dim", "depth", "channel_mixing", "linear_skip", "cycle",
                               "cycle_clock", "head_patches"),
@@ -221,20 +230,19 @@ def main() -> None:
         parser.error(f"--head-patches must be a positive number of patches, got {args.head_patches}")
     device = resolve_device(args.device)
     torch.set_float32_matmul_precision("high")
-    jobs = ([(d, h) for d in args.datasets.split(",") for h in HORIZONS] if args.all
-            else [(args.dataset, args.horizon)])
+    jobs = [(d, h) for d in datasets for h in HORIZONS] if args.all else [(dataset, horizon)]
     overrides = given(lookback=args.lookback, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
                       lr_schedule=args.lr_schedule, loss=args.loss, variant=args.variant, dropout=args.dropout,
                       dim=args.dim, depth=args.depth, weight_decay=args.weight_decay,
                       channel_mixing=args.channel_mixing, linear_skip=args.linear_skip, cycle=args.cycle,
                       cycle_clock=args.cycle_clock, head_patches=args.head_patches)
     rows, path = [], None
-    name = f"forecast-{args.model}" + ("-" + args.datasets.replace(",", "-") if args.all else
-                                       f"-{args.dataset}-{args.horizon}")
+    name = f"forecast-{args.model}" + ("-" + "-".join(datasets) if args.all else f"-{dataset}-{horizon}")
     for dataset, horizon in jobs:
         rows.append(run(dataset, horizon, args.model, args.seed, device, args.progress, overrides)[0])
         print(json.dumps(rows[-1]), flush=True)
-        path = save(name, device, {"results": rows}, path=path)  # rewritten after every run
+        # Rewritten after every run; "complete" once the last has run (a stopped --all leaves a marked part).
+        path = save(name, device, {"results": rows, "complete": len(rows) == len(jobs)}, path=path)
     print(f"wrote {path}", file=sys.stderr)
     if args.all:
         for dataset in dict.fromkeys(d for d, _ in jobs):

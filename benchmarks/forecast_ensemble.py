@@ -101,7 +101,8 @@ def main() -> None:
         row, new_members = ensemble(args.dataset, horizon, args.model, args.seeds, device, args.progress, overrides)
         rows.append(row)
         members += new_members
-        path = save(name, device, {"results": rows, "members": members}, path=path)  # rewritten after each horizon
+        path = save(name, device, {"results": rows, "members": members,  # rewritten after each horizon
+                                   "complete": len(rows) == len(args.horizons)}, path=path)
     print(f"wrote {path}", file=sys.stderr)
     print(f"\n{'horizon':>8} {'members MSE (mean ± sd)':>24} {'ensemble MSE':>13} {'ensemble MAE':>13}")
     for row in rows:

@@ -250,6 +250,11 @@ def main() -> None:
     if args.cv_jobs < 1 or (args.cv_jobs > 1 and args.cv is None):
         parser.error(f"--cv-jobs needs N >= 1 and --cv, got {args.cv_jobs}")
     refuse_titans_only_flags(parser, args, TITANS_ONLY, runs_titans="titans" in models)
+    neural_flags = {"--epochs": args.epochs, "--lr": args.lr, "--patience": args.patience,
+                    "--weight-decay": args.weight_decay, "--strand": args.strand}
+    if set(models) == {"kmer"} and any(value is not None for value in neural_flags.values()):
+        parser.error(f"{', '.join(f for f, v in neural_flags.items() if v is not None)} set the neural models' "
+                     "training; the k-mer model takes none of them")
     if args.strand == "aware" and "cnn" in models:
         parser.error("--strand aware is for the titans model only (the CNN has no class head per strand)")
     device = resolve_device(args.device)
@@ -283,7 +288,7 @@ def main() -> None:
         rows.append({"dataset": dataset, "model": model, "seed": seed, "protocol": "local 70/10/20 of the test split",
                      **result})
         print(json.dumps(rows[-1]), flush=True)
-        path = save(name, device, {"results": rows}, path=path)
+        path = save(name, device, {"results": rows, "complete": len(rows) == len(jobs)}, path=path)
     print(f"wrote {path}", file=sys.stderr)
     if args.all and not args.cv:
         for dataset in dict.fromkeys(d for d, _, _ in jobs):

@@ -12,7 +12,7 @@ lengths 1k to 64k, and one causal MAC encoder streamed over 1,000,000 tokens in 
 memory recorded as it goes.
 
     python benchmarks/long_context.py recall [--steps 1500] [--variants window,lmm,mac,mag,mal] [--seed 0]
-    python benchmarks/long_context.py scale [--max-length 65536] [--stream-tokens 1000000]
+    python benchmarks/long_context.py scale [--max-length 65536] [--stream-tokens 1000000] [--variants lmm,mac,mag,mal]
 """
 
 from __future__ import annotations
@@ -117,8 +117,8 @@ def evaluate(model: RecallModel, pairs: int, distance: int, sequences: int, devi
     correct = total = 0
     model.eval()
     with torch.no_grad():
-        for _ in range(sequences // 64):
-            tokens, targets = recall_batch(64, pairs, distance, g)
+        for start in range(0, sequences, 64):
+            tokens, targets = recall_batch(min(64, sequences - start), pairs, distance, g)
             logits = model(tokens.to(device))[:, -pairs:]
             correct += (logits.argmax(-1).cpu() == targets[:, -pairs:]).sum().item()
             total += targets[:, -pairs:].numel()
@@ -240,7 +240,8 @@ def run_scale(args: argparse.Namespace, device: torch.device) -> None:
     print(f"scale: batch 1, default TitansConfig (dim 128, depth 2, window 64, memory chunk 32), inference, "
           f"median of {args.repeats}")
     print(f"{'variant':<8} " + " ".join(f"{n:>18}" for n in lengths))
-    for variant in ("lmm", "mac", "mag", "mal"):
+    torch.manual_seed(args.seed)
+    for variant in [v for v in args.variants.split(",") if v != "window"]:  # the Titans variants asked for
         config = TitansConfig(variant=variant)
         cells, row = [], {"variant": variant}
         for n in lengths:
@@ -285,6 +286,11 @@ def main() -> None:
     args = parser.parse_args()
     if args.repeats < 1:
         parser.error(f"--repeats must be at least 1, got {args.repeats}")
+    if args.eval_sequences < 1:
+        parser.error(f"--eval-sequences must be at least 1, got {args.eval_sequences}")
+    unknown = sorted(set(args.variants.split(",")) - set(MODELS))
+    if unknown:
+        parser.error(f"--variants: unknown {unknown}; choose among {', '.join(MODELS)}")
     device = resolve_device(args.device)
     global MEMORY_DEPTH
     MEMORY_DEPTH = args.memory_depth

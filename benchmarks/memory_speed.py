@@ -137,6 +137,8 @@ def main() -> None:
                         help="also time the headline configuration under torch.compile(mode=MODE)")
     parser.add_argument("--peak-of", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.repeats < 1:
+        parser.error(f"--repeats must be at least 1, got {args.repeats}")
     device = resolve_device(args.device)
     if args.peak_of:  # the child process of peak_in_child
         impl, mode, residual_norm = args.peak_of.split(":")
@@ -209,7 +211,7 @@ def main() -> None:
     print(f"\nwrote {path}")
     def speedups(rows: list[dict], prefix: str = "") -> dict:
         return {prefix + f"{r['mode']}_speedup" + ("_residual_norm" if r["memory"] != "plain MLP" else ""):
-                round(r.get("speedup", float("nan")), 2) for r in rows}
+                (round(r["speedup"], 2) if "speedup" in r else None) for r in rows}  # None (null): no peer
 
     print(json.dumps({"benchmark": "memory_speed", "device": str(device), **speedups(headline),
                       **speedups(compiled, "compiled_")}))

@@ -10,6 +10,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from titans_seq.cli import CONFIGS
@@ -34,6 +35,7 @@ def test_genomics_closing_line_and_record(shared_data, tmp_path):
     assert line["dataset"] == "human_nontata_promoters" and line["model"] == "kmer" and line["n_test"] == 1808
     assert 0.75 < line["accuracy"] < 0.95 and 0 <= line["val_accuracy"] <= 1 and 0.2 < line["val_loss"] < 0.7
     assert record["results"] == [line] and "genomics.py" in record["command"] and record["machine"]
+    assert record["complete"]  # every job it was given ran
 
 
 def test_genomics_cross_validation_validates_every_development_sequence_and_never_tests(shared_data, tmp_path):
@@ -60,7 +62,7 @@ def test_forecast_closing_line_and_record(shared_data, tmp_path, lookback):
     assert {"dataset", "horizon", "model", "mse", "mae", "windows", "seconds"} <= set(line)
     # Every test window is evaluated whatever the lookback: a longer one reaches back into validation rows.
     assert (line["dataset"], line["horizon"], line["model"], line["windows"]) == ("ETTh1", 96, "dlinear", 2785)
-    assert 0.3 < line["mse"] < 0.6 and record["results"][-1]["mse"] == line["mse"]
+    assert 0.3 < line["mse"] < 0.6 and record["results"][-1]["mse"] == line["mse"] and record["complete"]
     assert line["setting_epochs"] == line["epochs_run"] == 1  # the record states the settings that ran
     assert line["setting_lookback"] == (lookback or 96)
     assert line["setting_lr_schedule"] == ("cosine" if lookback is None else "halving")
@@ -71,7 +73,7 @@ def test_forecast_ensemble_scores_the_mean_of_its_members_forecasts(shared_data,
                                                           "dlinear", "--epochs", "1", "--seeds", "1,2"], tmp_path)
     assert (line["dataset"], line["horizon"], line["ensemble_seeds"], line["windows"]) == ("ETTh1", 96, [1, 2], 2785)
     members = record["members"]
-    assert [m["seed"] for m in members] == [1, 2] and record["results"] == [line]
+    assert [m["seed"] for m in members] == [1, 2] and record["results"] == [line] and record["complete"]
     assert line["members_mse_mean"] == pytest.approx(sum(m["mse"] for m in members) / 2)
     # Squared and absolute errors are convex: the mean forecast is no worse than the members on average,
     # and two members trained apart are not the same model, so it is strictly better here.
@@ -105,7 +107,16 @@ def test_forecast_ensemble_scores_the_mean_of_its_members_forecasts(shared_data,
                                           ("forecast_ensemble.py", ["--seeds", "2021"]),
                                           ("forecast_ensemble.py", ["--seeds", "2021,2021"]),
                                           ("forecast_ensemble.py", ["--seeds", "2021,x"]),
-                                          ("forecast_ensemble.py", ["--horizons", "96,0"])])
+                                          ("forecast_ensemble.py", ["--horizons", "96,0"]),
+                                          ("forecast.py", ["--all", "--dataset", "ETTh2"]),
+                                          ("forecast.py", ["--all", "--horizon", "192"]),
+                                          ("forecast.py", ["--datasets", "ETTh1,ETTh2"]),
+                                          ("forecast.py", ["--all", "--datasets", "ETTh1,ETTh9"]),
+                                          ("genomics.py", ["--model", "kmer", "--epochs", "3"]),
+                                          ("genomics.py", ["--model", "kmer", "--strand", "specific"]),
+                                          ("memory_speed.py", ["--repeats", "0"]),
+                                          ("long_context.py", ["recall", "--eval-sequences", "0"]),
+                                          ("long_context.py", ["scale", "--variants", "lmm,rnn"])])
 def test_bad_flags_fail_before_any_work(monkeypatch, capsys, script, args):
     # In-process: a fresh interpreter per case spent ~14 s importing torch and Lightning on a slow CPU.
     module = benchmark_module(script.removesuffix(".py"))
@@ -334,7 +345,8 @@ def run_gpu_script(tmp_path, deadline: int, *extra_runs: str, speed_seconds: int
     fake.write_text(f'#!/usr/bin/env bash\necho "${{OMP_NUM_THREADS:-unset}} $*" >> {calls}\n'
                     f'case "$*" in *memory_speed.py*) sleep {speed_seconds};; esac\necho "ran: $*"\n')
     fake.chmod(0o755)
-    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "OUT": str(out), "DEADLINE": str(deadline)}
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "OUT": str(out), "DEADLINE": str(deadline),
+           "TITANS_SEQ_COMMIT": "0" * 40}
     env.pop("OMP_NUM_THREADS", None)
     subprocess.run(["bash", str(BENCHMARKS / "gpu_run.sh"), *extra_runs], cwd=BENCHMARKS.parent, env=env,
                    capture_output=True, text=True, timeout=120)
@@ -356,6 +368,13 @@ def test_gpu_script_splits_the_cores_between_its_forecasting_runs_and_returns_ev
     assert {"gpu.txt", "test_cuda.log", "memory_speed_gpu.log", "long_context_scale_gpu.log", "forecast_gpu.log",
             "forecast_extra_1.log"} <= set(files)
     assert files["forecast_extra_1.log"].startswith("ran: benchmarks/forecast.py --dataset weather")
+
+
+def test_gpu_script_refuses_to_run_without_the_commit_it_measures(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "TITANS_SEQ_COMMIT"}
+    done = subprocess.run(["bash", str(BENCHMARKS / "gpu_run.sh")], cwd=BENCHMARKS.parent, env=env,
+                          capture_output=True, text=True)
+    assert done.returncode != 0 and "set TITANS_SEQ_COMMIT" in done.stderr
 
 
 def test_gpu_script_skips_what_the_deadline_leaves_no_time_for_and_still_returns_its_logs(tmp_path):
@@ -388,3 +407,17 @@ def test_memory_speed_times_a_compiled_module():
     rates = speed.compare(["titans_seq"], "training", 128, 64, False, 1, cpu, warmup=2, compile_mode="default")
     assert rates["titans_seq"]["tokens_per_s"] > 0 and len(rates["titans_seq"]["runs_s"]) == 1
     assert counters["stats"]["unique_graphs"] == 1 and not counters["graph_break"]  # one graph, no break
+
+
+def test_recall_is_evaluated_on_every_sequence_asked_for(monkeypatch):
+    long_context = benchmark_module("long_context")
+    drawn = []
+    real = long_context.recall_batch
+    monkeypatch.setattr(long_context, "recall_batch", lambda batch, *rest: drawn.append(batch) or real(batch, *rest))
+
+    class Constant(torch.nn.Module):
+        def forward(self, tokens):
+            return torch.zeros(*tokens.shape, long_context.KEYS + long_context.VALUES + long_context.FILLERS)
+
+    long_context.evaluate(Constant(), pairs=2, distance=8, sequences=70, device=torch.device("cpu"), seed=0)
+    assert drawn == [64, 6]  # 70 sequences, not the 64 of whole batches (below 64: none, and a division by zero)
