@@ -240,15 +240,17 @@ def test_forecast_configs_are_the_benchmarks_horizon_96(dataset):
     assert (model["learning_rate"], model.get("lr_schedule", "cosine"), model["weight_decay"], model.get("loss", "mse"),
             model.get("channel_mixing", False), model.get("linear_skip", False), model.get("cycle"),
             model.get("head_patches"), trainer["max_epochs"], patience, data["batch_size"], data["lookback"],
-            data["horizon"], model["horizon"]) == (
+            data["horizon"], model["horizon"], data.get("clock", "rows")) == (
         settings["learning_rate"], settings["lr_schedule"], settings["weight_decay"], settings["loss"],
         settings["channel_mixing"], settings["linear_skip"], settings["cycle"], settings["head_patches"],
-        settings["epochs"], settings["patience"], settings["batch_size"], 96, 96, 96)
+        settings["epochs"], settings["patience"], settings["batch_size"], 96, 96, 96, settings["cycle_clock"])
 
 
 def test_forecast_runs_take_their_tables_settings_and_the_flags_override_them():
     forecast = benchmark_module("forecast")
     assert forecast.settings_for("weather", 336, "titans") == {**forecast.SETTINGS["titans"], "cycle": 144}
+    assert [forecast.settings_for("weather", h, "titans")["cycle_clock"] for h in forecast.HORIZONS] == [
+        "time", "rows", "rows", "time"]
     chosen = forecast.settings_for("ETTh2", 720, "titans")
     assert (chosen["learning_rate"], chosen["linear_skip"], chosen["epochs"]) == (1e-4, True, 5)
     flagged = forecast.settings_for("ETTh2", 720, "titans", {"linear_skip": False, "epochs": 2})
