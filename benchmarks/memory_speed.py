@@ -66,14 +66,15 @@ def step(module: torch.nn.Module, x: torch.Tensor, mode: str) -> None:
 
 
 def compare(impls, mode, length, chunk, residual_norm, repeats, device, warmup=1, compile_mode=None) -> dict:
-    """Median tokens/s of each implementation, runs alternating between them (compiled with ``compile_mode``)."""
+    """Median tokens/s of each implementation, runs alternating between them, and which goes first alternating
+    between rounds so that neither always runs after the other (compiled with ``compile_mode``)."""
     modules = {impl: build(impl, chunk, residual_norm, device) for impl in impls}
     if compile_mode is not None:  # each module's first call compiles it
         modules = {impl: torch.compile(module, mode=compile_mode) for impl, module in modules.items()}
     x = torch.randn(BATCH, length, DIM, device=device, generator=torch.Generator(device).manual_seed(1))
     times = {impl: [] for impl in impls}
     for i in range(warmup + repeats):
-        for impl, module in modules.items():
+        for impl, module in list(modules.items())[::-1 if i % 2 else 1]:
             seconds = timed(lambda module=module: step(module, x, mode), device)
             if i >= warmup:
                 times[impl].append(seconds)

@@ -423,3 +423,13 @@ def test_recall_is_evaluated_on_every_sequence_asked_for(monkeypatch):
 
     long_context.evaluate(Constant(), pairs=2, distance=8, sequences=70, device=torch.device("cpu"), seed=0)
     assert drawn == [64, 6]  # 70 sequences, not the 64 of whole batches (below 64: none, and a division by zero)
+
+
+def test_memory_speed_alternates_which_implementation_runs_first(monkeypatch):
+    memory_speed = benchmark_module("memory_speed")
+    ran = []
+    monkeypatch.setattr(memory_speed, "build", lambda impl, *_: impl)
+    monkeypatch.setattr(memory_speed, "step", lambda module, x, mode: ran.append(module))
+    monkeypatch.setattr(memory_speed, "timed", lambda run, device: run() or 1.0)
+    memory_speed.compare(["ours", "peer"], "training", 8, 4, False, repeats=3, device=torch.device("cpu"))
+    assert ran == ["ours", "peer", "peer", "ours", "ours", "peer", "peer", "ours"]  # a warm-up round, then three
