@@ -150,11 +150,16 @@ def _batched_dot(x: Tensor, y: Tensor) -> Tensor:
     return (x * y).flatten(1).sum(1)
 
 
-def _check_weights(memory: MemoryMLP, params: Mapping[str, Tensor]) -> None:
-    """``params`` are ``memory``'s weights, with one leading (batch) dimension."""
-    expected = memory.param_shapes()
+def _check_params(memory_fn: MemoryFn, params: Mapping[str, Tensor]) -> None:
+    """``params`` are a non-empty dict of weights; for a :class:`MemoryMLP`, its weights, with one leading (batch)
+    dimension."""
+    if not isinstance(params, Mapping) or not params:
+        raise ValueError(f"params must be a non-empty dict of tensors, got {type(params).__name__}")
+    if not isinstance(memory_fn, MemoryMLP):
+        return
+    expected = memory_fn.param_shapes()
     if set(params) != set(expected):
-        raise ValueError(f"params must hold the weights {sorted(expected)} of {memory!r}, got {sorted(params)}")
+        raise ValueError(f"params must hold the weights {sorted(expected)} of {memory_fn!r}, got {sorted(params)}")
     for name, shape in expected.items():
         if not isinstance(params[name], Tensor) or tuple(params[name].shape[1:]) != shape:
             got = tuple(params[name].shape) if isinstance(params[name], Tensor) else type(params[name]).__name__
@@ -167,13 +172,10 @@ def read_memory(memory_fn: MemoryFn, params: Mapping[str, Tensor], queries: Tens
     Like the scan, it computes in the memory's own precision (float32 for low-precision memories),
     also under autocast.
     """
-    if not isinstance(params, Mapping) or not params:
-        raise ValueError(f"params must be a non-empty dict of tensors, got {type(params).__name__}")
+    _check_params(memory_fn, params)
     if not isinstance(queries, Tensor) or queries.dim() != 3:
         got = tuple(queries.shape) if isinstance(queries, Tensor) else type(queries).__name__
         raise ValueError(f"queries must have shape (batch, length, features), got {got}")
-    if isinstance(memory_fn, MemoryMLP):
-        _check_weights(memory_fn, params)
     batches = {t.shape[0] for t in params.values()}
     if batches != {queries.shape[0]}:
         raise ValueError(f"params and queries must have the same batch size, got {sorted(batches)} and "
@@ -303,8 +305,7 @@ def _check_inputs(
 ) -> torch.dtype:
     """Validate the arguments of :func:`neural_memory_scan` and return the dtype the update runs in."""
     positive_int("chunk_size", chunk_size)
-    if not isinstance(params, Mapping) or not params:
-        raise ValueError(f"params must be a non-empty dict of tensors, got {type(params).__name__}")
+    _check_params(memory_fn, params)
     tensors = {"keys": keys, "values": values, "queries": queries, **gates}
     for name, t in tensors.items():
         if not isinstance(t, Tensor):
@@ -324,7 +325,6 @@ def _check_inputs(
         for name, t in {"keys": keys, "values": values}.items():
             if t.shape[-1] != memory_fn.dim:
                 raise ValueError(f"{name} must have the memory's feature size {memory_fn.dim}, got {t.shape[-1]}")
-        _check_weights(memory_fn, params)
     for name, t in gates.items():
         if t.shape != (batch, length):
             raise ValueError(f"{name} must have shape (batch, length) = {(batch, length)}, got {tuple(t.shape)}")
