@@ -32,7 +32,7 @@ from titans_seq import __version__
 from titans_seq._io import replacing
 from titans_seq.data.dna import DNATokenizer, read_fasta
 from titans_seq.data.genomics import SequenceDataModule, stratified_split
-from titans_seq.data.times import forecast_clock, future_index, steps_since_start, time_step
+from titans_seq.data.times import forecast_clock, future_index, steps_since_start
 from titans_seq.data.timeseries import Series, TimeSeriesDataModule, read_series
 from titans_seq.layers import VARIANTS
 from titans_seq.tasks import (
@@ -350,7 +350,7 @@ class TitansForecaster(_LightningEstimator):
         self.scaler_mean_, self.scaler_scale_ = data.scaler.mean_.copy(), data.scaler.scale_.copy()
         self.n_features_in_ = len(series.names)
         self.feature_names_in_ = np.array(series.names, dtype=object)
-        self.freq_ = None if series.times is None else time_step(series.times)
+        self.freq_ = data.step  # the step the DataModule inferred for its clock
         self.last_window_ = series.values[-p.lookback:].copy()
         self.last_times_ = None if series.times is None else series.times[-p.lookback:]
         self.lookback_, self.horizon_ = p.lookback, p.horizon
