@@ -330,6 +330,20 @@ def test_a_subclass_that_changes_the_function_takes_the_generic_path():
                                neural_memory_scan(generic(memory), **inputs, chunk_size=4)[0])
 
 
+def test_a_subclass_that_changes_a_part_of_the_function_takes_the_generic_path():
+    class TanhOutputMLP(MemoryMLP):
+        """Changes the function through ``_forward``, which the fast path also runs, but not its backward."""
+
+        def _forward(self, layer, norm, x):
+            outputs, saved = super()._forward(layer, norm, x)
+            return torch.tanh(outputs), saved
+
+    memory = TanhOutputMLP(DIM, depth=2, expansion=2.0)
+    inputs = make_inputs(memory, length=20)
+    expected = token_by_token(generic(memory), **inputs, chunk_size=4)
+    assert_all_close(neural_memory_scan(memory, **inputs, chunk_size=4), expected, rtol=1e-10, atol=1e-12)
+
+
 def test_an_empty_batch_gives_empty_results():
     memory = MEMORIES["mlp2"]
     inputs = make_inputs(memory, batch=0, length=9)

@@ -26,7 +26,14 @@ _NORM_EPS = 1e-5
 
 
 class ChunkStepper:
-    """Interface of memory models with a fast path in :func:`~titans_seq.memory.neural_memory_scan`."""
+    """Interface of memory models with a fast path in :func:`~titans_seq.memory.neural_memory_scan`.
+
+    ``fast_path_shares`` names the methods that the function and the fast path both run. The scan takes the fast
+    path only where one class wrote ``chunk_step``, the function and each of these, so that a subclass that
+    overrides one of them alone gets the generic path and its right gradient.
+    """
+
+    fast_path_shares: tuple[str, ...] = ()
 
     def chunk_step(
         self, params: Params, queries: Tensor, keys: Tensor, values: Tensor, token_weights: Tensor
@@ -54,6 +61,9 @@ class MemoryMLP(ChunkStepper):
     connection (the TTT layer's form). The weights are not held here: they are the ``params`` dict
     passed to each call, named ``weight0, weight1, ...`` and ``norm_weight, norm_bias``.
     """
+
+    # Its fast path back-propagates through _forward's layers by hand (GELU's derivative, the norm's).
+    fast_path_shares = ("_forward", "chunk_gradients")
 
     def __init__(self, dim: int, depth: int = 2, expansion: float = 4.0, residual: bool = False, norm: bool = False):
         positive_int("dim", dim)

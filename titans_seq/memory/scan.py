@@ -281,8 +281,9 @@ _FACTORED_BREAK_EVEN = 2.0
 
 def _fast_path_owner(memory_fn: MemoryFn) -> type | None:
     """The class whose fast path computes ``memory_fn``, or ``None`` for the generic path. A fast path is
-    used only where one class wrote both it and the function (``__call__``; ``forward`` for a ``nn.Module``):
-    a subclass that overrides the function alone computes another, which the inherited fast path would ignore."""
+    used only where one class wrote it, the function (``__call__``; ``forward`` for a ``nn.Module``) and every
+    method the two share (:attr:`ChunkStepper.fast_path_shares`): a subclass that overrides the function, or a
+    shared part of it, alone computes another function, whose gradient the inherited fast path does not take."""
     if not isinstance(memory_fn, ChunkStepper):
         return None
 
@@ -290,7 +291,8 @@ def _fast_path_owner(memory_fn: MemoryFn) -> type | None:
         return next(c for c in type(memory_fn).__mro__ if method in vars(c))
 
     owner = defining("forward" if isinstance(memory_fn, torch.nn.Module) else "__call__")
-    return owner if defining("chunk_step") is owner else None
+    methods = ("chunk_step", *memory_fn.fast_path_shares)
+    return owner if all(defining(method) is owner for method in methods) else None
 
 
 def _check_inputs(
