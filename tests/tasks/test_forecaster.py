@@ -206,6 +206,8 @@ def test_learning_rate_schedules(schedule, expected):
     (dict(max_steps=8), [1.0, 0.962, 0.854, 0.691, 0.5, 0.309, 0.146, 0.038]),  # by step over max_steps
     (dict(max_epochs=4), [1.0, 1.0, 0.854, 0.854, 0.5, 0.5, 0.146, 0.146]),  # by epoch over max_epochs
     (dict(max_epochs=-1, max_steps=8), [1.0, 0.962, 0.854, 0.691, 0.5, 0.309, 0.146, 0.038]),
+    (dict(max_epochs=4, max_steps=4), [1.0, 0.854, 0.5, 0.146]),  # by step over max_steps, which ends first
+    (dict(max_epochs=2, max_steps=100), [1.0, 0.854, 0.5, 0.146]),  # by step over the epochs' steps
 ])
 def test_the_cosine_spans_the_trainers_bound_and_never_rises_again(bounds, expected):
     class StepRates(L.Callback):

@@ -204,7 +204,8 @@ class SequenceClassifier(L.LightningModule):
             class head (:class:`SequenceNetwork`), so both strands share what the encoder learns without
             being made equal. Titans only; the DataModule must not reverse-complement too
             (``rc_augment=False``). The k-mer linear term, if any, reads the given strand only.
-        learning_rate, weight_decay: AdamW. lr_schedule: ``"cosine"`` (annealed over the epochs) or ``"halving"``
+        learning_rate, weight_decay: AdamW. lr_schedule: ``"cosine"`` (annealed over the epochs;
+            over the steps where the trainer sets ``max_steps``) or ``"halving"``
             (two epochs at the full rate, then halved after every epoch).
     """
 

@@ -175,7 +175,8 @@ class Forecaster(L.LightningModule):
             for ``features="MS"``/``"S"``).
         loss: ``"mse"``, ``"mae"`` or ``"huber"`` (point forecasts). quantiles: e.g. ``[0.1, 0.5, 0.9]``:
             trains a quantile head with the pinball loss instead; the 0.5 quantile is the point forecast.
-        learning_rate, weight_decay: AdamW. lr_schedule: ``"cosine"`` (annealed over the epochs) or ``"halving"``
+        learning_rate, weight_decay: AdamW. lr_schedule: ``"cosine"`` (annealed over the epochs;
+            over the steps where the trainer sets ``max_steps``) or ``"halving"``
             (two epochs at the full rate, then halved after every epoch: the reference code's schedule for DLinear
             and the baselines of its era).
     """

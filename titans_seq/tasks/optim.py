@@ -25,15 +25,15 @@ def check_lr_schedule(schedule: str) -> None:
 def adamw_with_schedule(module: L.LightningModule, schedule: LRSchedule = "cosine") -> dict:
     """AdamW at ``hparams.learning_rate`` and ``hparams.weight_decay`` (on every parameter), the rate following
     ``schedule`` (one of ``LR_SCHEDULES``) per epoch. The cosine spans the trainer's ``max_epochs`` (10 without a
-    trainer); a trainer bounded by ``max_steps`` alone gets it per step over those steps, and one bounded by
-    neither a constant rate (a cosine past its end would rise again)."""
+    trainer); a trainer given ``max_steps`` gets it per step, over ``max_steps`` or its epochs' steps, whichever
+    ends first; one bounded by neither a constant rate (a cosine past its end would rise again)."""
     optimizer = torch.optim.AdamW(module.parameters(), lr=module.hparams.learning_rate,
                                   weight_decay=module.hparams.weight_decay)
     if schedule == "halving":
         return {"optimizer": optimizer,
                 "lr_scheduler": torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 0.5 ** max(0, epoch - 1))}
     trainer = module._trainer
-    if trainer is None or (trainer.max_epochs or 0) > 0:
+    if trainer is None or ((trainer.max_epochs or 0) > 0 and trainer.max_steps < 0):
         epochs = trainer.max_epochs if trainer is not None else 10
         return {"optimizer": optimizer, "lr_scheduler": torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs)}
     steps = trainer.estimated_stepping_batches
