@@ -23,6 +23,20 @@ def test_the_step_is_found_across_gaps(times, step):
     assert time_step(times) == step
 
 
+def test_a_rare_off_grid_timestamp_keeps_the_calendar_step():
+    """A business-day series with one Saturday session in 200 rows keeps business days: its forecasts skip
+    weekends, and its clock counts the Saturday as the Friday before it."""
+    saturday = pd.Timestamp("2024-03-02")
+    times = BUSINESS_DAYS_WITH_HOLIDAYS.insert(int(BUSINESS_DAYS_WITH_HOLIDAYS.searchsorted(saturday)), saturday)
+    assert time_step(times) == pd.offsets.BusinessDay()
+    assert list(future_index(times, 2).day_of_week) == [0, 1]
+    friday = times.get_loc(saturday) - 1
+    assert steps_since_start(times)[friday + 1] == steps_since_start(times)[friday]
+    # Beyond 1% of the rows the calendar no longer fits: a series with every Saturday is daily.
+    with_saturdays = BUSINESS_DAYS_WITH_HOLIDAYS.union(pd.date_range("2024-01-06", periods=40, freq="W-SAT"))
+    assert time_step(with_saturdays) == pd.offsets.Day()
+
+
 def test_future_timestamps_follow_the_calendar():
     assert list(future_index(MONTHS_WITH_A_GAP, 2)) == [pd.Timestamp("2010-01-01"), pd.Timestamp("2010-02-01")]
     until_friday = BUSINESS_DAYS_WITH_HOLIDAYS  # it ends on a Friday, 2024-10-04

@@ -3,6 +3,7 @@ timestamp lies on a clock counted in steps from a start (the phase a learned cyc
 
 from __future__ import annotations
 
+import itertools
 import warnings
 
 import numpy as np
@@ -14,7 +15,9 @@ __all__ = ["forecast_clock", "future_index", "median_step", "steps_since_start",
 Step = pd.Timedelta | pd.DateOffset
 
 # Calendar steps tried where no frequency can be inferred (a missing month, a holiday): the range of a series'
-# median gap in days for which each applies, and the offsets every timestamp must lie on.
+# median gap in days for which each applies, and the offsets its timestamps must lie on, all but a share of at most
+# _OFF_GRID_SHARE (a rare Saturday session of a business-day series), each of which the clock counts as the step
+# before it.
 _CALENDAR_STEPS = (
     (28, 31, (pd.offsets.MonthBegin(), pd.offsets.MonthEnd(), pd.offsets.BusinessMonthBegin(),
               pd.offsets.BusinessMonthEnd())),
@@ -23,6 +26,7 @@ _CALENDAR_STEPS = (
     (365, 366, (pd.offsets.YearBegin(), pd.offsets.YearEnd())),
     (1, 1, (pd.offsets.BusinessDay(),)),
 )
+_OFF_GRID_SHARE = 0.01
 
 
 def median_step(times: pd.DatetimeIndex) -> pd.Timedelta:
@@ -38,7 +42,7 @@ def _one_time_of_day(times: pd.DatetimeIndex) -> bool:
 
 def time_step(times: pd.DatetimeIndex) -> Step:
     """The series' step: its inferred frequency (an offset); where a gap hides it, the calendar step (months,
-    half months, quarters, years, business days) on which every timestamp lies; else the median gap, as
+    half months, quarters, years, business days) on which all timestamps lie but at most 1%; else the median gap, as
     calendar days where it is whole days at one time of day (so that a daylight-saving change keeps midnight
     at midnight), else as a fixed length."""
     if len(times) < 2:
@@ -49,10 +53,12 @@ def time_step(times: pd.DatetimeIndex) -> Step:
     if freq:
         return pd.tseries.frequencies.to_offset(freq)
     median = median_step(times)
+    off_grid_allowed = int(_OFF_GRID_SHARE * len(times))
     for shortest, longest, offsets in _CALENDAR_STEPS:
         if pd.Timedelta(days=shortest) <= median <= pd.Timedelta(days=longest):
             for offset in offsets:
-                if all(offset.is_on_offset(t) for t in times):
+                off_grid = (t for t in times if not offset.is_on_offset(t))
+                if next(itertools.islice(off_grid, off_grid_allowed, None), None) is None:
                     return offset
     whole_days, rest = divmod(median, pd.Timedelta(days=1))
     if whole_days >= 1 and rest == pd.Timedelta(0) and _one_time_of_day(times):
