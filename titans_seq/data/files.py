@@ -25,7 +25,10 @@ from titans_seq._io import replacing
 
 __all__ = ["DataFile", "cache_dir", "file_sha256", "load_manifest", "locate"]
 
-MANIFEST_DIR = Path(__file__).resolve().parents[2] / "datasets"
+# An installed package carries the manifests as titans_seq/datasets (see pyproject.toml); a checkout has them in
+# its datasets/ folder.
+_PACKAGE = Path(__file__).resolve().parents[1]
+MANIFEST_DIR = _PACKAGE / "datasets" if (_PACKAGE / "datasets").is_dir() else _PACKAGE.parent / "datasets"
 
 
 @dataclass(frozen=True)
