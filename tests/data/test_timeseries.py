@@ -148,6 +148,7 @@ def test_dataframe_with_datetime_index_and_samples(samples):
         (lambda t: t.assign(OT=t.OT.where(t.index != 3, np.inf)), "column 'OT' holds inf at row 3"),
         (lambda t: t.iloc[:30], "fewer than lookback \\+ horizon = 36"),
         (lambda t: t.assign(date=np.arange(len(t))), "time column 'date' holds numbers"),
+        (lambda t: t.assign(c0=t.c0 + 1j), "column 'c0' holds complex128 values, not real numbers"),
     ],
 )
 def test_bad_data_gets_a_clear_error(change, message):
@@ -161,6 +162,20 @@ def test_offsets_that_change_with_daylight_saving_are_read_in_utc():
     data = CSVDataModule(frame(300).assign(date=[t.isoformat() for t in local]), lookback=24, horizon=12)
     data.setup()
     assert data.series.times.equals(pd.DatetimeIndex(local.tz_convert("UTC"), name="date"))
+
+
+def test_time_columns_in_other_common_forms():
+    """ISO dates beside date-times, time stamps of two time zones (as a concat of two frames gives) and periods."""
+    hourly = pd.date_range("2021-01-01", periods=300, freq="h")
+    iso = [t.isoformat(sep=" ") if t.hour else t.strftime("%Y-%m-%d") for t in hourly]  # midnights as dates
+    zones = [t.tz_localize("UTC") if i < 150 else t.tz_localize("UTC").tz_convert("Asia/Tokyo")
+             for i, t in enumerate(hourly)]
+    periods = pd.period_range("2001-01", periods=300, freq="M")
+    for column, expected in ((iso, hourly), (pd.Series(zones, dtype=object), hourly.tz_localize("UTC")),
+                             (periods, periods.to_timestamp())):
+        data = CSVDataModule(frame(300).assign(date=column), lookback=24, horizon=12)
+        data.setup()
+        assert data.series.times.equals(pd.DatetimeIndex(expected, name="date"))
 
 
 def test_bad_arguments():

@@ -38,16 +38,31 @@ class Series:
     times: pd.DatetimeIndex | None
 
 
+# How a time column is parsed, in turn until one parses every cell: pandas' guess of one format from the first
+# row; ISO 8601 in any of its forms (dates beside date-times); in UTC (offsets or time zones that differ between
+# rows, daylight saving among them); both.
+_TIME_PARSES = ({}, {"format": "ISO8601"}, {"utc": True}, {"format": "ISO8601", "utc": True})
+
+
 def _timestamps(column: pd.Series, name: str) -> pd.Series:
-    """A time column parsed as timestamps (``NaT`` where one does not parse). Numbers are refused rather than read
-    as nanoseconds since 1970; UTC offsets that change (daylight saving) are converted to UTC."""
+    """A time column parsed as timestamps (``NaT`` where one does not parse; of the ways tried, the one that parses
+    the most). Numbers are refused rather than read as nanoseconds since 1970; periods stand for their start."""
     if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
         raise ValueError(f"time column {name!r} holds numbers, not timestamps: convert them to dates, or pass "
                          "time_column=None to number the rows instead")
-    try:
-        return pd.to_datetime(column, errors="coerce")
-    except ValueError:  # offsets that differ between rows
-        return pd.to_datetime(column, errors="coerce", utc=True)
+    if isinstance(column.dtype, pd.PeriodDtype):
+        return column.dt.to_timestamp()
+    best = None
+    for options in _TIME_PARSES:
+        try:
+            times = pd.to_datetime(column, errors="coerce", **options)
+        except ValueError:  # offsets that differ between rows, without utc
+            continue
+        if not times.isna().any():
+            return times
+        if best is None or times.isna().sum() < best.isna().sum():
+            best = times
+    return best
 
 
 def read_series(data: pd.DataFrame | str | os.PathLike, time_column: str | None = "date",
@@ -93,6 +108,9 @@ def read_series(data: pd.DataFrame | str | os.PathLike, time_column: str | None 
         if pd.api.types.is_datetime64_any_dtype(frame[name]) or pd.api.types.is_timedelta64_dtype(frame[name]):
             raise ValueError(f"column {name!r} holds {frame[name].dtype} values, not numbers: drop it, or make it "
                              f"the time column")
+        if pd.api.types.is_complex_dtype(frame[name]):
+            raise ValueError(f"column {name!r} holds {frame[name].dtype} values, not real numbers: split them into "
+                             f"a real and an imaginary column, or take their magnitude")
         column = pd.to_numeric(frame[name], errors="coerce")
         bad = column.isna() & frame[name].notna()
         if bad.any():
