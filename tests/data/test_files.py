@@ -91,6 +91,42 @@ def test_a_damaged_gzip_file_is_named_in_a_clear_error(tmp_path, damage):
         locate(toy, path)
 
 
+class CutShort(http.server.BaseHTTPRequestHandler):
+    """Sends half of ``CONTENT * 10`` and closes the connection: with its whole length announced (``/length``),
+    or in chunks, the last one cut (``/chunked``)."""
+
+    def do_GET(self):
+        whole = CONTENT * 10
+        self.send_response(200)
+        if self.path == "/length":
+            self.send_header("Content-Length", str(len(whole)))
+            self.end_headers()
+            self.wfile.write(whole[:len(whole) // 2])
+        else:
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            self.wfile.write(b"%x\r\n" % len(whole) + whole[:len(whole) // 2])
+        self.close_connection = True
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_download_cut_short_or_of_a_bad_url_says_where_to_put_the_file(empty_places):
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), CutShort)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        served = f"http://127.0.0.1:{httpd.server_address[1]}"
+        for url, reason in ((f"{served}/length", "IncompleteRead"), (f"{served}/chunked", "IncompleteRead"),
+                            ("example.org/toy.csv", "unknown url type")):
+            toy = DataFile("toy", "toy/toy.csv", url, hashlib.sha256(CONTENT * 10).hexdigest())
+            with pytest.raises(FileNotFoundError, match=f"the download from {url} failed .*{reason}.*Put the file"):
+                locate(toy)
+    finally:
+        httpd.shutdown()
+    assert not empty_places.exists() or not any(p.is_file() for p in empty_places.rglob("*"))
+
+
 def test_offline_error_says_where_to_put_the_file(empty_places):
     toy = DataFile("toy", "toy/toy.csv", "http://127.0.0.1:9/toy.csv", "0" * 64)
     with pytest.raises(FileNotFoundError, match=r"toy was not found .*toy/toy.csv.*TITANS_SEQ_DATA"):

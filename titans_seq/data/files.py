@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import http.client
 import os
 import urllib.error
 import urllib.parse
@@ -97,9 +98,15 @@ def _verified(path: Path, data_file: DataFile, what: str | None = None) -> Path:
 def _download(data_file: DataFile, target: Path) -> Path:
     # The partial file ends as the target does, so that file_sha256 reads a .gz through gzip in both.
     with replacing(target, suffix=".part.gz" if target.name.endswith(".gz") else ".part") as tmp:
-        with open(tmp, "wb") as out, urllib.request.urlopen(data_file.url, timeout=60) as response:
-            for block in iter(lambda: response.read(1 << 20), b""):
-                out.write(block)
+        try:
+            with open(tmp, "wb") as out, urllib.request.urlopen(data_file.url, timeout=60) as response:
+                for block in iter(lambda: response.read(1 << 20), b""):
+                    out.write(block)
+                missing = getattr(response, "length", None)  # what an HTTP response announced and did not send
+                if missing:
+                    raise http.client.IncompleteRead(b"", missing)
+        except (http.client.HTTPException, ValueError) as error:  # a response cut short; a URL urllib cannot open
+            raise urllib.error.URLError(f"{type(error).__name__}: {error}") from error
         _verified(tmp, data_file, f"the download from {data_file.url}")
     return target
 
