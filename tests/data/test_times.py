@@ -79,6 +79,13 @@ def test_a_calendar_clock_counts_calendar_steps():
         steps_since_start(months[:1])
 
 
+def test_business_hours_count_hours():
+    hours = pd.date_range("2024-01-05 09:00", periods=20, freq="bh")  # a Friday, eight hours a day
+    assert time_step(hours) == pd.offsets.BusinessHour()
+    assert steps_since_start(hours).tolist() == list(range(20))
+    assert forecast_clock(steps_since_start(hours), 3, hours, hours[0]).tolist() == [list(range(23))]
+
+
 def test_a_forecast_is_placed_by_its_timestamps_on_a_time_clock():
     days = pd.bdate_range("2024-01-01", periods=10)
     clock = steps_since_start(days)

@@ -27,6 +27,8 @@ _CALENDAR_STEPS = (
     (1, 1, (pd.offsets.BusinessDay(),)),
 )
 _OFF_GRID_SHARE = 0.01
+# Calendar steps shorter than a day, whose clock must not drop the time of day.
+_INTRADAY_STEPS = (pd.offsets.BusinessHour, pd.offsets.CustomBusinessHour)
 
 
 def median_step(times: pd.DatetimeIndex) -> pd.Timedelta:
@@ -95,13 +97,16 @@ def steps_since_start(times: pd.DatetimeIndex, start: pd.Timestamp | None = None
     the phase a cycle needs, which a row index loses at a gap or a repeated timestamp. A fixed-length step is
     rounded to the nearest; a calendar one (a month, a business day) counts the steps between the dates, so the
     time of day (month ends stamped 23:00, say) does not matter and a date between steps counts as the one before.
+    Business hours count the steps between the timestamps themselves.
     """
     start = times[0] if start is None else start
     step = time_step(times) if step is None else step
     length = _fixed_length(step)
     if length is not None:
         return np.round(((times - start) / length).to_numpy()).astype(np.int64)
-    dates, start = times.normalize(), start.normalize()
+    dates = times
+    if not isinstance(step, _INTRADAY_STEPS):
+        dates, start = times.normalize(), start.normalize()
     grid = pd.date_range(step.rollback(min(start, dates.min())), step.rollforward(max(start, dates.max())), freq=step)
     return (grid.searchsorted(dates, side="right") - grid.searchsorted(start, side="right")).astype(np.int64)
 
@@ -117,5 +122,6 @@ def forecast_clock(clock: np.ndarray, horizon: int, times: pd.DatetimeIndex | No
     elif start is None:
         raise ValueError("forecast_clock needs the clock's start to place a forecast by its timestamps")
     else:
+        step = time_step(times) if step is None else step  # the context's: a few future timestamps can look hourly
         ahead = steps_since_start(future_index(times, horizon, step), start, step)
     return torch.as_tensor(np.concatenate([clock, ahead]), dtype=torch.long).unsqueeze(0)
