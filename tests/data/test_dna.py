@@ -1,6 +1,7 @@
 """DNA tokenizer, reverse complements, readers and the sequence DataModules."""
 
 import gzip
+from functools import partial
 
 import numpy as np
 import pytest
@@ -67,11 +68,15 @@ def test_fasta_fastq_and_labelled_readers(tmp_path):
     with gzip.open(tmp_path / "l.fq.gz", "wt") as f:
         f.write("@r1 label=a\nACGT\n+\nIIII\n@r2 label=b\nTT\n+\nII\n")
     assert read_labelled_fasta(tmp_path / "l.fq.gz") == (["r1", "r2"], ["ACGT", "TT"], ["a", "b"])
+    (tmp_path / "bom.fa").write_bytes(b"\xef\xbb\xbf>s1\nACGT\n")  # a byte-order mark, as some editors write
+    assert read_fasta(tmp_path / "bom.fa") == [("s1", "ACGT")]
 
 
 def test_tables_keep_every_cell_as_written(tmp_path):
     (tmp_path / "t.csv").write_text("id,sequence,label\n0007,ACGT,NA\n7,GGCC,01\n")
     assert read_sequence_table(tmp_path / "t.csv") == (["0007", "7"], ["ACGT", "GGCC"], ["NA", "01"])
+    (tmp_path / "s.csv").write_text("sequence,label\nACGT,pos\n GGCC ,pos \n")  # spaces around a cell
+    assert read_sequence_table(tmp_path / "s.csv") == (["0", "1"], ["ACGT", "GGCC"], ["pos", "pos"])
     (tmp_path / "u.csv").write_text("id,sequence,label\n7,ACGT,a\n07,GGCC,b\n7,TTTT,a\n")
     with pytest.raises(ValueError, match="id '7' appears in more than one row"):
         read_sequence_table(tmp_path / "u.csv")
@@ -92,6 +97,7 @@ def test_unreadable_files_name_themselves(tmp_path, reader, name, content):
         ("hello\nworld\n", "not a FASTA or FASTQ"),
         (">s1\n\n>s2\nACGT\n", "record 's1' has an empty sequence"),
         (">s1\nACGT\n>s1\nAC\n", "duplicate record id 's1'"),
+        (">s1\nACGT\n>\nAC\n", "record 1 has no id"),
     ],
 )
 def test_bad_fasta_files(tmp_path, content, message):
@@ -115,6 +121,11 @@ def test_bad_tables_and_labels(tmp_path):
     (tmp_path / "w.csv").write_text("sequence,label\n" + "ACGT,a\n" * 20)
     with pytest.raises(ValueError, match="single class"):
         SequenceCSVDataModule(path=tmp_path / "w.csv").setup()
+    for module, name in ((partial(SequenceCSVDataModule, path="x.csv"), "fractions"),
+                         (partial(FastaDataModule, path="x.fa"), "fractions"),
+                         (partial(GenomicBenchmarksDataModule, "human_nontata_promoters"), "local_fractions")):
+        with pytest.raises(ValueError, match=f"{name} must be three shares .* got \\(0.8, 0.2\\)"):
+            module(**{name: (0.8, 0.2)})
 
 
 def test_local_protocol_is_stratified_and_seeded(samples, monkeypatch):

@@ -107,7 +107,9 @@ def _check_records(records: list[tuple[str, str]], path: str | os.PathLike) -> l
     if not records:
         raise ValueError(f"{path}: no records found")
     seen = set()
-    for name, sequence in records:
+    for number, (name, sequence) in enumerate(records):
+        if not name:
+            raise ValueError(f"{path}: record {number} has no id (an empty header)")
         if not sequence:
             raise ValueError(f"{path}: record {name!r} has an empty sequence")
         if name in seen:
@@ -129,7 +131,9 @@ def _read_records(path: str | os.PathLike) -> list[tuple[str, str]]:
     if not path.is_file():
         raise FileNotFoundError(f"no FASTA/FASTQ file at {path}")
     try:
-        with gzip.open(path, "rt") if path.name.endswith(".gz") else open(path) as handle:
+        # utf-8-sig: a byte-order mark, as some editors write, is not part of the first header.
+        with (gzip.open(path, "rt", encoding="utf-8-sig") if path.name.endswith(".gz")
+              else open(path, encoding="utf-8-sig")) as handle:
             first = ""
             for line in handle:
                 if line.strip():
@@ -210,8 +214,9 @@ def read_sequence_table(path: str | os.PathLike, sequence_column: str = "sequenc
         raise ValueError(f"{path}: column(s) {missing} not found; the columns are {list(frame.columns)}")
     if frame.empty:
         raise ValueError(f"{path}: no rows")
-    for column in (sequence_column, label_column):
-        empty = frame[column].str.strip() == ""
+    for column in (sequence_column, label_column):  # "pos " is the label "pos"
+        frame[column] = frame[column].str.strip()
+        empty = frame[column] == ""
         if empty.any():
             raise ValueError(f"{path}: row {int(np.flatnonzero(empty.to_numpy())[0])} has no {column}")
     ids = frame["id"].tolist() if "id" in frame.columns else [str(i) for i in range(len(frame))]

@@ -27,6 +27,15 @@ __all__ = ["FastaDataModule", "GenomicBenchmarksDataModule", "SequenceCSVDataMod
 Records = tuple[list[str], list[str], list]  # ids, sequences, labels
 
 
+def _three_fractions(name: str, fractions) -> tuple[float, float, float]:
+    """``fractions`` as a tuple, checked to hold the train, validation and test shares; the test split cannot be
+    left out."""
+    fractions = tuple(fractions)
+    if len(fractions) != 3:
+        raise ValueError(f"{name} must be three shares (train, validation, test), got {fractions}")
+    return fractions
+
+
 def stratified_split(records: Records, fractions: tuple[float, ...], seed: int) -> dict[str, Records]:
     """Split records into ``"train"``, ``"val"`` (and ``"test"``) parts of the given two (or three)
     fractions, summing to 1, each with the same class mix."""
@@ -188,7 +197,7 @@ class GenomicBenchmarksDataModule(SequenceDataModule):
             raise ValueError(f"unknown Genomic Benchmarks dataset {name!r}; known: "
                              f"{', '.join(sorted(manifest.info['datasets']))}")
         self.name, self.protocol, self.data_dir = name, protocol, data_dir
-        self.val_fraction, self.local_fractions = val_fraction, tuple(local_fractions)
+        self.val_fraction, self.local_fractions = val_fraction, _three_fractions("local_fractions", local_fractions)
         self.split_present, self.download = split_present, download
         self.info = manifest.info["datasets"][name]
         given = archive_sha256 is not None
@@ -309,7 +318,8 @@ class FastaDataModule(SequenceDataModule):
         if files is not None and not files:
             raise ValueError("files is empty: give one FASTA file per class, {label: path}")
         super().__init__(**kwargs)
-        self.files, self.path, self.label_pattern, self.fractions = files, path, label_pattern, tuple(fractions)
+        self.files, self.path, self.label_pattern = files, path, label_pattern
+        self.fractions = _three_fractions("fractions", fractions)
 
     def load_splits(self) -> dict[str, Records]:
         records = (read_fasta_per_class(self.files) if self.files is not None
@@ -328,7 +338,8 @@ class SequenceCSVDataModule(SequenceDataModule):
         if train is not None and (val is None or test is None):
             raise ValueError("with train, give val and test tables too")
         super().__init__(**kwargs)
-        self.path, self.files, self.fractions = path, {"train": train, "val": val, "test": test}, tuple(fractions)
+        self.path, self.files = path, {"train": train, "val": val, "test": test}
+        self.fractions = _three_fractions("fractions", fractions)
 
     def load_splits(self) -> dict[str, Records]:
         if self.path is not None:
