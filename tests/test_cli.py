@@ -112,8 +112,11 @@ def test_dna_fit_and_predict(tmp_path, monkeypatch, capsys):
         {"class_path": "titans_seq.data.SequenceCSVDataModule",
          "init_args": {"path": str(tmp_path / "dna.csv"), "batch_size": 16}},
     )
-    assert run(["fit", "--config", config], capsys)[0] == 0
-    checkpoint = next(tmp_path.glob("lightning_logs/**/*.ckpt"))
+    assert run(["fit", "--config", config, "--trainer.default_root_dir", "runs"], capsys)[0] == 0
+    assert not (tmp_path / "lightning_logs").exists()  # logs, checkpoints and config follow the root given
+    assert list(tmp_path.glob("runs/lightning_logs/lightning_logs/version_0/config.yaml"))
+    assert list(tmp_path.glob("runs/lightning_logs/tensorboard/version_0/events.out.tfevents.*"))
+    checkpoint = next(tmp_path.glob("runs/lightning_logs/**/*.ckpt"))
     code, _, err = run(["predict", "--config", config, "--ckpt_path", str(checkpoint)], capsys)
     assert code == 0, err
     predictions = pd.read_csv(tmp_path / "predictions.csv")

@@ -6,12 +6,13 @@
     titans-seq configs                            # the configs shipped for every benchmark
     titans-seq configs ETTh1                      # print one, to copy and edit
 
-Model and data are chosen by ``class_path`` in the YAML; every argument can be overridden on the
-command line (``--model.init_args.learning_rate 3e-4``). Checkpoints, CSV and TensorBoard logs go to
-``lightning_logs/``; ``CKPT`` is the checkpoint a ``fit`` kept (its best on validation), a file under
-``lightning_logs/**/checkpoints/``. (Lightning's ``--ckpt_path best`` names the best checkpoint of a ``fit`` in
-the same process only.) Several GPUs or nodes are Lightning's strategies (``--trainer.devices 4
---trainer.strategy ddp``), with no change to the code; ``predict`` writes its CSV from one process.
+Model and data are chosen by ``class_path`` in the YAML; every argument can be overridden on the command line
+(``--model.init_args.learning_rate 3e-4``). Checkpoints, CSV and TensorBoard logs go to ``lightning_logs/``
+(under ``--trainer.default_root_dir`` where it is given); ``CKPT`` is the checkpoint a ``fit`` kept (its best
+on validation), a file under ``lightning_logs/**/checkpoints/``. (Lightning's ``--ckpt_path best`` names the
+best checkpoint of a ``fit`` in the same process only.) Several GPUs or nodes are Lightning's strategies
+(``--trainer.devices 4 --trainer.strategy ddp``), with no change to the code; ``predict`` writes its CSV from
+one process.
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ __all__ = ["CONFIGS", "PredictionWriter", "TitansCLI", "main"]
 
 CONFIGS = Path(__file__).resolve().parent / "configs"
 # Distinct names: two loggers of one name would each take the next free version_N, two folders a run.
-LOGGERS = [{"class_path": f"lightning.pytorch.loggers.{kind}",
-            "init_args": {"save_dir": "lightning_logs", "name": name}}
+LOGS = "lightning_logs"
+LOGGERS = [{"class_path": f"lightning.pytorch.loggers.{kind}", "init_args": {"save_dir": LOGS, "name": name}}
            for kind, name in (("CSVLogger", "lightning_logs"), ("TensorBoardLogger", "tensorboard"))]
 
 
@@ -61,6 +62,16 @@ class TitansCLI(LightningCLI):
 
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_argument("--predictions", default="predictions.csv", help="CSV file predict writes")
+
+    def before_instantiate_classes(self) -> None:
+        # The built-in loggers' folder follows --trainer.default_root_dir, as Lightning's own default logger does;
+        # checkpoints and the saved config follow the first logger.
+        trainer = (self.config[self.subcommand] if self.subcommand else self.config)["trainer"]
+        if trainer["default_root_dir"] is None or not isinstance(trainer["logger"], list):
+            return
+        for logger in trainer["logger"]:
+            if logger["init_args"]["save_dir"] == LOGS:
+                logger["init_args"]["save_dir"] = os.path.join(trainer["default_root_dir"], LOGS)
 
     def before_predict(self) -> None:
         self.trainer.callbacks.append(PredictionWriter(self.config["predict"]["predictions"]))
