@@ -95,3 +95,21 @@ def test_gpu_encoder_streams_like_one_pass(variant):
         out, state = encoder(piece, state)
         pieces.append(out)
     torch.testing.assert_close(torch.cat(pieces, dim=1), whole, rtol=1e-4, atol=1e-4)
+
+
+def test_a_seeded_quantile_forecaster_trains_on_a_gpu():
+    """A random_state makes the Trainer deterministic, which refuses any CUDA kernel without a deterministic
+    implementation on the forecaster's training path (the quantile head's ordering among them)."""
+    import numpy as np
+    import pandas as pd
+
+    from titans_seq.estimators import TitansForecaster
+
+    t = np.arange(400)
+    frame = pd.DataFrame({"a": np.sin(t / 5), "b": np.cos(t / 7)}, index=pd.date_range("2024-01-01", periods=400,
+                                                                                         freq="h"))
+    settings = dict(lookback=32, horizon=8, dim=16, depth=1, heads=2, patch_len=8, stride=8, max_epochs=1,
+                    quantiles=[0.1, 0.5, 0.9], random_state=0, device="cuda", cycle=24)
+    first = TitansForecaster(**settings).fit(frame).predict_quantiles()
+    assert first.equals(TitansForecaster(**settings).fit(frame).predict_quantiles())
+

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Literal, get_args
 
 import lightning as L
@@ -144,9 +145,15 @@ class TitansForecastNetwork(nn.Module):
 
     def _ordered(self, raw: Tensor) -> Tensor:
         median = raw[..., self.median_index: self.median_index + 1]
-        above = median + F.softplus(raw[..., self.median_index + 1:]).cumsum(-1)
-        below = median - F.softplus(raw[..., :self.median_index].flip(-1)).cumsum(-1).flip(-1)
+        above = median + _running_sum(F.softplus(raw[..., self.median_index + 1:]))
+        below = median - _running_sum(F.softplus(raw[..., :self.median_index].flip(-1))).flip(-1)
         return torch.cat([below, median, above], dim=-1)
+
+
+def _running_sum(steps: Tensor) -> Tensor:
+    """``steps.cumsum(-1)`` by additions one quantile at a time (there are a few): CUDA's floating-point cumsum has
+    no deterministic kernel, so a ``Trainer(deterministic=True)`` (an estimator given ``random_state``) refuses it."""
+    return torch.stack(list(itertools.accumulate(steps.unbind(-1))), -1) if steps.shape[-1] else steps
 
 
 class Forecaster(L.LightningModule):
