@@ -30,6 +30,24 @@ def test_writing_never_changes_the_process_umask(tmp_path, monkeypatch):
     assert atomic_write_text(tmp_path / "run.json", "{}\n").read_text() == "{}\n"
 
 
+@pytest.mark.skipif(os.name != "posix", reason="a folder is flushed on POSIX only")
+def test_the_content_reaches_the_disk_before_the_rename_and_the_rename_after(tmp_path, monkeypatch):
+    steps = []
+    sync, replace = os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: steps.append("fsync") or sync(fd))
+    monkeypatch.setattr(os, "replace", lambda a, b: steps.append("replace") or replace(a, b))
+    atomic_write_text(tmp_path / "run.json", "{}\n")
+    assert steps == ["fsync", "replace", "fsync"]  # the file's content, the rename, the folder's entry
+
+
+@pytest.mark.skipif(os.name != "posix", reason="symbolic links")
+def test_a_symbolic_link_is_written_where_it_points(tmp_path):
+    (tmp_path / "real.csv").write_text("old")
+    (tmp_path / "predictions.csv").symlink_to("real.csv")
+    atomic_write_text(tmp_path / "predictions.csv", "new")
+    assert (tmp_path / "predictions.csv").is_symlink() and (tmp_path / "real.csv").read_text() == "new"
+
+
 def test_a_failed_write_leaves_nothing_and_exclusive_keeps_the_first(tmp_path):
     target = tmp_path / "model.pt"
     with pytest.raises(RuntimeError), replacing(target) as tmp:

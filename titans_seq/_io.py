@@ -28,22 +28,36 @@ def replacing(path: str | os.PathLike, suffix: str = ".tmp", exclusive: bool = F
     """A temporary file beside ``path`` for the block to write; if the block ends without an error, it
     becomes ``path`` (readers see the old file or the new one, never a part), else it is removed.
 
+    The file's content reaches the disk before the rename, and the rename before the block returns, so that a
+    crash leaves the old file or the new one too. A ``path`` that is a symbolic link is written where it points.
     The file gets the mode a newly created one would. With ``exclusive``, an existing ``path`` is left alone
     and ``FileExistsError`` raised instead (the check and the rename are one step, so two processes cannot
     both claim a name). On a filesystem without hard links the name is claimed by creating it empty, then
     the file is renamed over it, so a reader may briefly see an empty file there.
     """
-    path = Path(path)
+    path = Path(os.path.realpath(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _new_file(path.parent, f".{path.name}.", suffix)
     try:
         yield tmp
+        _sync(tmp, os.O_RDWR)
         if exclusive:
             _claim(tmp, path)
         else:
             os.replace(tmp, path)
+        if os.name == "posix":  # a folder opens for fsync there only
+            _sync(path.parent, os.O_RDONLY)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _sync(path: Path, mode: int) -> None:
+    """Flush ``path`` (a file, or a folder's entries) to the disk."""
+    fd = os.open(path, mode)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 # What os.link raises where the filesystem has no hard links (FAT, exFAT, some network and FUSE mounts).
