@@ -84,11 +84,11 @@ def test_segment_attention_is_causal_in_both_inputs():
     torch.manual_seed(0)
     attention = Attention(32, 4, 8, True, 2)
     x, context = torch.randn(2, 8, 32), torch.randn(2, 8, 32)
-    out = attention.segment(x, context)
+    out, _ = attention.segment(x, context)
     for changed in ("x", "context"):
         x2, c2 = x.clone(), context.clone()
         (x2 if changed == "x" else c2)[:, 5] += 1.0
-        out2 = attention.segment(x2, c2)
+        out2, _ = attention.segment(x2, c2)
         assert torch.equal(out2[:, :5], out[:, :5]) and not torch.allclose(out2[:, 5:], out[:, 5:])
 
 

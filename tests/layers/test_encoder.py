@@ -39,6 +39,23 @@ def test_pieces_give_the_same_output_as_one_pass(variant):
     torch.testing.assert_close(torch.cat(pieces, dim=1), whole, rtol=1e-5, atol=1e-5)
 
 
+def test_mac_fed_one_token_at_a_time_reads_each_token_once():
+    """MAC continues its unfinished segment from the state; before, each call read that segment again from its
+    start, so a segment of S tokens fed one at a time cost S^2 / 2 token reads."""
+    model = encoder("mac")  # segments of 8 tokens
+    x = torch.randn(2, 21, 32)
+    whole, _ = model(x)
+    read = []
+    for block in model.blocks:
+        block.directions[0].memory.register_forward_hook(lambda module, args, out: read.append(args[0].shape[1]))
+    pieces, state = [], None
+    for t in range(x.shape[1]):
+        out, state = model(x[:, t:t + 1], state)
+        pieces.append(out)
+    torch.testing.assert_close(torch.cat(pieces, dim=1), whole, rtol=1e-5, atol=1e-5)
+    assert sum(read) == x.shape[1] * len(model.blocks)
+
+
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_bidirectional_encoder_sees_both_sides(variant):
     model = encoder(variant, causal=False)

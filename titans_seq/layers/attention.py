@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from titans_seq._checks import flag, head_width, nonnegative_int, positive_int, rate
 from titans_seq.layers.dropout import dropout
 
-__all__ = ["Attention", "AttentionState", "RotaryEmbedding"]
+__all__ = ["Attention", "AttentionState", "RotaryEmbedding", "SegmentState"]
 
 
 class RotaryEmbedding(nn.Module):
@@ -59,6 +59,16 @@ class AttentionState:
     keys: Tensor  # (B, heads, c, head_dim), c <= window - 1
     values: Tensor
     position: int
+
+
+@dataclass
+class SegmentState:
+    """A causal segment read in pieces: the (rotated) keys and values of its context and segment tokens so far."""
+
+    context_keys: Tensor  # (B, heads, n, head_dim)
+    context_values: Tensor
+    keys: Tensor
+    values: Tensor
 
 
 class Attention(nn.Module):
@@ -97,10 +107,11 @@ class Attention(nn.Module):
         _, k, v = (self._heads(t) for t in self.to_qkv(self.persistent.to(dtype)).chunk(3, dim=-1))
         return k, v
 
-    def _seen(self, length: int, device: torch.device) -> Tensor:
-        """Which of ``length`` positions each of them sees when all are within reach: all, or the earlier ones."""
-        seen = torch.ones(length, length, dtype=torch.bool, device=device)
-        return seen.tril() if self.causal else seen
+    def _seen(self, length: int, device: torch.device, before: int = 0) -> Tensor:
+        """Which of ``before + length`` positions each of the last ``length`` sees when all are within reach: all,
+        or those not after it."""
+        seen = torch.ones(length, before + length, dtype=torch.bool, device=device)
+        return seen.tril(before) if self.causal else seen
 
     def _with_persistent(self, keys: tuple[Tensor, ...], values: tuple[Tensor, ...],
                          masks: tuple[Tensor, ...]) -> tuple[Tensor, Tensor, Tensor]:
@@ -131,19 +142,26 @@ class Attention(nn.Module):
     def _merge(self, out: Tensor) -> Tensor:
         return self.to_out(out.transpose(-3, -2).flatten(-2))
 
+    def _check_state(self, state: object, kind: type, present: Tensor | None, batch: int) -> None:
+        """A streaming ``state`` must be of ``kind`` and ``batch``, and only a causal attention without ``present``
+        takes one."""
+        if state is None:
+            return
+        if not self.causal:
+            raise ValueError("a bidirectional attention sees the whole input at once and takes no state")
+        if present is not None:
+            raise ValueError("present marks the padding of a whole input, which a streamed one (with a state) has not")
+        if not isinstance(state, kind) or state.keys.shape[0] != batch:
+            got = f"batch size {state.keys.shape[0]}" if isinstance(state, kind) else type(state).__name__
+            raise ValueError(f"state must be a {kind.__name__} for batch size {batch}, got {got}")
+
     def sliding(self, x: Tensor, state: AttentionState | None = None,
                 present: Tensor | None = None) -> tuple[Tensor, AttentionState | None]:
         """Sliding-window attention over ``x`` ``(B, T, dim)``; ``state`` continues a causal stream. ``present``
         ``(B, T)`` (without a state) marks the positions that hold sequence: none of them attends to padding, and
         the output at padding positions is unspecified."""
-        if state is not None and not self.causal:
-            raise ValueError("a bidirectional attention sees the whole input at once and takes no state")
-        if state is not None and present is not None:
-            raise ValueError("present marks the padding of a whole input, which a streamed one (with a state) has not")
+        self._check_state(state, AttentionState, present, x.shape[0])
         batch, length, _ = x.shape
-        if state is not None and (not isinstance(state, AttentionState) or state.keys.shape[0] != batch):
-            got = f"batch size {state.keys.shape[0]}" if isinstance(state, AttentionState) else type(state).__name__
-            raise ValueError(f"state must be an AttentionState for batch size {batch}, got {got}")
         w = self.window
         start = state.position if state is not None else 0
         if length == 0:
@@ -151,7 +169,7 @@ class Attention(nn.Module):
         q, k, v = self._project(x, torch.arange(start, start + length, device=x.device))
         cached = state.keys.shape[2] if state is not None else 0
         if cached:
-            k, v = torch.cat([state.keys.to(k.dtype), k], dim=2), torch.cat([state.values.to(v.dtype), v], dim=2)
+            k, v = _after(state.keys, k), _after(state.values, v)
         new_state = None
         if self.causal:
             keep = k.shape[2] - min(w - 1, k.shape[2])
@@ -193,18 +211,32 @@ class Attention(nn.Module):
         out = self._attend(q, k, v, mask).flatten(2, 3)[:, :, :length]
         return self._merge(out), new_state
 
-    def segment(self, x: Tensor, context: Tensor, present: Tensor | None = None) -> Tensor:
+    def segment(self, x: Tensor, context: Tensor, present: Tensor | None = None,
+                state: SegmentState | None = None) -> tuple[Tensor, SegmentState | None]:
         """Attention of segment ``x`` ``(B, S, dim)`` over ``[persistent | context | x]``.
 
         ``context`` ``(B, S, dim)`` holds one token per segment position (MAC's memory read-out). When
-        causal, position ``i`` sees the persistent tokens and the context and segment tokens ``<= i``.
-        ``present`` ``(B, S)`` marks the positions that hold sequence: none of them attends to padding tokens, and
-        the output at padding positions is unspecified.
+        causal, position ``i`` sees the persistent tokens and the context and segment tokens ``<= i``, and
+        ``state`` continues a segment read in pieces (the returned one, ``None`` when bidirectional, takes
+        in this piece). ``present`` ``(B, S)`` (without a state) marks the positions that hold sequence: none of
+        them attends to padding tokens, and the output at padding positions is unspecified.
         """
+        self._check_state(state, SegmentState, present, x.shape[0])
+        before = state.keys.shape[2] if state is not None else 0
         length = x.shape[1]
-        positions = torch.arange(length, device=x.device)
+        positions = torch.arange(before, before + length, device=x.device)
         q, k, v = self._project(x, positions)
         _, ck, cv = self._project(context, positions)
-        seen = self._unpadded(self._seen(length, x.device), present)
+        if state is not None:
+            ck, cv, k, v = (_after(cached, new) for cached, new in ((state.context_keys, ck),
+                                                                    (state.context_values, cv),
+                                                                    (state.keys, k), (state.values, v)))
+        seen = self._unpadded(self._seen(length, x.device, before), present)
+        new_state = SegmentState(ck, cv, k, v) if self.causal else None
         k, v, mask = self._with_persistent((ck, k), (cv, v), (seen, seen))
-        return self._merge(self._attend(q, k, v, mask))
+        return self._merge(self._attend(q, k, v, mask)), new_state
+
+
+def _after(earlier: Tensor, later: Tensor) -> Tensor:
+    """``later`` appended to ``earlier`` along the positions (dimension 2)."""
+    return torch.cat([earlier.to(later.dtype), later], dim=2)

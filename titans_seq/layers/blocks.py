@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from titans_seq._checks import hidden_width
 from titans_seq._tensors import reversed_within
-from titans_seq.layers.attention import Attention, AttentionState
+from titans_seq.layers.attention import Attention, AttentionState, SegmentState
 from titans_seq.layers.config import TitansConfig
 from titans_seq.layers.dropout import Dropout
 from titans_seq.memory import MemoryState, NeuralMemory
@@ -121,7 +121,7 @@ class LMM(_Block):
 def _own_state(state: object, kind: type):
     """``state`` if it is a ``kind`` (a block's own state); ``None`` gives an empty one."""
     if state is None:
-        return kind(None, None)
+        return kind()
     if not isinstance(state, kind):
         raise ValueError(f"state must be a {kind.__name__} (this block's) or None, got {type(state).__name__}")
     return state
@@ -131,8 +131,8 @@ def _own_state(state: object, kind: type):
 class PairState:
     """State of a block with an attention and a memory (MAG, MAL)."""
 
-    attention: AttentionState | None
-    memory: MemoryState | None
+    attention: AttentionState | None = None
+    memory: MemoryState | None = None
 
 
 class MAG(_Block):
@@ -178,10 +178,12 @@ class MAL(_Block):
 
 @dataclass
 class MACState:
-    """MAC's memory as of the start of the unfinished segment, and that segment's (normalised) inputs."""
+    """Where MAC stopped: its memory as of the start of the unfinished segment, and of that segment so far the
+    memory written with its attention outputs and its attention's keys and values."""
 
-    memory: MemoryState | None
-    pending: Tensor | None
+    memory: MemoryState | None = None
+    written: MemoryState | None = None
+    attention: SegmentState | None = None
 
 
 class _MACDirection(nn.Module):
@@ -220,33 +222,25 @@ class MAC(_Block):
         self.combine = GatedCombination(config.dim)
         self.merge_directions = None if config.causal else nn.Linear(2 * config.dim, config.dim, bias=False)
 
-    def _segment(self, x: Tensor, direction: _MACDirection, memory_state: MemoryState | None,
-                 present: Tensor | None) -> tuple[Tensor, MemoryState]:
-        context = direction.memory.read(direction.to_query(x), memory_state)
-        attended = self.attention.segment(x, context, present)
-        remembered, memory_state = direction.memory(attended, memory_state)
-        return self.combine(attended, remembered, x), memory_state
-
     def _read(self, x: Tensor, direction: _MACDirection, state: MACState,
               present: Tensor | None = None) -> tuple[Tensor, MACState]:
-        """One direction over ``x``; only whole segments advance the memory kept in the state. ``present``
-        (bidirectional only: no state) marks the positions that hold sequence."""
-        pending = state.pending.shape[1] if state.pending is not None else 0
-        if state.pending is not None and state.pending.shape[0] != x.shape[0]:
-            raise ValueError(f"state is for batch size {state.pending.shape[0]}, but x has {x.shape[0]}")
-        if pending:
-            x = torch.cat([state.pending.to(x.dtype), x], dim=1)
-        outputs, memory_state, unfinished = [], state.memory, None
-        segments = x.split(self.segment_len, dim=1)
-        masks = present.split(self.segment_len, dim=1) if present is not None else [None] * len(segments)
-        for segment, segment_present in zip(segments, masks, strict=True):
-            out, after = self._segment(segment, direction, memory_state, segment_present)
-            outputs.append(out)
-            if segment.shape[1] == self.segment_len:
-                memory_state = after
-            else:
-                unfinished = segment
-        return torch.cat(outputs, dim=1)[:, pending:], MACState(memory_state, unfinished)
+        """One direction over ``x``, segment by segment, the first continuing the state's unfinished one, so that
+        each token is read once however the input is cut. ``present`` (bidirectional only: no state) marks the
+        positions that hold sequence."""
+        outputs, start = [], 0
+        memory_state, written, attention = state.memory, state.written, state.attention
+        while start < x.shape[1]:
+            done = attention.keys.shape[2] if attention is not None else 0  # of the unfinished segment
+            piece = x[:, start:start + self.segment_len - done]
+            piece_present = present[:, start:start + piece.shape[1]] if present is not None else None
+            context = direction.memory.read(direction.to_query(piece), memory_state)
+            attended, attention = self.attention.segment(piece, context, piece_present, attention)
+            remembered, written = direction.memory(attended, written if done else memory_state)
+            outputs.append(self.combine(attended, remembered, piece))
+            start += piece.shape[1]
+            if done + piece.shape[1] == self.segment_len:
+                memory_state, written, attention = written, None, None
+        return torch.cat(outputs, dim=1), MACState(memory_state, written, attention)
 
     def forward(self, x: Tensor, state: MACState | None = None,
                 present: Tensor | None = None) -> tuple[Tensor, MACState | None]:
@@ -256,9 +250,9 @@ class MAC(_Block):
         if self.config.causal:
             out, state = self._read(normed, self.directions[0], _own_state(state, MACState))
         else:
-            ahead, _ = self._read(normed, self.directions[0], MACState(None, None), present)
+            ahead, _ = self._read(normed, self.directions[0], MACState(), present)
             backward_input = reversed_within(normed, present, 1)
-            behind, _ = self._read(backward_input, self.directions[1], MACState(None, None), present)
+            behind, _ = self._read(backward_input, self.directions[1], MACState(), present)
             out = self.merge_directions(torch.cat([ahead, reversed_within(behind, present, 1)], dim=-1))
             state = None
         return self._feed_forward(x + self.drop(out)), state
