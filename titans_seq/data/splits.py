@@ -4,16 +4,31 @@ from __future__ import annotations
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-__all__ = ["SplitDataModule"]
+__all__ = ["EvaluationShard", "SplitDataModule"]
+
+
+class EvaluationShard(DistributedSampler):
+    """One process's share of an evaluation set in a distributed run: every ``num_replicas``-th example from its
+    rank, without the repeats a ``DistributedSampler`` pads the shares with, so that across processes each example
+    is evaluated exactly once (the metrics sum their states over processes)."""
+
+    def __init__(self, dataset: Dataset, num_replicas: int, rank: int):
+        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=False)
+        self.num_samples = len(range(rank, len(dataset), num_replicas))
+        self.total_size = len(dataset)
+
+    def __iter__(self):
+        return iter(range(self.rank, self.total_size, self.num_replicas))
 
 
 class SplitDataModule(L.LightningDataModule):
     """Loaders for the ``"train"``, ``"val"`` and ``"test"`` entries of ``self.datasets``: the training
     loader shuffles (seeded by ``self.seed`` when set) and, with ``drop_last_train``, drops a last
     partial batch, unless it is the only one (dropping it would leave nothing to train on);
-    validation and test keep every example, in order."""
+    validation and test keep every example, in order, and in a distributed run each process evaluates its
+    :class:`EvaluationShard`."""
 
     drop_last_train = False
     seed: int | None = None
@@ -22,7 +37,11 @@ class SplitDataModule(L.LightningDataModule):
         generator = torch.Generator().manual_seed(self.seed) if train and self.seed is not None else None
         dataset = self.datasets[split]
         drop_last = train and self.drop_last_train and len(dataset) >= self.batch_size
-        return DataLoader(dataset, batch_size=self.batch_size, shuffle=train, generator=generator,
+        # Lightning shards training itself; for evaluation it would pad the shares with repeated examples.
+        sampler = None
+        if not train and self.trainer is not None and self.trainer.world_size > 1:
+            sampler = EvaluationShard(dataset, self.trainer.world_size, self.trainer.global_rank)
+        return DataLoader(dataset, batch_size=self.batch_size, shuffle=train, generator=generator, sampler=sampler,
                           drop_last=drop_last, num_workers=self.num_workers)
 
     def train_dataloader(self) -> DataLoader:

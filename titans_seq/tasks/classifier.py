@@ -10,7 +10,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torchmetrics import MetricCollection
+from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import AUROC, Accuracy, F1Score, MatthewsCorrCoef
 
 from titans_seq._checks import flag, is_int, positive_int
@@ -264,6 +264,8 @@ class SequenceClassifier(L.LightningModule):
         self.metrics = nn.ModuleDict({split: MetricCollection({
             "accuracy": Accuracy(**task), "mcc": MatthewsCorrCoef(**task), "f1": F1Score(**f1), "auroc": AUROC(**task),
         }, prefix=f"{split}_") for split in ("val", "test")})
+        # Weighted by sequences and summed over the processes of a distributed run.
+        self.losses = nn.ModuleDict({split: MeanMetric() for split in ("val", "test")})
 
     def setup(self, stage: str) -> None:
         datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
@@ -331,7 +333,8 @@ class SequenceClassifier(L.LightningModule):
     def _evaluate(self, batch, split: str) -> None:
         ids, target = batch
         probs = self.probabilities(ids)
-        self.log(f"{split}_loss", F.nll_loss(probs.clamp_min(1e-12).log(), target), prog_bar=split == "val")
+        self.losses[split].update(F.nll_loss(probs.clamp_min(1e-12).log(), target), target.shape[0])
+        self.log(f"{split}_loss", self.losses[split], prog_bar=split == "val")
         scores = probs[:, 1] if self.hparams.classes == 2 else probs
         self.metrics[split].update(scores, target)
 

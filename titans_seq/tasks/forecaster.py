@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torchmetrics import MeanAbsoluteError, MeanSquaredError
+from torchmetrics import MeanAbsoluteError, MeanMetric, MeanSquaredError
 
 from titans_seq._checks import flag, is_int, positive_int
 from titans_seq.baselines import DLinear
@@ -222,9 +222,10 @@ class Forecaster(L.LightningModule):
         self.save_hyperparameters()
         self.quantiles = quantiles
         self.register_buffer("quantile_levels", torch.tensor(quantiles or []), persistent=False)
+        # The loss as a metric too: weighted by windows and summed over the processes of a distributed run.
         self.metrics = nn.ModuleDict({
             f"{split}_{name}": metric() for split in ("val", "test")
-            for name, metric in (("mse", MeanSquaredError), ("mae", MeanAbsoluteError),
+            for name, metric in (("loss", MeanMetric), ("mse", MeanSquaredError), ("mae", MeanAbsoluteError),
                                  ("mse_original", MeanSquaredError), ("mae_original", MeanAbsoluteError))
         })
         self.network = None
@@ -336,18 +337,19 @@ class Forecaster(L.LightningModule):
     def _evaluate(self, batch, split: str) -> None:
         x, y, clock = _windows(batch)
         prediction = self(x, clock)
-        self.log(f"{split}_loss", self._loss(prediction, y), prog_bar=split == "val")
+        self.metrics[f"{split}_loss"].update(self._loss(prediction, y), x.shape[0])
         point = self.point(prediction)
         self.metrics[f"{split}_mse"].update(point, y)
         self.metrics[f"{split}_mae"].update(point, y)
-        names = ["mse", "mae"]
+        names = ["loss", "mse", "mae"]
         if not self.target_std.isnan().any():  # a scaler is known
             original = lambda t: t * self.target_std + self.target_mean  # noqa: E731
             self.metrics[f"{split}_mse_original"].update(original(point), original(y))
             self.metrics[f"{split}_mae_original"].update(original(point), original(y))
             names += ["mse_original", "mae_original"]
         for name in names:
-            self.log(f"{split}_{name}", self.metrics[f"{split}_{name}"], prog_bar=name == "mse")
+            self.log(f"{split}_{name}", self.metrics[f"{split}_{name}"],
+                     prog_bar=name == "mse" or (name == "loss" and split == "val"))
 
     def validation_step(self, batch, batch_idx):
         self._evaluate(batch, "val")
