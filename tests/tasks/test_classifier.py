@@ -203,6 +203,17 @@ def test_long_sequences_in_windows_read_the_last_full_window_unpadded():
     np.testing.assert_allclose(model.classify_long(sequence), (64 * first + 10 * last) / 74, rtol=1e-5, atol=1e-6)
 
 
+def test_a_nan_batch_makes_the_validation_loss_nan():
+    model = SequenceClassifier(classes=2, encoder=SMALL, max_length=16)
+    ids = DNATokenizer().batch(["ACGTACGTACGTACGT"] * 2, 16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # self.log without a trainer
+        model.validation_step((ids, torch.tensor([0, 1])), 0)
+        model.probabilities = lambda ids: torch.full((ids.shape[0], 2), float("nan"))
+        model.validation_step((ids, torch.tensor([0, 1])), 1)
+    assert model.losses["val"].compute().isnan()
+
+
 def test_cls_pooling_needs_a_bidirectional_encoder():
     with pytest.raises(ValueError, match="pooling='cls' needs a bidirectional encoder"):
         SequenceClassifier(classes=2, encoder=TitansConfig(**{**SMALL.to_dict(), "causal": True}), pooling="cls")

@@ -225,6 +225,16 @@ def test_the_cosine_spans_the_trainers_bound_and_never_rises_again(bounds, expec
     assert rates.rates == expected
 
 
+def test_a_nan_batch_makes_the_validation_loss_nan():
+    """Early stopping's finiteness check and the best checkpoint rely on it: a run that diverged must not look done."""
+    model = Forecaster(channels=2, lookback=16, horizon=4, model="dlinear")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # self.log without a trainer
+        model.validation_step((torch.randn(3, 16, 2), torch.randn(3, 4, 2)), 0)
+        model.validation_step((torch.randn(3, 16, 2), torch.full((3, 4, 2), float("nan"))), 1)
+    assert model.metrics["val_loss"].compute().isnan()
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match="model must be"):
         Forecaster(model="lstm")

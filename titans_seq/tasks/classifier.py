@@ -264,8 +264,8 @@ class SequenceClassifier(L.LightningModule):
         self.metrics = nn.ModuleDict({split: MetricCollection({
             "accuracy": Accuracy(**task), "mcc": MatthewsCorrCoef(**task), "f1": F1Score(**f1), "auroc": AUROC(**task),
         }, prefix=f"{split}_") for split in ("val", "test")})
-        # Weighted by sequences and summed over the processes of a distributed run.
-        self.losses = nn.ModuleDict({split: MeanMetric() for split in ("val", "test")})
+        # Weighted by sequences and summed over the processes of a distributed run; a NaN batch makes it NaN.
+        self.losses = nn.ModuleDict({split: MeanMetric(nan_strategy="disable") for split in ("val", "test")})
 
     def setup(self, stage: str) -> None:
         datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 from typing import Literal, get_args
 
@@ -151,8 +152,10 @@ class TitansForecastNetwork(nn.Module):
 
 
 def _running_sum(steps: Tensor) -> Tensor:
-    """``steps.cumsum(-1)`` by additions one quantile at a time (there are a few): CUDA's floating-point cumsum has
-    no deterministic kernel, so a ``Trainer(deterministic=True)`` (an estimator given ``random_state``) refuses it."""
+    """``steps.cumsum(-1)`` by additions one quantile at a time (there are a few), in the steps' precision: CUDA's
+    floating-point cumsum has no deterministic kernel, so a ``Trainer(deterministic=True)`` (an estimator given
+    ``random_state``) refuses it. (The CPU's cumsum adds in float64: beyond two quantiles on a side the two can
+    differ in the last bit.)"""
     return torch.stack(list(itertools.accumulate(steps.unbind(-1))), -1) if steps.shape[-1] else steps
 
 
@@ -222,10 +225,12 @@ class Forecaster(L.LightningModule):
         self.save_hyperparameters()
         self.quantiles = quantiles
         self.register_buffer("quantile_levels", torch.tensor(quantiles or []), persistent=False)
-        # The loss as a metric too: weighted by windows and summed over the processes of a distributed run.
+        # The loss as a metric too: weighted by windows and summed over the processes of a distributed run; a NaN
+        # batch makes it NaN, so that a run that diverged does not look finished.
+        loss_mean = functools.partial(MeanMetric, nan_strategy="disable")
         self.metrics = nn.ModuleDict({
             f"{split}_{name}": metric() for split in ("val", "test")
-            for name, metric in (("loss", MeanMetric), ("mse", MeanSquaredError), ("mae", MeanAbsoluteError),
+            for name, metric in (("loss", loss_mean), ("mse", MeanSquaredError), ("mae", MeanAbsoluteError),
                                  ("mse_original", MeanSquaredError), ("mae_original", MeanAbsoluteError))
         })
         self.network = None
