@@ -3,6 +3,7 @@ one. Lightning's own sampler would pad the processes' shares with repeated examp
 spawned ones would receive the metrics' CPU states in shared memory and add into each other's."""
 
 import warnings
+from types import SimpleNamespace
 
 import lightning as L
 import numpy as np
@@ -46,6 +47,17 @@ def test_two_processes_evaluate_every_example_once(task, tmp_path):
                                 logger=False, enable_progress_bar=False, enable_model_summary=False)
             metrics.append(trainer.test(model, datamodule=data, verbose=False)[0])
     assert metrics[1] == pytest.approx(metrics[0], rel=1e-5)
+
+
+def test_a_split_smaller_than_the_processes_keeps_lightnings_padding():
+    """A process with no example would stop the run; a warning says the metrics count some examples twice."""
+    _, data = forecasting(None)
+    data.setup()
+    data.trainer = SimpleNamespace(world_size=2, global_rank=1)
+    assert isinstance(data.test_dataloader().sampler, EvaluationShard)
+    data.datasets["test"] = torch.utils.data.Subset(data.datasets["test"], [0])
+    with pytest.warns(UserWarning, match="the test split has 1 examples for 2 processes"):
+        assert not isinstance(data.test_dataloader().sampler, EvaluationShard)
 
 
 def test_evaluation_shards_partition_the_examples():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
@@ -28,7 +30,7 @@ class SplitDataModule(L.LightningDataModule):
     loader shuffles (seeded by ``self.seed`` when set) and, with ``drop_last_train``, drops a last
     partial batch, unless it is the only one (dropping it would leave nothing to train on);
     validation and test keep every example, in order, and in a distributed run each process evaluates its
-    :class:`EvaluationShard`."""
+    :class:`EvaluationShard` (unless the split has fewer examples than processes)."""
 
     drop_last_train = False
     seed: int | None = None
@@ -37,10 +39,15 @@ class SplitDataModule(L.LightningDataModule):
         generator = torch.Generator().manual_seed(self.seed) if train and self.seed is not None else None
         dataset = self.datasets[split]
         drop_last = train and self.drop_last_train and len(dataset) >= self.batch_size
-        # Lightning shards training itself; for evaluation it would pad the shares with repeated examples.
+        # Lightning shards training itself; for evaluation it would pad the shares with repeated examples. A set
+        # smaller than the processes keeps that padding: a process with nothing to evaluate stops the run.
         sampler = None
-        if not train and self.trainer is not None and self.trainer.world_size > 1:
-            sampler = EvaluationShard(dataset, self.trainer.world_size, self.trainer.global_rank)
+        processes = self.trainer.world_size if self.trainer is not None else 1
+        if not train and processes > 1 and len(dataset) >= processes:
+            sampler = EvaluationShard(dataset, processes, self.trainer.global_rank)
+        elif not train and processes > 1:
+            warnings.warn(f"the {split} split has {len(dataset)} examples for {processes} processes: some are "
+                          f"evaluated twice, so its metrics are not exactly those of one process", stacklevel=2)
         return DataLoader(dataset, batch_size=self.batch_size, shuffle=train, generator=generator, sampler=sampler,
                           drop_last=drop_last, num_workers=self.num_workers)
 
