@@ -116,6 +116,8 @@ def test_dna_fit_and_predict(tmp_path, monkeypatch, capsys):
     assert not (tmp_path / "lightning_logs").exists()  # logs, checkpoints and config follow the root given
     assert list(tmp_path.glob("runs/lightning_logs/lightning_logs/version_0/config.yaml"))
     assert list(tmp_path.glob("runs/lightning_logs/tensorboard/version_0/events.out.tfevents.*"))
+    saved = yaml.safe_load(next(tmp_path.glob("runs/**/config.yaml")).read_text())  # a rerun from it goes elsewhere
+    assert [logger["init_args"]["save_dir"] for logger in saved["trainer"]["logger"]] == ["lightning_logs"] * 2
     checkpoint = next(tmp_path.glob("runs/lightning_logs/**/*.ckpt"))
     code, _, err = run(["predict", "--config", config, "--ckpt_path", str(checkpoint)], capsys)
     assert code == 0, err

@@ -63,15 +63,23 @@ class TitansCLI(LightningCLI):
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_argument("--predictions", default="predictions.csv", help="CSV file predict writes")
 
+    def _built_in_loggers(self) -> tuple[list, str | None]:
+        """The logger configs that log to the default folder, and the ``--trainer.default_root_dir`` given."""
+        trainer = (self.config[self.subcommand] if self.subcommand else self.config)["trainer"]
+        loggers = trainer["logger"] if isinstance(trainer["logger"], list) else []
+        return [logger for logger in loggers if logger["init_args"]["save_dir"] == LOGS], trainer["default_root_dir"]
+
     def before_instantiate_classes(self) -> None:
         # The built-in loggers' folder follows --trainer.default_root_dir, as Lightning's own default logger does;
         # checkpoints and the saved config follow the first logger.
-        trainer = (self.config[self.subcommand] if self.subcommand else self.config)["trainer"]
-        if trainer["default_root_dir"] is None or not isinstance(trainer["logger"], list):
-            return
-        for logger in trainer["logger"]:
-            if logger["init_args"]["save_dir"] == LOGS:
-                logger["init_args"]["save_dir"] = os.path.join(trainer["default_root_dir"], LOGS)
+        self._rooted, root = self._built_in_loggers()
+        for logger in self._rooted if root is not None else []:
+            logger["init_args"]["save_dir"] = os.path.join(root, LOGS)
+
+    def after_instantiate_classes(self) -> None:
+        # The saved config keeps the default folder, so that a run from it follows its own default_root_dir.
+        for logger in self._rooted:
+            logger["init_args"]["save_dir"] = LOGS
 
     def before_predict(self) -> None:
         self.trainer.callbacks.append(PredictionWriter(self.config["predict"]["predictions"]))
