@@ -149,6 +149,10 @@ def test_dataframe_with_datetime_index_and_samples(samples):
         (lambda t: t.iloc[:30], "fewer than lookback \\+ horizon = 36"),
         (lambda t: t.assign(date=np.arange(len(t))), "time column 'date' holds numbers"),
         (lambda t: t.assign(c0=t.c0 + 1j), "column 'c0' holds complex128 values, not real numbers"),
+        (lambda t: t.assign(date=[d.isoformat() + ("Z" if i % 2 == 0 else "") for i, d in enumerate(t.date)]),
+         "mixes timestamps with and without a time zone: row 1 .* has none"),
+        (lambda t: t.assign(date=pd.Series([d.tz_localize("UTC") if i != 3 else d for i, d in enumerate(t.date)],
+                                           dtype=object)), "row 3 .* has none"),
     ],
 )
 def test_bad_data_gets_a_clear_error(change, message):

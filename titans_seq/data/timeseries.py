@@ -9,6 +9,7 @@ evaluated (no ``drop_last`` outside training). ``features``: ``M`` (all variable
 
 from __future__ import annotations
 
+import datetime
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -59,10 +60,23 @@ def _timestamps(column: pd.Series, name: str) -> pd.Series:
         except ValueError:  # offsets that differ between rows, without utc
             continue
         if not times.isna().any():
+            if options.get("utc"):
+                _check_all_zoned(column, name)
             return times
         if best is None or times.isna().sum() < best.isna().sum():
             best = times
     return best
+
+
+def _check_all_zoned(column: pd.Series, name: str) -> None:
+    """Raise a ValueError where some of the time column's cells carry a time zone or UTC offset and others do not:
+    read in UTC, the naive ones would silently be taken as UTC."""
+    aware = (column.map(lambda v: isinstance(v, datetime.datetime) and v.tzinfo is not None).astype(bool)
+             | column.astype(str).str.contains(r"(?:Z|[+-]\d\d:?\d\d)\s*$")).to_numpy(dtype=bool)
+    if not aware.all():
+        row = int(np.flatnonzero(~aware)[0])
+        raise ValueError(f"time column {name!r} mixes timestamps with and without a time zone: row {row} "
+                         f"({column.iloc[row]!r}) has none; give every row its UTC offset, or none")
 
 
 def read_series(data: pd.DataFrame | str | os.PathLike, time_column: str | None = "date",
