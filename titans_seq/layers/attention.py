@@ -153,7 +153,7 @@ class Attention(nn.Module):
             raise ValueError("present marks the padding of a whole input, which a streamed one (with a state) has not")
         if not isinstance(state, kind) or state.keys.shape[0] != batch:
             got = f"batch size {state.keys.shape[0]}" if isinstance(state, kind) else type(state).__name__
-            raise ValueError(f"state must be a {kind.__name__} for batch size {batch}, got {got}")
+            raise ValueError(f"state must be of type {kind.__name__}, for batch size {batch}; got {got}")
 
     def sliding(self, x: Tensor, state: AttentionState | None = None,
                 present: Tensor | None = None) -> tuple[Tensor, AttentionState | None]:
