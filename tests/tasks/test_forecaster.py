@@ -225,6 +225,17 @@ def test_the_cosine_spans_the_trainers_bound_and_never_rises_again(bounds, expec
     assert rates.rates == expected
 
 
+def test_the_loss_metric_is_the_mean_over_windows():
+    """With the MSE loss, test_loss is test_mse: batches of different sizes weighted by their windows."""
+    data = CSVDataModule(sinusoid(), lookback=48, horizon=12, batch_size=64)  # a last test batch of another size
+    model = Forecaster(channels=2, lookback=48, horizon=12, model="dlinear")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        metrics = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False,
+                            accelerator="cpu").test(model, datamodule=data, verbose=False)[0]
+    assert metrics["test_loss"] == pytest.approx(metrics["test_mse"], rel=1e-6)
+
+
 def test_a_nan_batch_makes_the_validation_loss_nan():
     """Early stopping's finiteness check and the best checkpoint rely on it: a run that diverged must not look done."""
     model = Forecaster(channels=2, lookback=16, horizon=4, model="dlinear")

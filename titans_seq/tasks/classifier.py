@@ -10,7 +10,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torchmetrics import MeanMetric, MetricCollection
+from torchmetrics import MetricCollection
 from torchmetrics.classification import AUROC, Accuracy, F1Score, MatthewsCorrCoef
 
 from titans_seq._checks import flag, is_int, positive_int
@@ -18,6 +18,7 @@ from titans_seq.baselines import GenomicBenchmarksCNN
 from titans_seq.data.dna import DNATokenizer
 from titans_seq.heads.dna import POOLINGS, DNAEmbedding, Pooling, kmer_codes, masked_pool
 from titans_seq.layers import EncoderFields, TitansConfig, TitansEncoder
+from titans_seq.tasks.metrics import MeanLoss
 from titans_seq.tasks.modes import evaluation_mode
 from titans_seq.tasks.optim import LRSchedule, adamw_with_schedule, check_lr_schedule
 
@@ -264,8 +265,7 @@ class SequenceClassifier(L.LightningModule):
         self.metrics = nn.ModuleDict({split: MetricCollection({
             "accuracy": Accuracy(**task), "mcc": MatthewsCorrCoef(**task), "f1": F1Score(**f1), "auroc": AUROC(**task),
         }, prefix=f"{split}_") for split in ("val", "test")})
-        # Weighted by sequences and summed over the processes of a distributed run; a NaN batch makes it NaN.
-        self.losses = nn.ModuleDict({split: MeanMetric(nan_strategy="disable") for split in ("val", "test")})
+        self.losses = nn.ModuleDict({split: MeanLoss() for split in ("val", "test")})
 
     def setup(self, stage: str) -> None:
         datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None

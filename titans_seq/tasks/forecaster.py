@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import itertools
 from typing import Literal, get_args
 
@@ -12,13 +11,14 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torchmetrics import MeanAbsoluteError, MeanMetric, MeanSquaredError
+from torchmetrics import MeanAbsoluteError, MeanSquaredError
 
 from titans_seq._checks import flag, is_int, positive_int
 from titans_seq.baselines import DLinear
 from titans_seq.data.times import future_index
 from titans_seq.heads import ChannelMixer, ForecastHead, LearnedCycle, PatchEmbedding, RevIN
 from titans_seq.layers import EncoderFields, TitansConfig, TitansEncoder
+from titans_seq.tasks.metrics import MeanLoss
 from titans_seq.tasks.modes import evaluation_mode
 from titans_seq.tasks.optim import LRSchedule, adamw_with_schedule, check_lr_schedule
 
@@ -225,12 +225,9 @@ class Forecaster(L.LightningModule):
         self.save_hyperparameters()
         self.quantiles = quantiles
         self.register_buffer("quantile_levels", torch.tensor(quantiles or []), persistent=False)
-        # The loss as a metric too: weighted by windows and summed over the processes of a distributed run; a NaN
-        # batch makes it NaN, so that a run that diverged does not look finished.
-        loss_mean = functools.partial(MeanMetric, nan_strategy="disable")
         self.metrics = nn.ModuleDict({
             f"{split}_{name}": metric() for split in ("val", "test")
-            for name, metric in (("loss", loss_mean), ("mse", MeanSquaredError), ("mae", MeanAbsoluteError),
+            for name, metric in (("loss", MeanLoss), ("mse", MeanSquaredError), ("mae", MeanAbsoluteError),
                                  ("mse_original", MeanSquaredError), ("mae_original", MeanAbsoluteError))
         })
         self.network = None
