@@ -1,4 +1,4 @@
-"""Tensor helpers shared by the data and the layers."""
+"""Tensor helpers shared by the data, the layers and the memory."""
 
 from __future__ import annotations
 
@@ -22,3 +22,9 @@ def reversed_within(x: Tensor, present: Tensor | None, dim: int) -> Tensor:
     positions = torch.arange(present.shape[-1], device=present.device).expand_as(present)
     source = torch.where(positions < lengths, lengths - 1 - positions, positions)
     return x.gather(dim, source.view(*source.shape, *[1] * (x.dim() - dim - 1)).expand_as(x))
+
+
+def appended(earlier: Tensor, later: Tensor, dim: int) -> Tensor:
+    """``later`` appended to ``earlier`` along ``dim`` in ``later``'s dtype (a stream's cache, then its new
+    piece); ``later`` itself, without a copy, when nothing came earlier."""
+    return torch.cat([earlier.to(later.dtype), later], dim=dim) if earlier.shape[dim] else later

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from titans_seq._checks import flag, head_width, nonnegative_int, positive_int, rate
+from titans_seq._tensors import appended
 from titans_seq.layers.dropout import dropout
 
 __all__ = ["Attention", "AttentionState", "RotaryEmbedding", "SegmentState"]
@@ -169,7 +170,7 @@ class Attention(nn.Module):
         q, k, v = self._project(x, torch.arange(start, start + length, device=x.device))
         cached = state.keys.shape[2] if state is not None else 0
         if cached:
-            k, v = _after(state.keys, k), _after(state.values, v)
+            k, v = appended(state.keys, k, 2), appended(state.values, v, 2)
         new_state = None
         if self.causal:
             keep = k.shape[2] - min(w - 1, k.shape[2])
@@ -228,15 +229,10 @@ class Attention(nn.Module):
         q, k, v = self._project(x, positions)
         _, ck, cv = self._project(context, positions)
         if state is not None:
-            ck, cv, k, v = (_after(cached, new) for cached, new in ((state.context_keys, ck),
-                                                                    (state.context_values, cv),
-                                                                    (state.keys, k), (state.values, v)))
+            ck, cv, k, v = (appended(cached, new, 2) for cached, new in ((state.context_keys, ck),
+                                                                         (state.context_values, cv),
+                                                                         (state.keys, k), (state.values, v)))
         seen = self._unpadded(self._seen(length, x.device, before), present)
         new_state = SegmentState(ck, cv, k, v) if self.causal else None
         k, v, mask = self._with_persistent((ck, k), (cv, v), (seen, seen))
         return self._merge(self._attend(q, k, v, mask)), new_state
-
-
-def _after(earlier: Tensor, later: Tensor) -> Tensor:
-    """``later`` appended to ``earlier`` along the positions (dimension 2)."""
-    return torch.cat([earlier.to(later.dtype), later], dim=2)

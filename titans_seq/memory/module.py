@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from titans_seq._checks import flag, hidden_width, nonnegative_int, positive_int, positive_number
+from titans_seq._tensors import appended
 from titans_seq.memory.conv import causal_depthwise_conv
 from titans_seq.memory.models import MemoryMLP
 from titans_seq.memory.scan import neural_memory_scan, read_memory
@@ -52,11 +53,6 @@ def detach_state(state):
     if is_dataclass(state) and not isinstance(state, type):
         return replace(state, **{f.name: detach_state(getattr(state, f.name)) for f in fields(state)})
     return state
-
-
-def _after(earlier: Tensor, later: Tensor) -> Tensor:
-    """``later`` appended to ``earlier`` along time (no copy when nothing came earlier)."""
-    return torch.cat([earlier.to(later.dtype), later], dim=1) if earlier.shape[1] else later
 
 
 class NeuralMemory(nn.Module):
@@ -286,9 +282,9 @@ class NeuralMemory(nn.Module):
 
         # Continue the unfinished chunk: its tokens come first; only whole chunks are written now.
         pending = state.pending_keys.shape[1]
-        keys, values, logits = (_after(p, t) for p, t in [(state.pending_keys, k), (state.pending_values, v),
-                                                          (state.pending_gates, logits)])
-        queries = _after(q.new_zeros(q.shape[0], pending, q.shape[2]), q)
+        keys, values, logits = (appended(p, t, 1) for p, t in [(state.pending_keys, k), (state.pending_values, v),
+                                                               (state.pending_gates, logits)])
+        queries = appended(q.new_zeros(q.shape[0], pending, q.shape[2]), q, 1)
         written = (pending + length) // self.chunk_size * self.chunk_size
 
         retrieved, params, surprise = neural_memory_scan(
