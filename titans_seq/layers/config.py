@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, fields
 
 import yaml
 
-from titans_seq._checks import head_width, hidden_width, is_int, is_positive_number, nonnegative_int, rate
+from titans_seq._checks import flag, head_width, hidden_width, is_positive_number, nonnegative_int, positive_int, rate
 
 __all__ = ["VARIANTS", "EncoderFields", "TitansConfig"]
 
@@ -55,16 +55,13 @@ class TitansConfig:
         if self.variant not in VARIANTS:
             raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, got {self.variant!r}")
         for name in ("dim", "depth", "heads", "window", "memory_depth", "memory_chunk"):
-            value = getattr(self, name)
-            if not is_int(value) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+            positive_int(name, getattr(self, name))
         if head_width(self.dim, self.heads) % 2:
             raise ValueError(f"dim / heads must be even for rotary positions, got {self.dim // self.heads}")
         nonnegative_int("persistent_tokens", self.persistent_tokens)
-        if not isinstance(self.causal, bool):
-            raise ValueError(f"causal must be true or false, got {self.causal!r}")
-        if self.segment_len is not None and (not is_int(self.segment_len) or self.segment_len < 1):
-            raise ValueError(f"segment_len must be an integer >= 1 or None, got {self.segment_len!r}")
+        flag("causal", self.causal)
+        if self.segment_len is not None:
+            positive_int("segment_len", self.segment_len)
         if self.variant == "mac" and self.segment % self.memory_chunk:
             raise ValueError(f"MAC's segment_len ({self.segment}) must be a multiple of memory_chunk "
                              f"({self.memory_chunk}), so each segment starts on a memory chunk")
