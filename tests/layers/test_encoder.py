@@ -220,3 +220,16 @@ def test_bad_yaml_and_inputs():
     _, state = causal.sliding(torch.randn(1, 4, 32))
     with pytest.raises(ValueError, match="with a state"):
         causal.sliding(torch.randn(1, 4, 32), state, torch.ones(1, 4, dtype=torch.bool))
+
+
+def test_a_state_of_another_window_or_width_is_refused():
+    """Before, a MAC state from a longer segment cut the next input wrongly and then looped forever."""
+    x = torch.randn(2, 6, 32)
+    _, mac_state = encoder("mac", window=8, memory_chunk=2)(x)
+    with pytest.raises(ValueError, match="segment longer than this MAC's segment_len"):
+        encoder("mac", window=4, memory_chunk=2)(torch.randn(2, 10, 32), mac_state)
+    _, mag_state = encoder("mag", window=8)(x)
+    with pytest.raises(ValueError, match="other heads, head width or window"):
+        encoder("mag", window=4)(x, mag_state)
+    with pytest.raises(ValueError, match="other heads, head width or window"):
+        encoder("mag", heads=4)(x, mag_state)

@@ -4,8 +4,8 @@ Two forms share one set of projections (:class:`Attention`):
 
 - :meth:`Attention.sliding` — every position attends to the persistent tokens and to the keys within
   ``window`` steps (before it when causal, on both sides otherwise). Queries are taken in blocks of
-  ``window``; each block attends to a ``2 * window`` (causal) or ``3 * window`` (bidirectional) span
-  of keys, so cost and memory are ``O(N * window)`` and no ``N x N`` mask is ever built.
+  ``window``; each block attends to a ``2 * window - 1`` (causal) or ``3 * window - 2`` (bidirectional)
+  span of keys, so cost and memory are ``O(N * window)`` and no ``N x N`` mask is ever built.
 - :meth:`Attention.segment` — full attention inside one segment over ``[persistent | context | segment]``
   (the MAC block's form), with context token ``j`` and segment token ``j`` at the same position.
 
@@ -143,9 +143,10 @@ class Attention(nn.Module):
     def _merge(self, out: Tensor) -> Tensor:
         return self.to_out(out.transpose(-3, -2).flatten(-2))
 
-    def _check_state(self, state: object, kind: type, present: Tensor | None, batch: int) -> None:
-        """A streaming ``state`` must be of ``kind`` and ``batch``, and only a causal attention without ``present``
-        takes one."""
+    def _check_state(self, state: object, kind: type, present: Tensor | None, batch: int,
+                     most_keys: int | None = None) -> None:
+        """A streaming ``state`` must be of ``kind`` and ``batch``, hold this attention's heads and at most
+        ``most_keys`` keys, and only a causal attention without ``present`` takes one."""
         if state is None:
             return
         if not self.causal:
@@ -155,13 +156,16 @@ class Attention(nn.Module):
         if not isinstance(state, kind) or state.keys.shape[0] != batch:
             got = f"batch size {state.keys.shape[0]}" if isinstance(state, kind) else type(state).__name__
             raise ValueError(f"state must be of type {kind.__name__}, for batch size {batch}; got {got}")
+        _, heads, cached, head_dim = state.keys.shape
+        if (heads, head_dim) != (self.heads, self.head_dim) or (most_keys is not None and cached > most_keys):
+            raise ValueError("state comes from an attention with other heads, head width or window")
 
     def sliding(self, x: Tensor, state: AttentionState | None = None,
                 present: Tensor | None = None) -> tuple[Tensor, AttentionState | None]:
         """Sliding-window attention over ``x`` ``(B, T, dim)``; ``state`` continues a causal stream. ``present``
         ``(B, T)`` (without a state) marks the positions that hold sequence: none of them attends to padding, and
         the output at padding positions is unspecified."""
-        self._check_state(state, AttentionState, present, x.shape[0])
+        self._check_state(state, AttentionState, present, x.shape[0], self.window - 1)
         batch, length, _ = x.shape
         w = self.window
         start = state.position if state is not None else 0

@@ -244,11 +244,14 @@ class MAC(_Block):
 
     def forward(self, x: Tensor, state: MACState | None = None,
                 present: Tensor | None = None) -> tuple[Tensor, MACState | None]:
+        state = _own_state(state, MACState) if self.config.causal else state
+        if state is not None and state.attention is not None and state.attention.keys.shape[2] >= self.segment_len:
+            raise ValueError(f"state is in a segment longer than this MAC's segment_len ({self.segment_len})")
         if x.shape[1] == 0:
             return x, state
         normed = self.norm(x)
         if self.config.causal:
-            out, state = self._read(normed, self.directions[0], _own_state(state, MACState))
+            out, state = self._read(normed, self.directions[0], state)
         else:
             ahead, _ = self._read(normed, self.directions[0], MACState(), present)
             backward_input = reversed_within(normed, present, 1)
