@@ -89,6 +89,19 @@ def test_given_channels_and_ms_data_forecast_the_datas_target():
     assert every.target_channels == [0, 1]  # testing changed nothing
 
 
+def test_forecast_refuses_data_of_other_targets_or_windows_and_sets_the_data_up():
+    """Before, forecast() on a DataModule of other targets broadcast one channel's forecast over every column, each
+    rescaled by another channel's scaler, and a DataModule not yet set up failed with an AttributeError."""
+    model = Forecaster(channels=2, lookback=48, horizon=12, model="dlinear")
+    fit(model, CSVDataModule(sinusoid(), lookback=48, horizon=12, batch_size=64, features="MS"), epochs=1)
+    fresh = CSVDataModule(sinusoid(), lookback=48, horizon=12, features="MS")
+    assert list(model.forecast(fresh).columns) == ["OT"]
+    with pytest.raises(ValueError, match=r"forecasts channels \[1\] but the data's targets are \[0, 1\]"):
+        model.forecast(CSVDataModule(sinusoid(), lookback=48, horizon=12))
+    with pytest.raises(ValueError, match="the model's horizon is 12 but the data's is 24"):
+        model.forecast(CSVDataModule(sinusoid(), lookback=48, horizon=24, features="MS"))
+
+
 def test_a_datamodule_of_plain_loaders_still_trains_a_forecaster_given_its_channels():
     class Loaders(L.LightningDataModule):
         def train_dataloader(self):

@@ -270,11 +270,7 @@ class Forecaster(L.LightningModule):
 
     def setup(self, stage: str) -> None:
         datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
-        for name in ("lookback", "horizon"):
-            theirs = getattr(datamodule, name, None)
-            if theirs is not None and theirs != self.hparams[name]:
-                raise ValueError(f"the model's {name} is {self.hparams[name]} but the data's is {theirs}: "
-                                 f"give both the same {name}")
+        self._check_windows(datamodule)
         if self.network is None:
             if datamodule is None:
                 raise ValueError("channels was not given and there is no DataModule to take it from")
@@ -291,6 +287,14 @@ class Forecaster(L.LightningModule):
         if scaler is not None:  # the data in hand's own, also for a model trained on other data
             index = datamodule.target_index
             self.set_target_scaler(scaler.mean_[index], scaler.scale_[index])
+
+    def _check_windows(self, datamodule) -> None:
+        """The DataModule's lookback and horizon, where it has them, are the model's."""
+        for name in ("lookback", "horizon"):
+            theirs = getattr(datamodule, name, None)
+            if theirs is not None and theirs != self.hparams[name]:
+                raise ValueError(f"the model's {name} is {self.hparams[name]} but the data's is {theirs}: "
+                                 f"give both the same {name}")
 
     def _check_data(self, datamodule, stage: str) -> None:
         """The DataModule's channels are the model's, and its targets those the model forecasts. A model given
@@ -371,7 +375,11 @@ class Forecaster(L.LightningModule):
     @torch.no_grad()
     def forecast(self, datamodule) -> pd.DataFrame:
         """The next ``horizon`` steps after the end of the DataModule's series, in original units,
-        indexed by the future timestamps (step inferred from the series); quantiles as extra columns."""
+        indexed by the future timestamps (step inferred from the series); quantiles as extra columns. The
+        DataModule must hold the model's channels, targets, lookback and horizon."""
+        datamodule.setup("predict")
+        self._check_windows(datamodule)
+        self._check_data(datamodule, "predict")
         context, clock = next(iter(datamodule.predict_dataloader()))
         with evaluation_mode(self):
             prediction = self(context.to(self.device), clock.to(self.device))
