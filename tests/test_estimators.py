@@ -224,6 +224,38 @@ def test_cycle_places_a_new_series_on_the_training_clock():
     assert model.score(data.iloc[5:]) != pytest.approx(model.score(data.iloc[5:].to_numpy()))
 
 
+def test_a_series_without_timestamps_is_placed_by_its_index_and_forecasts_continue_it():
+    """Before, a cycle read every untimed y from the training series' first row, so score(y[400:]) of a slice
+    scored a different phase than the training rows it holds, and forecasts were indexed 0..horizon-1."""
+    data = series().reset_index(drop=True).set_axis(range(1000, 1400))  # an integer index, not starting at 0
+    model = TitansForecaster(lookback=48, horizon=12, patch_len=8, stride=8, cycle=24, random_state=0,
+                             **{**TINY, "max_epochs": 1}).fit(data.iloc[:300])
+    with torch.no_grad():
+        model.model_.network.cycle.values.normal_(generator=torch.Generator().manual_seed(0))
+    assert list(model.predict().index) == list(range(1300, 1312))
+    pd.testing.assert_frame_equal(model.predict(data.iloc[:300]), model.predict())
+    pd.testing.assert_frame_equal(model.predict(data.iloc[200:300]), model.predict())
+    assert list(model.predict(data).index) == list(range(1400, 1412))
+    # a window's score follows its rows, not where the slice starts: the same windows, the same errors
+    per_window = [model.score(data.iloc[start:start + 60]) for start in (300, 301)]
+    assert model.score(data.iloc[300:361]) == pytest.approx(np.mean(per_window))
+    unindexed = model.predict(data.iloc[200:300].to_numpy())  # an array starts at the training series' first row
+    assert list(unindexed.index) == list(range(1100, 1112))
+    assert not np.allclose(unindexed.to_numpy(), model.predict().to_numpy())
+
+
+def test_y_of_another_time_zone_kind_or_a_finer_step_is_refused(forecaster):
+    with pytest.raises(ValueError, match="y's timestamps are with a time zone, but the forecaster was fitted on "
+                                         "timestamps without a time zone"):
+        forecaster.predict(series(100).tz_localize("UTC"))
+    half_hourly = series(100).set_axis(pd.date_range("2024-01-01", periods=100, freq="30min"))
+    with pytest.raises(ValueError, match="y's timestamps 2024-01-01 00:00:00 and 2024-01-01 00:30:00 fall on one "
+                                         "step of <Hour>"):
+        forecaster.predict(half_hourly)
+    every_two_hours = series(100).set_axis(pd.date_range("2024-01-01", periods=100, freq="2h"))
+    assert forecaster.predict(every_two_hours).index[0] == every_two_hours.index[-1] + pd.Timedelta("1h")
+
+
 def test_cycle_places_every_row_by_its_timestamp_across_a_gap():
     """A timed series with a gap: training, predict() and predict(y) place each row by its time, so the rows
     after the gap keep their hours, and a timed tail of the training series forecasts as the series itself."""

@@ -32,7 +32,7 @@ from titans_seq import __version__
 from titans_seq._io import replacing
 from titans_seq.data.dna import DNATokenizer, read_fasta
 from titans_seq.data.genomics import SequenceDataModule, stratified_split
-from titans_seq.data.times import forecast_clock, future_index, steps_since_start
+from titans_seq.data.times import check_one_row_a_step, forecast_clock, future_index, steps_since_start
 from titans_seq.data.timeseries import Series, TimeSeriesDataModule, read_series
 from titans_seq.layers import VARIANTS
 from titans_seq.tasks import (
@@ -253,8 +253,11 @@ class TitansForecaster(_LightningEstimator):
     :class:`~titans_seq.tasks.Forecaster`'s options of those names.
     With a ``cycle``, each row of a timed series is placed on the cycle by its timestamp: ``freq_`` steps since
     the training series' first timestamp, in training and in ``predict`` and ``score`` (the forecast's rows too),
-    so rows after a gap keep their time of day and a Monday its place after a Friday. The first row of a series
-    without timestamps is taken to be the training series' first row, and its rows to be one step apart.
+    so rows after a gap keep their time of day and a Monday its place after a Friday. A series without timestamps
+    is placed by its index where that counts rows one by one (integers, each one more than the last, as a slice of
+    the training frame keeps them), taking the training series' first index as its first row; an array (or another
+    index) is taken to start at the training series' first row. Forecasts of a series without timestamps are
+    indexed by the positions after its last row on that count.
 
     ``score(y)`` is the negative MSE over every window of ``y``, on data scaled by the training
     statistics — the quantity the forecasting literature reports — so that higher is better.
@@ -293,8 +296,9 @@ class TitansForecaster(_LightningEstimator):
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
         quantile_levels(self.quantiles)
 
-    def _series(self, y, fitted: bool) -> Series:
-        """Check ``y`` and return it as a Series; against the fit's columns when ``fitted``."""
+    def _series(self, y, fitted: bool) -> tuple[Series, np.ndarray | None]:
+        """Check ``y`` (against the fit's columns when ``fitted``) and return it as a Series, with its rows'
+        positions where its index gives them (see :func:`_row_positions`)."""
         if isinstance(y, pd.Series):  # one channel, keeping its name and its time index
             y = y.to_frame(name="x0" if y.name is None else y.name)
         if isinstance(y, pd.DataFrame):
@@ -319,14 +323,14 @@ class TitansForecaster(_LightningEstimator):
             if isinstance(y, pd.DataFrame) and series.names != list(self.feature_names_in_):
                 raise ValueError(f"y's columns {series.names} differ from those seen in fit "
                                  f"{list(self.feature_names_in_)}")
-        return series
+        return series, _row_positions(y) if series.times is None else None
 
     def fit(self, y, X=None):
         """Train on the series ``y``; ``X`` is ignored (present for scikit-learn's API). Returns ``self``."""
         self._validate_params()
         self._seed()
         p = self._native_params()
-        series = self._series(y, fitted=False)
+        series, positions = self._series(y, fitted=False)
         rows, needed = len(series.values), p.lookback + p.horizon
         train_rows = rows - _SeriesDataModule.validation_rows(rows, p.horizon, p.validation_fraction)
         if train_rows < needed:
@@ -356,6 +360,7 @@ class TitansForecaster(_LightningEstimator):
         self.lookback_, self.horizon_ = p.lookback, p.horizon
         self.last_clock_ = data.clock_rows[-p.lookback:].copy()
         self.first_time_ = None if series.times is None else series.times[0]
+        self.first_position_ = None if series.times is not None else int(positions[0]) if positions is not None else 0
         return self
 
     def _complete_fitted(self) -> None:
@@ -364,12 +369,22 @@ class TitansForecaster(_LightningEstimator):
             self.lookback_, self.horizon_ = self.lookback, self.horizon
         if not hasattr(self, "last_clock_"):
             self.last_clock_ = np.arange(self.n_rows_ - self.lookback_, self.n_rows_)
+        if not hasattr(self, "first_position_"):
+            self.first_position_ = 0 if self.first_time_ is None else None
 
-    def _clock(self, series: Series) -> np.ndarray:
+    def _clock(self, series: Series, positions: np.ndarray | None) -> np.ndarray:
         """Where each of ``series``' rows lies on the training series' clock (see the class docstring)."""
-        if series.times is None or self.first_time_ is None:
-            return np.arange(len(series.values))
-        return steps_since_start(series.times, self.first_time_, self.freq_)
+        if series.times is not None and self.first_time_ is not None:
+            if (series.times.tz is None) != (self.first_time_.tz is None):
+                zoned = lambda t: "without a time zone" if t.tz is None else "with a time zone"  # noqa: E731
+                raise ValueError(f"y's timestamps are {zoned(series.times)}, but the forecaster was fitted on "
+                                 f"timestamps {zoned(self.first_time_)}")
+            clock = steps_since_start(series.times, self.first_time_, self.freq_)
+            check_one_row_a_step(clock, series.times, self.freq_, "y")
+            return clock
+        if positions is not None and self.first_position_ is not None:
+            return positions - self.first_position_
+        return np.arange(len(series.values))
 
     def _scaled(self, values: np.ndarray) -> torch.Tensor:
         return torch.as_tensor((values - self.scaler_mean_) / self.scaler_scale_, dtype=torch.float32)
@@ -379,12 +394,12 @@ class TitansForecaster(_LightningEstimator):
         if y is None:
             window, times, clock = self.last_window_, self.last_times_, self.last_clock_
         else:
-            series = self._series(y, fitted=True)
+            series, positions = self._series(y, fitted=True)
             if len(series.values) < self.lookback_:
                 raise ValueError(f"y has {len(series.values)} rows, fewer than lookback = {self.lookback_}")
             window = series.values[-self.lookback_:]
             times = None if series.times is None else series.times[-self.lookback_:]
-            clock = self._clock(series)[-self.lookback_:]
+            clock = self._clock(series, positions)[-self.lookback_:]
         # A timed series on a timed fit's clock: the forecast's rows and timestamps at the training series' step.
         timed = times is not None and self.first_time_ is not None
         clock = forecast_clock(clock, self.horizon_, *((times, self.first_time_, self.freq_) if timed else ()))
@@ -392,7 +407,12 @@ class TitansForecaster(_LightningEstimator):
             out = self.model_(self._scaled(window).unsqueeze(0), clock)[0].numpy()
         scale = self.scaler_scale_.reshape(1, -1, *([1] * (out.ndim - 2)))
         mean = self.scaler_mean_.reshape(1, -1, *([1] * (out.ndim - 2)))
-        return out * scale + mean, future_index(times, self.horizon_, self.freq_ if timed else None)
+        if times is None:  # the positions after the last row, on the count of the training series' index
+            first = (self.first_position_ or 0) + int(clock[0, -self.horizon_])
+            index = future_index(None, self.horizon_, first_position=first)
+        else:
+            index = future_index(times, self.horizon_, self.freq_ if timed else None)
+        return out * scale + mean, index
 
     def predict(self, y=None) -> pd.DataFrame:
         """The next ``horizon`` steps after the end of ``y`` (default: the training series)."""
@@ -414,19 +434,29 @@ class TitansForecaster(_LightningEstimator):
     def score(self, y, X=None) -> float:
         """Negative MSE of every stride-1 window of ``y``, on scaled data (higher is better)."""
         check_is_fitted(self, "model_")
-        series = self._series(y, fitted=True)
+        series, positions = self._series(y, fitted=True)
         scaled = self._scaled(series.values)
         if len(scaled) < self.lookback_ + self.horizon_:
             raise ValueError(f"y has {len(scaled)} rows, fewer than lookback + horizon = "
                              f"{self.lookback_ + self.horizon_}")
         windows = scaled.unfold(0, self.lookback_ + self.horizon_, 1).transpose(1, 2)
-        clocks = torch.as_tensor(self._clock(series)).unfold(0, self.lookback_ + self.horizon_, 1)
+        clocks = torch.as_tensor(self._clock(series, positions)).unfold(0, self.lookback_ + self.horizon_, 1)
         errors = []
         with torch.no_grad():
             for batch, clock in zip(windows.split(256), clocks.split(256), strict=True):
                 prediction = self.model_.point(self.model_(batch[:, :self.lookback_], clock))
                 errors.append((prediction - batch[:, self.lookback_:]).square().flatten(1))
         return -float(torch.cat(errors).mean())
+
+
+def _row_positions(y) -> np.ndarray | None:
+    """The index of a DataFrame or Series where it counts rows one by one (integers, each one more than the last):
+    where each row lies on its series; else ``None``."""
+    index = getattr(y, "index", None)
+    if not isinstance(index, pd.Index) or not pd.api.types.is_integer_dtype(index.dtype) or len(index) == 0:
+        return None
+    positions = index.to_numpy(dtype=np.int64)
+    return positions if bool((np.diff(positions) == 1).all()) else None
 
 
 # ---------------------------------------------------------------------------------------------- genomics

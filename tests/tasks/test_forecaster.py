@@ -472,6 +472,10 @@ def test_future_index_without_timestamps():
     from titans_seq.tasks import future_index
 
     assert list(future_index(None, 3)) == [0, 1, 2]
+    assert list(future_index(None, 3, first_position=600)) == [600, 601, 602]
+    untimed = CSVDataModule(sinusoid().drop(columns="date"), time_column=None, lookback=48, horizon=12)
+    model = Forecaster(channels=2, lookback=48, horizon=12, model="dlinear")
+    assert list(model.forecast(untimed).index) == list(range(600, 612))  # the rows after the data's 600
     daily = pd.date_range("2024-01-01", periods=10, freq="D")
     assert future_index(pd.DatetimeIndex(daily), 2)[0] == pd.Timestamp("2024-01-11")
     # No inferable frequency (a gap): the median step, whatever the index's resolution (it was read as ns).

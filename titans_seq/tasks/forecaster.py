@@ -390,7 +390,7 @@ class Forecaster(L.LightningModule):
         series = datamodule.series
         prediction = predictions[0][0].detach().float().cpu().numpy()
         names = [series.names[i] for i in datamodule.target_index]
-        index = future_index(series.times, self.hparams.horizon, datamodule.step)
+        index = future_index(series.times, self.hparams.horizon, datamodule.step, first_position=len(series.values))
         if not self.quantiles:
             return pd.DataFrame(datamodule.inverse_transform(prediction), index=index, columns=names)
         columns = {}
