@@ -169,6 +169,8 @@ def test_position_linear_term_learns_where_a_motif_sits():
         model.predict([X[0], X[1] + "A"])
     with pytest.raises(ValueError, match="at most max_length_=40 bases"):  # the fitted model's term, not the parameter
         model.set_params(position_linear_gain=0.0).predict([X[1] + "A"])
+    with pytest.raises(ValueError, match=r"at most max_length=30 bases; sequence '0' has 40"):  # fit crops none either
+        clone(model).set_params(position_linear_gain=1e5, max_length=30).fit(X[:40], labels[:40])
 
 
 def test_regularisation_and_options_reach_the_trained_models():

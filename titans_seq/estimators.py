@@ -514,6 +514,15 @@ class _ArraysDataModule(SequenceDataModule):
         return list(self.given_class_names)
 
 
+def _check_uncropped(sequences: list[str], names: list, max_length: int, name: str) -> None:
+    """A classifier with a position term reads aligned sequences whole: none may be longer than ``max_length``."""
+    too_long = next((i for i, s in enumerate(sequences) if len(s) > max_length), None)
+    if too_long is not None:
+        raise ValueError(f"a classifier with a position term reads aligned sequences of at most {name}={max_length} "
+                         f"bases; sequence {names[too_long]!r} has {len(sequences[too_long])} (cropping it would "
+                         f"move its positions)")
+
+
 class TitansSequenceClassifier(ClassifierMixin, _LightningEstimator):
     """DNA sequence classifier: ``fit(X, y)`` with ``X`` a list of DNA strings, Biopython SeqRecords or a
     FASTA path and ``y`` any labels (strings too); ``predict``, ``predict_proba``, ``score`` (accuracy).
@@ -524,7 +533,8 @@ class TitansSequenceClassifier(ClassifierMixin, _LightningEstimator):
     ``kmer_linear_gain`` > 0 adds a linear term in each sequence's k-mer frequencies, learning that many
     times faster than the network (see :class:`~titans_seq.tasks.SequenceNetwork`; 0: off).
     ``position_linear_gain`` > 0 adds one in the dinucleotide at each position, for sequences of one length
-    aligned on a landmark such as a TSS (0: off); such a model predicts sequences of at most its ``max_length_``.
+    aligned on a landmark such as a TSS (0: off); such a model is fitted on and predicts sequences of at most its
+    ``max_length_`` (none is cropped).
     ``rc_average`` averages each prediction with its reverse complement's; ``rc_augment`` trains on random
     reverse complements. Both make the classifier blind to the strand, right where the label does not
     depend on it (enhancers). ``strand_aware`` trains on both strands with a class head per strand
@@ -589,6 +599,8 @@ class TitansSequenceClassifier(ClassifierMixin, _LightningEstimator):
         if counts.min() < 2:
             raise ValueError(f"class {classes.tolist()[counts.argmin()]!r} has a single sequence; every class needs "
                              f"at least two, one to train on and one to validate")
+        if p.position_linear_gain and p.max_length is not None:
+            _check_uncropped(sequences, names, p.max_length, "max_length")
         # The DataModule indexes the classes in the order of class_names: np.unique's, which scikit-learn's
         # classes_ follows, where sorting the labels' strings would not ("10" < "2").
         class_names = [str(c) for c in classes]
@@ -615,12 +627,8 @@ class TitansSequenceClassifier(ClassifierMixin, _LightningEstimator):
         """Class probabilities ``(n_sequences, n_classes)``, columns in the order of ``classes_``."""
         check_is_fitted(self, "model_")
         sequences, names = _sequences(X)
-        too_long = ([i for i, s in enumerate(sequences) if len(s) > self.max_length_]
-                    if self.model_.hparams.position_linear_gain else [])
-        if too_long:
-            raise ValueError(f"a classifier with a position term reads aligned sequences of at most "
-                             f"max_length_={self.max_length_} bases; sequence {names[too_long[0]]!r} has "
-                             f"{len(sequences[too_long[0]])} (cropping it would move its positions)")
+        if self.model_.hparams.position_linear_gain:
+            _check_uncropped(sequences, names, self.max_length_, "max_length_")
         ids = self.model_.tokenizer.batch(sequences, self.max_length_, names)
         with torch.no_grad():
             return torch.cat([self.model_.probabilities(batch) for (batch,) in
