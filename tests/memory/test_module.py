@@ -65,6 +65,25 @@ def test_gradients_are_finite_over_a_long_sequence():
     assert memory.to_inputs.weight.grad[gate_rows].abs().sum() > 0  # gates learn through the inner update
 
 
+def test_a_nan_input_gives_nan_outputs_after_it_as_any_layer():
+    """Before, a NaN anywhere in x raised 'momentum must lie in [0, 1]', naming a gate the user never passed (and
+    every call waited on the device to read the gates)."""
+    x = torch.randn(2, 20, 32)
+    x[0, 11] = float("nan")
+    y, _ = small()(x)
+    # the NaN token, the next chunk (memory written with it) on: NaN; before it, and the other sequence: finite
+    assert torch.isfinite(y[1]).all() and torch.isfinite(y[0, :11]).all()
+    assert y[0, 11].isnan().all() and y[0, 16:].isnan().all()
+
+
+def test_torch_func_grad_goes_through_the_memory_as_autograd_does():
+    memory = small().double()
+    x = torch.randn(2, 13, 32, dtype=torch.float64)
+    wanted = x.clone().requires_grad_()
+    memory(wanted)[0].sum().backward()
+    torch.testing.assert_close(torch.func.grad(lambda x: memory(x)[0].sum())(x), wanted.grad)
+
+
 def test_same_seed_same_model_and_output():
     x = torch.randn(2, 20, 32)
     a, b = small(), small()

@@ -264,7 +264,10 @@ def test_bf16_autocast_runs_the_update_in_float32():
         (dict(params={}), "params"),
         (dict(surprise={"other": torch.zeros(2, DIM, DIM, dtype=torch.float64)}), "surprise"),
         (dict(lr=[0.1] * 11), "lr"),
-        (dict(momentum=torch.full((2, 11), float("nan"), dtype=torch.float64)), "momentum"),
+        (dict(momentum=torch.full((2, 11), float("nan"), dtype=torch.float64)), r"momentum .*; it holds NaN"),
+        (dict(lr=torch.full((2, 11), float("nan"), dtype=torch.float64)), r"lr must be finite and >= 0; it holds NaN"),
+        (dict(lr=-torch.ones(2, 11, dtype=torch.float64)), r"lr must be finite and >= 0; it holds values outside"),
+        (dict(lr=torch.full((2, 11), float("inf"), dtype=torch.float64)), "lr must be finite"),
         (dict(values=torch.zeros(2, 11, DIM + 1, dtype=torch.float64)), "values"),
         (dict(surprise={"weight0": [0.0]}), r"surprise\['weight0'\]"),
         (dict(params={"weight0": torch.zeros(2, DIM, DIM, dtype=torch.float64),
@@ -380,6 +383,36 @@ def test_retrieval_alone_checks_its_arguments():
     for params_, queries, message in (({}, torch.randn(2, 5, DIM), "params must be a non-empty dict"),
                                       (params, torch.randn(5, DIM), r"queries must have shape \(batch, length"),
                                       (params, torch.randn(3, 5, DIM), "the same batch size, got \\[2\\] and 3"),
-                                      ({"weight0": params["weight0"]}, torch.randn(2, 5, DIM), "params must hold")):
+                                      ({"weight0": params["weight0"]}, torch.randn(2, 5, DIM), "params must hold"),
+                                      (params, torch.randn(2, 5, DIM + 1), f"the memory's feature size {DIM}, got"),
+                                      (params, torch.ones(2, 5, DIM, dtype=torch.long), "floating-point")):
         with pytest.raises(ValueError, match=message):
             scan_module.read_memory(memory, params_, queries)
+    with pytest.raises(ValueError, match="memory_fn must be callable, got NoneType"):
+        scan_module.read_memory(None, params, torch.randn(2, 5, DIM))
+    with pytest.raises(ValueError, match="memory_fn must be callable, got NoneType"):
+        neural_memory_scan(None, **make_inputs(memory), chunk_size=4)
+
+
+def test_torch_func_grad_goes_through_the_scan_as_autograd_does():
+    """Before, the hand-written backward functions (old-style autograd.Functions) refused torch.func transforms."""
+    memory = MEMORIES["mlp2"]
+    inputs = make_inputs(memory)
+
+    def loss(keys):
+        return neural_memory_scan(memory, **{**inputs, "keys": keys}, chunk_size=4)[0].square().sum()
+
+    keys = inputs["keys"].clone().requires_grad_()
+    loss(keys).backward()
+    torch.testing.assert_close(torch.func.grad(loss)(inputs["keys"]), keys.grad, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [(dict(dim=0), "dim must be a positive integer"),
+                                                 (dict(dim=4, depth=0), "depth must be a positive integer"),
+                                                 (dict(dim=4, expansion=0.0), "expansion must be a positive"),
+                                                 (dict(dim=4, residual="false"), "residual must be True or False"),
+                                                 (dict(dim=4, norm=1), "norm must be True or False")])
+def test_memory_mlp_refuses_bad_arguments_by_name(kwargs, message):
+    """Before, a flag given as the string "false" read as True."""
+    with pytest.raises(ValueError, match=message):
+        MemoryMLP(**kwargs)

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from titans_seq._checks import hidden_width, positive_int
+from titans_seq._checks import flag, hidden_width, positive_int
 
 __all__ = ["ChunkStepper", "MemoryMLP"]
 
@@ -70,7 +70,7 @@ class MemoryMLP(ChunkStepper):
         positive_int("depth", depth)
         hidden = hidden_width("expansion", expansion, "dim", dim)
         self.dim, self.depth, self.expansion = dim, depth, float(expansion)
-        self.residual, self.norm = bool(residual), bool(norm)
+        self.residual, self.norm = flag("residual", residual), flag("norm", norm)
         self.sizes = [dim] + [hidden] * (depth - 1) + [dim]
 
     def __repr__(self) -> str:

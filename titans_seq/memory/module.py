@@ -12,7 +12,7 @@ from titans_seq._checks import flag, hidden_width, nonnegative_int, positive_int
 from titans_seq._tensors import appended
 from titans_seq.memory.conv import causal_depthwise_conv
 from titans_seq.memory.models import MemoryMLP
-from titans_seq.memory.scan import neural_memory_scan, read_memory
+from titans_seq.memory.scan import _scan, read_memory
 
 __all__ = ["MemoryState", "NeuralMemory", "detach_state"]
 
@@ -83,7 +83,8 @@ class NeuralMemory(nn.Module):
             raised eta until the memory diverged within a few hundred steps.
         momentum, forgetting: ``False`` fixes eta or alpha at 0 (the paper's ablations).
         per_chunk_gates: gates computed once per chunk from its mean input, instead of per token.
-        memory_residual, memory_norm: the memory computes ``x + LayerNorm(MLP(x))`` instead of ``MLP(x)``.
+        memory_residual, memory_norm: the memory adds its input to its output (``x + MLP(x)``) and normalises
+            the MLP's output (``LayerNorm(MLP(x))``); both: ``x + LayerNorm(MLP(x))``.
         conv_kernel: width of the causal convolution (1 = none).
         normalize_values: l2-normalise the values per head like the queries and keys. The paper
             normalises only q and k; since the read-out is RMS-normalised anyway, the values' scale
@@ -287,9 +288,9 @@ class NeuralMemory(nn.Module):
         queries = appended(q.new_zeros(q.shape[0], pending, q.shape[2]), q, 1)
         written = (pending + length) // self.chunk_size * self.chunk_size
 
-        retrieved, params, surprise = neural_memory_scan(
+        retrieved, params, surprise = _scan(
             self.memory, state.params, keys[:, :written], values[:, :written], queries[:, :written],
-            *self._gates(logits[:, :written]), chunk_size=self.chunk_size, surprise=state.surprise,
+            *self._gates(logits[:, :written]), chunk_size=self.chunk_size, surprise=state.surprise, read_gates=False,
         )
         if written < pending + length:  # the new unfinished chunk reads the memory as of its start
             retrieved = torch.cat([retrieved, read_memory(self.memory, params, queries[:, written:])], dim=1)

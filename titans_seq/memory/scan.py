@@ -24,6 +24,7 @@ a short sequence of the built-in memory, from zero momentum, skips the per-chunk
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
@@ -115,12 +116,18 @@ class _ChunkStateUpdate(torch.autograd.Function):
     differentiable operations, so second-order gradients flow through it.
     """
 
+    generate_vmap_rule = True
+
     @staticmethod
-    def forward(ctx, surprise: Tensor, weights: Tensor, gains: Tensor, surprise_step: Tensor,
+    def forward(surprise: Tensor, weights: Tensor, gains: Tensor, surprise_step: Tensor,
                 weights_step: Tensor) -> tuple[Tensor, Tensor]:
         e, d, a = _per_sequence_gains(gains, surprise.dim())
-        ctx.save_for_backward(surprise, weights, gains)
         return torch.addcmul(surprise_step, e, surprise), torch.addcmul(weights_step, a, weights).addcmul_(d, surprise)
+
+    @staticmethod
+    def setup_context(ctx, inputs: tuple[Tensor, ...], output: tuple[Tensor, Tensor]) -> None:
+        surprise, weights, gains, _, _ = inputs
+        ctx.save_for_backward(surprise, weights, gains)
 
     @staticmethod
     def backward(ctx, grad_surprise: Tensor, grad_weights: Tensor) -> tuple[Tensor | None, ...]:
@@ -172,10 +179,16 @@ def read_memory(memory_fn: MemoryFn, params: Mapping[str, Tensor], queries: Tens
     Like the scan, it computes in the memory's own precision (float32 for low-precision memories),
     also under autocast.
     """
+    if not callable(memory_fn):
+        raise ValueError(f"memory_fn must be callable, got {type(memory_fn).__name__}")
     _check_params(memory_fn, params)
     if not isinstance(queries, Tensor) or queries.dim() != 3:
         got = tuple(queries.shape) if isinstance(queries, Tensor) else type(queries).__name__
         raise ValueError(f"queries must have shape (batch, length, features), got {got}")
+    if not queries.is_floating_point():
+        raise ValueError(f"queries must be a floating-point tensor, got {queries.dtype}")
+    if isinstance(memory_fn, MemoryMLP) and queries.shape[-1] != memory_fn.dim:
+        raise ValueError(f"queries must have the memory's feature size {memory_fn.dim}, got {queries.shape[-1]}")
     batches = {t.shape[0] for t in params.values()}
     if batches != {queries.shape[0]}:
         raise ValueError(f"params and queries must have the same batch size, got {sorted(batches)} and "
@@ -304,8 +317,12 @@ def _check_inputs(
     gates: dict[str, Tensor],
     chunk_size: int,
     surprise: Mapping[str, Tensor] | None,
+    read_gates: bool,
 ) -> torch.dtype:
-    """Validate the arguments of :func:`neural_memory_scan` and return the dtype the update runs in."""
+    """Validate the arguments of :func:`neural_memory_scan` and return the dtype the update runs in. ``read_gates``:
+    also check the gates' values, which reads them (a host-device sync)."""
+    if not callable(memory_fn):
+        raise ValueError(f"memory_fn must be callable, got {type(memory_fn).__name__}")
     positive_int("chunk_size", chunk_size)
     _check_params(memory_fn, params)
     tensors = {"keys": keys, "values": values, "queries": queries, **gates}
@@ -365,12 +382,15 @@ def _check_inputs(
             raise ValueError(f"{name} has dtype {t.dtype} but the memory update runs in {compute}")
         if t.device != device:
             raise ValueError(f"{name} is on {t.device} but keys are on {device}")
-    # Reading the gates' values would stop torch.compile's graph capture (a graph break), so a compiled
-    # model skips this check; its gates come from sigmoids anyway.
-    for name in ("momentum", "forget"):
-        inside = (gates[name] >= 0) & (gates[name] <= 1)  # NaN lies outside
-        if length and not torch.compiler.is_compiling() and not bool(inside.all()):
-            raise ValueError(f"{name} must lie in [0, 1]")
+    # Reading the gates' values would stop torch.compile's graph capture (a graph break), so a compiled call
+    # skips this check.
+    if read_gates and length and not torch.compiler.is_compiling():
+        for name, low, high, bounds in (("lr", 0, math.inf, "finite and >= 0"), ("momentum", 0, 1, "in [0, 1]"),
+                                        ("forget", 0, 1, "in [0, 1]")):
+            inside = (gates[name] >= low) & (gates[name] <= high) & gates[name].isfinite()  # NaN lies outside
+            if not bool(inside.all()):
+                found = "NaN" if bool(gates[name].isnan().any()) else "values outside"
+                raise ValueError(f"{name} must be {bounds}; it holds {found}")
     return compute
 
 
@@ -404,11 +424,32 @@ def neural_memory_scan(
         and the memory weights and momentum after the last token.
 
     The semantics are spelled out in the module docstring. The result is differentiable in every
-    input, second order included. The update runs in float32 (float64 for float64 states), also
-    under autocast; float16/bfloat16 inputs are promoted.
+    input, to any order, by reverse mode (``torch.autograd``, ``torch.func.grad`` and ``vjp``; not forward mode).
+    The update runs in float32 (float64 for float64 states), also under autocast; float16/bfloat16 inputs are
+    promoted.
     """
+    return _scan(memory_fn, params, keys, values, queries, lr, momentum, forget, chunk_size, surprise,
+                 read_gates=True)
+
+
+def _scan(
+    memory_fn: MemoryFn,
+    params: Mapping[str, Tensor],
+    keys: Tensor,
+    values: Tensor,
+    queries: Tensor,
+    lr: Tensor,
+    momentum: Tensor,
+    forget: Tensor,
+    chunk_size: int,
+    surprise: Mapping[str, Tensor] | None,
+    read_gates: bool,
+) -> tuple[Tensor, Params, Params]:
+    """:func:`neural_memory_scan`; ``read_gates=False`` leaves out the check of the gates' values, for a caller whose
+    gates are its own sigmoids (:class:`~titans_seq.memory.NeuralMemory`): NaN inputs then give NaN outputs, as
+    in any layer, and no call waits on the device."""
     gates = {"lr": lr, "momentum": momentum, "forget": forget}
-    compute = _check_inputs(memory_fn, params, keys, values, queries, gates, chunk_size, surprise)
+    compute = _check_inputs(memory_fn, params, keys, values, queries, gates, chunk_size, surprise, read_gates)
     batch, length = keys.shape[:2]
 
     with torch.autocast(device_type=keys.device.type, enabled=False):
