@@ -212,6 +212,8 @@ def test_bad_yaml_and_inputs():
         TitansEncoder({"variant": "mag"})
     with pytest.raises(ValueError, match=r"shape \(batch, length, 32\)"):
         encoder("mag")(torch.randn(2, 5, 16))
+    with pytest.raises(ValueError, match=r"x is torch\.float64 but the encoder.s weights are torch\.float32"):
+        encoder("mac")(torch.randn(2, 5, 32, dtype=torch.float64))
     with pytest.raises(ValueError, match=r"present must be a bool tensor of shape \(2, 5\)"):
         encoder("mag", causal=False)(torch.randn(2, 5, 32), present=torch.ones(2, 6, dtype=torch.bool))
     with pytest.raises(ValueError, match="positions first and its padding after them"):

@@ -137,7 +137,8 @@ class PairState:
 
 class MAG(_Block):
     """Memory as a gate (eq. 26-28): sliding-window attention over ``[persistent | x]`` and the memory
-    in parallel on the same input, combined by :class:`GatedCombination`."""
+    in parallel, combined by :class:`GatedCombination`. The memory reads ``x`` alone; the paper prepends the
+    persistent tokens to what it reads too (see the README's departures from the paper)."""
 
     def __init__(self, config: TitansConfig):
         super().__init__(config)

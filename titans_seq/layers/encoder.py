@@ -53,6 +53,10 @@ class TitansEncoder(nn.Module):
             raise ValueError(f"x must be a tensor of shape (batch, length, {self.config.dim}), got {got}")
         if not x.is_floating_point():
             raise ValueError(f"x must be a floating-point tensor, got {x.dtype}")
+        weights = self.norm.weight.dtype
+        if x.dtype != weights and not torch.is_autocast_enabled(x.device.type):
+            raise ValueError(f"x is {x.dtype} but the encoder's weights are {weights}: convert one to the other's "
+                             f"dtype, or run under torch.autocast")
         if state is not None and not self.config.causal:
             raise ValueError("a bidirectional encoder (causal=False) sees its whole input at once and takes no state")
         if state is not None and (not isinstance(state, EncoderState) or len(state.blocks) != len(self.blocks)):
