@@ -84,6 +84,27 @@ def commit() -> str | None:
 COMMIT_AT_START = commit()
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (a count of epochs, steps, tokens, repeats)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def print_table(rows: list[dict], columns: dict[str, str]) -> None:
+    """``rows`` as an aligned table on stderr (stdout ends with a benchmark's JSON line): one column per key of
+    ``columns``, each value in that key's format (``".4f"``, ``""``); blank where a row lacks the key."""
+    cells = [[format(row[key], spec) if row.get(key) is not None else "" for key, spec in columns.items()]
+             for row in rows]
+    widths = [max(len(key), *(len(line[i]) for line in cells)) for i, key in enumerate(columns)]
+    for line in [list(columns), *cells]:
+        print("  ".join(cell.rjust(width) for cell, width in zip(line, widths, strict=True)), file=sys.stderr)
+
+
 def given(**flags: object) -> dict:
     """The flags that were given on the command line (those not ``None``): a run's setting overrides."""
     return {name: value for name, value in flags.items() if value is not None}

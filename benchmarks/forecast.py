@@ -29,7 +29,7 @@ import lightning as L
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import accelerator, given, refuse_titans_only_flags, resolve_device, save
+from common import accelerator, given, positive_int, print_table, refuse_titans_only_flags, resolve_device, save
 
 from titans_seq.data import ETTDataModule, WeatherDataModule
 from titans_seq.tasks import FORECAST_ENCODER, Forecaster, best_checkpoint_trainer
@@ -181,37 +181,38 @@ def latest_runs(dataset: str, folder: str | Path) -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", choices=DATASETS, help="the dataset of one run (default ETTh1)")
-    parser.add_argument("--horizon", type=int, help="the horizon of one run (default 96)")
+    parser.add_argument("--horizon", type=positive_int, help="the horizon of one run (default 96)")
     parser.add_argument("--model", choices=("titans", "dlinear"), default="titans")
     parser.add_argument("--variant", choices=("lmm", "mac", "mag", "mal"),
                         help="the Titans encoder's variant (default: the table's, MAG unless TITANS_PER_HORIZON says)")
-    parser.add_argument("--epochs", type=int)
-    parser.add_argument("--lookback", type=int, help=f"input length (default {LOOKBACK}, the tables' protocol)")
+    parser.add_argument("--epochs", type=positive_int)
+    parser.add_argument("--lookback", type=positive_int,
+                        help=f"input length (default {LOOKBACK}, the tables' protocol)")
     parser.add_argument("--seed", type=int, default=2021)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--all", action="store_true", help="every dataset (--datasets) x horizon")
     parser.add_argument("--datasets", help=f"with --all, the datasets to run (default {','.join(DATASETS)})")
     parser.add_argument("--progress", action="store_true", help="show Lightning's progress bars")
-    parser.add_argument("--batch-size", type=int, help="override the model's batch size")
+    parser.add_argument("--batch-size", type=positive_int, help="override the model's batch size")
     parser.add_argument("--lr", type=float, help="override the model's learning rate")
     parser.add_argument("--lr-schedule", choices=LR_SCHEDULES, help="per-epoch learning-rate schedule (default "
                         "cosine; halving: DLinear's reference code's, two epochs at the rate, then halved each epoch)")
     parser.add_argument("--loss", choices=LOSSES, help="training loss (default mse); early stopping stays on val MSE")
     parser.add_argument("--dropout", type=float, help="override the Titans model's dropout (encoder, patches, head)")
-    parser.add_argument("--dim", type=int, help="override the Titans encoder's width (default 64)")
-    parser.add_argument("--depth", type=int, help="override the Titans encoder's number of blocks (default 2)")
+    parser.add_argument("--dim", type=positive_int, help="override the Titans encoder's width (default 64)")
+    parser.add_argument("--depth", type=positive_int, help="override the Titans encoder's number of blocks (default 2)")
     parser.add_argument("--weight-decay", type=float, help="override the model's AdamW weight decay")
     parser.add_argument("--channel-mixing", action=argparse.BooleanOptionalAction,
                         help="mix channels before the Titans encoder (Forecaster's channel_mixing)")
     parser.add_argument("--linear-skip", action=argparse.BooleanOptionalAction,
                         help="add a linear map from the lookback to the horizon (Forecaster's linear_skip)")
-    parser.add_argument("--cycle", type=int, help="learn a cycle of this many steps, removed from the lookback "
-                        "and added to the forecast (Forecaster's cycle; a day: 24 on ETTh, 96 on ETTm, 144 on "
+    parser.add_argument("--cycle", type=positive_int, help="learn a cycle of this many steps, removed from the "
+                        "lookback and added to the forecast (Forecaster's cycle; a day: 24 on ETTh, 96 on ETTm, 144 on "
                         "Weather; a week: 168 on ETTh)")
     parser.add_argument("--cycle-clock", choices=["rows", "time"], help="what places a window on the cycle: its "
                         "first row (default, as CycleNet) or its first timestamp (TimeSeriesDataModule's clock)")
-    parser.add_argument("--head-patches", type=int, help="the head reads only this many of the latest patches, so "
-                        "its size does not grow with --lookback (Forecaster's head_patches; default all)")
+    parser.add_argument("--head-patches", type=positive_int, help="the head reads only this many of the latest "
+                        "patches, so its size does not grow with --lookback (Forecaster's head_patches; default all)")
     args = parser.parse_args()
     if args.all and (args.dataset is not None or args.horizon is not None):
         parser.error("--all runs every horizon of --datasets: give it no --dataset or --horizon")
@@ -226,10 +227,6 @@ def main() -> None:
                              ("variant", "dropout", "dim", "depth", "channel_mixing", "linear_skip", "cycle",
                               "cycle_clock", "head_patches"),
                              runs_titans=args.model == "titans")
-    if args.lookback is not None and args.lookback < 1:
-        parser.error(f"--lookback must be a positive number of steps, got {args.lookback}")
-    if args.head_patches is not None and args.head_patches < 1:
-        parser.error(f"--head-patches must be a positive number of patches, got {args.head_patches}")
     device = resolve_device(args.device)
     torch.set_float32_matmul_precision("high")
     jobs = [(d, h) for d in datasets for h in HORIZONS] if args.all else [(dataset, horizon)]
@@ -246,6 +243,8 @@ def main() -> None:
         # Rewritten after every run; "complete" once the last has run (a stopped --all leaves a marked part).
         path = save(name, device, {"results": rows, "complete": len(rows) == len(jobs)}, path=path)
     print(f"wrote {path}", file=sys.stderr)
+    print_table(rows, {"dataset": "", "horizon": "", "model": "", "seed": "", "mse": ".4f", "mae": ".4f",
+                       "val_mse": ".4f", "windows": "", "seconds": ".0f"})
     if args.all:
         for dataset in dict.fromkeys(d for d, _ in jobs):
             print(json.dumps(average_over_horizons([r for r in rows if r["dataset"] == dataset])))

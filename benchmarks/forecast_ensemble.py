@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import given, resolve_device, save
+from common import given, positive_int, resolve_device, save
 from forecast import DATASETS, HORIZONS, average_over_horizons, run
 
 from titans_seq.tasks import Forecaster
@@ -84,7 +84,7 @@ def main() -> None:
     parser.add_argument("--horizons", type=integers, default=list(HORIZONS))
     parser.add_argument("--seeds", type=integers, default=[2021, 2022, 2023], help="one member per seed (>= 2)")
     parser.add_argument("--model", choices=("titans", "dlinear"), default="titans")
-    parser.add_argument("--epochs", type=int, help="override each member's epoch budget")
+    parser.add_argument("--epochs", type=positive_int, help="override each member's epoch budget")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--progress", action="store_true", help="show Lightning's progress bars")
     args = parser.parse_args()

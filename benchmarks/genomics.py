@@ -43,11 +43,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score, log_loss, matthews_corrcoef, roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import accelerator, given, refuse_titans_only_flags, resolve_device, save
+from common import accelerator, given, positive_int, print_table, refuse_titans_only_flags, resolve_device, save
 
 from titans_seq.data import GenomicBenchmarksDataModule
 from titans_seq.tasks import DNA_ENCODER, SequenceClassifier, best_checkpoint_trainer
 
+MODELS = ("titans", "cnn", "kmer")
 DATASETS = {"human_nontata_promoters": 251, "human_enhancers_cohn": 500, "drosophila_enhancers_stark": 2048}
 # Titans' dropout 0.3 and weight decay 0.1 (the library's defaults are 0.1 and 0.01) won validation accuracy
 # averaged over seeds 0-2 on all three datasets; see benchmarks/RESULTS.md.
@@ -142,7 +143,9 @@ def run_cross_validation(dataset: str, model_name: str, seed: int, device: torch
     """Every fold of ``folds``-fold cross-validation over the seed's training and validation sequences
     (the test split untouched): the validation accuracy and loss pooled over all of them. ``jobs > 1``
     trains that many folds at a time, each in its own process with its share of the CPU threads; every
-    fold seeds itself, so the numbers are those of one fold after another."""
+    fold seeds itself, so the numbers are those of one fold after another. ``seconds`` is the wall time of them
+    all (each fold's own is in ``folds``)."""
+    start = time.perf_counter()
     run_fold = partial(run_neural, dataset, model_name, seed, device, overrides)
     splits = [(folds, fold) for fold in range(folds)]
     if jobs == 1:
@@ -154,7 +157,7 @@ def run_cross_validation(dataset: str, model_name: str, seed: int, device: torch
     n_dev = sum(r["n_val"] for r in runs)
     pooled = {name: sum(r[f"val_{name}"] * r["n_val"] for r in runs) / n_dev for name in ("accuracy", "loss")}
     return {"cv_folds": folds, "cv_accuracy": pooled["accuracy"], "cv_loss": pooled["loss"], "n_dev": n_dev,
-            "seconds": round(sum(r["seconds"] for r in runs), 1), "folds": runs,
+            "seconds": round(time.perf_counter() - start, 1), "folds": runs,
             **{f"setting_{k}": v for k, v in settings_for(dataset, model_name, overrides).items()}}
 
 
@@ -212,20 +215,22 @@ def run_long(bases: int, mode: str, device: torch.device) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", choices=list(DATASETS), default="human_nontata_promoters")
-    parser.add_argument("--model", choices=("titans", "cnn", "kmer"), default="titans")
+    parser.add_argument("--model", choices=MODELS, default="titans")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--epochs", type=positive_int)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--all", action="store_true", help="every dataset x --models x --seeds")
-    parser.add_argument("--models", default="titans,cnn,kmer")
-    parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--datasets", default=",".join(DATASETS))
-    parser.add_argument("--long", type=int, metavar="BASES", help="classify one sequence of BASES bases instead")
+    parser.add_argument("--models", help=f"with --all, the models to run (default {','.join(MODELS)})")
+    parser.add_argument("--seeds", help="with --all, the seeds to run (default 0,1,2)")
+    parser.add_argument("--datasets", help=f"with --all, the datasets to run (default {','.join(DATASETS)})")
+    parser.add_argument("--long", type=positive_int, metavar="BASES",
+                        help="classify one sequence of BASES bases with the untrained titans model instead; takes "
+                             "no other flag but --device")
     parser.add_argument("--long-mode", choices=("causal", "bidirectional"), help=argparse.SUPPRESS)
     parser.add_argument("--lr", type=float, help="override the neural models' learning rate")
-    parser.add_argument("--patience", type=int, help="override the early-stopping patience")
-    parser.add_argument("--patch", type=int, help="override the Titans model's bases per token")
-    parser.add_argument("--dim", type=int, help="override the Titans encoder's width")
+    parser.add_argument("--patience", type=positive_int, help="override the early-stopping patience")
+    parser.add_argument("--patch", type=positive_int, help="override the Titans model's bases per token")
+    parser.add_argument("--dim", type=positive_int, help="override the Titans encoder's width")
     parser.add_argument("--kmer", type=int, help="override the Titans model's k-mer token length (0: off)")
     parser.add_argument("--dropout", type=float, help="override the Titans encoder's dropout")
     parser.add_argument("--weight-decay", type=float, help="override the neural models' AdamW weight decay")
@@ -240,15 +245,34 @@ def main() -> None:
                              "class head each (aware; Titans only)")
     parser.add_argument("--cv", type=int, metavar="K",
                         help="score the settings by K-fold cross-validation on training + validation; no test")
-    parser.add_argument("--cv-jobs", type=int, default=1, metavar="N",
+    parser.add_argument("--cv-jobs", type=positive_int, default=1, metavar="N",
                         help="with --cv, train N folds at a time, each in its own process (default 1)")
     args = parser.parse_args()
-    models = args.models.split(",") if args.all else [args.model]
+    lists = {"--models": args.models, "--seeds": args.seeds, "--datasets": args.datasets}
+    if not args.all and any(value is not None for value in lists.values()):
+        parser.error(f"{', '.join(f for f, v in lists.items() if v is not None)} choose the runs of --all; one run "
+                     f"takes --dataset, --model and --seed")
+    if args.long is not None:
+        others = [f"--{name.replace('_', '-')}" for name, value in vars(args).items()
+                  if name not in ("long", "long_mode", "device") and value != parser.get_default(name)]
+        if others:
+            parser.error(f"--long classifies one sequence with the untrained titans model; it takes no "
+                         f"{', '.join(others)}")
+    models = (args.models or ",".join(MODELS)).split(",") if args.all else [args.model]
+    datasets = (args.datasets or ",".join(DATASETS)).split(",")
+    for flag, names, known in (("--models", models, MODELS), ("--datasets", datasets, DATASETS)):
+        unknown = sorted(set(names) - set(known))
+        if unknown:
+            parser.error(f"{flag}: unknown {unknown}; choose among {', '.join(known)}")
+    try:
+        seeds = [int(s) for s in (args.seeds or "0,1,2").split(",")]
+    except ValueError:
+        parser.error(f"--seeds must be whole numbers separated by commas, got {args.seeds!r}")
     if args.cv is not None and (args.cv < 2 or "kmer" in models):
         parser.error("--cv needs K >= 2 and neural models only (the k-mer model picks its regularisation on "
                      "the validation split)")
-    if args.cv_jobs < 1 or (args.cv_jobs > 1 and args.cv is None):
-        parser.error(f"--cv-jobs needs N >= 1 and --cv, got {args.cv_jobs}")
+    if args.cv_jobs > 1 and args.cv is None:
+        parser.error(f"--cv-jobs needs --cv, got {args.cv_jobs}")
     refuse_titans_only_flags(parser, args, TITANS_ONLY, runs_titans="titans" in models)
     neural_flags = {"--epochs": args.epochs, "--lr": args.lr, "--patience": args.patience,
                     "--weight-decay": args.weight_decay, "--strand": args.strand}
@@ -258,22 +282,30 @@ def main() -> None:
     if args.strand == "aware" and "cnn" in models:
         parser.error("--strand aware is for the titans model only (the CNN has no class head per strand)")
     device = resolve_device(args.device)
-    if args.long and args.long_mode:  # one mode, in the fresh process started below
+    if args.long and args.long_mode:  # one mode, in the fresh processes started below
         print(json.dumps(run_long(args.long, args.long_mode, device)))
         return
     if args.long:
-        # Each mode in a fresh process, so that one's freed memory does not hide the other's peak.
-        env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"}
-        rows = []
-        for mode in ("causal", "bidirectional"):
+        # Each mode in fresh processes, so that one's freed memory does not hide the other's peak: one timed, and one
+        # whose allocator returns every large block at once, so that its resident peak follows the live tensors (a
+        # setting 2.5 times slower, so not timed).
+        def child(mode: str, env: dict) -> dict:
             out = subprocess.run([sys.executable, __file__, "--long", str(args.long), "--long-mode", mode,
                                   "--device", args.device], check=True, capture_output=True, text=True, env=env)
-            rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+            return json.loads(out.stdout.strip().splitlines()[-1])
+
+        rows = []
+        for mode in ("causal", "bidirectional"):
+            timed_row = child(mode, dict(os.environ))
+            peak_row = child(mode, {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"})
+            rows.append({**timed_row, "peak_mib_above_start": peak_row["peak_mib_above_start"]})
             print(json.dumps(rows[-1]), flush=True)
         print(f"wrote {save('genomics-long-sequence', device, {'results': rows})}", file=sys.stderr)
+        print_table(rows, {"mode": "", "bases": "", "seconds": ".1f", "bases_per_s": "", "peak_mib_above_start": ".1f"})
+        print(json.dumps({"benchmark": "genomics_long_sequence", **{r["mode"].split(",")[0]: r for r in rows}}))
         return
-    jobs = ([(d, m, int(s)) for d in args.datasets.split(",") for m in models
-             for s in args.seeds.split(",")] if args.all else [(args.dataset, args.model, args.seed)])
+    jobs = ([(d, m, s) for d in datasets for m in models for s in seeds] if args.all
+            else [(args.dataset, args.model, args.seed)])
     rows, path = [], None
     name = "genomics-" + ("all" if args.all else f"{args.dataset}-{args.model}-{args.seed}")
     name += "-cv" if args.cv else ""
@@ -290,6 +322,8 @@ def main() -> None:
         print(json.dumps(rows[-1]), flush=True)
         path = save(name, device, {"results": rows, "complete": len(rows) == len(jobs)}, path=path)
     print(f"wrote {path}", file=sys.stderr)
+    print_table(rows, {"dataset": "", "model": "", "seed": "", "accuracy": ".4f", "val_accuracy": ".4f",
+                       "cv_accuracy": ".4f", "seconds": ".0f"})
     if args.all and not args.cv:
         for dataset in dict.fromkeys(d for d, _, _ in jobs):
             for model in dict.fromkeys(m for _, m, _ in jobs):

@@ -22,7 +22,9 @@ OUT=${OUT:-benchmarks/results}
 RUN=$(mktemp -d)
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} TITANS_SEQ_DATA=${TITANS_SEQ_DATA:-$PWD/.devdata}
 export TITANS_SEQ_RESULTS=$RUN
-trap 'tar -czf "$OUT/gpu_run-$(date -u +%Y%m%d-%H%M%S).tar.gz" -C "$RUN" .' EXIT
+# Written beside its place and renamed into it: a run stopped while tar writes leaves no truncated archive there.
+archive() { local to; to="$OUT/gpu_run-$(date -u +%Y%m%d-%H%M%S).tar.gz"; tar -czf "$to.part" -C "$RUN" . && mv "$to.part" "$to"; }
+trap archive EXIT
 left() { echo $((DEADLINE - (SECONDS - START))); }
 step() {  # step SECONDS LOG COMMAND...: run COMMAND for at most SECONDS (and never past the deadline)
   local limit=$1 log=$2; shift 2

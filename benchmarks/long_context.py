@@ -34,6 +34,7 @@ from common import (
     peak_bytes_of,
     peak_in_child,
     peak_memory,
+    positive_int,
     reset_peak_memory,
     resolve_device,
     save,
@@ -186,9 +187,9 @@ def run_recall(args: argparse.Namespace, device: torch.device) -> None:
                       **{r["model"]: r["accuracy"]["16x"] for r in rows}}))
 
 
-def _encoder_pass(config: TitansConfig, length: int, device: torch.device):
+def _encoder_pass(config: TitansConfig, length: int, device: torch.device, seed: int):
     """An inference pass of a batch-1 encoder over ``length`` tokens, as a function to call."""
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     encoder = TitansEncoder(config).to(device).eval()
     x = torch.randn(1, length, config.dim, device=device)
 
@@ -199,19 +200,19 @@ def _encoder_pass(config: TitansConfig, length: int, device: torch.device):
     return run
 
 
-def _forward_peak(config: TitansConfig, length: int, device: torch.device) -> int:
+def _forward_peak(config: TitansConfig, length: int, device: torch.device, seed: int) -> int:
     """Peak bytes an inference pass adds, after a warm-up pass at a short length."""
-    _encoder_pass(config, min(length, 1024), device)()
-    return peak_bytes_of(_encoder_pass(config, length, device), device)[1]
+    _encoder_pass(config, min(length, 1024), device, seed)()
+    return peak_bytes_of(_encoder_pass(config, length, device, seed), device)[1]
 
 
 def _stream(args: argparse.Namespace, device: torch.device) -> tuple[list[dict], int, float]:
     """A causal MAC encoder fed ``args.stream_tokens`` random tokens in pieces, its state carried: its peak memory
     above the start, now and then. Returns the trace, the tokens read and the seconds taken."""
-    torch.manual_seed(0)
+    torch.manual_seed(args.seed)
     encoder = TitansEncoder(TitansConfig(variant="mac")).to(device).eval()
     piece, state, seen, trace = args.stream_piece, None, 0, []
-    generator = torch.Generator(device).manual_seed(0)
+    generator = torch.Generator(device).manual_seed(args.seed)
     base = reset_peak_memory(device)
     start = time.perf_counter()
     with torch.no_grad():
@@ -240,16 +241,16 @@ def run_scale(args: argparse.Namespace, device: torch.device) -> None:
     print(f"scale: batch 1, default TitansConfig (dim 128, depth 2, window 64, memory chunk 32), inference, "
           f"median of {args.repeats}")
     print(f"{'variant':<8} " + " ".join(f"{n:>18}" for n in lengths))
-    torch.manual_seed(args.seed)
     for variant in [v for v in args.variants.split(",") if v != "window"]:  # the Titans variants asked for
         config = TitansConfig(variant=variant)
         cells, row = [], {"variant": variant}
         for n in lengths:
-            run = _encoder_pass(config, n, device)
+            run = _encoder_pass(config, n, device, args.seed)
             run()  # warm-up
             seconds = median_seconds([timed(run, device) for _ in range(args.repeats)])
-            peak = (_forward_peak(config, n, device) if device.type == "cuda" else
-                    peak_in_child(__file__, ["scale", "--peak-of", f"{variant}:{n}", "--device", "cpu"]))
+            peak = (_forward_peak(config, n, device, args.seed) if device.type == "cuda" else
+                    peak_in_child(__file__, ["scale", "--peak-of", f"{variant}:{n}", "--device", "cpu",
+                                             "--seed", str(args.seed)]))
             row[str(n)] = {"tokens_per_s": n / seconds, "peak_mib": peak / 2**20}
             cells.append(f"{n / seconds / 1e3:7.1f}k/s {peak / 2**20:6.0f}M")
         rows.append(row)
@@ -268,26 +269,27 @@ def main() -> None:
     parser.add_argument("part", choices=["recall", "scale"])
     parser.add_argument("--device", default="auto")
     parser.add_argument("--variants", default=",".join(MODELS))
-    parser.add_argument("--steps", type=int, default=1500)
-    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--steps", type=positive_int, default=1500)
+    parser.add_argument("--batch", type=positive_int, default=32)
     parser.add_argument("--lr", type=float, default=3e-3)
-    parser.add_argument("--pairs", type=int, default=8)
-    parser.add_argument("--window", type=int, default=8)
-    parser.add_argument("--dim", type=int, default=64, help="width of the MAG model that sets the parameter budget")
-    parser.add_argument("--depth", type=int, default=2)
-    parser.add_argument("--memory-depth", type=int, default=2, help="layers of every memory MLP (1 = linear)")
-    parser.add_argument("--eval-sequences", type=int, default=512)
+    parser.add_argument("--pairs", type=positive_int, default=8)
+    parser.add_argument("--window", type=positive_int, default=8)
+    parser.add_argument("--dim", type=positive_int, default=64,
+                        help="width of the MAG model that sets the parameter budget")
+    parser.add_argument("--depth", type=positive_int, default=2)
+    parser.add_argument("--memory-depth", type=positive_int, default=2, help="layers of every memory MLP (1 = linear)")
+    parser.add_argument("--eval-sequences", type=positive_int, default=512)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--max-length", type=int, default=65536)
-    parser.add_argument("--stream-tokens", type=int, default=1_000_000)
-    parser.add_argument("--stream-piece", type=int, default=8192)
-    parser.add_argument("--repeats", type=int, default=3, help="timed passes per cell of the length table (median)")
+    parser.add_argument("--max-length", type=positive_int, default=65536)
+    parser.add_argument("--stream-tokens", type=positive_int, default=1_000_000)
+    parser.add_argument("--stream-piece", type=positive_int, default=8192)
+    parser.add_argument("--repeats", type=positive_int, default=3,
+                        help="timed passes per cell of the length table (median)")
     parser.add_argument("--peak-of", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.repeats < 1:
-        parser.error(f"--repeats must be at least 1, got {args.repeats}")
-    if args.eval_sequences < 1:
-        parser.error(f"--eval-sequences must be at least 1, got {args.eval_sequences}")
+    if args.stream_tokens < 8 * args.stream_piece:
+        parser.error(f"--stream-tokens must be at least 8 pieces of --stream-piece ({8 * args.stream_piece}), the "
+                     f"points of its memory trace; got {args.stream_tokens}")
     unknown = sorted(set(args.variants.split(",")) - set(MODELS))
     if unknown:
         parser.error(f"--variants: unknown {unknown}; choose among {', '.join(MODELS)}")
@@ -296,7 +298,7 @@ def main() -> None:
     MEMORY_DEPTH = args.memory_depth
     if args.peak_of:  # the child process of peak_in_child
         variant, length = args.peak_of.split(":")
-        print(_forward_peak(TitansConfig(variant=variant), int(length), device))
+        print(_forward_peak(TitansConfig(variant=variant), int(length), device, args.seed))
         return
     (run_recall if args.part == "recall" else run_scale)(args, device)
 

@@ -33,7 +33,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import median_seconds, peak_bytes_of, peak_in_child, resolve_device, save, timed
+from common import median_seconds, peak_bytes_of, peak_in_child, positive_int, resolve_device, save, timed
 
 from titans_seq.memory import NeuralMemory
 
@@ -131,15 +131,13 @@ def fmt_rate(r: float) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=positive_int, help="timed runs per cell, median (default 5; 2 with --quick)")
     parser.add_argument("--quick", action="store_true", help="fewer repeats and sweep points (a smoke run)")
     parser.add_argument("--no-peer", action="store_true", help="measure titans_seq alone")
     parser.add_argument("--compile", metavar="MODE", choices=["default", "reduce-overhead", "max-autotune"],
                         help="also time the headline configuration under torch.compile(mode=MODE)")
     parser.add_argument("--peak-of", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.repeats < 1:
-        parser.error(f"--repeats must be at least 1, got {args.repeats}")
     device = resolve_device(args.device)
     if args.peak_of:  # the child process of peak_in_child
         impl, mode, residual_norm = args.peak_of.split(":")
@@ -147,7 +145,7 @@ def main() -> None:
         return
 
     impls = ["titans_seq"] if args.no_peer else ["titans_seq", "titans_pytorch"]
-    repeats = 2 if args.quick else args.repeats
+    repeats = args.repeats or (2 if args.quick else 5)
     lengths = [256, 1024, 4096] if args.quick else [256, 1024, 4096, 16384]
     chunks = [16, 64, 256] if args.quick else [16, 32, 64, 128, 256]
     print(f"device {device}, {torch.get_num_threads()} threads; batch {BATCH}, dim {DIM}, {HEADS}x{HEAD_DIM} heads, "

@@ -116,7 +116,23 @@ def test_forecast_ensemble_scores_the_mean_of_its_members_forecasts(shared_data,
                                           ("genomics.py", ["--model", "kmer", "--strand", "specific"]),
                                           ("memory_speed.py", ["--repeats", "0"]),
                                           ("long_context.py", ["recall", "--eval-sequences", "0"]),
-                                          ("long_context.py", ["scale", "--variants", "lmm,rnn"])])
+                                          ("long_context.py", ["scale", "--variants", "lmm,rnn"]),
+                                          ("forecast.py", ["--epochs", "-1"]),
+                                          ("forecast.py", ["--model", "dlinear", "--epochs", "0"]),
+                                          ("forecast_ensemble.py", ["--epochs", "0"]),
+                                          ("genomics.py", ["--long", "0"]),
+                                          ("genomics.py", ["--long", "1000", "--model", "cnn"]),
+                                          ("genomics.py", ["--long", "1000", "--cv", "3"]),
+                                          ("genomics.py", ["--long", "1000", "--all"]),
+                                          ("genomics.py", ["--seeds", "1,2"]),
+                                          ("genomics.py", ["--models", "cnn"]),
+                                          ("genomics.py", ["--all", "--datasets", "nope"]),
+                                          ("genomics.py", ["--all", "--models", "titans,rnn"]),
+                                          ("genomics.py", ["--all", "--seeds", "1,x"]),
+                                          ("genomics.py", ["--cv-jobs", "0"]),
+                                          ("long_context.py", ["recall", "--steps", "0"]),
+                                          ("long_context.py", ["scale", "--stream-tokens", "4", "--stream-piece", "2"]),
+                                          ("long_context.py", ["scale", "--stream-tokens", "0"])])
 def test_bad_flags_fail_before_any_work(monkeypatch, capsys, script, args):
     # In-process: a fresh interpreter per case spent ~14 s importing torch and Lightning on a slow CPU.
     module = benchmark_module(script.removesuffix(".py"))
@@ -433,3 +449,13 @@ def test_memory_speed_alternates_which_implementation_runs_first(monkeypatch):
     monkeypatch.setattr(memory_speed, "timed", lambda run, device: run() or 1.0)
     memory_speed.compare(["ours", "peer"], "training", 8, 4, False, repeats=3, device=torch.device("cpu"))
     assert ran == ["ours", "peer", "peer", "ours", "ours", "peer", "peer", "ours"]  # a warm-up round, then three
+
+
+def test_the_closing_table_aligns_its_columns_and_leaves_missing_values_blank(capsys):
+    common = benchmark_module("common")
+    common.print_table([{"dataset": "ETTh1", "mse": 0.38214, "seconds": 61.2}, {"dataset": "weather", "mse": 0.15}],
+                       {"dataset": "", "mse": ".3f", "seconds": ".0f"})
+    captured = capsys.readouterr()
+    assert captured.out == ""  # stdout ends with the benchmark's JSON line
+    assert captured.err.splitlines() == ["dataset    mse  seconds", "  ETTh1  0.382       61",
+                                         "weather  0.150         "]
