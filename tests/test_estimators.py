@@ -226,6 +226,20 @@ def test_cycle_places_a_new_series_on_the_training_clock():
     assert model.score(data.iloc[5:]) != pytest.approx(model.score(data.iloc[5:].to_numpy()))
 
 
+def test_an_array_fit_records_no_feature_names_and_reads_a_frame_in_order_with_a_warning(forecaster):
+    """scikit-learn's convention; before, an array fit recorded names x0, x1 and refused the frame it came from."""
+    data = series()
+    model = TitansForecaster(lookback=48, horizon=12, patch_len=8, stride=8, random_state=0,
+                             **{**TINY, "max_epochs": 1}).fit(data.to_numpy())
+    assert not hasattr(model, "feature_names_in_") and list(model.predict().columns) == ["x0", "x1"]
+    with pytest.warns(UserWarning, match="fitted on an array without them"):
+        framed = model.predict(data)
+    np.testing.assert_array_equal(framed.to_numpy(), model.predict(data.to_numpy()).to_numpy())
+    assert not hasattr(model.fit(data.to_numpy()), "feature_names_in_")
+    refitted = pickle.loads(pickle.dumps(forecaster)).set_params(max_epochs=1).fit(data.to_numpy())
+    assert not hasattr(refitted, "feature_names_in_")  # the earlier fit's names are gone
+
+
 def test_a_series_without_timestamps_is_placed_by_its_index_and_forecasts_continue_it():
     """Before, a cycle read every untimed y from the training series' first row, so score(y[400:]) of a slice
     scored a different phase than the training rows it holds, and forecasts were indexed 0..horizon-1."""

@@ -259,6 +259,10 @@ class TitansForecaster(_LightningEstimator):
     index) is taken to start at the training series' first row. Forecasts of a series without timestamps are
     indexed by the positions after its last row on that count.
 
+    Fitted on a DataFrame or Series, ``feature_names_in_`` holds its columns, which later frames must have; fitted
+    on an array, there is none (scikit-learn's convention), forecasts are columns ``x0, x1, ...`` and a frame's
+    columns are taken in order, with a warning.
+
     ``score(y)`` is the negative MSE over every window of ``y``, on data scaled by the training
     statistics — the quantity the forecasting literature reports — so that higher is better.
     """
@@ -320,7 +324,10 @@ class TitansForecaster(_LightningEstimator):
             if len(series.names) != self.n_features_in_:
                 raise ValueError(f"y has {len(series.names)} columns, but the forecaster was fitted on "
                                  f"{self.n_features_in_}")
-            if isinstance(y, pd.DataFrame) and series.names != list(self.feature_names_in_):
+            if isinstance(y, pd.DataFrame) and not hasattr(self, "feature_names_in_"):
+                warnings.warn("y has column names, but the forecaster was fitted on an array without them; its "
+                              "columns are taken in order", UserWarning, stacklevel=3)
+            elif isinstance(y, pd.DataFrame) and series.names != list(self.feature_names_in_):
                 raise ValueError(f"y's columns {series.names} differ from those seen in fit "
                                  f"{list(self.feature_names_in_)}")
         return series, _row_positions(y) if series.times is None else None
@@ -353,7 +360,10 @@ class TitansForecaster(_LightningEstimator):
         self.model_ = model.cpu()
         self.scaler_mean_, self.scaler_scale_ = data.scaler.mean_.copy(), data.scaler.scale_.copy()
         self.n_features_in_ = len(series.names)
-        self.feature_names_in_ = np.array(series.names, dtype=object)
+        if isinstance(y, (pd.DataFrame, pd.Series)):  # scikit-learn's convention: names only where y had them
+            self.feature_names_in_ = np.array(series.names, dtype=object)
+        else:
+            self.__dict__.pop("feature_names_in_", None)  # an earlier fit's
         self.freq_ = data.step  # the step the DataModule inferred for its clock
         self.last_window_ = series.values[-p.lookback:].copy()
         self.last_times_ = None if series.times is None else series.times[-p.lookback:]
@@ -385,6 +395,10 @@ class TitansForecaster(_LightningEstimator):
         if positions is not None and self.first_position_ is not None:
             return positions - self.first_position_
         return np.arange(len(series.values))
+
+    def _columns(self) -> list[str]:
+        """The forecasts' column names: the fitted frame's, or ``x0, x1, ...`` for a fitted array."""
+        return list(getattr(self, "feature_names_in_", [f"x{i}" for i in range(self.n_features_in_)]))
 
     def _scaled(self, values: np.ndarray) -> torch.Tensor:
         return torch.as_tensor((values - self.scaler_mean_) / self.scaler_scale_, dtype=torch.float32)
@@ -419,7 +433,7 @@ class TitansForecaster(_LightningEstimator):
         values, index = self._raw_forecast(y)
         if values.ndim == 3:
             values = values[..., self.model_.quantiles.index(0.5)]
-        return pd.DataFrame(values, index=index, columns=list(self.feature_names_in_))
+        return pd.DataFrame(values, index=index, columns=self._columns())
 
     def predict_quantiles(self, y=None) -> pd.DataFrame:
         """Quantile forecasts: columns ``(feature, quantile)``. Needs ``quantiles`` at fit."""
@@ -427,7 +441,7 @@ class TitansForecaster(_LightningEstimator):
         if not self.model_.quantiles:
             raise ValueError("predict_quantiles needs a forecaster fitted with quantiles, e.g. [0.1, 0.9]")
         values, index = self._raw_forecast(y)
-        columns = pd.MultiIndex.from_product([list(self.feature_names_in_), self.model_.quantiles],
+        columns = pd.MultiIndex.from_product([self._columns(), self.model_.quantiles],
                                              names=["feature", "quantile"])
         return pd.DataFrame(values.reshape(len(index), -1), index=index, columns=columns)
 
