@@ -1,6 +1,7 @@
 """The scikit-learn estimators: the API scikit-learn users rely on, persistence, determinism, bad input."""
 
 import pickle
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -235,6 +236,12 @@ def test_an_array_fit_records_no_feature_names_and_reads_a_frame_in_order_with_a
     with pytest.warns(UserWarning, match="fitted on an array without them"):
         framed = model.predict(data)
     np.testing.assert_array_equal(framed.to_numpy(), model.predict(data.to_numpy()).to_numpy())
+    one = TitansForecaster(lookback=48, horizon=12, patch_len=8, stride=8, **{**TINY, "max_epochs": 1})
+    one.fit(pd.Series(data["load"].to_numpy()))  # an unnamed Series names no column
+    assert not hasattr(one, "feature_names_in_")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        one.predict(pd.Series(data["load"].to_numpy()))
     assert not hasattr(model.fit(data.to_numpy()), "feature_names_in_")
     refitted = pickle.loads(pickle.dumps(forecaster)).set_params(max_epochs=1).fit(data.to_numpy())
     assert not hasattr(refitted, "feature_names_in_")  # the earlier fit's names are gone
@@ -255,6 +262,11 @@ def test_a_series_without_timestamps_is_placed_by_its_index_and_forecasts_contin
     # a window's score follows its rows, not where the slice starts: the same windows, the same errors
     per_window = [model.score(data.iloc[start:start + 60]) for start in (300, 301)]
     assert model.score(data.iloc[300:361]) == pytest.approx(np.mean(per_window))
+    state = model._state()
+    del state["fitted"]["first_position_"]  # a file saved before it: its untimed y read from the training start
+    old = TitansForecaster._from_state(state)
+    pd.testing.assert_frame_equal(old.predict(data.iloc[:300]).reset_index(drop=True),
+                                  model.predict().reset_index(drop=True))
     unindexed = model.predict(data.iloc[200:300].to_numpy())  # an array starts at the training series' first row
     assert list(unindexed.index) == list(range(1100, 1112))
     assert not np.allclose(unindexed.to_numpy(), model.predict().to_numpy())
@@ -265,11 +277,17 @@ def test_y_of_another_time_zone_kind_or_a_finer_step_is_refused(forecaster):
                                          "timestamps without a time zone"):
         forecaster.predict(series(100).tz_localize("UTC"))
     half_hourly = series(100).set_axis(pd.date_range("2024-01-01", periods=100, freq="30min"))
-    with pytest.raises(ValueError, match="y's timestamps 2024-01-01 00:00:00 and 2024-01-01 00:30:00 fall on one "
-                                         "step of <Hour>"):
+    with pytest.raises(ValueError, match=r"y's timestamps lie 0 days 00:30:00 apart \(the median\), closer than the "
+                                         r"fitted series' 0 days 01:00:00"):
         forecaster.predict(half_hourly)
     every_two_hours = series(100).set_axis(pd.date_range("2024-01-01", periods=100, freq="2h"))
     assert forecaster.predict(every_two_hours).index[0] == every_two_hours.index[-1] + pd.Timedelta("1h")
+    # what fit takes, predict and score take: here a few hours with a second reading
+    extra = series(400).iloc[::10].set_axis(series(400).index[::10] + pd.Timedelta("20min"))
+    doubled = pd.concat([series(400), extra]).sort_index()
+    model = TitansForecaster(lookback=48, horizon=12, patch_len=8, stride=8, random_state=0,
+                             **{**TINY, "max_epochs": 1}).fit(doubled)
+    assert model.predict(doubled).shape == (12, 2) and np.isfinite(model.score(doubled.iloc[-60:]))
 
 
 def test_cycle_places_every_row_by_its_timestamp_across_a_gap():

@@ -32,7 +32,7 @@ from titans_seq import __version__
 from titans_seq._io import replacing
 from titans_seq.data.dna import DNATokenizer, read_fasta
 from titans_seq.data.genomics import SequenceDataModule, stratified_split
-from titans_seq.data.times import check_one_row_a_step, forecast_clock, future_index, steps_since_start
+from titans_seq.data.times import forecast_clock, future_index, median_step, steps_since_start
 from titans_seq.data.timeseries import Series, TimeSeriesDataModule, read_series
 from titans_seq.layers import VARIANTS
 from titans_seq.tasks import (
@@ -303,6 +303,7 @@ class TitansForecaster(_LightningEstimator):
     def _series(self, y, fitted: bool) -> tuple[Series, np.ndarray | None]:
         """Check ``y`` (against the fit's columns when ``fitted``) and return it as a Series, with its rows'
         positions where its index gives them (see :func:`_row_positions`)."""
+        named = _has_column_names(y)
         if isinstance(y, pd.Series):  # one channel, keeping its name and its time index
             y = y.to_frame(name="x0" if y.name is None else y.name)
         if isinstance(y, pd.DataFrame):
@@ -324,10 +325,10 @@ class TitansForecaster(_LightningEstimator):
             if len(series.names) != self.n_features_in_:
                 raise ValueError(f"y has {len(series.names)} columns, but the forecaster was fitted on "
                                  f"{self.n_features_in_}")
-            if isinstance(y, pd.DataFrame) and not hasattr(self, "feature_names_in_"):
+            if named and not hasattr(self, "feature_names_in_"):
                 warnings.warn("y has column names, but the forecaster was fitted on an array without them; its "
                               "columns are taken in order", UserWarning, stacklevel=3)
-            elif isinstance(y, pd.DataFrame) and series.names != list(self.feature_names_in_):
+            elif named and series.names != list(self.feature_names_in_):
                 raise ValueError(f"y's columns {series.names} differ from those seen in fit "
                                  f"{list(self.feature_names_in_)}")
         return series, _row_positions(y) if series.times is None else None
@@ -360,7 +361,7 @@ class TitansForecaster(_LightningEstimator):
         self.model_ = model.cpu()
         self.scaler_mean_, self.scaler_scale_ = data.scaler.mean_.copy(), data.scaler.scale_.copy()
         self.n_features_in_ = len(series.names)
-        if isinstance(y, (pd.DataFrame, pd.Series)):  # scikit-learn's convention: names only where y had them
+        if _has_column_names(y):  # scikit-learn's convention: names only where y had them
             self.feature_names_in_ = np.array(series.names, dtype=object)
         else:
             self.__dict__.pop("feature_names_in_", None)  # an earlier fit's
@@ -379,8 +380,8 @@ class TitansForecaster(_LightningEstimator):
             self.lookback_, self.horizon_ = self.lookback, self.horizon
         if not hasattr(self, "last_clock_"):
             self.last_clock_ = np.arange(self.n_rows_ - self.lookback_, self.n_rows_)
-        if not hasattr(self, "first_position_"):
-            self.first_position_ = 0 if self.first_time_ is None else None
+        if not hasattr(self, "first_position_"):  # and their untimed y were read from the training series' start
+            self.first_position_ = None
 
     def _clock(self, series: Series, positions: np.ndarray | None) -> np.ndarray:
         """Where each of ``series``' rows lies on the training series' clock (see the class docstring)."""
@@ -389,9 +390,12 @@ class TitansForecaster(_LightningEstimator):
                 zoned = lambda t: "without a time zone" if t.tz is None else "with a time zone"  # noqa: E731
                 raise ValueError(f"y's timestamps are {zoned(series.times)}, but the forecaster was fitted on "
                                  f"timestamps {zoned(self.first_time_)}")
-            clock = steps_since_start(series.times, self.first_time_, self.freq_)
-            check_one_row_a_step(clock, series.times, self.freq_, "y")
-            return clock
+            gap, fitted_gap = (median_step(t) if len(t) > 1 else None for t in (series.times, self.last_times_))
+            # A quarter's slack for calendar steps of uneven lengths (February against a 31-day month).
+            if gap is not None and fitted_gap is not None and gap < 0.75 * fitted_gap:
+                raise ValueError(f"y's timestamps lie {gap} apart (the median), closer than the fitted series' "
+                                 f"{fitted_gap}: give y at the fitted step ({self.freq_}) or a coarser one")
+            return steps_since_start(series.times, self.first_time_, self.freq_)
         if positions is not None and self.first_position_ is not None:
             return positions - self.first_position_
         return np.arange(len(series.values))
@@ -461,6 +465,11 @@ class TitansForecaster(_LightningEstimator):
                 prediction = self.model_.point(self.model_(batch[:, :self.lookback_], clock))
                 errors.append((prediction - batch[:, self.lookback_:]).square().flatten(1))
         return -float(torch.cat(errors).mean())
+
+
+def _has_column_names(y) -> bool:
+    """Whether ``y`` names its columns: a DataFrame, or a Series with a name."""
+    return isinstance(y, pd.DataFrame) or (isinstance(y, pd.Series) and y.name is not None)
 
 
 def _row_positions(y) -> np.ndarray | None:

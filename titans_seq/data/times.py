@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-__all__ = ["check_one_row_a_step", "forecast_clock", "future_index", "median_step", "steps_since_start", "time_step"]
+__all__ = ["forecast_clock", "future_index", "median_step", "steps_since_start", "time_step"]
 
 Step = pd.Timedelta | pd.DateOffset
 
@@ -110,17 +110,6 @@ def steps_since_start(times: pd.DatetimeIndex, start: pd.Timestamp | None = None
         dates, start = times.normalize(), start.normalize()
     grid = pd.date_range(step.rollback(min(start, dates.min())), step.rollforward(max(start, dates.max())), freq=step)
     return (grid.searchsorted(dates, side="right") - grid.searchsorted(start, side="right")).astype(np.int64)
-
-
-def check_one_row_a_step(positions: np.ndarray, times: pd.DatetimeIndex, step: Step, name: str) -> None:
-    """Refuse ``times`` of which more than 1% (the share a calendar step's clock tolerates off its grid) fall on the
-    step of the timestamp before them (``positions``: their :func:`steps_since_start`): a series of a finer step
-    than ``step``."""
-    shared = np.flatnonzero(np.diff(positions) < 1)
-    if len(shared) > int(_OFF_GRID_SHARE * len(times)):
-        first = shared[0]
-        raise ValueError(f"{name}'s timestamps {times[first]} and {times[first + 1]} fall on one step of {step}, "
-                         f"the fitted series' step: give {name} at that step (or a coarser one)")
 
 
 def forecast_clock(clock: np.ndarray, horizon: int, times: pd.DatetimeIndex | None = None,
