@@ -100,6 +100,8 @@ def test_forecast_refuses_data_of_other_targets_or_windows_and_sets_the_data_up(
         model.forecast(CSVDataModule(sinusoid(), lookback=48, horizon=12))
     with pytest.raises(ValueError, match="the model's horizon is 12 but the data's is 24"):
         model.forecast(CSVDataModule(sinusoid(), lookback=48, horizon=24, features="MS"))
+    with pytest.raises(ValueError, match="the network is not built yet"):
+        Forecaster(lookback=48, horizon=12).forecast(fresh)
 
 
 def test_a_datamodule_of_plain_loaders_still_trains_a_forecaster_given_its_channels():

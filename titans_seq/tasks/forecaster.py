@@ -288,6 +288,10 @@ class Forecaster(L.LightningModule):
             index = datamodule.target_index
             self.set_target_scaler(scaler.mean_[index], scaler.scale_[index])
 
+    def _check_built(self) -> None:
+        if self.network is None:
+            raise ValueError("the network is not built yet: give channels, or fit with a DataModule first")
+
     def _check_windows(self, datamodule) -> None:
         """The DataModule's lookback and horizon, where it has them, are the model's."""
         for name in ("lookback", "horizon"):
@@ -313,8 +317,7 @@ class Forecaster(L.LightningModule):
         """Forecast ``(B, H, targets)``, or ``(B, H, targets, quantiles)`` with a quantile head; ``clock``
         (needed with a ``cycle``): each row's position on the series' clock ``(B, lookback + horizon)``, or each
         window's first ``(B,)`` with its rows consecutive (:meth:`TitansForecastNetwork.window_clock`)."""
-        if self.network is None:
-            raise ValueError("the network is not built yet: give channels, or fit with a DataModule first")
+        self._check_built()
         expected = (self.hparams.lookback, self.hparams.channels)
         if not isinstance(x, Tensor) or x.dim() != 3 or tuple(x.shape[1:]) != expected:
             got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
@@ -377,6 +380,7 @@ class Forecaster(L.LightningModule):
         """The next ``horizon`` steps after the end of the DataModule's series, in original units,
         indexed by the future timestamps (step inferred from the series); quantiles as extra columns. The
         DataModule must hold the model's channels, targets, lookback and horizon."""
+        self._check_built()
         datamodule.setup("predict")
         self._check_windows(datamodule)
         self._check_data(datamodule, "predict")
