@@ -158,8 +158,10 @@ def _batched_dot(x: Tensor, y: Tensor) -> Tensor:
 
 
 def _check_params(memory_fn: MemoryFn, params: Mapping[str, Tensor]) -> None:
-    """``params`` are a non-empty dict of weights; for a :class:`MemoryMLP`, its weights, with one leading (batch)
-    dimension."""
+    """``memory_fn`` can be called and ``params`` are a non-empty dict of weights; for a :class:`MemoryMLP`, its
+    weights, with one leading (batch) dimension."""
+    if not callable(memory_fn):
+        raise ValueError(f"memory_fn must be callable, got {type(memory_fn).__name__}")
     if not isinstance(params, Mapping) or not params:
         raise ValueError(f"params must be a non-empty dict of tensors, got {type(params).__name__}")
     if not isinstance(memory_fn, MemoryMLP):
@@ -173,22 +175,27 @@ def _check_params(memory_fn: MemoryFn, params: Mapping[str, Tensor]) -> None:
             raise ValueError(f"params[{name!r}] must have shape (batch, {', '.join(map(str, shape))}), got {got}")
 
 
+def _check_feature_size(memory_fn: MemoryFn, tensors: dict[str, Tensor]) -> None:
+    """The ``tensors`` (by name) have a :class:`MemoryMLP`'s feature size (another memory says its own)."""
+    if isinstance(memory_fn, MemoryMLP):
+        for name, t in tensors.items():
+            if t.shape[-1] != memory_fn.dim:
+                raise ValueError(f"{name} must have the memory's feature size {memory_fn.dim}, got {t.shape[-1]}")
+
+
 def read_memory(memory_fn: MemoryFn, params: Mapping[str, Tensor], queries: Tensor) -> Tensor:
     """Retrieval only: ``M(W_b, q_bi)`` for batched ``params`` ``(B, *shape)`` and ``queries`` ``(B, N, d)``.
 
     Like the scan, it computes in the memory's own precision (float32 for low-precision memories),
     also under autocast.
     """
-    if not callable(memory_fn):
-        raise ValueError(f"memory_fn must be callable, got {type(memory_fn).__name__}")
     _check_params(memory_fn, params)
     if not isinstance(queries, Tensor) or queries.dim() != 3:
         got = tuple(queries.shape) if isinstance(queries, Tensor) else type(queries).__name__
         raise ValueError(f"queries must have shape (batch, length, features), got {got}")
     if not queries.is_floating_point():
         raise ValueError(f"queries must be a floating-point tensor, got {queries.dtype}")
-    if isinstance(memory_fn, MemoryMLP) and queries.shape[-1] != memory_fn.dim:
-        raise ValueError(f"queries must have the memory's feature size {memory_fn.dim}, got {queries.shape[-1]}")
+    _check_feature_size(memory_fn, {"queries": queries})
     batches = {t.shape[0] for t in params.values()}
     if batches != {queries.shape[0]}:
         raise ValueError(f"params and queries must have the same batch size, got {sorted(batches)} and "
@@ -308,6 +315,10 @@ def _fast_path_owner(memory_fn: MemoryFn) -> type | None:
     return owner if all(defining(method) is owner for method in methods) else None
 
 
+# Each gate's range, and how an error states it.
+_GATE_BOUNDS = {"lr": (0, math.inf, "finite and >= 0"), "momentum": (0, 1, "in [0, 1]"), "forget": (0, 1, "in [0, 1]")}
+
+
 def _check_inputs(
     memory_fn: MemoryFn,
     params: Mapping[str, Tensor],
@@ -321,8 +332,6 @@ def _check_inputs(
 ) -> torch.dtype:
     """Validate the arguments of :func:`neural_memory_scan` and return the dtype the update runs in. ``read_gates``:
     also check the gates' values, which reads them (a host-device sync)."""
-    if not callable(memory_fn):
-        raise ValueError(f"memory_fn must be callable, got {type(memory_fn).__name__}")
     positive_int("chunk_size", chunk_size)
     _check_params(memory_fn, params)
     tensors = {"keys": keys, "values": values, "queries": queries, **gates}
@@ -340,10 +349,7 @@ def _check_inputs(
             )
     if queries.shape[-1] != keys.shape[-1]:
         raise ValueError(f"queries must have keys' feature size {keys.shape[-1]}, got {queries.shape[-1]}")
-    if isinstance(memory_fn, MemoryMLP):
-        for name, t in {"keys": keys, "values": values}.items():
-            if t.shape[-1] != memory_fn.dim:
-                raise ValueError(f"{name} must have the memory's feature size {memory_fn.dim}, got {t.shape[-1]}")
+    _check_feature_size(memory_fn, {"keys": keys, "values": values})
     for name, t in gates.items():
         if t.shape != (batch, length):
             raise ValueError(f"{name} must have shape (batch, length) = {(batch, length)}, got {tuple(t.shape)}")
@@ -385,12 +391,12 @@ def _check_inputs(
     # Reading the gates' values would stop torch.compile's graph capture (a graph break), so a compiled call
     # skips this check.
     if read_gates and length and not torch.compiler.is_compiling():
-        for name, low, high, bounds in (("lr", 0, math.inf, "finite and >= 0"), ("momentum", 0, 1, "in [0, 1]"),
-                                        ("forget", 0, 1, "in [0, 1]")):
-            inside = (gates[name] >= low) & (gates[name] <= high) & gates[name].isfinite()  # NaN lies outside
-            if not bool(inside.all()):
-                found = "NaN" if bool(gates[name].isnan().any()) else "values outside"
-                raise ValueError(f"{name} must be {bounds}; it holds {found}")
+        outside = torch.stack([~((gates[n] >= low) & (gates[n] <= high) & gates[n].isfinite()).all()  # NaN too
+                               for n, (low, high, _) in _GATE_BOUNDS.items()])
+        if bool(outside.any()):  # the one read of the device; the message's details only on failure
+            name = list(_GATE_BOUNDS)[int(outside.int().argmax())]
+            found = "NaN" if bool(gates[name].isnan().any()) else "values outside"
+            raise ValueError(f"{name} must be {_GATE_BOUNDS[name][2]}; it holds {found}")
     return compute
 
 
