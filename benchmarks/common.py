@@ -13,7 +13,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
 
@@ -93,6 +93,25 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
+def integers(text: str) -> list[int]:
+    """An argparse type: a comma-separated list of integers."""
+    try:
+        return [int(item) for item in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected integers separated by commas, got {text!r}") from None
+
+
+def names_among(known: Sequence[str]) -> Callable[[str], list[str]]:
+    """An argparse type: a comma-separated list of names, each one of ``known``."""
+    def names(text: str) -> list[str]:
+        unknown = sorted(set(text.split(",")) - set(known))
+        if unknown:
+            raise argparse.ArgumentTypeError(f"unknown {unknown}; choose among {', '.join(known)}")
+        return text.split(",")
+
+    return names
 
 
 def print_table(rows: list[dict], columns: dict[str, str]) -> None:

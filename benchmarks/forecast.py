@@ -29,7 +29,16 @@ import lightning as L
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import accelerator, given, positive_int, print_table, refuse_titans_only_flags, resolve_device, save
+from common import (
+    accelerator,
+    given,
+    names_among,
+    positive_int,
+    print_table,
+    refuse_titans_only_flags,
+    resolve_device,
+    save,
+)
 
 from titans_seq.data import ETTDataModule, WeatherDataModule
 from titans_seq.tasks import FORECAST_ENCODER, Forecaster, best_checkpoint_trainer
@@ -191,7 +200,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2021)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--all", action="store_true", help="every dataset (--datasets) x horizon")
-    parser.add_argument("--datasets", help=f"with --all, the datasets to run (default {','.join(DATASETS)})")
+    parser.add_argument("--datasets", type=names_among(DATASETS),
+                        help=f"with --all, the datasets to run (default {','.join(DATASETS)})")
     parser.add_argument("--progress", action="store_true", help="show Lightning's progress bars")
     parser.add_argument("--batch-size", type=positive_int, help="override the model's batch size")
     parser.add_argument("--lr", type=float, help="override the model's learning rate")
@@ -219,10 +229,7 @@ def main() -> None:
     if not args.all and args.datasets:
         parser.error("--datasets chooses the datasets of --all; one run takes --dataset")
     dataset, horizon = args.dataset or "ETTh1", 96 if args.horizon is None else args.horizon
-    datasets = (args.datasets or ",".join(DATASETS)).split(",")
-    unknown = sorted(set(datasets) - set(DATASETS))
-    if unknown:
-        parser.error(f"--datasets: unknown {unknown}; choose among {', '.join(DATASETS)}")
+    datasets = args.datasets or list(DATASETS)
     refuse_titans_only_flags(parser, args,
                              ("variant", "dropout", "dim", "depth", "channel_mixing", "linear_skip", "cycle",
                               "cycle_clock", "head_patches"),

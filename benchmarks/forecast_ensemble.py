@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import given, positive_int, resolve_device, save
+from common import given, integers, positive_int, resolve_device, save
 from forecast import DATASETS, HORIZONS, average_over_horizons, run
 
 from titans_seq.tasks import Forecaster
@@ -68,14 +68,6 @@ def ensemble(dataset: str, horizon: int, model: str, seeds: list[int], device: t
         "seconds": round(sum(m["seconds"] for m in members), 1), "members_mse_mean": statistics.mean(member_mse),
         "members_mse_std": statistics.stdev(member_mse), "members_mae_mean": statistics.mean(m["mae"] for m in members),
     }, members
-
-
-def integers(text: str) -> list[int]:
-    """A comma-separated list of integers (argparse type)."""
-    try:
-        return [int(item) for item in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected integers separated by commas, got {text!r}") from None
 
 
 def main() -> None:

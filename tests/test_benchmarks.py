@@ -131,7 +131,6 @@ def test_forecast_ensemble_scores_the_mean_of_its_members_forecasts(shared_data,
                                           ("genomics.py", ["--all", "--seeds", "1,x"]),
                                           ("genomics.py", ["--cv-jobs", "0"]),
                                           ("long_context.py", ["recall", "--steps", "0"]),
-                                          ("long_context.py", ["scale", "--stream-tokens", "4", "--stream-piece", "2"]),
                                           ("long_context.py", ["scale", "--stream-tokens", "0"])])
 def test_bad_flags_fail_before_any_work(monkeypatch, capsys, script, args):
     # In-process: a fresh interpreter per case spent ~14 s importing torch and Lightning on a slow CPU.
