@@ -233,8 +233,10 @@ def test_an_array_fit_records_no_feature_names_and_reads_a_frame_in_order_with_a
     model = TitansForecaster(lookback=48, horizon=12, patch_len=8, stride=8, random_state=0,
                              **{**TINY, "max_epochs": 1}).fit(data.to_numpy())
     assert not hasattr(model, "feature_names_in_") and list(model.predict().columns) == ["x0", "x1"]
-    with pytest.warns(UserWarning, match="fitted on an array without them"):
+    with pytest.warns(UserWarning, match="fitted on an array without them") as caught:
         framed = model.predict(data)
+        model.score(data)
+    assert [w.filename for w in caught] == [__file__] * 2  # the user's line, for predict as for score
     np.testing.assert_array_equal(framed.to_numpy(), model.predict(data.to_numpy()).to_numpy())
     one = TitansForecaster(lookback=48, horizon=12, patch_len=8, stride=8, **{**TINY, "max_epochs": 1})
     one.fit(pd.Series(data["load"].to_numpy()))  # an unnamed Series names no column

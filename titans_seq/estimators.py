@@ -300,9 +300,10 @@ class TitansForecaster(_LightningEstimator):
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
         quantile_levels(self.quantiles)
 
-    def _series(self, y, fitted: bool) -> tuple[Series, np.ndarray | None]:
+    def _series(self, y, fitted: bool, depth: int = 1) -> tuple[Series, np.ndarray | None]:
         """Check ``y`` (against the fit's columns when ``fitted``) and return it as a Series, with its rows'
-        positions where its index gives them (see :func:`_row_positions`)."""
+        positions where its index gives them (see :func:`_row_positions`). ``depth``: how many of this class's
+        calls lie between the user's line and this one, where a warning points."""
         named = _has_column_names(y)
         if isinstance(y, pd.Series):  # one channel, keeping its name and its time index
             y = y.to_frame(name="x0" if y.name is None else y.name)
@@ -327,7 +328,7 @@ class TitansForecaster(_LightningEstimator):
                                  f"{self.n_features_in_}")
             if named and not hasattr(self, "feature_names_in_"):
                 warnings.warn("y has column names, but the forecaster was fitted on an array without them; its "
-                              "columns are taken in order", UserWarning, stacklevel=3)
+                              "columns are taken in order", UserWarning, stacklevel=2 + depth)
             elif named and series.names != list(self.feature_names_in_):
                 raise ValueError(f"y's columns {series.names} differ from those seen in fit "
                                  f"{list(self.feature_names_in_)}")
@@ -412,7 +413,7 @@ class TitansForecaster(_LightningEstimator):
         if y is None:
             window, times, clock = self.last_window_, self.last_times_, self.last_clock_
         else:
-            series, positions = self._series(y, fitted=True)
+            series, positions = self._series(y, fitted=True, depth=2)
             if len(series.values) < self.lookback_:
                 raise ValueError(f"y has {len(series.values)} rows, fewer than lookback = {self.lookback_}")
             window = series.values[-self.lookback_:]
