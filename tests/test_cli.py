@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from lightning.pytorch.loggers import CSVLogger
 
 from titans_seq.cli import CONFIGS, PredictionWriter, main
 from titans_seq.tasks.classifier import DNA_ENCODER
@@ -166,6 +167,32 @@ def test_clear_errors_not_tracebacks(tmp_path, capsys):
     assert code == 1 and "error: ETTh1: no file at the given path" in err
     code, _, err = run(["configs", "ETTh9"], capsys)
     assert code == 1 and "no config named 'ETTh9'" in err
+
+
+class FolderLogger(CSVLogger):
+    """A user's logger that chooses its own folder: it takes no save_dir argument."""
+
+    def __init__(self, folder: str = "mine"):
+        super().__init__(save_dir=folder)
+
+
+def test_a_logger_of_the_users_without_a_save_dir_trains(tmp_path, monkeypatch, capsys):
+    """Before, every logger given was read for its save_dir, and one without that argument (Lightning's
+    CometLogger, a user's own) stopped the run with a KeyError traceback."""
+    monkeypatch.chdir(tmp_path)
+    pd.DataFrame({"date": pd.date_range("2024-01-01", periods=300, freq="h"),
+                  "OT": np.sin(np.arange(300) / 4)}).to_csv(tmp_path / "series.csv", index=False)
+    config = {"seed_everything": 0,
+              "trainer": {**TRAINER, "logger": [{"class_path": f"{__name__}.FolderLogger"}]},
+              "model": {"class_path": "titans_seq.tasks.Forecaster",
+                        "init_args": {"lookback": 16, "horizon": 4, "patch_len": 8, "stride": 8,
+                                      "encoder": SMALL_ENCODER}},
+              "data": {"class_path": "titans_seq.data.CSVDataModule",
+                       "init_args": {"data": "series.csv", "lookback": 16, "horizon": 4, "batch_size": 16}}}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    code, _, err = run(["fit", "--config", "c.yaml", "--trainer.default_root_dir", "runs"], capsys)
+    assert code == 0, err
+    assert list(tmp_path.glob("mine/**/*.ckpt")) and list(tmp_path.glob("mine/**/metrics.csv"))
 
 
 def test_predictions_are_written_by_a_single_process_only():

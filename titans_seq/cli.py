@@ -67,7 +67,9 @@ class TitansCLI(LightningCLI):
         """The logger configs that log to the default folder, and the ``--trainer.default_root_dir`` given."""
         trainer = (self.config[self.subcommand] if self.subcommand else self.config)["trainer"]
         loggers = trainer["logger"] if isinstance(trainer["logger"], list) else []
-        return [logger for logger in loggers if logger["init_args"]["save_dir"] == LOGS], trainer["default_root_dir"]
+        rooted = [logger for logger in loggers  # a logger of the user's may take no save_dir at all
+                  if logger.get("init_args") is not None and logger["init_args"].get("save_dir") == LOGS]
+        return rooted, trainer["default_root_dir"]
 
     def before_instantiate_classes(self) -> None:
         # The built-in loggers' folder follows --trainer.default_root_dir, as Lightning's own default logger does;
