@@ -98,6 +98,9 @@ def test_unreadable_files_name_themselves(tmp_path, reader, name, content):
         (">s1\n\n>s2\nACGT\n", "record 's1' has an empty sequence"),
         (">s1\nACGT\n>s1\nAC\n", "duplicate record id 's1'"),
         (">s1\nACGT\n>\nAC\n", "record 1 has no id"),
+        # An indented header: Biopython's parser skipped the first record, or merged a later one into the one before.
+        (" >s1\nACGT\n>s2\nGGCC\n", "line 1 has whitespace before its '>'"),
+        (">s1\nACGT\n\t>s2\nGGCC\n", "line 3 has whitespace before its '>'"),
     ],
 )
 def test_bad_fasta_files(tmp_path, content, message):

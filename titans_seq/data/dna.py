@@ -122,6 +122,15 @@ def _check_records(records: list[tuple[str, str]], path: str | os.PathLike) -> l
 _UNREADABLE = (EOFError, gzip.BadGzipFile, zlib.error, UnicodeDecodeError)
 
 
+def _flush_headers(lines):
+    """The lines of a FASTA file, refusing a header whose ``>`` follows whitespace: Biopython's parser reads such a
+    line as sequence, merging two records into one, or skips it with its record if it comes first."""
+    for number, line in enumerate(lines, 1):
+        if line[:1] != ">" and line.lstrip().startswith(">"):
+            raise ValueError(f"line {number} has whitespace before its '>'; a header must start the line")
+        yield line
+
+
 def _read_records(path: str | os.PathLike) -> list[tuple[str, str]]:
     """``(header line, sequence)`` of every record of a FASTA or FASTQ file (gzip too; FASTQ by a leading ``@``)."""
     from Bio.SeqIO.FastaIO import SimpleFastaParser
@@ -143,7 +152,8 @@ def _read_records(path: str | os.PathLike) -> list[tuple[str, str]]:
                 raise ValueError(f"{path}: not a FASTA or FASTQ file (the first record must start with '>' or '@')")
             handle.seek(0)
             try:
-                parser = SimpleFastaParser(handle) if first == ">" else FastqGeneralIterator(handle)
+                parser = (SimpleFastaParser(_flush_headers(handle)) if first == ">"
+                          else FastqGeneralIterator(handle))
                 return [(header, record[0]) for header, *record in parser]
             except _UNREADABLE:
                 raise
