@@ -153,6 +153,7 @@ def test_dataframe_with_datetime_index_and_samples(samples):
          "mixes timestamps with and without a time zone: row 1 .* has none"),
         (lambda t: t.assign(date=pd.Series([d.tz_localize("UTC") if i != 3 else d for i, d in enumerate(t.date)],
                                            dtype=object)), "row 3 .* has none"),
+        (lambda t: t.rename(columns={"c1": "c0"}), "column 'c0' appears twice"),  # was pandas' TypeError
     ],
 )
 def test_bad_data_gets_a_clear_error(change, message):
@@ -195,3 +196,11 @@ def test_bad_arguments():
         CSVDataModule("/nowhere/x.csv").setup()
     with pytest.raises(ValueError, match=r"column\(s\) \['nope'\] not found"):
         read_series(frame(10), columns=["nope"])
+    # Before: a string was read letter by letter ("['O', 'T'] not found"), twice a column gave two channels of it,
+    # and an array was taken for a path ("no CSV file at [[0. 0.] ...").
+    with pytest.raises(TypeError, match=r"columns must be a list of column names, got the string 'OT': use \['OT'\]"):
+        read_series(frame(10), columns="OT")
+    with pytest.raises(ValueError, match="column 'OT' appears twice"):
+        read_series(frame(10), columns=["OT", "OT"])
+    with pytest.raises(TypeError, match="data must be a DataFrame or the path of a CSV file, got ndarray"):
+        CSVDataModule(np.zeros((300, 3)))
