@@ -27,6 +27,9 @@ def test_round_trip_case_folding_and_iupac():
     assert tok.decode(tok.encode("ACGTN")) == "ACGTN"
     assert (tok.encode("acgtn") == tok.encode("ACGTN")).all()  # soft-masked bases are the same bases
     assert tok.decode(tok.encode("ARYN")) == "ANNN"  # ambiguity codes read as N
+    for unknown in (9, -1):  # before: an IndexError, or the id dropped without a word
+        with pytest.raises(ValueError, match=f"token id {unknown} is not one of this tokenizer's"):
+            tok.decode([3, 4, unknown])
     with pytest.raises(ValueError, match=r"sequence read7: character 'R' at position 1 is an IUPAC ambiguity code"):
         DNATokenizer(iupac="error").encode("ARYN", "read7")
     with pytest.raises(ValueError, match=r"sequence 3: character 'X' at position 4 is not DNA"):

@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from titans_seq.data import CSVDataModule, ETTDataModule, WeatherDataModule, read_series
 from titans_seq.data.times import steps_since_start
@@ -54,6 +55,19 @@ def test_the_scaler_never_sees_validation_or_test_rows():
     np.testing.assert_allclose(data.scaler.mean_, table.iloc[:700, 1:].mean().to_numpy())
     assert data.split_rows == {"train": (0, 700), "val": (700, 800), "test": (800, 1000)}
     assert data.windows == {"train": 700 - 36 + 1, "val": 100 - 12 + 1, "test": 200 - 12 + 1}
+
+
+def test_inverse_transform_gives_the_original_units_for_arrays_and_every_float_tensor():
+    table = frame(300)
+    data = CSVDataModule(table, lookback=24, horizon=12)
+    data.setup()
+    original = table.iloc[:5, 1:].to_numpy()
+    scaled = data.scaler.transform(original)
+    np.testing.assert_allclose(data.inverse_transform(scaled), original)
+    np.testing.assert_allclose(data.inverse_transform(torch.tensor(scaled)), original)  # float64 kept
+    for dtype, tolerance in ((torch.float32, 1e-5), (torch.bfloat16, 1e-2)):  # bfloat16: a TypeError before
+        np.testing.assert_allclose(data.inverse_transform(torch.tensor(scaled, dtype=dtype)), original,
+                                   rtol=tolerance)
 
 
 def test_training_drops_a_last_partial_batch_unless_it_is_the_only_one():

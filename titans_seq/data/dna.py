@@ -81,7 +81,11 @@ class DNATokenizer:
 
     def decode(self, ids: Iterable[int]) -> str:
         """Bases of token ids (upper case); padding and special tokens are dropped."""
-        return "".join(BASES[i - A] for i in np.asarray(ids).tolist() if i >= A)
+        ids = np.asarray(ids).tolist()
+        unknown = [i for i in ids if not 0 <= i < self.vocab_size]
+        if unknown:
+            raise ValueError(f"token id {unknown[0]} is not one of this tokenizer's (0 to {self.vocab_size - 1})")
+        return "".join(BASES[i - A] for i in ids if i >= A)
 
     def fit_length(self, ids: np.ndarray, max_length: int) -> np.ndarray:
         """Crop (as ``crop`` says) or pad with ``PAD`` to exactly ``max_length`` ids."""

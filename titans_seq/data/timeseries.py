@@ -283,7 +283,9 @@ class TimeSeriesDataModule(SplitDataModule):
 
     def inverse_transform(self, scaled: np.ndarray | torch.Tensor) -> np.ndarray:
         """Target values back in original units (last axis: the target columns)."""
-        scaled = np.asarray(scaled.detach().cpu() if isinstance(scaled, torch.Tensor) else scaled)
+        if isinstance(scaled, torch.Tensor):  # at least float32: numpy has no bfloat16, as bf16-mixed outputs are
+            scaled = scaled.detach().cpu().to(torch.promote_types(scaled.dtype, torch.float32)).numpy()
+        scaled = np.asarray(scaled)
         mean, scale = self.scaler.mean_[self.target_index], self.scaler.scale_[self.target_index]
         return scaled * scale + mean
 
