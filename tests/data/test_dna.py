@@ -1,6 +1,7 @@
 """DNA tokenizer, reverse complements, readers and the sequence DataModules."""
 
 import gzip
+import re
 from functools import partial
 
 import numpy as np
@@ -130,8 +131,16 @@ def test_bad_tables_and_labels(tmp_path):
     for module, name in ((partial(SequenceCSVDataModule, path="x.csv"), "fractions"),
                          (partial(FastaDataModule, path="x.fa"), "fractions"),
                          (partial(GenomicBenchmarksDataModule, "human_nontata_promoters"), "local_fractions")):
-        with pytest.raises(ValueError, match=f"{name} must be three shares .* got \\(0.8, 0.2\\)"):
-            module(**{name: (0.8, 0.2)})
+        for shares in ((0.8, 0.2), (0.5, 0.6, 0.2), (0.7, 0.3, 0.0)):  # the last two failed only at setup
+            message = f"{name} must be three positive shares .* got {re.escape(str(shares))}"
+            with pytest.raises(ValueError, match=message):
+                module(**{name: shares})
+    # Before: refused at setup, after reading the data, with a message about classes or about (1, 0).
+    with pytest.raises(ValueError, match="seed must be an integer in \\[0, 2\\*\\*32\\), got -1"):
+        SequenceCSVDataModule(path="x.csv", seed=-1)
+    for fraction in (0, 1, float("nan")):
+        with pytest.raises(ValueError, match=f"val_fraction must lie in \\(0, 1\\), got {fraction}"):
+            GenomicBenchmarksDataModule("human_nontata_promoters", val_fraction=fraction)
 
 
 def test_local_protocol_is_stratified_and_seeded(samples, monkeypatch):

@@ -17,6 +17,7 @@ import torch
 from sklearn.model_selection import StratifiedKFold, train_test_split
 from torch.utils.data import Dataset
 
+from titans_seq._checks import is_int, is_positive_number
 from titans_seq.data.dna import DNATokenizer, read_fasta_per_class, read_labelled_fasta, read_sequence_table
 from titans_seq.data.files import DataFile, cache_dir, load_manifest, locate
 from titans_seq.data.splits import SplitDataModule
@@ -28,11 +29,13 @@ Records = tuple[list[str], list[str], list]  # ids, sequences, labels
 
 
 def _three_fractions(name: str, fractions) -> tuple[float, float, float]:
-    """``fractions`` as a tuple, checked to hold the train, validation and test shares; the test split cannot be
-    left out."""
+    """``fractions`` as a tuple, checked to hold the train, validation and test shares: three positive numbers
+    summing to 1 (the test split cannot be left out)."""
     fractions = tuple(fractions)
-    if len(fractions) != 3:
-        raise ValueError(f"{name} must be three shares (train, validation, test), got {fractions}")
+    if (len(fractions) != 3 or not all(is_positive_number(f) for f in fractions)
+            or abs(sum(fractions) - 1) > 1e-9):
+        raise ValueError(f"{name} must be three positive shares (train, validation, test) summing to 1, "
+                         f"got {fractions}")
     return fractions
 
 
@@ -118,6 +121,8 @@ class SequenceDataModule(SplitDataModule):
             raise ValueError(f"cv_folds must be 0 (no cross-validation) or at least 2, got {cv_folds}")
         if not 0 <= cv_fold < max(cv_folds, 1):
             raise ValueError(f"cv_fold must be in [0, {max(cv_folds, 1)}) for cv_folds={cv_folds}, got {cv_fold}")
+        if not is_int(seed) or not 0 <= seed < 2**32:  # scikit-learn's splits take seeds in this range
+            raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}")
         self.cv_folds, self.cv_fold = cv_folds, cv_fold
         self.max_length, self.batch_size, self.rc_augment = max_length, batch_size, rc_augment
         self.seed, self.num_workers = seed, num_workers
@@ -191,6 +196,8 @@ class GenomicBenchmarksDataModule(SequenceDataModule):
                  archive_sha256: str | None = None, **kwargs):
         if protocol not in ("official", "local"):
             raise ValueError(f"protocol must be 'official' or 'local', got {protocol!r}")
+        if not is_positive_number(val_fraction) or val_fraction >= 1:
+            raise ValueError(f"val_fraction must lie in (0, 1), got {val_fraction!r}")
         super().__init__(**kwargs)
         manifest = load_manifest("genomic_benchmarks")
         if name not in manifest.info["datasets"]:
