@@ -203,6 +203,12 @@ def test_predictions_are_written_by_a_single_process_only():
         writer.setup(SimpleNamespace(world_size=2), None, "predict")
 
 
+def test_a_predictions_path_that_is_a_folder_is_refused_before_predicting(tmp_path):
+    """The writer is made before predict runs; before, the folder failed the write after the whole run."""
+    with pytest.raises(ValueError, match=f"the predictions path {tmp_path} is a folder; give a file's path"):
+        PredictionWriter(str(tmp_path))
+
+
 def test_module_entry_point():
     out = subprocess.run([sys.executable, "-m", "titans_seq", "--help"], capture_output=True, text=True, check=True)
     assert "fit" in out.stdout and "predict" in out.stdout

@@ -43,6 +43,9 @@ class PredictionWriter(BasePredictionWriter):
 
     def __init__(self, path: str = "predictions.csv"):
         super().__init__(write_interval="epoch")
+        if os.path.isdir(path):  # found now, not after the whole prediction run
+            raise ValueError(f"the predictions path {path} is a folder; give a file's path, such as "
+                             f"{os.path.join(path, 'predictions.csv')}")
         self.path = path
 
     def setup(self, trainer, pl_module, stage: str) -> None:
