@@ -121,6 +121,10 @@ def read_series(data: pd.DataFrame | str | os.PathLike, time_column: str | None 
             raise ValueError(f"duplicated timestamp {times.iloc[row]} at rows {row - 1} and {row}")
         times = pd.DatetimeIndex(times)
     names = [c for c in frame.columns if c != time_column] if columns is None else list(columns)
+    unnamed = [c for c in names if columns is None and str(c).startswith("Unnamed: ")]
+    if unnamed:  # pandas' name for a column without a header: most often a row index saved by DataFrame.to_csv
+        raise ValueError(f"column {unnamed[0]!r} has no name in the header (a row index saved with the table?): "
+                         f"save the table with index=False, or choose the value columns with columns=[...]")
     missing = [c for c in names if c not in frame.columns]
     if missing:
         raise ValueError(f"column(s) {missing} not found; the columns are {list(frame.columns)}")
