@@ -1,5 +1,7 @@
 """Time-series data: the standard protocol's splits, scaling, windows, and every bad-data error."""
 
+import io
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -220,3 +222,6 @@ def test_bad_arguments():
         read_series(frame(10), columns=["OT", "OT"])
     with pytest.raises(TypeError, match="data must be a DataFrame or the path of a CSV file, got ndarray"):
         CSVDataModule(np.zeros((300, 3)))
+    with pytest.raises(TypeError, match="data must be a DataFrame, a CSV file's path or an open file, got list"):
+        read_series([[0.0, 1.0]])
+    assert read_series(io.StringIO(frame(10).to_csv(index=False))).names == ["c0", "c1", "OT"]

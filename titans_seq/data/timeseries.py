@@ -79,12 +79,6 @@ def _check_all_zoned(column: pd.Series, name: str) -> None:
                          f"({column.iloc[row]!r}) has none; give every row its UTC offset, or none")
 
 
-def _check_table(data) -> None:
-    """Raise a TypeError unless ``data`` is a DataFrame or a file's path."""
-    if not isinstance(data, (pd.DataFrame, str, os.PathLike)):
-        raise TypeError(f"data must be a DataFrame or the path of a CSV file, got {type(data).__name__}")
-
-
 def read_series(data: pd.DataFrame | str | os.PathLike, time_column: str | None = "date",
                 columns: list[str] | None = None, allow_duplicate_times: bool = False) -> Series:
     """Read and check a table of time steps: a DataFrame, or a CSV path (gzip too).
@@ -93,7 +87,8 @@ def read_series(data: pd.DataFrame | str | os.PathLike, time_column: str | None 
     timestamps that do not parse, are not increasing or repeat (unless ``allow_duplicate_times``), a
     non-numeric value, NaN or infinity (with its row and column).
     """
-    _check_table(data)
+    if not isinstance(data, (pd.DataFrame, str, os.PathLike)) and not hasattr(data, "read"):
+        raise TypeError(f"data must be a DataFrame, a CSV file's path or an open file, got {type(data).__name__}")
     if isinstance(columns, str):
         raise TypeError(f"columns must be a list of column names, got the string {columns!r}: use [{columns!r}]")
     frame = data if isinstance(data, pd.DataFrame) else pd.read_csv(data)
@@ -367,7 +362,8 @@ class CSVDataModule(TimeSeriesDataModule):
         if not (0 < train_fraction < 1 and 0 < test_fraction < 1 and train_fraction + test_fraction < 1):
             raise ValueError(f"train_fraction and test_fraction must be in (0, 1) with a sum below 1, got "
                              f"{train_fraction} and {test_fraction}")
-        _check_table(data)
+        if not isinstance(data, (pd.DataFrame, str, os.PathLike)):  # read at every setup: not an open file
+            raise TypeError(f"data must be a DataFrame or the path of a CSV file, got {type(data).__name__}")
         super().__init__(**kwargs)
         self.data, self.time_column, self.columns = data, time_column, columns
         self.fractions = (train_fraction, test_fraction)
