@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
@@ -79,9 +79,9 @@ def _check_all_zoned(column: pd.Series, name: str) -> None:
                          f"({column.iloc[row]!r}) has none; give every row its UTC offset, or none")
 
 
-def read_series(data: pd.DataFrame | str | os.PathLike, time_column: str | None = "date",
+def read_series(data: pd.DataFrame | str | os.PathLike | IO, time_column: str | None = "date",
                 columns: list[str] | None = None, allow_duplicate_times: bool = False) -> Series:
-    """Read and check a table of time steps: a DataFrame, or a CSV path (gzip too).
+    """Read and check a table of time steps: a DataFrame, a CSV path (gzip too) or an open CSV file.
 
     Every problem is a ``ValueError`` that says where it is: a missing time or value column,
     timestamps that do not parse, are not increasing or repeat (unless ``allow_duplicate_times``), a
