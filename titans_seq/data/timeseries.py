@@ -119,7 +119,8 @@ def read_series(data: pd.DataFrame | str | os.PathLike | IO, time_column: str | 
     unnamed = [c for c in names if columns is None and str(c).startswith("Unnamed: ")]
     if unnamed:  # pandas' name for a column without a header: most often a row index saved by DataFrame.to_csv
         raise ValueError(f"column {unnamed[0]!r} has no name in the header (a row index saved with the table?): "
-                         f"save the table with index=False, or choose the value columns with columns=[...]")
+                         f"drop it (pandas: read_csv(..., index_col=0), or to_csv(..., index=False)), name it, or "
+                         f"choose the value columns")
     missing = [c for c in names if c not in frame.columns]
     if missing:
         raise ValueError(f"column(s) {missing} not found; the columns are {list(frame.columns)}")
