@@ -271,7 +271,7 @@ def test_forecast_runs_take_their_tables_settings_and_the_flags_override_them():
     forecast = benchmark_module("forecast")
     assert forecast.settings_for("weather", 336, "titans") == {**forecast.SETTINGS["titans"], "cycle": 144}
     assert [forecast.settings_for("weather", h, "titans")["cycle_clock"] for h in forecast.HORIZONS] == [
-        "time", "rows", "rows", "time"]
+        "time", "time", "rows", "time"]
     chosen = forecast.settings_for("ETTh2", 720, "titans")
     assert (chosen["learning_rate"], chosen["linear_skip"], chosen["epochs"]) == (1e-4, True, 5)
     flagged = forecast.settings_for("ETTh2", 720, "titans", {"linear_skip": False, "epochs": 2})
