@@ -154,6 +154,10 @@ def test_local_protocol_is_stratified_and_seeded(samples, monkeypatch):
     again = GenomicBenchmarksDataModule("human_nontata_promoters", protocol="local")
     again.setup()
     assert again.records["test"][1][:5] == data.records["test"][1][:5]
+    assert again.records["val"] == data.records["val"]  # the validation order is seeded
+    # Validation comes in a mixed order, so a partial validation sees both classes; it came class after class.
+    first_batch = next(iter(data.val_dataloader()))
+    assert set(first_batch[1].tolist()) == {0, 1}
     with pytest.raises(FileNotFoundError, match="use protocol='local'"):
         GenomicBenchmarksDataModule("human_nontata_promoters").setup()
     with pytest.raises(ValueError, match=r"cannot split 30 records of classes \{'a': 20, 'b': 7, 'rare': 3\}"):

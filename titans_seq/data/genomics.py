@@ -139,6 +139,10 @@ class SequenceDataModule(SplitDataModule):
         splits = self.load_splits()
         if self.cv_folds:
             splits = cross_validation_fold(splits, self.cv_folds, self.cv_fold, self.seed)
+        # Validation in a seeded, mixed order: files list one class after another, and so would a split, so that a
+        # partial validation (Lightning's limit_val_batches) saw a single class. The test split keeps file order.
+        order = np.random.default_rng(self.seed).permutation(len(splits["val"][0]))
+        splits["val"] = tuple([column[i] for i in order] for column in splits["val"])
         self.class_names = self.class_order({str(label) for label in splits["train"][2]})
         if len(self.class_names) < 2:
             raise ValueError(f"the training split has a single class ({self.class_names}); classification needs two")
