@@ -377,6 +377,17 @@ def test_forecasts_follow_the_fitted_model_and_periods_become_timestamps():
         TitansForecaster(**TINY).fit(series().assign(when=series().index))
 
 
+def test_timestamps_read_back_as_text_are_timestamps(forecaster, tmp_path):
+    """read_csv(index_col=0) without parse_dates gives the dates as text; they were taken for no timestamps at all,
+    forecasts indexed 0, 1, ... and a cycle placed by row."""
+    series().to_csv(tmp_path / "y.csv")
+    text = pd.read_csv(tmp_path / "y.csv", index_col=0)
+    assert not isinstance(text.index, pd.DatetimeIndex)
+    pd.testing.assert_frame_equal(forecaster.predict(text), forecaster.predict(series()), check_freq=False)
+    with pytest.raises(ValueError, match=r"time column 'the index': row 399 \('soon'\) is not a timestamp"):
+        forecaster.predict(text.set_axis([*text.index[:-1], "soon"]))
+
+
 def test_not_fitted_and_bad_parameters():
     with pytest.raises(NotFittedError):
         TitansForecaster().predict()
@@ -450,6 +461,9 @@ def test_bad_series_get_clear_errors(forecaster):
         forecaster.predict(series().rename(columns={"temp": "humidity"}))
     with pytest.raises(ValueError, match="fewer than lookback"):
         forecaster.predict(series(20))
+    pivoted = series().set_axis(pd.MultiIndex.from_tuples([("site", "load"), ("site", "temp")]), axis=1)
+    with pytest.raises(ValueError, match=r"columns have 2 levels, such as \('site', 'load'\): flatten them"):
+        TitansForecaster(lookback=48, horizon=12).fit(pivoted)  # it fitted and gave scrambled column names
 
 
 def test_bad_sequences_get_clear_errors(classifier):

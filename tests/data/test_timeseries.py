@@ -147,6 +147,10 @@ def test_dataframe_with_datetime_index_and_samples(samples):
     data = CSVDataModule(indexed, lookback=24, horizon=12)
     data.setup()
     assert data.series.times[0] == pd.Timestamp("2021-01-01")
+    as_text = indexed.set_axis(indexed.index.astype(str))  # read_csv(index_col=0) without parse_dates
+    data = CSVDataModule(as_text, lookback=24, horizon=12)
+    data.setup()
+    assert (data.series.times == indexed.index).all()
     sample = ETTDataModule("ETTh1", path=samples / "ETTh1_first2000.csv", verify=False, lookback=96, horizon=96)
     with pytest.raises(ValueError, match="needs 14400 rows"):
         sample.setup()

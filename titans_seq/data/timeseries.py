@@ -79,6 +79,11 @@ def _check_all_zoned(column: pd.Series, name: str) -> None:
                          f"({column.iloc[row]!r}) has none; give every row its UTC offset, or none")
 
 
+def is_text_index(index: pd.Index) -> bool:
+    """Whether ``index`` holds text (which, in a table of time steps, should be its timestamps)."""
+    return not isinstance(index, pd.MultiIndex) and len(index) > 0 and pd.api.types.is_string_dtype(index)
+
+
 def read_series(data: pd.DataFrame | str | os.PathLike | IO, time_column: str | None = "date",
                 columns: list[str] | None = None, allow_duplicate_times: bool = False) -> Series:
     """Read and check a table of time steps: a DataFrame, a CSV path (gzip too) or an open CSV file.
@@ -92,9 +97,14 @@ def read_series(data: pd.DataFrame | str | os.PathLike | IO, time_column: str | 
     if isinstance(columns, str):
         raise TypeError(f"columns must be a list of column names, got the string {columns!r}: use [{columns!r}]")
     frame = data if isinstance(data, pd.DataFrame) else pd.read_csv(data)
+    if isinstance(frame.columns, pd.MultiIndex):  # as pivot and groupby give
+        raise ValueError(f"the table's columns have {frame.columns.nlevels} levels, such as "
+                         f"{frame.columns[0]!r}: flatten them to one name each first")
     if isinstance(frame.index, pd.PeriodIndex):  # monthly data often comes so: each period by its start
         frame = frame.set_axis(frame.index.to_timestamp())
-    indexed_by_time = isinstance(data, pd.DataFrame) and isinstance(frame.index, pd.DatetimeIndex)
+    # Timestamps in the index: parsed already, or as text (read_csv with index_col but without parse_dates).
+    indexed_by_time = isinstance(data, pd.DataFrame) and (isinstance(frame.index, pd.DatetimeIndex)
+                                                          or is_text_index(frame.index))
     if indexed_by_time and time_column is not None and time_column not in frame.columns:
         frame = frame.reset_index(names=time_column)
     times = None
