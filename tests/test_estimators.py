@@ -92,6 +92,10 @@ def test_save_load_and_pickle_give_equal_predictions(forecaster, classifier, tmp
         for again in (type(estimator).load(path), load(path), pickle.loads(pickle.dumps(estimator))):
             np.testing.assert_allclose(check(again), check(estimator), rtol=1e-6, atol=1e-6)
     assert not list(tmp_path.glob(".*tmp"))  # nothing half-written left behind
+    for other in ([1, 2], {"weights": 1}):  # a list gave AttributeError: 'list' object has no attribute 'get'
+        torch.save(other, tmp_path / "other.pt")
+        with pytest.raises(ValueError, match=r"other\.pt does not hold a titans_seq estimator"):
+            load(tmp_path / "other.pt")
 
 
 def test_same_random_state_same_predictions_and_silence(capsys):
@@ -461,6 +465,12 @@ def test_bad_series_get_clear_errors(forecaster):
         forecaster.predict(series().rename(columns={"temp": "humidity"}))
     with pytest.raises(ValueError, match="fewer than lookback"):
         forecaster.predict(series(20))
+    for y, message in (("y.csv", r"y must be a series, not a file's path \('y.csv'\): read it first"),
+                       (None, r"got NoneType of shape \(\)")):  # "got shape ()" named neither
+        with pytest.raises((TypeError, ValueError), match=message):
+            TitansForecaster(lookback=48, horizon=12).fit(y)
+    with pytest.raises(ValueError, match="y has 3 rows, 0 of them before the validation part"):  # it said -9
+        TitansForecaster(lookback=48, horizon=12).fit(series(3))
     pivoted = series().set_axis(pd.MultiIndex.from_tuples([("site", "load"), ("site", "temp")]), axis=1)
     with pytest.raises(ValueError, match=r"columns have 2 levels, such as \('site', 'load'\): flatten them"):
         TitansForecaster(lookback=48, horizon=12).fit(pivoted)  # it fitted and gave scrambled column names

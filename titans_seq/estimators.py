@@ -212,7 +212,7 @@ def load(path: str | os.PathLike):
     """Load an estimator of either kind saved by ``save``."""
     state = torch.load(path, weights_only=False, map_location="cpu")
     kinds = {"TitansForecaster": TitansForecaster, "TitansSequenceClassifier": TitansSequenceClassifier}
-    if state.get("estimator") not in kinds:
+    if not isinstance(state, dict) or state.get("estimator") not in kinds:
         raise ValueError(f"{path} does not hold a titans_seq estimator")
     return kinds[state["estimator"]]._from_state(state)
 
@@ -316,12 +316,16 @@ class TitansForecaster(_LightningEstimator):
                 dated = [c for c in y.columns if pd.api.types.is_datetime64_any_dtype(y[c])]
                 time_column = dated[0] if dated else None
             series = read_series(y, time_column)
+        elif isinstance(y, (str, os.PathLike)):
+            raise TypeError(f"y must be a series, not a file's path ({str(y)!r}): read it first, for example with "
+                            f"pd.read_csv(path, index_col=0, parse_dates=True)")
         else:
             array = np.asarray(y)
             if array.ndim == 1:
                 array = array[:, None]
             if array.ndim != 2:
-                raise ValueError(f"y must be a DataFrame or a 2-D array (time x channels), got shape {array.shape}")
+                raise ValueError(f"y must be a DataFrame, a Series or a 2-D array (time x channels), got "
+                                 f"{type(y).__name__} of shape {array.shape}")
             series = read_series(pd.DataFrame(array, columns=[f"x{i}" for i in range(array.shape[1])]), None)
         if fitted:
             if len(series.names) != self.n_features_in_:
@@ -342,7 +346,7 @@ class TitansForecaster(_LightningEstimator):
         p = self._native_params()
         series, positions = self._series(y, fitted=False)
         rows, needed = len(series.values), p.lookback + p.horizon
-        train_rows = rows - _SeriesDataModule.validation_rows(rows, p.horizon, p.validation_fraction)
+        train_rows = max(0, rows - _SeriesDataModule.validation_rows(rows, p.horizon, p.validation_fraction))
         if train_rows < needed:
             raise ValueError(f"y has {rows} rows, {train_rows} of them before the validation part (the last "
                              f"validation_fraction={p.validation_fraction}, at least one horizon); fitting needs "
