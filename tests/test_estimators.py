@@ -1,6 +1,8 @@
 """The scikit-learn estimators: the API scikit-learn users rely on, persistence, determinism, bad input."""
 
 import pickle
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -53,6 +55,18 @@ def forecaster():
 def classifier():
     X, y = motif_data()
     return TitansSequenceClassifier(variant="mag", random_state=0, patch=1, **TINY).fit(X, y)
+
+
+def test_the_estimators_are_the_packages_own_names_and_load_on_first_use():
+    import titans_seq
+
+    assert (titans_seq.TitansForecaster, titans_seq.TitansSequenceClassifier, titans_seq.load) == (
+        TitansForecaster, TitansSequenceClassifier, load)
+    with pytest.raises(AttributeError, match="no attribute 'TitansClassifier'"):
+        titans_seq.TitansClassifier  # noqa: B018
+    loaded = subprocess.run([sys.executable, "-c", "import sys, titans_seq; print('lightning' in sys.modules)"],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == "False"  # importing the package alone stays quick
 
 
 def test_clone_and_params_round_trip():
