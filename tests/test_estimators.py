@@ -473,6 +473,10 @@ def test_bad_series_get_clear_errors(forecaster):
         TitansForecaster(lookback=48, horizon=12).fit(series(72))
     with pytest.raises(ValueError, match="column 'load' is not numeric"):
         TitansForecaster(lookback=48, horizon=12).fit(series().astype({"load": str}).assign(load="high"))
+    dated = series().reset_index(names="date").astype({"date": str})
+    with pytest.raises(ValueError, match="column 'date' is not numeric: row 0 holds '2024-01-01 00:00:00': it holds "
+                                         "timestamps, so pass time_column='date'"):
+        TitansForecaster(lookback=48, horizon=12).fit(dated)
     with pytest.raises(ValueError, match="y has 3 columns, but the forecaster was fitted on 2"):
         forecaster.predict(series().assign(extra=1.0))
     with pytest.raises(ValueError, match="differ from those seen in fit"):

@@ -152,7 +152,9 @@ def read_series(data: pd.DataFrame | str | os.PathLike | IO, time_column: str | 
         bad = column.isna() & frame[name].notna()
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise ValueError(f"column {name!r} is not numeric: row {row} holds {frame[name].iloc[row]!r}")
+            hint = (f": it holds timestamps, so pass time_column={name!r}"
+                    if time_column is None and _timestamps(frame[name], name).notna().all() else "")
+            raise ValueError(f"column {name!r} is not numeric: row {row} holds {frame[name].iloc[row]!r}{hint}")
         values[:, j] = column.to_numpy(dtype=float)
     if not np.isfinite(values).all():
         row, j = (int(i) for i in np.argwhere(~np.isfinite(values))[0])
