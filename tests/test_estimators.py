@@ -402,7 +402,8 @@ def test_timestamps_read_back_as_text_are_timestamps(forecaster, tmp_path):
     text = pd.read_csv(tmp_path / "y.csv", index_col=0)
     assert not isinstance(text.index, pd.DatetimeIndex)
     pd.testing.assert_frame_equal(forecaster.predict(text), forecaster.predict(series()), check_freq=False)
-    with pytest.raises(ValueError, match=r"time column 'the index': row 399 \('soon'\) is not a timestamp"):
+    with pytest.raises(ValueError, match=r"time column 'the index': row 399 \('soon'\) is not a timestamp; the "
+                                         r"time column comes from the index: .* reset_index\(drop=True\)"):
         forecaster.predict(text.set_axis([*text.index[:-1], "soon"]))
 
 

@@ -105,7 +105,8 @@ def read_series(data: pd.DataFrame | str | os.PathLike | IO, time_column: str | 
     # Timestamps in the index: parsed already, or as text (read_csv with index_col but without parse_dates).
     indexed_by_time = isinstance(data, pd.DataFrame) and (isinstance(frame.index, pd.DatetimeIndex)
                                                           or is_text_index(frame.index))
-    if indexed_by_time and time_column is not None and time_column not in frame.columns:
+    from_index = indexed_by_time and time_column is not None and time_column not in frame.columns
+    if from_index:
         frame = frame.reset_index(names=time_column)
     times = None
     if time_column is not None:
@@ -115,7 +116,9 @@ def read_series(data: pd.DataFrame | str | os.PathLike | IO, time_column: str | 
         if times.isna().any():
             row = int(np.flatnonzero(times.isna().to_numpy())[0])
             raise ValueError(f"time column {time_column!r}: row {row} ({frame[time_column].iloc[row]!r}) "
-                             f"is not a timestamp")
+                             f"is not a timestamp" + ("; the time column comes from the index: to number the rows "
+                                                      "instead, drop it with reset_index(drop=True)" if from_index
+                                                      else ""))
         steps = times.diff().iloc[1:]
         if (steps < pd.Timedelta(0)).any():
             row = int(np.flatnonzero((steps < pd.Timedelta(0)).to_numpy())[0]) + 1
