@@ -242,12 +242,12 @@ class _SeriesDataModule(TimeSeriesDataModule):
 class TitansForecaster(_LightningEstimator):
     """Multivariate forecaster: ``fit(y)`` on a series, ``predict()`` the next ``horizon`` steps.
 
-    ``y`` is a DataFrame indexed by time (a DatetimeIndex, or a ``time_column``), a Series (one channel)
-    or a 2-D array (time x channels). Training uses the series' first rows, early-stopped on its last
-    ``validation_fraction`` (the scaler sees only the training rows). Forecasts come back as a DataFrame
-    indexed by the future timestamps, in original units: at the training series' step (``freq_``: its inferred
-    frequency, or where gaps hide it the calendar step all timestamps but at most 1% lie on, such as month starts
-    or business days, else the median gap).
+    ``y`` is a DataFrame indexed by time (a DatetimeIndex, a PeriodIndex, an index of timestamps as text, or a
+    ``time_column``), a Series (one channel) or a 2-D array (time x channels). Training uses the series' first
+    rows, early-stopped on its last ``validation_fraction`` (the scaler sees only the training rows). Forecasts
+    come back as a DataFrame indexed by the future timestamps, in original units: at the training series' step
+    (``freq_``: its inferred frequency, or where gaps hide it the calendar step all timestamps but at most 1% lie
+    on, such as month starts or business days, else the median gap).
     ``dropout`` (the encoder's) and ``weight_decay`` (AdamW's) set the regularisation; ``channel_mixing``,
     ``linear_skip``, ``cycle``, ``head_patches`` and ``lr_schedule`` are the
     :class:`~titans_seq.tasks.Forecaster`'s options of those names.
