@@ -397,14 +397,16 @@ def test_forecasts_follow_the_fitted_model_and_periods_become_timestamps():
 
 def test_timestamps_read_back_as_text_are_timestamps(forecaster, tmp_path):
     """read_csv(index_col=0) without parse_dates gives the dates as text; they were taken for no timestamps at all,
-    forecasts indexed 0, 1, ... and a cycle placed by row."""
+    forecasts indexed 0, 1, ... and a cycle placed by row. Text that is not ISO 8601 timestamps stays untimed."""
     series().to_csv(tmp_path / "y.csv")
     text = pd.read_csv(tmp_path / "y.csv", index_col=0)
     assert not isinstance(text.index, pd.DatetimeIndex)
-    pd.testing.assert_frame_equal(forecaster.predict(text), forecaster.predict(series()), check_freq=False)
-    with pytest.raises(ValueError, match=r"time column 'the index': row 399 \('soon'\) is not a timestamp; the "
-                                         r"time column comes from the index: .* reset_index\(drop=True\)"):
-        forecaster.predict(text.set_axis([*text.index[:-1], "soon"]))
+    timed = forecaster.predict(series())
+    pd.testing.assert_frame_equal(forecaster.predict(text), timed, check_freq=False)
+    for labels in ([f"id{i}" for i in range(400)], [f"{i % 24:02d}:00" for i in range(400)]):
+        assert not isinstance(forecaster.predict(series().set_axis(labels)).index, pd.DatetimeIndex)
+        with_column = series().reset_index(names="when").set_axis(labels)  # a time column wins over the labels
+        pd.testing.assert_frame_equal(forecaster.predict(with_column), timed, check_freq=False)
 
 
 def test_not_fitted_and_bad_parameters():

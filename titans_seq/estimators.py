@@ -33,7 +33,7 @@ from titans_seq._io import replacing
 from titans_seq.data.dna import DNATokenizer, read_fasta
 from titans_seq.data.genomics import SequenceDataModule, stratified_split
 from titans_seq.data.times import forecast_clock, future_index, median_step, steps_since_start
-from titans_seq.data.timeseries import Series, TimeSeriesDataModule, is_text_index, read_series
+from titans_seq.data.timeseries import Series, TimeSeriesDataModule, holds_iso_timestamps, read_series
 from titans_seq.layers import VARIANTS
 from titans_seq.tasks import (
     DNA_ENCODER,
@@ -309,12 +309,13 @@ class TitansForecaster(_LightningEstimator):
             y = y.to_frame(name="x0" if y.name is None else y.name)
         if isinstance(y, pd.DataFrame):
             time_column = self.time_column
-            if time_column is None and (isinstance(y.index, (pd.DatetimeIndex, pd.PeriodIndex))
-                                        or is_text_index(y.index)):
+            dated = [c for c in y.columns if pd.api.types.is_datetime64_any_dtype(y[c])]
+            if time_column is None and isinstance(y.index, (pd.DatetimeIndex, pd.PeriodIndex)):
                 time_column = "the index"  # a name for it, which read_series makes the time column
-            elif time_column is None:
-                dated = [c for c in y.columns if pd.api.types.is_datetime64_any_dtype(y[c])]
-                time_column = dated[0] if dated else None
+            elif time_column is None and dated:
+                time_column = dated[0]
+            elif time_column is None and holds_iso_timestamps(y.index):  # timestamps read back as text
+                time_column = "the index"
             series = read_series(y, time_column)
         elif isinstance(y, (str, os.PathLike)):
             raise TypeError(f"y must be a series, not a file's path ({str(y)!r}): read it first, for example with "

@@ -66,7 +66,8 @@ def test_inverse_transform_gives_the_original_units_for_arrays_and_every_float_t
     original = table.iloc[:5, 1:].to_numpy()
     scaled = data.scaler.transform(original)
     np.testing.assert_allclose(data.inverse_transform(scaled), original)
-    np.testing.assert_allclose(data.inverse_transform(torch.tensor(scaled)), original)  # float64 kept
+    assert data.inverse_transform(torch.tensor(scaled)).dtype == np.float64  # not rounded to float32
+    np.testing.assert_allclose(data.inverse_transform(torch.tensor(scaled)), original)
     for dtype, tolerance in ((torch.float32, 1e-5), (torch.bfloat16, 1e-2)):  # bfloat16: a TypeError before
         np.testing.assert_allclose(data.inverse_transform(torch.tensor(scaled, dtype=dtype)), original,
                                    rtol=tolerance)
@@ -224,6 +225,9 @@ def test_bad_arguments():
         read_series(frame(10), columns="OT")
     with pytest.raises(ValueError, match="column 'OT' appears twice"):
         read_series(frame(10), columns=["OT", "OT"])
+    with pytest.raises(ValueError, match="the time column 'date' cannot also be a value column"):
+        read_series(frame(10), columns=["date", "OT"])
+    read_series(frame(10).assign(c2=1.0).rename(columns={"c2": "c0"}), columns=["c1", "OT"])  # unused: no matter
     with pytest.raises(TypeError, match="data must be a DataFrame or the path of a CSV file, got ndarray"):
         CSVDataModule(np.zeros((300, 3)))
     with pytest.raises(TypeError, match="data must be a DataFrame, a CSV file's path or an open file, got list"):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import warnings
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -79,9 +80,15 @@ def _check_all_zoned(column: pd.Series, name: str) -> None:
                          f"({column.iloc[row]!r}) has none; give every row its UTC offset, or none")
 
 
-def is_text_index(index: pd.Index) -> bool:
-    """Whether ``index`` holds text (which, in a table of time steps, should be its timestamps)."""
-    return not isinstance(index, pd.MultiIndex) and len(index) > 0 and pd.api.types.is_string_dtype(index)
+def holds_iso_timestamps(values: pd.Index | pd.Series) -> bool:
+    """Whether ``values`` (an index or a column) is text of which every cell is an ISO 8601 timestamp, as
+    ``to_csv`` writes them: timestamps read back without ``parse_dates``. Other text (labels, "Jan", "00:00") is
+    not taken for time."""
+    if isinstance(values, pd.MultiIndex) or len(values) == 0 or not pd.api.types.is_string_dtype(values):
+        return False
+    with warnings.catch_warnings():  # pandas warns where a cell does not parse
+        warnings.simplefilter("ignore")
+        return bool(pd.to_datetime(values, format="ISO8601", utc=True, errors="coerce").notna().all())
 
 
 def read_series(data: pd.DataFrame | str | os.PathLike | IO, time_column: str | None = "date",
@@ -104,9 +111,8 @@ def read_series(data: pd.DataFrame | str | os.PathLike | IO, time_column: str | 
         frame = frame.set_axis(frame.index.to_timestamp())
     # Timestamps in the index: parsed already, or as text (read_csv with index_col but without parse_dates).
     indexed_by_time = isinstance(data, pd.DataFrame) and (isinstance(frame.index, pd.DatetimeIndex)
-                                                          or is_text_index(frame.index))
-    from_index = indexed_by_time and time_column is not None and time_column not in frame.columns
-    if from_index:
+                                                          or holds_iso_timestamps(frame.index))
+    if indexed_by_time and time_column is not None and time_column not in frame.columns:
         frame = frame.reset_index(names=time_column)
     times = None
     if time_column is not None:
@@ -116,9 +122,7 @@ def read_series(data: pd.DataFrame | str | os.PathLike | IO, time_column: str | 
         if times.isna().any():
             row = int(np.flatnonzero(times.isna().to_numpy())[0])
             raise ValueError(f"time column {time_column!r}: row {row} ({frame[time_column].iloc[row]!r}) "
-                             f"is not a timestamp" + ("; the time column comes from the index: to number the rows "
-                                                      "instead, drop it with reset_index(drop=True)" if from_index
-                                                      else ""))
+                             f"is not a timestamp")
         steps = times.diff().iloc[1:]
         if (steps < pd.Timedelta(0)).any():
             row = int(np.flatnonzero((steps < pd.Timedelta(0)).to_numpy())[0]) + 1
@@ -137,8 +141,11 @@ def read_series(data: pd.DataFrame | str | os.PathLike | IO, time_column: str | 
     missing = [c for c in names if c not in frame.columns]
     if missing:
         raise ValueError(f"column(s) {missing} not found; the columns are {list(frame.columns)}")
-    named = [*names, *([] if time_column is None else [time_column])]
-    twice = [c for c in dict.fromkeys(named) if named.count(c) > 1 or (frame.columns == c).sum() > 1]
+    if time_column is not None and time_column in names:
+        raise ValueError(f"the time column {time_column!r} cannot also be a value column")
+    chosen = pd.Index(names)  # a name chosen twice, or twice in the table
+    twice = [*chosen[chosen.duplicated()],
+             *(c for c in frame.columns[frame.columns.duplicated()] if c in chosen or c == time_column)]
     if twice:
         raise ValueError(f"column {twice[0]!r} appears twice; every column must be named once")
     if not names:
@@ -156,7 +163,7 @@ def read_series(data: pd.DataFrame | str | os.PathLike | IO, time_column: str | 
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
             hint = (f": it holds timestamps, so pass time_column={name!r}"
-                    if time_column is None and _timestamps(frame[name], name).notna().all() else "")
+                    if time_column is None and holds_iso_timestamps(frame[name]) else "")
             raise ValueError(f"column {name!r} is not numeric: row {row} holds {frame[name].iloc[row]!r}{hint}")
         values[:, j] = column.to_numpy(dtype=float)
     if not np.isfinite(values).all():
