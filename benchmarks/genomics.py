@@ -262,8 +262,8 @@ def main() -> None:
     args = parser.parse_args()
     lists = {"--models": args.models, "--seeds": args.seeds, "--datasets": args.datasets}
     if not args.all and any(value is not None for value in lists.values()):
-        parser.error(f"{', '.join(f for f, v in lists.items() if v is not None)} only go with --all (they choose "
-                     f"its runs); one run takes --dataset, --model and --seed")
+        parser.error(f"only --all takes {', '.join(f for f, v in lists.items() if v is not None)}, to choose its "
+                     f"runs; one run takes --dataset, --model and --seed")
     if args.long is not None:
         others = [f"--{name.replace('_', '-')}" for name, value in vars(args).items()
                   if name not in ("long", "long_mode", "device") and value != parser.get_default(name)]
@@ -280,8 +280,8 @@ def main() -> None:
     neural_flags = {"--epochs": args.epochs, "--lr": args.lr, "--patience": args.patience,
                     "--weight-decay": args.weight_decay, "--strand": args.strand}
     if set(models) == {"kmer"} and any(value is not None for value in neural_flags.values()):
-        parser.error(f"the k-mer model takes no {', '.join(f for f, v in neural_flags.items() if v is not None)} "
-                     "(they set the neural models' training)")
+        parser.error(f"the k-mer model takes no flag of the neural models' training, got "
+                     f"{', '.join(f for f, v in neural_flags.items() if v is not None)}")
     if args.strand == "aware" and "cnn" in models:
         parser.error("--strand aware is for the titans model only (the CNN has no class head per strand)")
     device = resolve_device(args.device)

@@ -11,3 +11,7 @@ def __getattr__(name: str):
 
         return getattr(estimators, name)
     raise AttributeError(f"module 'titans_seq' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -136,8 +136,9 @@ def test_bad_tables_and_labels(tmp_path):
             with pytest.raises(ValueError, match=message):
                 module(**{name: shares})
     # Before: refused at setup, after reading the data, with a message about classes or about (1, 0).
-    with pytest.raises(ValueError, match="seed must be an integer in \\[0, 2\\*\\*32\\), got -1"):
-        SequenceCSVDataModule(path="x.csv", seed=-1)
+    for seed in (-1, 2**32, 1.0, True):
+        with pytest.raises(ValueError, match=f"seed must be an integer in \\[0, 2\\*\\*32\\), .* got {seed}"):
+            SequenceCSVDataModule(path="x.csv", seed=seed)
     for fraction in (0, 1, float("nan")):
         with pytest.raises(ValueError, match=f"val_fraction must lie in \\(0, 1\\), got {fraction}"):
             GenomicBenchmarksDataModule("human_nontata_promoters", val_fraction=fraction)
@@ -155,6 +156,9 @@ def test_local_protocol_is_stratified_and_seeded(samples, monkeypatch):
     again.setup()
     assert again.records["test"][1][:5] == data.records["test"][1][:5]
     assert again.records["val"] == data.records["val"]  # the validation order is seeded
+    other = GenomicBenchmarksDataModule("human_nontata_promoters", protocol="local", seed=np.int64(1))
+    other.setup()  # numpy's integers are seeds too
+    assert other.records["val"] != data.records["val"]
     # Validation comes in a mixed order, so a partial validation sees both classes; it came class after class.
     first_batch = next(iter(data.val_dataloader()))
     assert set(first_batch[1].tolist()) == {0, 1}

@@ -130,7 +130,7 @@ def _flush_headers(lines):
     """The lines of a FASTA file, refusing a header whose ``>`` follows whitespace: Biopython's parser reads such a
     line as sequence, merging two records into one, or skips it with its record if it comes first."""
     for number, line in enumerate(lines, 1):
-        if line[:1] != ">" and line.lstrip().startswith(">"):
+        if line[:1].isspace() and line.lstrip().startswith(">"):
             raise ValueError(f"line {number} has whitespace before its '>'; a header must start the line")
         yield line
 

@@ -7,6 +7,7 @@ augmentation; validation and test never are.
 
 from __future__ import annotations
 
+import numbers
 import os
 import shutil
 import tempfile
@@ -17,7 +18,7 @@ import torch
 from sklearn.model_selection import StratifiedKFold, train_test_split
 from torch.utils.data import Dataset
 
-from titans_seq._checks import is_int, is_positive_number
+from titans_seq._checks import is_positive_number
 from titans_seq.data.dna import DNATokenizer, read_fasta_per_class, read_labelled_fasta, read_sequence_table
 from titans_seq.data.files import DataFile, cache_dir, load_manifest, locate
 from titans_seq.data.splits import SplitDataModule
@@ -28,13 +29,14 @@ __all__ = ["FastaDataModule", "GenomicBenchmarksDataModule", "SequenceCSVDataMod
 Records = tuple[list[str], list[str], list]  # ids, sequences, labels
 
 
-def _three_fractions(name: str, fractions) -> tuple[float, float, float]:
-    """``fractions`` as a tuple, checked to hold the train, validation and test shares: three positive numbers
-    summing to 1 (the test split cannot be left out)."""
+def _shares(name: str, fractions, counts: tuple[int, ...] = (3,)) -> tuple[float, ...]:
+    """``fractions`` as a tuple, checked to hold the train, validation (and test) shares: positive numbers
+    summing to 1, as many as one of ``counts`` (the DataModules' three: the test split cannot be left out)."""
     fractions = tuple(fractions)
-    if (len(fractions) != 3 or not all(is_positive_number(f) for f in fractions)
+    if (len(fractions) not in counts or not all(is_positive_number(f) for f in fractions)
             or abs(sum(fractions) - 1) > 1e-9):
-        raise ValueError(f"{name} must be three positive shares (train, validation, test) summing to 1, "
+        many = " or ".join({2: "two", 3: "three"}[count] for count in counts)
+        raise ValueError(f"{name} must be {many} positive shares (train, validation, test) summing to 1, "
                          f"got {fractions}")
     return fractions
 
@@ -42,8 +44,7 @@ def _three_fractions(name: str, fractions) -> tuple[float, float, float]:
 def stratified_split(records: Records, fractions: tuple[float, ...], seed: int) -> dict[str, Records]:
     """Split records into ``"train"``, ``"val"`` (and ``"test"``) parts of the given two (or three)
     fractions, summing to 1, each with the same class mix."""
-    if abs(sum(fractions) - 1) > 1e-9 or any(f <= 0 for f in fractions) or len(fractions) not in (2, 3):
-        raise ValueError(f"fractions must be two or three positive numbers summing to 1, got {fractions}")
+    fractions = _shares("fractions", fractions, (2, 3))
     index = np.arange(len(records[0]))
     labels = np.asarray([str(label) for label in records[2]])
     parts, rest, left = [], index, 1.0
@@ -121,8 +122,9 @@ class SequenceDataModule(SplitDataModule):
             raise ValueError(f"cv_folds must be 0 (no cross-validation) or at least 2, got {cv_folds}")
         if not 0 <= cv_fold < max(cv_folds, 1):
             raise ValueError(f"cv_fold must be in [0, {max(cv_folds, 1)}) for cv_folds={cv_folds}, got {cv_fold}")
-        if not is_int(seed) or not 0 <= seed < 2**32:  # scikit-learn's splits take seeds in this range
-            raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}")
+        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**32:
+            raise ValueError(f"seed must be an integer in [0, 2**32), as scikit-learn's splits take, got {seed!r}")
+        seed = int(seed)  # numpy's integers too
         self.cv_folds, self.cv_fold = cv_folds, cv_fold
         self.max_length, self.batch_size, self.rc_augment = max_length, batch_size, rc_augment
         self.seed, self.num_workers = seed, num_workers
@@ -208,7 +210,7 @@ class GenomicBenchmarksDataModule(SequenceDataModule):
             raise ValueError(f"unknown Genomic Benchmarks dataset {name!r}; known: "
                              f"{', '.join(sorted(manifest.info['datasets']))}")
         self.name, self.protocol, self.data_dir = name, protocol, data_dir
-        self.val_fraction, self.local_fractions = val_fraction, _three_fractions("local_fractions", local_fractions)
+        self.val_fraction, self.local_fractions = val_fraction, _shares("local_fractions", local_fractions)
         self.split_present, self.download = split_present, download
         self.info = manifest.info["datasets"][name]
         given = archive_sha256 is not None
@@ -330,7 +332,7 @@ class FastaDataModule(SequenceDataModule):
             raise ValueError("files is empty: give one FASTA file per class, {label: path}")
         super().__init__(**kwargs)
         self.files, self.path, self.label_pattern = files, path, label_pattern
-        self.fractions = _three_fractions("fractions", fractions)
+        self.fractions = _shares("fractions", fractions)
 
     def load_splits(self) -> dict[str, Records]:
         records = (read_fasta_per_class(self.files) if self.files is not None
@@ -350,7 +352,7 @@ class SequenceCSVDataModule(SequenceDataModule):
             raise ValueError("with train, give val and test tables too")
         super().__init__(**kwargs)
         self.path, self.files = path, {"train": train, "val": val, "test": test}
-        self.fractions = _three_fractions("fractions", fractions)
+        self.fractions = _shares("fractions", fractions)
 
     def load_splits(self) -> dict[str, Records]:
         if self.path is not None:
