@@ -242,7 +242,7 @@ class _SeriesDataModule(TimeSeriesDataModule):
 class TitansForecaster(_LightningEstimator):
     """Multivariate forecaster: ``fit(y)`` on a series, ``predict()`` the next ``horizon`` steps.
 
-    ``y`` is a DataFrame indexed by time (a DatetimeIndex, a PeriodIndex, an index of timestamps as text, or a
+    ``y`` is a DataFrame indexed by time (a DatetimeIndex, a PeriodIndex, ISO 8601 timestamps as text, or a
     ``time_column``), a Series (one channel) or a 2-D array (time x channels). Training uses the series' first
     rows, early-stopped on its last ``validation_fraction`` (the scaler sees only the training rows). Forecasts
     come back as a DataFrame indexed by the future timestamps, in original units: at the training series' step
