@@ -240,6 +240,21 @@ def test_the_cosine_spans_the_trainers_bound_and_never_rises_again(bounds, expec
     assert rates.rates == expected
 
 
+def test_a_fit_resumed_under_a_longer_bound_anneals_over_the_new_one(tmp_path):
+    """A restored CosineAnnealingLR kept the checkpoint's length: epoch 3 of 4 ran at rate 0, epoch 4 rose again."""
+    data = CSVDataModule(sinusoid(), lookback=48, horizon=12, batch_size=64)
+    trainer = dict(logger=False, enable_progress_bar=False, enable_model_summary=False, accelerator="cpu",
+                   default_root_dir=tmp_path)
+    model = Forecaster(channels=2, lookback=48, horizon=12, model="dlinear", learning_rate=1.0)
+    first = L.Trainer(max_epochs=2, **trainer)
+    first.fit(model, datamodule=data)
+    path = tmp_path / "two.ckpt"
+    first.save_checkpoint(path)
+    rates = LearningRates()
+    L.Trainer(max_epochs=4, callbacks=[rates], **trainer).fit(model, datamodule=data, ckpt_path=path)
+    assert rates.rates == pytest.approx([0.5, 0.1464], abs=1e-4)  # epochs 3 and 4 of a cosine over 4
+
+
 def test_the_loss_metric_is_the_mean_over_windows():
     """With the MSE loss, test_loss is test_mse: batches of different sizes weighted by their windows."""
     data = CSVDataModule(sinusoid(), lookback=48, horizon=12, batch_size=64)  # a last test batch of another size

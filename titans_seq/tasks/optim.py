@@ -22,11 +22,31 @@ def check_lr_schedule(schedule: str) -> None:
         raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {schedule!r}")
 
 
+class _Cosine(torch.optim.lr_scheduler.LambdaLR):
+    """The rate annealed to zero along a cosine over ``length`` steps of the scheduler, and zero after.
+
+    The length lives in the lambda, which is not part of the saved state: a fit resumed from a checkpoint under
+    another bound follows the new cosine from the step it resumes at (a restored CosineAnnealingLR kept the old
+    length: its rate stayed at zero, or rose again)."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, length: int):
+        super().__init__(optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, length) / length)))
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        super().load_state_dict(state_dict)
+        # The restored optimizer holds the old schedule's rate for this step; set the new one's.
+        self._last_lr = [base * rate(self.last_epoch) for base, rate in zip(self.base_lrs, self.lr_lambdas,
+                                                                           strict=True)]
+        for group, lr in zip(self.optimizer.param_groups, self._last_lr, strict=True):
+            group["lr"] = lr
+
+
 def adamw_with_schedule(module: L.LightningModule, schedule: LRSchedule = "cosine") -> dict:
     """AdamW at ``hparams.learning_rate`` and ``hparams.weight_decay`` (on every parameter), the rate following
     ``schedule`` (one of ``LR_SCHEDULES``) per epoch. The cosine spans the trainer's ``max_epochs`` (10 without a
     trainer); a trainer given ``max_steps`` gets it per step, over ``max_steps`` or its epochs' steps, whichever
-    ends first; one bounded by neither a constant rate (a cosine past its end would rise again)."""
+    ends first; one bounded by neither a constant rate (a cosine past its end would rise again). A fit resumed
+    from a checkpoint follows the cosine of its own trainer's bound, from the epoch or step it resumes at."""
     optimizer = torch.optim.AdamW(module.parameters(), lr=module.hparams.learning_rate,
                                   weight_decay=module.hparams.weight_decay)
     if schedule == "halving":
@@ -35,9 +55,9 @@ def adamw_with_schedule(module: L.LightningModule, schedule: LRSchedule = "cosin
     trainer = module._trainer
     if trainer is None or ((trainer.max_epochs or 0) > 0 and trainer.max_steps < 0):
         epochs = trainer.max_epochs if trainer is not None else 10
-        return {"optimizer": optimizer, "lr_scheduler": torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs)}
+        return {"optimizer": optimizer, "lr_scheduler": _Cosine(optimizer, epochs)}
     steps = trainer.estimated_stepping_batches
     if math.isinf(steps):
         return {"optimizer": optimizer}
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, int(steps)))
-    return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+    return {"optimizer": optimizer, "lr_scheduler": {"scheduler": _Cosine(optimizer, max(1, int(steps))),
+                                                     "interval": "step"}}
