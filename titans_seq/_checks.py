@@ -53,6 +53,13 @@ def positive_number(name: str, value: object) -> float:
     return float(value)
 
 
+def nonnegative_number(name: str, value: object) -> float:
+    """``value`` as a float if it is a finite number >= 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
 def flag(name: str, value: object) -> bool:
     """``value`` if it is a bool (a string such as ``"false"`` would otherwise read as true)."""
     if not isinstance(value, bool):

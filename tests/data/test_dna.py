@@ -136,6 +136,9 @@ def test_bad_tables_and_labels(tmp_path):
             with pytest.raises(ValueError, match=message):
                 module(**{name: shares})
     # Before: refused at setup, after reading the data, with a message about classes or about (1, 0).
+    for name, value in (("batch_size", 0), ("num_workers", -1)):  # batch_size 0 failed later, in the DataLoader
+        with pytest.raises(ValueError, match=f"{name} must be "):
+            SequenceCSVDataModule(path="x.csv", **{name: value})
     for seed in (-1, 2**32, 1.0, True):
         with pytest.raises(ValueError, match=f"seed must be an integer in \\[0, 2\\*\\*32\\), .* got {seed}"):
             SequenceCSVDataModule(path="x.csv", seed=seed)

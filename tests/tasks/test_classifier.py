@@ -11,7 +11,7 @@ from torch import nn
 from titans_seq.data import DNATokenizer, SequenceCSVDataModule, reverse_complement
 from titans_seq.heads import DNAEmbedding
 from titans_seq.layers import TitansConfig
-from titans_seq.tasks import SequenceClassifier, SequenceNetwork
+from titans_seq.tasks import Forecaster, SequenceClassifier, SequenceNetwork
 
 SMALL = TitansConfig(variant="mag", dim=32, depth=1, heads=2, window=16, causal=False, persistent_tokens=2,
                      memory_chunk=8, memory_expansion=2.0, ff_mult=2.0)
@@ -287,8 +287,9 @@ def test_position_term_is_linear_in_each_positions_dinucleotide():
         unbuilt(ids)
     with pytest.raises(ValueError, match="position_linear_gain needs max_length >= 2"):
         SequenceNetwork(2, SMALL, position_linear_gain=8.0)
-    for bad in (dict(position_linear_gain=-1.0), dict(model="cnn", position_linear_gain=1.0)):
-        with pytest.raises(ValueError, match="position_linear_gain must be 0"):
+    for bad, message in ((dict(position_linear_gain=-1.0), "must be a finite number >= 0, got -1.0"),
+                         (dict(model="cnn", position_linear_gain=1.0), "must be 0 .* with model='titans'")):
+        with pytest.raises(ValueError, match=f"position_linear_gain {message}"):
             SequenceClassifier(classes=2, max_length=64, **bad)
 
 
@@ -313,10 +314,24 @@ def test_cnn_baseline_in_the_same_harness_and_bad_arguments(tmp_path):
         SequenceClassifier(model="rnn")
     with pytest.raises(ValueError, match="lr_schedule must be one of cosine, halving, got 'step'"):
         SequenceClassifier(lr_schedule="step")
-    for bad in (dict(kmer_linear_gain=1.0), dict(kmer=6, kmer_linear_gain=-1.0),
-                dict(model="cnn", kmer=6, kmer_linear_gain=1.0)):
-        with pytest.raises(ValueError, match="kmer_linear_gain must be 0"):
+    for bad, message in ((dict(kmer_linear_gain=1.0), "must be 0"),
+                         (dict(kmer=6, kmer_linear_gain=-1.0), "must be a finite number >= 0"),
+                         (dict(kmer=3, kmer_linear_gain="1"), "must be a finite number >= 0, got '1'"),  # was '<'
+                         (dict(model="cnn", kmer=6, kmer_linear_gain=1.0), "must be 0")):
+        with pytest.raises(ValueError, match=f"kmer_linear_gain {message}"):
             SequenceClassifier(classes=2, max_length=64, **bad)
+    # Refused when made, not inside AdamW at the first step (a string) or never (a negative rate).
+    for name, value, message in (("learning_rate", "1e-3", "a positive finite number"),
+                                 ("learning_rate", -1e-3, "a positive finite number"),
+                                 ("weight_decay", -0.1, "a finite number >= 0")):
+        for task in (SequenceClassifier, Forecaster):
+            with pytest.raises(ValueError, match=f"{name} must be {message}"):
+                task(**{name: value})
+    with pytest.raises(ValueError, match=r"ids must be an int64 or int32 tensor of token ids \(batch, length\), got "
+                                         r"\(64,\) torch.int64"):
+        model(torch.full((64,), 3))  # an IndexError deep in the network
+    with pytest.raises(ValueError, match=r"ids must be DNATokenizer's token ids, in \[0, 8\), got values from 3 to 9"):
+        model(torch.tensor([[3] * 63 + [9]]))
     for name, value in (("classes", 2.5), ("classes", "3"), ("max_length", 0), ("max_length", 2.5), ("patch", 0)):
         with pytest.raises(ValueError, match=f"{name} must be a positive integer"):
             SequenceClassifier(**{name: value})

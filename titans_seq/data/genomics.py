@@ -18,7 +18,7 @@ import torch
 from sklearn.model_selection import StratifiedKFold, train_test_split
 from torch.utils.data import Dataset
 
-from titans_seq._checks import is_positive_number
+from titans_seq._checks import is_positive_number, nonnegative_int, positive_int
 from titans_seq.data.dna import DNATokenizer, read_fasta_per_class, read_labelled_fasta, read_sequence_table
 from titans_seq.data.files import DataFile, cache_dir, load_manifest, locate
 from titans_seq.data.splits import SplitDataModule
@@ -125,6 +125,8 @@ class SequenceDataModule(SplitDataModule):
         if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**32:
             raise ValueError(f"seed must be an integer in [0, 2**32), as scikit-learn's splits take, got {seed!r}")
         seed = int(seed)  # numpy's integers too
+        positive_int("batch_size", batch_size)
+        nonnegative_int("num_workers", num_workers)
         self.cv_folds, self.cv_fold = cv_folds, cv_fold
         self.max_length, self.batch_size, self.rc_augment = max_length, batch_size, rc_augment
         self.seed, self.num_workers = seed, num_workers

@@ -13,14 +13,14 @@ from torch import Tensor, nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import AUROC, Accuracy, F1Score, MatthewsCorrCoef
 
-from titans_seq._checks import flag, is_int, positive_int
+from titans_seq._checks import flag, is_int, nonnegative_number, positive_int
 from titans_seq.baselines import GenomicBenchmarksCNN
 from titans_seq.data.dna import DNATokenizer
 from titans_seq.heads.dna import POOLINGS, DNAEmbedding, Pooling, kmer_codes, masked_pool
 from titans_seq.layers import EncoderFields, TitansConfig, TitansEncoder
 from titans_seq.tasks.metrics import MeanLoss
 from titans_seq.tasks.modes import evaluation_mode
-from titans_seq.tasks.optim import LRSchedule, adamw_with_schedule, check_lr_schedule
+from titans_seq.tasks.optim import LRSchedule, adamw_with_schedule, check_optimizer
 
 __all__ = ["DNA_ENCODER", "SequenceClassifier", "SequenceNetwork"]
 
@@ -217,7 +217,7 @@ class SequenceClassifier(L.LightningModule):
                  strand_aware: bool = False, position_linear_gain: float = 0.0, learning_rate: float = 1e-3,
                  weight_decay: float = 0.01, lr_schedule: LRSchedule = "cosine"):
         super().__init__()
-        check_lr_schedule(lr_schedule)
+        check_optimizer(learning_rate, weight_decay, lr_schedule)
         if model not in get_args(ClassifierModel):
             raise ValueError(f"model must be one of {', '.join(get_args(ClassifierModel))}, got {model!r}")
         if pooling not in POOLINGS:
@@ -231,10 +231,12 @@ class SequenceClassifier(L.LightningModule):
             classes = len(class_names)
         if class_names is not None and len(class_names) != classes:
             raise ValueError(f"class_names has {len(class_names)} names for {classes} classes")
-        if kmer_linear_gain < 0 or (kmer_linear_gain and (model != "titans" or not kmer)):
+        nonnegative_number("kmer_linear_gain", kmer_linear_gain)
+        nonnegative_number("position_linear_gain", position_linear_gain)
+        if kmer_linear_gain and (model != "titans" or not kmer):
             raise ValueError(f"kmer_linear_gain must be 0 (off) or positive with model='titans' and kmer > 0, "
                              f"got {kmer_linear_gain} (model={model!r}, kmer={kmer})")
-        if position_linear_gain < 0 or (position_linear_gain and model != "titans"):
+        if position_linear_gain and model != "titans":
             raise ValueError(f"position_linear_gain must be 0 (off) or positive with model='titans', "
                              f"got {position_linear_gain} (model={model!r})")
         if strand_aware and model != "titans":
@@ -306,9 +308,15 @@ class SequenceClassifier(L.LightningModule):
         return f"the network is built once {needs} is known: pass it, or train with a DataModule that gives it"
 
     def forward(self, ids: Tensor) -> Tensor:
-        """Class logits ``(B, classes)``."""
+        """Class logits ``(B, classes)`` of token ids ``(B, L)`` (:class:`~titans_seq.data.dna.DNATokenizer`'s)."""
         if self.network is None:
             raise ValueError(self._unbuilt())
+        if not isinstance(ids, Tensor) or ids.dim() != 2 or ids.dtype not in (torch.int64, torch.int32):
+            got = f"{tuple(ids.shape)} {ids.dtype}" if isinstance(ids, Tensor) else type(ids).__name__
+            raise ValueError(f"ids must be an int64 or int32 tensor of token ids (batch, length), got {got}")
+        if ids.numel() and not 0 <= int(ids.min()) <= int(ids.max()) < DNATokenizer.vocab_size:
+            raise ValueError(f"ids must be DNATokenizer's token ids, in [0, {DNATokenizer.vocab_size}), got values "
+                             f"from {int(ids.min())} to {int(ids.max())}")
         return self.network(ids)
 
     def probabilities(self, ids: Tensor) -> Tensor:

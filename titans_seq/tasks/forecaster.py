@@ -20,7 +20,7 @@ from titans_seq.heads import ChannelMixer, ForecastHead, LearnedCycle, PatchEmbe
 from titans_seq.layers import EncoderFields, TitansConfig, TitansEncoder
 from titans_seq.tasks.metrics import MeanLoss
 from titans_seq.tasks.modes import evaluation_mode
-from titans_seq.tasks.optim import LRSchedule, adamw_with_schedule, check_lr_schedule
+from titans_seq.tasks.optim import LRSchedule, adamw_with_schedule, check_optimizer
 
 __all__ = ["FORECAST_ENCODER", "Forecaster", "TitansForecastNetwork", "pinball_loss", "quantile_levels"]
 
@@ -203,7 +203,7 @@ class Forecaster(L.LightningModule):
             raise ValueError(f"model must be one of {', '.join(get_args(ForecastModel))}, got {model!r}")
         if loss not in LOSSES:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
-        check_lr_schedule(lr_schedule)
+        check_optimizer(learning_rate, weight_decay, lr_schedule)
         if channels is not None:
             positive_int("channels", channels)
         for name, value in (("lookback", lookback), ("horizon", horizon), ("patch_len", patch_len),

@@ -8,6 +8,8 @@ from typing import Literal, get_args
 import lightning as L
 import torch
 
+from titans_seq._checks import nonnegative_number, positive_number
+
 # "cosine": annealed to zero along a cosine over the epochs; "halving": the schedule of the LTSF-Linear and
 # Time-Series-Library reference code (their ``lradj="type1"``), which published DLinear and the baselines of its
 # era. That code sets the rate for epoch e + 1 after epoch e to ``lr * 0.5 ** (e - 1)`` (e from 1), so its first
@@ -20,6 +22,14 @@ def check_lr_schedule(schedule: str) -> None:
     """Raise a ValueError naming ``lr_schedule`` unless ``schedule`` is one of ``LR_SCHEDULES``."""
     if schedule not in LR_SCHEDULES:
         raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {schedule!r}")
+
+
+def check_optimizer(learning_rate: float, weight_decay: float, schedule: str) -> None:
+    """Raise a ValueError naming the argument unless ``learning_rate`` is a positive finite number,
+    ``weight_decay`` a finite number >= 0 and ``schedule`` one of ``LR_SCHEDULES``."""
+    positive_number("learning_rate", learning_rate)
+    nonnegative_number("weight_decay", weight_decay)
+    check_lr_schedule(schedule)
 
 
 class _Cosine(torch.optim.lr_scheduler.LambdaLR):
