@@ -314,9 +314,10 @@ class SequenceClassifier(L.LightningModule):
         if not isinstance(ids, Tensor) or ids.dim() != 2 or ids.dtype not in (torch.int64, torch.int32):
             got = f"{tuple(ids.shape)} {ids.dtype}" if isinstance(ids, Tensor) else type(ids).__name__
             raise ValueError(f"ids must be an int64 or int32 tensor of token ids (batch, length), got {got}")
-        if ids.numel() and not 0 <= int(ids.min()) <= int(ids.max()) < DNATokenizer.vocab_size:
+        low, high = (int(bound) for bound in torch.aminmax(ids)) if ids.numel() else (0, 0)
+        if not 0 <= low <= high < DNATokenizer.vocab_size:
             raise ValueError(f"ids must be DNATokenizer's token ids, in [0, {DNATokenizer.vocab_size}), got values "
-                             f"from {int(ids.min())} to {int(ids.max())}")
+                             f"from {low} to {high}")
         return self.network(ids)
 
     def probabilities(self, ids: Tensor) -> Tensor:
