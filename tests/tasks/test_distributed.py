@@ -36,7 +36,10 @@ def classification(tmp_path):
 
 
 @pytest.mark.parametrize("task", [forecasting, classification])
-def test_two_processes_evaluate_every_example_once(task, tmp_path):
+def test_two_processes_evaluate_every_example_once(task, tmp_path, monkeypatch):
+    # Unset, Lightning gives each forked process one thread. With more, the children hang: GNU OpenMP does not
+    # survive a fork after the parent (the one-process run) has run a parallel region.
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     metrics = []
     for devices in (1, 2):
         torch.manual_seed(0)
