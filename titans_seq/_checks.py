@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import math
 
+import torch
+
 
 def is_int(value: object) -> bool:
     """An int, not a bool."""
@@ -74,3 +76,10 @@ def hidden_width(name: str, expansion: object, width_name: str, width: int) -> i
     if hidden < 1:
         raise ValueError(f"{name} ({expansion!r}) times {width_name} ({width}) must give a hidden width of at least 1")
     return hidden
+
+
+def weights_dtype(name: str, x: torch.Tensor, weights: torch.dtype, owner: str) -> None:
+    """``x`` (called ``name``) has the dtype of ``owner``'s weights, or runs under autocast (which casts it)."""
+    if x.dtype != weights and not torch.is_autocast_enabled(x.device.type):
+        raise ValueError(f"{name} is {x.dtype} but the {owner}'s weights are {weights}: convert one to the other's "
+                         f"dtype, or run under torch.autocast")

@@ -227,6 +227,10 @@ def test_bad_yaml_and_inputs():
 def test_a_state_of_another_window_or_width_is_refused():
     """Before, a MAC state from a longer segment cut the next input wrongly and then looped forever."""
     x = torch.randn(2, 6, 32)
+    for variant in VARIANTS:  # the message used to name MAC's queries, or MAG's AttentionState
+        _, state = encoder(variant)(x)
+        with pytest.raises(ValueError, match="state is for batch size 2, but x has 3"):
+            encoder(variant)(torch.randn(3, 6, 32), state)
     _, mac_state = encoder("mac", window=8, memory_chunk=2)(x)
     with pytest.raises(ValueError, match="segment longer than this MAC's segment_len"):
         encoder("mac", window=4, memory_chunk=2)(torch.randn(2, 10, 32), mac_state)

@@ -178,6 +178,11 @@ def test_bad_forward_arguments():
         memory(torch.randn(2, 10, 31))
     with pytest.raises(ValueError, match="floating-point"):
         memory(torch.ones(2, 10, 32, dtype=torch.long))
+    # It used to read a float64 input in float32 without a word.
+    with pytest.raises(ValueError, match=r"x is torch\.float64 but the memory.s weights are torch\.float32"):
+        memory(torch.randn(2, 10, 32, dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"queries is torch\.float64"):
+        memory.read(torch.randn(2, 3, 32, dtype=torch.float64))
     _, state = memory(torch.randn(2, 10, 32))
     with pytest.raises(ValueError, match="batch size 2"):
         memory(torch.randn(3, 10, 32), state)
@@ -219,8 +224,8 @@ def test_empty_inputs_give_empty_outputs():
     assert memory.read(torch.randn(2, 0, 32)).shape == (2, 0, 32)
     assert memory.inspect(torch.randn(2, 0, 32))["lr"].shape == (4, 0)
     assert memory(torch.randn(0, 5, 32))[0].shape == (0, 5, 32)
-    assert memory(torch.randn(2, 0, 32, dtype=torch.float64))[0].dtype == memory(torch.randn(2, 1, 32,
-                                                                                          dtype=torch.float64))[0].dtype
+    wide = small().double()
+    assert wide(torch.randn(2, 0, 32, dtype=torch.float64))[0].dtype == torch.float64
 
 
 def test_inspect_shows_the_gates_and_keys_the_update_uses():

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from titans_seq._checks import weights_dtype
 from titans_seq.layers.blocks import BLOCKS
 from titans_seq.layers.config import TitansConfig
 from titans_seq.memory import detach_state
@@ -16,9 +17,10 @@ __all__ = ["EncoderState", "TitansEncoder"]
 
 @dataclass
 class EncoderState:
-    """One state per block, for feeding a causal encoder a long input in pieces."""
+    """One state per block, for feeding a causal encoder a long input in pieces of ``batch`` sequences."""
 
     blocks: list
+    batch: int
 
     def detach(self) -> EncoderState:
         """The same state cut from the autograd graph (truncated back-propagation through time)."""
@@ -53,14 +55,13 @@ class TitansEncoder(nn.Module):
             raise ValueError(f"x must be a tensor of shape (batch, length, {self.config.dim}), got {got}")
         if not x.is_floating_point():
             raise ValueError(f"x must be a floating-point tensor, got {x.dtype}")
-        weights = self.norm.weight.dtype
-        if x.dtype != weights and not torch.is_autocast_enabled(x.device.type):
-            raise ValueError(f"x is {x.dtype} but the encoder's weights are {weights}: convert one to the other's "
-                             f"dtype, or run under torch.autocast")
+        weights_dtype("x", x, self.norm.weight.dtype, "encoder")
         if state is not None and not self.config.causal:
             raise ValueError("a bidirectional encoder (causal=False) sees its whole input at once and takes no state")
         if state is not None and (not isinstance(state, EncoderState) or len(state.blocks) != len(self.blocks)):
             raise ValueError(f"state must be an EncoderState of {len(self.blocks)} blocks from this encoder")
+        if state is not None and state.batch != x.shape[0]:
+            raise ValueError(f"state is for batch size {state.batch}, but x has {x.shape[0]}")
         if present is not None and (not isinstance(present, Tensor) or present.dtype != torch.bool
                                     or present.shape != x.shape[:2]):
             got = (present.dtype, tuple(present.shape)) if isinstance(present, Tensor) else type(present).__name__
@@ -78,4 +79,4 @@ class TitansEncoder(nn.Module):
         for block, block_state in zip(self.blocks, states, strict=True):
             x, block_state = block(x, block_state, present)
             new_states.append(block_state)
-        return self.norm(x), (EncoderState(new_states) if self.config.causal else None)
+        return self.norm(x), (EncoderState(new_states, x.shape[0]) if self.config.causal else None)

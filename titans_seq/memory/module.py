@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from titans_seq._checks import flag, hidden_width, nonnegative_int, positive_int, positive_number
+from titans_seq._checks import flag, hidden_width, nonnegative_int, positive_int, positive_number, weights_dtype
 from titans_seq._tensors import appended
 from titans_seq.memory.conv import causal_depthwise_conv
 from titans_seq.memory.models import MemoryMLP
@@ -183,6 +183,7 @@ class NeuralMemory(nn.Module):
             raise ValueError(f"{name} must be a tensor of shape (batch, length, {width}), got {got}")
         if not x.is_floating_point():
             raise ValueError(f"{name} must be a floating-point tensor, got {x.dtype}")
+        weights_dtype(name, x, self.to_out.weight.dtype, "memory")
         if state is None:
             return
         if not isinstance(state, MemoryState):
