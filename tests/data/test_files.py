@@ -155,6 +155,11 @@ def test_genomic_benchmarks_archive_is_downloaded_checked_and_unpacked_into_the_
     (root / "mouse_v0.zip").write_bytes(archive)
     GenomicBenchmarksDataModule("dummy_mouse_enhancers_ensembl", **mirror).setup()
     assert (unpacked / "test" / "positive").is_dir()
+    shutil.rmtree(unpacked / "train" / "negative")  # so is a split lacking a class, which replaces it
+    (root / "mouse_v0.zip").write_bytes(archive)
+    repaired = GenomicBenchmarksDataModule("dummy_mouse_enhancers_ensembl", val_fraction=0.25, **mirror)
+    repaired.setup()
+    assert repaired.sizes == data.sizes and repaired.records["train"] == data.records["train"]
 
 
 def test_the_first_root_holding_a_split_wins_whatever_its_layout(tmp_path, empty_places):

@@ -234,12 +234,16 @@ class GenomicBenchmarksDataModule(SequenceDataModule):
         (a subfolder per class) or a table ``<root>/<name>/<split>.csv(.gz)``; ``None`` if nowhere."""
         for root in self._roots():
             folder = root / self.name / split
-            if folder.is_dir() and all((folder / c).is_dir() for c in self.info["classes"]):
+            if self._holds_every_class(folder):
                 return folder
             for suffix in (".csv.gz", ".csv"):
                 if (root / self.name / f"{split}{suffix}").is_file():
                     return root / self.name / f"{split}{suffix}"
         return None
+
+    def _holds_every_class(self, folder: Path) -> bool:
+        """``folder`` is a split as the package lays it out: a subfolder per class."""
+        return folder.is_dir() and all((folder / c).is_dir() for c in self.info["classes"])
 
     def _fetch_archive(self) -> None:
         """Download (or find) the dataset's archive, check its SHA-256 and unpack its split folders into the
@@ -260,15 +264,17 @@ class GenomicBenchmarksDataModule(SequenceDataModule):
         with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{self.name}.") as unpacked:
             shutil.unpack_archive(archive, unpacked, format="zip")
             folders = {split: Path(unpacked) / self.name / split for split in ("train", "test")}
-            if not all((folder / c).is_dir() for folder in folders.values() for c in self.info["classes"]):
+            if not all(self._holds_every_class(folder) for folder in folders.values()):
                 raise ValueError(f"{archive} does not hold {self.name}/{{train,test}}/<class>/ folders for the "
                                  f"classes {sorted(self.info['classes'])}")
             target.mkdir(exist_ok=True)
             for split, folder in folders.items():
+                if (target / split).is_dir() and not self._holds_every_class(target / split):
+                    os.replace(target / split, Path(unpacked) / f"incomplete-{split}")  # removed with the folder
                 try:
                     os.replace(folder, target / split)
                 except OSError:  # another process (a DDP rank) put the split there first
-                    if not (target / split).is_dir():
+                    if not self._holds_every_class(target / split):
                         raise
         if archive.parent == target.parent:  # unpacked, the cache's copy of the archive is not needed
             archive.unlink()
