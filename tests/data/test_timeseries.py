@@ -233,3 +233,13 @@ def test_bad_arguments():
     with pytest.raises(TypeError, match="data must be a DataFrame, a CSV file's path or an open file, got list"):
         read_series([[0.0, 1.0]])
     assert read_series(io.StringIO(frame(10).to_csv(index=False))).names == ["c0", "c1", "OT"]
+
+
+@pytest.mark.parametrize("name", ["steps.tsv", "steps.tab.gz"])
+def test_a_tsv_file_is_read_by_its_name(tmp_path, name):
+    """Read as a CSV, a TSV was one column holding the whole line."""
+    expected = frame(10)
+    expected.to_csv(tmp_path / name, sep="\t", index=False)
+    series = read_series(tmp_path / name)
+    assert series.names == ["c0", "c1", "OT"]
+    np.testing.assert_allclose(series.values, expected[["c0", "c1", "OT"]].to_numpy())

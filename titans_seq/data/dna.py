@@ -20,6 +20,7 @@ import pandas as pd
 import torch
 
 from titans_seq._tensors import reversed_within
+from titans_seq.data.files import table_separator
 
 __all__ = ["DNATokenizer", "read_fasta", "read_fasta_per_class", "read_labelled_fasta", "read_sequence_table",
            "reverse_complement"]
@@ -218,9 +219,8 @@ def read_sequence_table(path: str | os.PathLike, sequence_column: str = "sequenc
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no sequence table at {path}")
-    sep = "\t" if ".tsv" in path.suffixes or ".tab" in path.suffixes else ","
     try:  # every cell as written: no "NA" read as missing, no "01" read as 1
-        frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
+        frame = pd.read_csv(path, sep=table_separator(path), dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, *_UNREADABLE) as error:
         raise ValueError(f"{path}: not a readable table ({type(error).__name__}: {error})") from None
     missing = [c for c in (sequence_column, label_column) if c not in frame.columns]

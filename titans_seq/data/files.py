@@ -24,7 +24,7 @@ import yaml
 
 from titans_seq._io import replacing
 
-__all__ = ["DataFile", "cache_dir", "file_sha256", "load_manifest", "locate"]
+__all__ = ["DataFile", "cache_dir", "file_sha256", "load_manifest", "locate", "table_separator"]
 
 # An installed package carries the manifests as titans_seq/datasets (see pyproject.toml); a checkout has them in
 # its datasets/ folder.
@@ -71,6 +71,13 @@ def cache_dir() -> Path:
         return Path(os.environ["TITANS_SEQ_CACHE"])
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return base / "titans_seq"
+
+
+def table_separator(path: str | os.PathLike) -> str:
+    """The column separator of a table file by its name: a tab for ``.tsv`` and ``.tab`` (gzipped too), else a
+    comma."""
+    suffixes = Path(path).suffixes
+    return "\t" if ".tsv" in suffixes or ".tab" in suffixes else ","
 
 
 def file_sha256(path: str | os.PathLike) -> str:

@@ -21,7 +21,7 @@ import torch
 from sklearn.preprocessing import StandardScaler
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-from titans_seq.data.files import locate
+from titans_seq.data.files import locate, table_separator
 from titans_seq.data.splits import SplitDataModule
 from titans_seq.data.times import Step, forecast_clock, steps_since_start, time_step
 
@@ -93,7 +93,8 @@ def holds_iso_timestamps(values: pd.Index | pd.Series) -> bool:
 
 def read_series(data: pd.DataFrame | str | os.PathLike | IO, time_column: str | None = "date",
                 columns: list[str] | None = None, allow_duplicate_times: bool = False) -> Series:
-    """Read and check a table of time steps: a DataFrame, a CSV path (gzip too) or an open CSV file.
+    """Read and check a table of time steps: a DataFrame, a CSV path (a TSV by a ``.tsv`` or ``.tab`` name; gzip
+    too) or an open CSV file.
 
     Every problem is a ``ValueError`` that says where it is: a missing time or value column,
     timestamps that do not parse, are not increasing or repeat (unless ``allow_duplicate_times``), a
@@ -103,7 +104,10 @@ def read_series(data: pd.DataFrame | str | os.PathLike | IO, time_column: str | 
         raise TypeError(f"data must be a DataFrame, a CSV file's path or an open file, got {type(data).__name__}")
     if isinstance(columns, str):
         raise TypeError(f"columns must be a list of column names, got the string {columns!r}: use [{columns!r}]")
-    frame = data if isinstance(data, pd.DataFrame) else pd.read_csv(data)
+    if isinstance(data, pd.DataFrame):
+        frame = data
+    else:
+        frame = pd.read_csv(data, sep=table_separator(data) if isinstance(data, (str, os.PathLike)) else ",")
     if isinstance(frame.columns, pd.MultiIndex):  # as pivot and groupby give
         raise ValueError(f"the table's columns have {frame.columns.nlevels} levels, such as "
                          f"{frame.columns[0]!r}: flatten them to one name each first")
@@ -373,7 +377,8 @@ class CSVDataModule(TimeSeriesDataModule):
     """Any table of time steps: a CSV path or a DataFrame (with a time column or a DatetimeIndex).
 
     Args:
-        data: the CSV file's path (gzip too) or a DataFrame. time_column: its timestamp column (None: none).
+        data: the CSV file's path (gzip too; a TSV by a ``.tsv`` or ``.tab`` name) or a DataFrame.
+        time_column: its timestamp column (None: none).
         columns: value columns to use (default: all but the time column).
         train_fraction, test_fraction: the proportional split (validation is the rest).
     """
