@@ -354,6 +354,17 @@ def test_business_days_are_counted_as_such_by_the_clock_and_the_forecast():
     assert clocks[-1].tolist() == [[*business_days.get_indexer(data.index[-48:]), *range(405, 417)]]
 
 
+def test_a_zoned_series_given_in_another_zone_is_read_in_the_fitted_one():
+    """Business days in Berlin, given in UTC (local midnights 22:00 or 23:00 the day before): the same forecast,
+    dated in Berlin. pandas failed with 'cannot both be tz-aware with different timezones'."""
+    data = series(300).set_axis(pd.bdate_range("2024-01-01", periods=300, tz="Europe/Berlin"))
+    model = TitansForecaster(lookback=48, horizon=12, patch_len=8, stride=8, cycle=5, random_state=0,
+                             **{**TINY, "max_epochs": 1}).fit(data)
+    in_utc = data.tz_convert("UTC")
+    pd.testing.assert_frame_equal(model.predict(in_utc), model.predict())
+    assert model.score(in_utc.iloc[-100:]) == model.score(data.iloc[-100:])
+
+
 @pytest.mark.parametrize("deterministic, random_state", [(True, None), (False, 0)])
 def test_fit_leaves_torchs_deterministic_setting_as_it_was(deterministic, random_state):
     benchmark = torch.backends.cudnn.benchmark

@@ -247,7 +247,8 @@ class TitansForecaster(_LightningEstimator):
     rows, early-stopped on its last ``validation_fraction`` (the scaler sees only the training rows). Forecasts
     come back as a DataFrame indexed by the future timestamps, in original units: at the training series' step
     (``freq_``: its inferred frequency, or where gaps hide it the calendar step all timestamps but at most 1% lie
-    on, such as month starts or business days, else the median gap).
+    on, such as month starts, business days or the 15th of each month, else the median gap). A zoned series is
+    dated in the zone it was fitted in, whatever zone a later ``y`` is given in.
     ``dropout`` (the encoder's) and ``weight_decay`` (AdamW's) set the regularisation; ``channel_mixing``,
     ``linear_skip``, ``cycle``, ``head_patches`` and ``lr_schedule`` are the
     :class:`~titans_seq.tasks.Forecaster`'s options of those names.
@@ -338,7 +339,21 @@ class TitansForecaster(_LightningEstimator):
             elif named and series.names != list(self.feature_names_in_):
                 raise ValueError(f"y's columns {series.names} differ from those seen in fit "
                                  f"{list(self.feature_names_in_)}")
+            series = self._in_fitted_zone(series)
         return series, _row_positions(y) if series.times is None else None
+
+    def _in_fitted_zone(self, series: Series) -> Series:
+        """``series`` with its timestamps in the time zone of the fit's (forecasts are dated in it); refused where
+        one has a zone and the other none."""
+        if series.times is None or self.first_time_ is None:
+            return series
+        if (series.times.tz is None) != (self.first_time_.tz is None):
+            zoned = lambda t: "without a time zone" if t.tz is None else "with a time zone"  # noqa: E731
+            raise ValueError(f"y's timestamps are {zoned(series.times)}, but the forecaster was fitted on "
+                             f"timestamps {zoned(self.first_time_)}")
+        if series.times.tz is None:
+            return series
+        return dataclasses.replace(series, times=series.times.tz_convert(self.first_time_.tz))
 
     def fit(self, y, X=None):
         """Train on the series ``y``; ``X`` is ignored (present for scikit-learn's API). Returns ``self``."""
@@ -393,10 +408,6 @@ class TitansForecaster(_LightningEstimator):
     def _clock(self, series: Series, positions: np.ndarray | None) -> np.ndarray:
         """Where each of ``series``' rows lies on the training series' clock (see the class docstring)."""
         if series.times is not None and self.first_time_ is not None:
-            if (series.times.tz is None) != (self.first_time_.tz is None):
-                zoned = lambda t: "without a time zone" if t.tz is None else "with a time zone"  # noqa: E731
-                raise ValueError(f"y's timestamps are {zoned(series.times)}, but the forecaster was fitted on "
-                                 f"timestamps {zoned(self.first_time_)}")
             gap, fitted_gap = (median_step(t) if len(t) > 1 else None for t in (series.times, self.last_times_))
             # A quarter's slack for calendar steps of uneven lengths (February against a 31-day month).
             if gap is not None and fitted_gap is not None and gap < 0.75 * fitted_gap:

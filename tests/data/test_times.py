@@ -18,6 +18,14 @@ BUSINESS_DAYS_WITH_HOLIDAYS = pd.bdate_range("2024-01-01", periods=200).delete([
     (pd.date_range("2024-01-01", periods=50, freq="10min").delete(20), pd.Timedelta("10min")),
     (pd.date_range("2024-01-15", periods=40, freq="SMS").delete(9), pd.offsets.SemiMonthBegin()),
     (pd.date_range("2024-01-15", periods=40, freq="SME").delete(9), pd.offsets.SemiMonthEnd()),
+    # Other anchors than January's and December's, and months on one day of their own (pandas infers none there):
+    # these were taken as 92, 365 or 31 days.
+    (pd.date_range("2000-02-01", periods=40, freq="QS-FEB").delete(10), pd.offsets.QuarterBegin(startingMonth=2)),
+    (pd.date_range("2000-02-29", periods=40, freq="QE-FEB").delete(10), pd.offsets.QuarterEnd(startingMonth=2)),
+    (pd.date_range("2000-07-01", periods=20, freq="YS-JUL").delete(5), pd.offsets.YearBegin(month=7)),
+    (pd.date_range("2000-06-30", periods=20, freq="YE-JUN").delete(5), pd.offsets.YearEnd(month=6)),
+    (pd.DatetimeIndex([pd.Timestamp(2000 + i // 12, i % 12 + 1, 15) for i in range(120)]), pd.DateOffset(months=1)),
+    (pd.date_range("2000-01-10", periods=40, freq="QS").shift(9, "D").delete(5), pd.DateOffset(months=3)),
 ])
 def test_the_step_is_found_across_gaps(times, step):
     assert time_step(times) == step
@@ -97,3 +105,23 @@ def test_a_forecast_is_placed_by_its_timestamps_on_a_time_clock():
     assert forecast_clock(np.array([4, 5]), 2).tolist() == [[4, 5, 6, 7]]
     with pytest.raises(ValueError, match="needs the clock's start"):
         forecast_clock(clock, 2, days)
+
+
+def test_months_on_their_15th_keep_their_day_and_count_months():
+    """A 31-day step drifted: forecasts on 2010-03-18, two months on one step of the clock."""
+    months = pd.DatetimeIndex([pd.Timestamp(2000 + i // 12, i % 12 + 1, 15) for i in range(120)])
+    assert list(future_index(months, 3).day) == [15, 15, 15]
+    assert list(future_index(months, 3).month) == [1, 2, 3]
+    assert steps_since_start(months).tolist() == list(range(120))
+
+
+def test_zoned_calendar_steps_stay_on_the_local_calendar():
+    """Santiago skips the midnight of 2024-09-08, where the forecast failed; its next day starts at 01:00. A zoned
+    business-day series read from another zone keeps its clock."""
+    days = pd.date_range("2024-05-01", periods=129, freq="D", tz="America/Santiago")
+    ahead = future_index(days, 4)
+    assert list(ahead.day) == [7, 8, 9, 10] and list(ahead.hour) == [0, 1, 0, 0]
+    business = pd.bdate_range("2024-01-01", periods=200, tz="Europe/Berlin")
+    assert list(future_index(business, 2).strftime("%a %H:%M")) == ["Mon 00:00", "Tue 00:00"]
+    elsewhere = business.tz_convert("America/New_York")  # local midnights are the evening before there
+    assert steps_since_start(elsewhere[-5:], business[0], pd.offsets.BusinessDay()).tolist() == list(range(195, 200))

@@ -168,7 +168,7 @@ def test_dataframe_with_datetime_index_and_samples(samples):
         (lambda t: t.assign(c1=t.c1.where(t.index != 11, np.nan)), "column 'c1' holds nan at row 11"),
         (lambda t: t.assign(OT=t.OT.where(t.index != 3, np.inf)), "column 'OT' holds inf at row 3"),
         (lambda t: t.iloc[:30], "fewer than lookback \\+ horizon = 36"),
-        (lambda t: t.assign(date=np.arange(len(t))), "time column 'date' holds numbers"),
+        (lambda t: t.assign(date=np.arange(len(t))), "time column 'date' holds numbers.* drop the column"),
         (lambda t: t.assign(c0=t.c0 + 1j), "column 'c0' holds complex128 values, not real numbers"),
         (lambda t: t.assign(date=[d.isoformat() + ("Z" if i % 2 == 0 else "") for i, d in enumerate(t.date)]),
          "mixes timestamps with and without a time zone: row 1 .* has none"),
@@ -243,3 +243,29 @@ def test_a_tsv_file_is_read_by_its_name(tmp_path, name):
     series = read_series(tmp_path / name)
     assert series.names == ["c0", "c1", "OT"]
     np.testing.assert_allclose(series.values, expected[["c0", "c1", "OT"]].to_numpy())
+
+
+def test_zoned_text_timestamps_keep_their_local_calendar_where_they_share_a_time_of_day():
+    """Berlin's business days written to a CSV read back in UTC as 22:00 or 23:00 the day before: the forecaster
+    then stepped one day at a time, onto Saturdays. Hourly data, whose local hours repeat, stays in UTC."""
+    days = pd.bdate_range("2024-01-01", periods=200, tz="Europe/Berlin")
+    text = io.StringIO(pd.DataFrame({"v": np.arange(200.0)}, index=days).to_csv(index_label="date"))
+    series = read_series(text)
+    assert series.times.equals(pd.DatetimeIndex(days.tz_localize(None), name="date"))
+    hours = pd.date_range("2024-10-26", periods=60, freq="h", tz="Europe/Berlin")  # 2024-10-27 repeats 02:00
+    text = io.StringIO(pd.DataFrame({"v": np.arange(60.0)}, index=hours).to_csv(index_label="date"))
+    assert read_series(text).times.equals(pd.DatetimeIndex(hours.tz_convert("UTC"), name="date"))
+
+
+def test_a_time_format_reads_day_first_dates():
+    """Without it, 01/02/2015 is the 2nd of January: monthly data came out as twelve days a year."""
+    months = pd.date_range("2015-01-01", periods=36, freq="MS")
+    table = pd.DataFrame({"date": months.strftime("%d/%m/%Y"), "v": np.arange(36.0)})
+    assert read_series(table, time_format="%d/%m/%Y").times.equals(pd.DatetimeIndex(months, name="date"))
+    data = CSVDataModule(table, lookback=8, horizon=2, time_format="%d/%m/%Y")
+    data.setup()
+    assert data.step == pd.offsets.MonthBegin()
+    with pytest.raises(ValueError, match=r"time column 'date': row 0 \('01/01/2015'\) is not a timestamp"):
+        read_series(table, time_format="%Y-%m-%d")
+    with pytest.raises(TypeError, match="time_format must be a string of strftime codes or None, got int"):
+        CSVDataModule(table, time_format=1)

@@ -10,21 +10,24 @@ import numpy as np
 import pandas as pd
 import torch
 
-__all__ = ["forecast_clock", "future_index", "median_step", "steps_since_start", "time_step"]
+__all__ = ["forecast_clock", "future_index", "median_step", "one_time_of_day", "steps_since_start", "time_step"]
 
 Step = pd.Timedelta | pd.DateOffset
 
-# Calendar steps tried where no frequency can be inferred (a missing month, a holiday): the range of a series'
-# median gap in days for which each applies, and the offsets its timestamps must lie on, all but a share of at most
-# _OFF_GRID_SHARE (a rare Saturday session of a business-day series), each of which the clock counts as the step
-# before it.
+# Calendar steps tried where no frequency can be inferred (a missing month, a holiday; pandas infers none for a
+# month on its 15th): the range of a series' median gap in days for which each applies, the offsets its timestamps
+# must lie on, all but a share of at most _OFF_GRID_SHARE (a rare Saturday session of a business-day series), each of
+# which the clock counts as the step before it, and the step of as many months where they share a day of the month
+# instead (one that every month has).
 _CALENDAR_STEPS = (
     (28, 31, (pd.offsets.MonthBegin(), pd.offsets.MonthEnd(), pd.offsets.BusinessMonthBegin(),
-              pd.offsets.BusinessMonthEnd())),
-    (13, 17, (pd.offsets.SemiMonthBegin(), pd.offsets.SemiMonthEnd())),
-    (89, 92, (pd.offsets.QuarterBegin(startingMonth=1), pd.offsets.QuarterEnd(startingMonth=3))),
-    (365, 366, (pd.offsets.YearBegin(), pd.offsets.YearEnd())),
-    (1, 1, (pd.offsets.BusinessDay(),)),
+              pd.offsets.BusinessMonthEnd()), 1),
+    (13, 17, (pd.offsets.SemiMonthBegin(), pd.offsets.SemiMonthEnd()), None),
+    (89, 92, tuple(offset(startingMonth=month) for offset in (pd.offsets.QuarterBegin, pd.offsets.QuarterEnd)
+                   for month in (1, 2, 3)), 3),
+    (365, 366, tuple(offset(month=month) for offset in (pd.offsets.YearBegin, pd.offsets.YearEnd)
+                     for month in range(1, 13)), 12),
+    (1, 1, (pd.offsets.BusinessDay(),), None),
 )
 _OFF_GRID_SHARE = 0.01
 # Calendar steps shorter than a day, whose clock must not drop the time of day.
@@ -36,7 +39,7 @@ def median_step(times: pd.DatetimeIndex) -> pd.Timedelta:
     return (times[1:] - times[:-1]).median()
 
 
-def _one_time_of_day(times: pd.DatetimeIndex) -> bool:
+def one_time_of_day(times: pd.DatetimeIndex) -> bool:
     """Whether every timestamp shows the same time of day on the wall clock (of its time zone, if any)."""
     wall = times if times.tz is None else times.tz_localize(None)
     return (wall - wall.normalize()).nunique() == 1
@@ -44,9 +47,9 @@ def _one_time_of_day(times: pd.DatetimeIndex) -> bool:
 
 def time_step(times: pd.DatetimeIndex) -> Step:
     """The series' step: its inferred frequency (an offset); where a gap hides it, the calendar step (months,
-    half months, quarters, years, business days) on which all timestamps lie but at most 1%; else the median gap, as
-    calendar days where it is whole days at one time of day (so that a daylight-saving change keeps midnight
-    at midnight), else as a fixed length."""
+    half months, quarters, years of any anchor, business days) on which all timestamps lie but at most 1%, or as many
+    months where they share a day of the month (the 15th); else the median gap, as calendar days where it is whole
+    days at one time of day (so that a daylight-saving change keeps midnight at midnight), else as a fixed length."""
     if len(times) < 2:
         raise ValueError(f"a series' step needs at least two timestamps, got {len(times)}")
     with warnings.catch_warnings():  # pandas 3.1 warns that infer_freq will return an offset; both work here
@@ -56,14 +59,17 @@ def time_step(times: pd.DatetimeIndex) -> Step:
         return pd.tseries.frequencies.to_offset(freq)
     median = median_step(times)
     off_grid_allowed = int(_OFF_GRID_SHARE * len(times))
-    for shortest, longest, offsets in _CALENDAR_STEPS:
+    for shortest, longest, offsets, months in _CALENDAR_STEPS:
         if pd.Timedelta(days=shortest) <= median <= pd.Timedelta(days=longest):
             for offset in offsets:
                 off_grid = (t for t in times if not offset.is_on_offset(t))
                 if next(itertools.islice(off_grid, off_grid_allowed, None), None) is None:
                     return offset
+            days = pd.Series(times.day)
+            if months and days.mode()[0] <= 28 and (days != days.mode()[0]).sum() <= off_grid_allowed:
+                return pd.DateOffset(months=months)
     whole_days, rest = divmod(median, pd.Timedelta(days=1))
-    if whole_days >= 1 and rest == pd.Timedelta(0) and _one_time_of_day(times):
+    if whole_days >= 1 and rest == pd.Timedelta(0) and one_time_of_day(times):
         return pd.offsets.Day(whole_days)
     return median
 
@@ -89,7 +95,18 @@ def future_index(times: pd.DatetimeIndex | None, horizon: int, step: Step | None
     if times is None:
         return pd.RangeIndex(first_position, first_position + horizon)
     step = time_step(times) if step is None else step
-    return pd.date_range(times[-1] + step, periods=horizon, freq=step)
+    if times.tz is None or _elapsed(step):
+        return pd.date_range(times[-1] + step, periods=horizon, freq=step)
+    # Calendar steps on the wall clock, then in the zone: a midnight that a daylight-saving change skips (Santiago's)
+    # is the hour after it, one it repeats the first.
+    wall = pd.date_range(times[-1].tz_localize(None) + step, periods=horizon, freq=step)
+    return wall.tz_localize(times.tz, nonexistent="shift_forward", ambiguous=np.ones(horizon, dtype=bool))
+
+
+def _elapsed(step: Step) -> bool:
+    """Whether ``step`` is a length of elapsed time (hours, minutes), not a calendar one (days, months)."""
+    return isinstance(step, pd.Timedelta) or (isinstance(step, pd.offsets.Tick)
+                                              and not isinstance(step, pd.offsets.Day))
 
 
 def steps_since_start(times: pd.DatetimeIndex, start: pd.Timestamp | None = None,
@@ -98,13 +115,17 @@ def steps_since_start(times: pd.DatetimeIndex, start: pd.Timestamp | None = None
     the phase a cycle needs, which a row index loses at a gap or a repeated timestamp. A fixed-length step is
     rounded to the nearest; a calendar one (a month, a business day) counts the steps between the dates, so the
     time of day (month ends stamped 23:00, say) does not matter and a date between steps counts as the one before.
-    Business hours count the steps between the timestamps themselves.
+    Business hours count the steps between the timestamps themselves. Zoned timestamps count calendar steps on
+    the wall clock of ``start``'s zone, and elapsed time otherwise: hourly data's local hours move by one on the
+    cycle at a daylight-saving change.
     """
     start = times[0] if start is None else start
     step = time_step(times) if step is None else step
     length = _fixed_length(step)
     if length is not None:
         return np.round(((times - start) / length).to_numpy()).astype(np.int64)
+    if times.tz is not None and start.tz is not None:  # on the wall clock of the start's zone
+        times, start = times.tz_convert(start.tz).tz_localize(None), start.tz_localize(None)
     dates = times
     if not isinstance(step, _INTRADAY_STEPS):
         dates, start = times.normalize(), start.normalize()

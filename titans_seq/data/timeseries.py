@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from titans_seq.data.files import locate, table_separator
 from titans_seq.data.splits import SplitDataModule
-from titans_seq.data.times import Step, forecast_clock, steps_since_start, time_step
+from titans_seq.data.times import Step, forecast_clock, one_time_of_day, steps_since_start, time_step
 
 __all__ = ["CSVDataModule", "ETTDataModule", "Series", "TimeSeriesDataModule", "WeatherDataModule",
            "WindowDataset", "read_series"]
@@ -44,18 +44,21 @@ class Series:
 # row; ISO 8601 in any of its forms (dates beside date-times); in UTC (offsets or time zones that differ between
 # rows, daylight saving among them); both.
 _TIME_PARSES = ({}, {"format": "ISO8601"}, {"utc": True}, {"format": "ISO8601", "utc": True})
+_UTC_OFFSET = r"(?:Z|[+-]\d\d:?\d\d)\s*$"
 
 
-def _timestamps(column: pd.Series, name: str) -> pd.Series:
+def _timestamps(column: pd.Series, name: str, time_format: str | None = None) -> pd.Series:
     """A time column parsed as timestamps (``NaT`` where one does not parse; of the ways tried, the one that parses
-    the most). Numbers are refused rather than read as nanoseconds since 1970; periods stand for their start."""
+    the most), in ``time_format`` if given. Numbers are refused rather than read as nanoseconds since 1970; periods
+    stand for their start."""
     if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
-        raise ValueError(f"time column {name!r} holds numbers, not timestamps: convert them to dates, or pass "
-                         "time_column=None to number the rows instead")
+        raise ValueError(f"time column {name!r} holds numbers, not timestamps: convert them to dates, or, to number "
+                         f"the rows instead, drop the column (or make it the index) and pass time_column=None")
     if isinstance(column.dtype, pd.PeriodDtype):
         return column.dt.to_timestamp()
     best = None
-    for options in _TIME_PARSES:
+    parses = _TIME_PARSES if time_format is None else ({"format": time_format}, {"format": time_format, "utc": True})
+    for options in parses:
         try:
             times = pd.to_datetime(column, errors="coerce", **options)
         except ValueError:  # offsets that differ between rows, without utc
@@ -63,17 +66,33 @@ def _timestamps(column: pd.Series, name: str) -> pd.Series:
         if not times.isna().any():
             if options.get("utc"):
                 _check_all_zoned(column, name)
+                wall = _on_one_time_of_day(column)
+                return times if wall is None else wall
             return times
         if best is None or times.isna().sum() < best.isna().sum():
             best = times
     return best
 
 
+def _on_one_time_of_day(column: pd.Series) -> pd.Series | None:
+    """The wall-clock times of text timestamps whose UTC offsets differ (daylight saving), where all show one time
+    of day: the days, business days or months of a zoned series written to a CSV, whose calendar their UTC instants
+    would lose (a Berlin midnight is 22:00 or 23:00 UTC the day before). Else ``None``: the UTC instants stand."""
+    if not pd.api.types.is_string_dtype(column):
+        return None
+    with warnings.catch_warnings():  # pandas warns where a cell does not parse
+        warnings.simplefilter("ignore")
+        wall = pd.to_datetime(column.str.replace(_UTC_OFFSET, "", regex=True), format="ISO8601", errors="coerce")
+    if wall.isna().any() or not one_time_of_day(pd.DatetimeIndex(wall)):
+        return None
+    return wall
+
+
 def _check_all_zoned(column: pd.Series, name: str) -> None:
     """Raise a ValueError where some of the time column's cells carry a time zone or UTC offset and others do not:
     read in UTC, the naive ones would silently be taken as UTC."""
     aware = (column.map(lambda v: isinstance(v, datetime.datetime) and v.tzinfo is not None).astype(bool)
-             | column.astype(str).str.contains(r"(?:Z|[+-]\d\d:?\d\d)\s*$")).to_numpy(dtype=bool)
+             | column.astype(str).str.contains(_UTC_OFFSET)).to_numpy(dtype=bool)
     if not aware.all():
         row = int(np.flatnonzero(~aware)[0])
         raise ValueError(f"time column {name!r} mixes timestamps with and without a time zone: row {row} "
@@ -92,9 +111,15 @@ def holds_iso_timestamps(values: pd.Index | pd.Series) -> bool:
 
 
 def read_series(data: pd.DataFrame | str | os.PathLike | IO, time_column: str | None = "date",
-                columns: list[str] | None = None, allow_duplicate_times: bool = False) -> Series:
+                columns: list[str] | None = None, allow_duplicate_times: bool = False,
+                time_format: str | None = None) -> Series:
     """Read and check a table of time steps: a DataFrame, a CSV path (a TSV by a ``.tsv`` or ``.tab`` name; gzip
     too) or an open CSV file.
+
+    Text timestamps are read in ``time_format`` (``strftime`` codes, e.g. ``"%d/%m/%Y"`` for day-first dates) or,
+    by default, in the format pandas guesses from the first row (month first where that is ambiguous), else as
+    ISO 8601. Offsets that differ between rows (daylight saving) are read in UTC; where every row shows the same
+    time of day (daily or coarser data), on the local calendar they give, without the zone.
 
     Every problem is a ``ValueError`` that says where it is: a missing time or value column,
     timestamps that do not parse, are not increasing or repeat (unless ``allow_duplicate_times``), a
@@ -122,7 +147,7 @@ def read_series(data: pd.DataFrame | str | os.PathLike | IO, time_column: str | 
     if time_column is not None:
         if time_column not in frame.columns:
             raise ValueError(f"time column {time_column!r} not found; the columns are {list(frame.columns)}")
-        times = _timestamps(frame[time_column], time_column)
+        times = _timestamps(frame[time_column], time_column, time_format)
         if times.isna().any():
             row = int(np.flatnonzero(times.isna().to_numpy())[0])
             raise ValueError(f"time column {time_column!r}: row {row} ({frame[time_column].iloc[row]!r}) "
@@ -378,7 +403,8 @@ class CSVDataModule(TimeSeriesDataModule):
 
     Args:
         data: the CSV file's path (gzip too; a TSV by a ``.tsv`` or ``.tab`` name) or a DataFrame.
-        time_column: its timestamp column (None: none).
+        time_column: its timestamp column (None: none). time_format: how its text is written, in ``strftime``
+            codes (``"%d/%m/%Y"``; default: as :func:`read_series` guesses).
         columns: value columns to use (default: all but the time column).
         train_fraction, test_fraction: the proportional split (validation is the rest).
     """
@@ -386,20 +412,22 @@ class CSVDataModule(TimeSeriesDataModule):
     # ``data`` is typed Any: with a DataFrame in a type union, jsonargparse (the CLI) reads a path's file
     # contents in place of the path.
     def __init__(self, data: Any, time_column: str | None = "date", columns: list[str] | None = None,
-                 train_fraction: float = 0.7, test_fraction: float = 0.2, **kwargs):
+                 train_fraction: float = 0.7, test_fraction: float = 0.2, time_format: str | None = None, **kwargs):
         if not (0 < train_fraction < 1 and 0 < test_fraction < 1 and train_fraction + test_fraction < 1):
             raise ValueError(f"train_fraction and test_fraction must be in (0, 1) with a sum below 1, got "
                              f"{train_fraction} and {test_fraction}")
         if not isinstance(data, (pd.DataFrame, str, os.PathLike)):  # read at every setup: not an open file
             raise TypeError(f"data must be a DataFrame or the path of a CSV file, got {type(data).__name__}")
         super().__init__(**kwargs)
-        self.data, self.time_column, self.columns = data, time_column, columns
+        if time_format is not None and not isinstance(time_format, str):
+            raise TypeError(f"time_format must be a string of strftime codes or None, got {type(time_format).__name__}")
+        self.data, self.time_column, self.columns, self.time_format = data, time_column, columns, time_format
         self.fractions = (train_fraction, test_fraction)
 
     def load(self) -> Series:
         if not isinstance(self.data, pd.DataFrame) and not os.path.isfile(self.data):
             raise FileNotFoundError(f"no CSV file at {self.data}")
-        return read_series(self.data, self.time_column, self.columns)
+        return read_series(self.data, self.time_column, self.columns, time_format=self.time_format)
 
     def borders(self, rows: int) -> dict[str, tuple[int, int]]:
         return proportional_borders(rows, *self.fractions)
