@@ -1,5 +1,6 @@
 """The scikit-learn estimators: the API scikit-learn users rely on, persistence, determinism, bad input."""
 
+import os
 import pickle
 import subprocess
 import sys
@@ -10,14 +11,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from Bio.Seq import Seq
+from Bio.Seq import MutableSeq, Seq
 from Bio.SeqRecord import SeqRecord
 from sklearn.base import clone
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import DataConversionWarning, NotFittedError
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+from titans_seq.data.genomics import stratified_split
 from titans_seq.estimators import TitansForecaster, TitansSequenceClassifier, load
 
 TINY = dict(dim=16, depth=1, heads=2, max_epochs=2, patience=1)
@@ -125,6 +127,34 @@ def test_same_random_state_same_predictions_and_silence(capsys):
     assert captured.out == "" and captured.err == ""  # verbose=False: no progress bars, no log lines
 
 
+def test_a_seeded_fit_leaves_the_users_random_draws_alone(monkeypatch):
+    """seed_everything restarted numpy's, Python's and torch's global generators: a bootstrap loop drew the same
+    resample after every fit."""
+    import random
+
+    X, y = motif_data(40)
+    monkeypatch.delenv("PL_GLOBAL_SEED", raising=False)  # other tests' seed_everything may have set it
+    np.random.seed(42)
+    random.seed(42)
+    torch.manual_seed(42)
+    expected = (np.random.rand(), random.random(), torch.rand(1).item())
+    np.random.seed(42)
+    random.seed(42)
+    torch.manual_seed(42)
+    TitansSequenceClassifier(variant="mag", random_state=0, patch=1, **{**TINY, "max_epochs": 1}).fit(X, y)
+    assert (np.random.rand(), random.random(), torch.rand(1).item()) == expected
+    assert "PL_GLOBAL_SEED" not in os.environ
+    with pytest.raises(ValueError, match=r"random_state must be in \[0, 4294967295\], got 4294967296"):
+        TitansSequenceClassifier(random_state=2**32).fit(X, y)
+
+
+def test_a_diverged_fit_is_an_error_not_a_model_of_nan():
+    X, y = motif_data(40)
+    with pytest.raises(ValueError, match=r"training diverged: val_loss was never finite .* lower learning_rate"):
+        TitansSequenceClassifier(variant="mag", patch=1, learning_rate=1e6, random_state=0,
+                                 **{**TINY, "max_epochs": 1}).fit(X, y)
+
+
 def test_grid_search_and_cross_validation_run():
     X, y = motif_data(60)
     search = GridSearchCV(TitansSequenceClassifier(variant="mag", patch=1, random_state=0, **{**TINY, "max_epochs": 1}),
@@ -190,6 +220,14 @@ def test_position_linear_term_learns_where_a_motif_sits():
         model.set_params(position_linear_gain=0.0).predict([X[1] + "A"])
     with pytest.raises(ValueError, match=r"at most max_length=30 bases; sequence '0' has 40"):  # fit crops none either
         clone(model).set_params(position_linear_gain=1e5, max_length=30).fit(X[:40], labels[:40])
+    # By default the longest of all sequences, validation's too: one longer there was cropped in fit, and
+    # predict refused the training sequences.
+    names = [str(i) for i in range(40)]
+    validated = stratified_split((names, X[:40], list(labels[:40])), (0.9, 0.1), 0)["val"][0]
+    longer = [*X[:40]]
+    longer[int(validated[0])] += "ACGTACGTAC"
+    fitted = clone(model).set_params(position_linear_gain=1e5, max_length=None, max_epochs=1).fit(longer, labels[:40])
+    assert fitted.max_length_ == 50 and fitted.predict(longer).shape == (40,)
 
 
 def test_regularisation_and_options_reach_the_trained_models():
@@ -527,6 +565,14 @@ def test_bad_sequences_get_clear_errors(classifier):
     np.testing.assert_array_equal(classifier.predict([Seq("ACGTACGT")]), classifier.predict(["ACGTACGT"]))
     with pytest.raises(ValueError, match=r"character 'x' at position 0"):
         classifier.predict(["xCGT"])
+    frame = pd.DataFrame({"seq": ["ACGTACGT"] * 3})  # iterated by column name: one prediction for "seq"
+    with pytest.raises(ValueError, match=r"X is a DataFrame; give its column of sequences, X\['seq'\]"):
+        classifier.predict(frame)
+    np.testing.assert_array_equal(classifier.predict([MutableSeq("ACGTACGT")]), classifier.predict(["ACGTACGT"]))
+    X, y = motif_data(40)
+    with pytest.warns(DataConversionWarning):  # a column of labels, as scikit-learn's classifiers take it
+        TitansSequenceClassifier(variant="mag", patch=1, random_state=0, **{**TINY, "max_epochs": 1}).fit(
+            X, y.reshape(-1, 1))
 
 
 _DNA_INPUT = "X must be DNA strings, SeqRecords or a FASTA path; the check passes numeric arrays"

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import io
 import logging
 import math
 import os
 import platform
+import random
 import warnings
 from pathlib import Path
 from types import SimpleNamespace
@@ -25,7 +27,7 @@ import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, column_or_1d
 from torch.utils.data import DataLoader, TensorDataset
 
 from titans_seq import __version__
@@ -105,6 +107,44 @@ def _versions() -> dict:
             "python": platform.python_version()}
 
 
+@contextlib.contextmanager
+def _seeded(random_state: int | None):
+    """Seeded by ``random_state`` where one is given, with the process's random generators (Python's, numpy's,
+    torch's) and Lightning's seed variables put back afterwards: a fit does not restart the user's own draws, as a
+    scikit-learn estimator never touches the global ones."""
+    if random_state is None:
+        yield
+        return
+    _check("random_state", random_state, int, 0, 2**32 - 1)
+    states = (random.getstate(), np.random.get_state(), torch.get_rng_state(),
+              torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None)
+    variables = {name: os.environ.get(name) for name in ("PL_GLOBAL_SEED", "PL_SEED_WORKERS")}
+    L.seed_everything(_native(random_state), workers=True, verbose=False)
+    try:
+        yield
+    finally:
+        random.setstate(states[0])
+        np.random.set_state(states[1])
+        torch.set_rng_state(states[2])
+        if states[3] is not None:
+            torch.cuda.set_rng_state_all(states[3])
+        for name, value in variables.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _checked_and_seeded(fit):
+    """``fit`` after the parameters' checks, under :func:`_seeded`."""
+    @functools.wraps(fit)
+    def wrapped(self, *args, **kwargs):
+        self._validate_params()
+        with _seeded(self.random_state):
+            return fit(self, *args, **kwargs)
+    return wrapped
+
+
 class _LightningEstimator(BaseEstimator):
     """What both estimators share: validation, the trainer, device choice, seeding, saving, loading, pickling."""
 
@@ -148,14 +188,12 @@ class _LightningEstimator(BaseEstimator):
                                          bool(p.verbose), weights_only=True,
                                          deterministic=p.random_state is not None) as (trainer, best):
                 trainer.fit(model, datamodule=datamodule)
-                if best.best_model_path:
-                    model.load_state_dict(torch.load(best.best_model_path, weights_only=True)["state_dict"])
+                score = best.best_model_score
+                if score is None or not torch.isfinite(score):
+                    raise ValueError(f"training diverged: {monitor} was never finite ({score}); lower "
+                                     f"learning_rate (now {p.learning_rate})")
+                model.load_state_dict(torch.load(best.best_model_path, weights_only=True)["state_dict"])
         model.eval()
-
-    def _seed(self) -> None:
-        if self.random_state is not None:
-            _check("random_state", self.random_state, int, 0)
-            L.seed_everything(_native(self.random_state), workers=True, verbose=False)
 
     # Saving, loading and pickling share one representation: plain values, tensors and arrays.
     def _state(self) -> dict:
@@ -355,10 +393,9 @@ class TitansForecaster(_LightningEstimator):
             return series
         return dataclasses.replace(series, times=series.times.tz_convert(self.first_time_.tz))
 
+    @_checked_and_seeded
     def fit(self, y, X=None):
         """Train on the series ``y``; ``X`` is ignored (present for scikit-learn's API). Returns ``self``."""
-        self._validate_params()
-        self._seed()
         p = self._native_params()
         series, positions = self._series(y, fitted=False)
         rows, needed = len(series.values), p.lookback + p.horizon
@@ -504,8 +541,10 @@ def _row_positions(y) -> np.ndarray | None:
 
 def _sequences(X) -> tuple[list[str], list[str]]:
     """Sequences and their names from a list of strings, Biopython Seqs or SeqRecords, or a FASTA/FASTQ path."""
-    from Bio.Seq import Seq
+    from Bio.Seq import MutableSeq, Seq
 
+    if isinstance(X, pd.DataFrame):  # iterating one gives its column names
+        raise ValueError(f"X is a DataFrame; give its column of sequences, X[{X.columns[0]!r}] for example")
     if isinstance(X, os.PathLike) or (isinstance(X, str) and os.path.isfile(X)):
         records = read_fasta(X)
         return [s for _, s in records], [n for n, _ in records]
@@ -516,7 +555,7 @@ def _sequences(X) -> tuple[list[str], list[str]]:
     for i, item in enumerate(X):
         if hasattr(item, "seq"):  # a Biopython SeqRecord
             sequence, name = str(item.seq), getattr(item, "id", str(i))
-        elif isinstance(item, (str, Seq)):
+        elif isinstance(item, (str, Seq, MutableSeq)):
             sequence, name = str(item), str(i)
         else:
             raise ValueError(f"X[{i}] is a {type(item).__name__}; give DNA strings or Biopython SeqRecords")
@@ -569,8 +608,8 @@ class TitansSequenceClassifier(ClassifierMixin, _LightningEstimator):
     FASTA path and ``y`` any labels (strings too); ``predict``, ``predict_proba``, ``score`` (accuracy).
 
     Sequences are cropped or padded to ``max_length`` (default: the longest sequence left for training once the
-    validation part is split off) and read ``patch`` bases per token, each base also carrying its ``kmer`` (the k
-    bases ending there; 0: off).
+    validation part is split off; with a position term, the longest of all) and read ``patch`` bases per token,
+    each base also carrying its ``kmer`` (the k bases ending there; 0: off).
     ``kmer_linear_gain`` > 0 adds a linear term in each sequence's k-mer frequencies, learning that many
     times faster than the network (see :class:`~titans_seq.tasks.SequenceNetwork`; 0: off).
     ``position_linear_gain`` > 0 adds one in the dinucleotide at each position, for sequences of one length
@@ -621,13 +660,14 @@ class TitansSequenceClassifier(ClassifierMixin, _LightningEstimator):
             raise ValueError("strand_aware=True reverse-complements training sequences itself, knowing which "
                              "strand it reads: set rc_augment=False")
 
+    @_checked_and_seeded
     def fit(self, X, y):
         """Train on sequences ``X`` with labels ``y``. Returns ``self``."""
-        self._validate_params()
-        self._seed()
         p = self._native_params()
         sequences, names = _sequences(X)
         labels = np.asarray(y)
+        if labels.ndim == 2 and labels.shape[1] == 1:
+            labels = column_or_1d(labels, warn=True)  # as scikit-learn's classifiers take a column, with a warning
         check_classification_targets(labels)
         if labels.ndim != 1 or len(labels) != len(sequences):
             raise ValueError(f"X has {len(sequences)} sequences but y has {labels.shape} labels; they must match")
@@ -640,13 +680,15 @@ class TitansSequenceClassifier(ClassifierMixin, _LightningEstimator):
         if counts.min() < 2:
             raise ValueError(f"class {classes.tolist()[counts.argmin()]!r} has a single sequence; every class needs "
                              f"at least two, one to train on and one to validate")
-        if p.position_linear_gain and p.max_length is not None:
-            _check_uncropped(sequences, names, p.max_length, "max_length")
+        max_length = p.max_length
+        if p.position_linear_gain:  # reads every sequence whole, those that validation takes too
+            max_length = max(map(len, sequences)) if max_length is None else max_length
+            _check_uncropped(sequences, names, max_length, "max_length")
         # The DataModule indexes the classes in the order of class_names: np.unique's, which scikit-learn's
         # classes_ follows, where sorting the labels' strings would not ("10" < "2").
         class_names = [str(c) for c in classes]
         data = _ArraysDataModule(sequences, names, [class_names[i] for i in np.searchsorted(classes, labels)],
-                                 p.validation_fraction, class_names, max_length=p.max_length,
+                                 p.validation_fraction, class_names, max_length=max_length,
                                  batch_size=p.batch_size, rc_augment=p.rc_augment, seed=p.random_state or 0)
         data.setup()
         encoder = dataclasses.replace(DNA_ENCODER, variant=p.variant, dim=p.dim, depth=p.depth,
