@@ -59,6 +59,17 @@ def test_crop_and_pad(crop, kept):
     assert list(tok.fit_length(tok.encode("AC"), 4)) == [3, 4, 0, 0]
 
 
+
+def test_a_center_crop_commutes_with_the_reverse_complement():
+    """An odd excess keeps one base fewer, so that both strands keep the same bases."""
+    tok = DNATokenizer()
+    assert tok.decode(tok.fit_length(tok.encode("AACCGGTTA"), 4)) == "CGG"
+    assert tok.fit_length(tok.encode("AACCGGTTA"), 4)[-1] == tok.pad_id
+    for sequence in ("AACCGGTTA", "ACGTTGCAAGT", "ACGTTGCAAG"):
+        cropped = tok.decode(tok.fit_length(tok.encode(sequence), 6))
+        assert tok.decode(tok.fit_length(tok.encode(reverse_complement(sequence)), 6)) == reverse_complement(cropped)
+
+
 def test_fasta_fastq_and_labelled_readers(tmp_path):
     (tmp_path / "a.fa").write_text(">s1 label=enhancer\nACGT\nAC\n>s2 label=other\nGGGG\n")
     assert read_fasta(tmp_path / "a.fa") == [("s1", "ACGTAC"), ("s2", "GGGG")]
@@ -86,18 +97,32 @@ def test_tables_keep_every_cell_as_written(tmp_path):
         read_sequence_table(tmp_path / "u.csv")
 
 
-@pytest.mark.parametrize("reader", [read_fasta, read_sequence_table])
-@pytest.mark.parametrize("name, content", [("plain.fa.gz", b">s1\nACGT\n"), ("binary.fa", bytes(range(256)))])
+@pytest.mark.parametrize("reader, name, content", [
+    (read_fasta, "binary.fa", bytes(range(256))), (read_sequence_table, "binary.csv", bytes(range(256))),
+    (read_sequence_table, "plain.csv.gz", b"sequence,label\nACGT,a\n"),
+])
 def test_unreadable_files_name_themselves(tmp_path, reader, name, content):
     (tmp_path / name).write_bytes(content)
     with pytest.raises(ValueError, match=rf"{name}: not a readable"):
         reader(tmp_path / name)
 
 
+@pytest.mark.parametrize("name", ["x.fa.bgz", "X.FA.GZ", "x.fasta.gzip", "gzipped.fa"])
+def test_gzip_is_known_by_its_content(tmp_path, name):
+    """Only a lower-case .gz name was read as gzip; the rest failed with 'byte 0x8b'."""
+    (tmp_path / name).write_bytes(gzip.compress(b">s1\nACGT\n"))
+    assert read_fasta(tmp_path / name) == [("s1", "ACGT")]
+    (tmp_path / "t").write_bytes(gzip.compress(b"sequence,label\nACGT,a\n"))
+    assert read_sequence_table(tmp_path / "t")[1] == ["ACGT"]
+    (tmp_path / "plain.fa.gz").write_text(">s1\nACGT\n")  # a plain file named .gz is read as what it holds
+    assert read_fasta(tmp_path / "plain.fa.gz") == [("s1", "ACGT")]
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ("", "not a FASTA or FASTQ"),
+        ("", r"no records found \(the file is empty or blank\)"),
+        ("\n \n", r"no records found \(the file is empty or blank\)"),
         ("hello\nworld\n", "not a FASTA or FASTQ"),
         (">s1\n\n>s2\nACGT\n", "record 's1' has an empty sequence"),
         (">s1\nACGT\n>s1\nAC\n", "duplicate record id 's1'"),
@@ -125,6 +150,11 @@ def test_bad_tables_and_labels(tmp_path):
     (tmp_path / "v.fa").write_text(">s1 class=a\nACGT\n")
     with pytest.raises(ValueError, match="record 's1' has no label matching"):
         read_labelled_fasta(tmp_path / "v.fa")
+    # A pattern without a group, or not a pattern, failed with an IndexError or re.error (a CLI traceback).
+    with pytest.raises(ValueError, match=r"label_pattern 'pos\|neg' has no group"):
+        read_labelled_fasta(tmp_path / "v.fa", "pos|neg")
+    with pytest.raises(ValueError, match=r"label_pattern '\(' is not a regular expression"):
+        FastaDataModule(path=tmp_path / "v.fa", label_pattern="(")
     (tmp_path / "w.csv").write_text("sequence,label\n" + "ACGT,a\n" * 20)
     with pytest.raises(ValueError, match="single class"):
         SequenceCSVDataModule(path=tmp_path / "w.csv").setup()

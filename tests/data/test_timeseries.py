@@ -1,5 +1,6 @@
 """Time-series data: the standard protocol's splits, scaling, windows, and every bad-data error."""
 
+import gzip
 import io
 
 import numpy as np
@@ -269,3 +270,8 @@ def test_a_time_format_reads_day_first_dates():
         read_series(table, time_format="%Y-%m-%d")
     with pytest.raises(TypeError, match="time_format must be a string of strftime codes or None, got int"):
         CSVDataModule(table, time_format=1)
+
+
+def test_a_gzipped_csv_is_read_whatever_its_name(tmp_path):
+    (tmp_path / "steps.CSV.GZ").write_bytes(gzip.compress(frame(10).to_csv(index=False).encode()))
+    assert read_series(tmp_path / "steps.CSV.GZ").names == ["c0", "c1", "OT"]

@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 
 from titans_seq._tensors import reversed_within
-from titans_seq.data.files import table_separator
+from titans_seq.data.files import is_gzip, table_separator
 
 __all__ = ["DNATokenizer", "read_fasta", "read_fasta_per_class", "read_labelled_fasta", "read_sequence_table",
            "reverse_complement"]
@@ -43,8 +43,9 @@ class DNATokenizer:
     Args:
         iupac: ``"n"`` maps ambiguity codes to ``N``; ``"error"`` rejects them.
         crop: which part of a sequence longer than ``max_length`` to keep: ``"start"`` (cut the end),
-            ``"end"`` (cut the start) or ``"center"`` (cut both ends evenly). Shorter sequences are padded
-            with ``PAD`` after their end.
+            ``"end"`` (cut the start) or ``"center"`` (cut both ends evenly: where the excess is odd, one base
+            more, the rest padded, so that a reverse complement's crop is the crop's reverse complement). Shorter
+            sequences are padded with ``PAD`` after their end.
     """
 
     vocab_size = 8
@@ -90,8 +91,11 @@ class DNATokenizer:
 
     def fit_length(self, ids: np.ndarray, max_length: int) -> np.ndarray:
         """Crop (as ``crop`` says) or pad with ``PAD`` to exactly ``max_length`` ids."""
-        if len(ids) > max_length:
-            start = {"start": 0, "end": len(ids) - max_length, "center": (len(ids) - max_length) // 2}[self.crop]
+        excess = len(ids) - max_length
+        if excess > 0 and self.crop == "center":
+            ids = ids[(excess + 1) // 2: len(ids) - (excess + 1) // 2]  # as many bases off each end
+        elif excess > 0:
+            start = 0 if self.crop == "start" else excess
             return ids[start: start + max_length]
         return np.concatenate([ids, np.full(max_length - len(ids), PAD, dtype=ids.dtype)])
 
@@ -146,13 +150,15 @@ def _read_records(path: str | os.PathLike) -> list[tuple[str, str]]:
         raise FileNotFoundError(f"no FASTA/FASTQ file at {path}")
     try:
         # utf-8-sig: a byte-order mark, as some editors write, is not part of the first header.
-        with (gzip.open(path, "rt", encoding="utf-8-sig") if path.name.endswith(".gz")
+        with (gzip.open(path, "rt", encoding="utf-8-sig") if is_gzip(path)
               else open(path, encoding="utf-8-sig")) as handle:
             first = ""
             for line in handle:
                 if line.strip():
                     first = line.lstrip()[0]
                     break
+            if not first:
+                raise ValueError(f"{path}: no records found (the file is empty or blank)")
             if first not in (">", "@"):
                 raise ValueError(f"{path}: not a FASTA or FASTQ file (the first record must start with '>' or '@')")
             handle.seek(0)
@@ -183,11 +189,25 @@ def _named(records: list[tuple[str, str]], path: str | os.PathLike) -> list[tupl
                           path)
 
 
+def label_regex(pattern: str) -> re.Pattern:
+    """``pattern`` compiled, if it is a regular expression with a group (the label)."""
+    if not isinstance(pattern, str):
+        raise TypeError(f"label_pattern must be a regular expression (a string), got {type(pattern).__name__}")
+    try:
+        regex = re.compile(pattern)
+    except re.error as error:
+        raise ValueError(f"label_pattern {pattern!r} is not a regular expression: {error}") from None
+    if not regex.groups:
+        raise ValueError(f"label_pattern {pattern!r} has no group: put the label's part in parentheses, as in "
+                         f"'label=(\\S+)'")
+    return regex
+
+
 def read_labelled_fasta(path: str | os.PathLike, pattern: str = r"label=(\S+)") -> tuple[list[str], list[str],
                                                                                            list[str]]:
     """ids, sequences and labels of a FASTA (or FASTQ) file whose headers carry the label, found by ``pattern``
     (a regular expression whose first group is the label, searched in the whole header line)."""
-    regex = re.compile(pattern)
+    regex = label_regex(pattern)
     raw = _read_records(path)
     headers, records = [header for header, _ in raw], _named(raw, path)
     labels = []
@@ -220,7 +240,8 @@ def read_sequence_table(path: str | os.PathLike, sequence_column: str = "sequenc
     if not path.is_file():
         raise FileNotFoundError(f"no sequence table at {path}")
     try:  # every cell as written: no "NA" read as missing, no "01" read as 1
-        frame = pd.read_csv(path, sep=table_separator(path), dtype=str, keep_default_na=False)
+        frame = pd.read_csv(path, sep=table_separator(path), dtype=str, keep_default_na=False,
+                            compression="gzip" if is_gzip(path) else "infer")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, *_UNREADABLE) as error:
         raise ValueError(f"{path}: not a readable table ({type(error).__name__}: {error})") from None
     missing = [c for c in (sequence_column, label_column) if c not in frame.columns]

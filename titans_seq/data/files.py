@@ -24,7 +24,7 @@ import yaml
 
 from titans_seq._io import replacing
 
-__all__ = ["DataFile", "cache_dir", "file_sha256", "load_manifest", "locate", "table_separator"]
+__all__ = ["DataFile", "cache_dir", "file_sha256", "is_gzip", "load_manifest", "locate", "table_separator"]
 
 # An installed package carries the manifests as titans_seq/datasets (see pyproject.toml); a checkout has them in
 # its datasets/ folder.
@@ -71,6 +71,13 @@ def cache_dir() -> Path:
         return Path(os.environ["TITANS_SEQ_CACHE"])
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return base / "titans_seq"
+
+
+def is_gzip(path: str | os.PathLike) -> bool:
+    """Whether the file at ``path`` is gzip-compressed, by its first two bytes (whatever its name: ``.bgz``,
+    ``.GZ``, none)."""
+    with open(path, "rb") as handle:
+        return handle.read(2) == b"\x1f\x8b"
 
 
 def table_separator(path: str | os.PathLike) -> str:

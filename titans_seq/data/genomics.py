@@ -19,7 +19,13 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 from torch.utils.data import Dataset
 
 from titans_seq._checks import is_positive_number, nonnegative_int, positive_int
-from titans_seq.data.dna import DNATokenizer, read_fasta_per_class, read_labelled_fasta, read_sequence_table
+from titans_seq.data.dna import (
+    DNATokenizer,
+    label_regex,
+    read_fasta_per_class,
+    read_labelled_fasta,
+    read_sequence_table,
+)
 from titans_seq.data.files import DataFile, cache_dir, load_manifest, locate
 from titans_seq.data.splits import SplitDataModule
 
@@ -338,6 +344,8 @@ class FastaDataModule(SequenceDataModule):
             raise ValueError("give either files (one FASTA per class) or path (one labelled FASTA), not both")
         if files is not None and not files:
             raise ValueError("files is empty: give one FASTA file per class, {label: path}")
+        if path is not None:
+            label_regex(label_pattern)
         super().__init__(**kwargs)
         self.files, self.path, self.label_pattern = files, path, label_pattern
         self.fractions = _shares("fractions", fractions)

@@ -21,7 +21,7 @@ import torch
 from sklearn.preprocessing import StandardScaler
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-from titans_seq.data.files import locate, table_separator
+from titans_seq.data.files import is_gzip, locate, table_separator
 from titans_seq.data.splits import SplitDataModule
 from titans_seq.data.times import Step, forecast_clock, one_time_of_day, steps_since_start, time_step
 
@@ -132,7 +132,9 @@ def read_series(data: pd.DataFrame | str | os.PathLike | IO, time_column: str | 
     if isinstance(data, pd.DataFrame):
         frame = data
     else:
-        frame = pd.read_csv(data, sep=table_separator(data) if isinstance(data, (str, os.PathLike)) else ",")
+        named = isinstance(data, (str, os.PathLike)) and os.path.isfile(data)
+        frame = pd.read_csv(data, sep=table_separator(data) if named else ",",
+                            compression="gzip" if named and is_gzip(data) else "infer")
     if isinstance(frame.columns, pd.MultiIndex):  # as pivot and groupby give
         raise ValueError(f"the table's columns have {frame.columns.nlevels} levels, such as "
                          f"{frame.columns[0]!r}: flatten them to one name each first")

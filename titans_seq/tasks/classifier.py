@@ -390,8 +390,9 @@ class SequenceClassifier(L.LightningModule):
         """Class probabilities of a sequence of any length, in bounded memory.
 
         A causal Titans encoder streams it in pieces of ``piece`` bases, its state carried, pooling a
-        running mean. Otherwise the sequence is cut into windows of ``max_length`` bases, classified a
-        few at a time, and their probabilities averaged by the number of bases each holds. A model with a
+        running mean. Otherwise the sequence is read in the fewest windows of ``max_length`` bases that cover it,
+        spread evenly from its first base to its last (overlapping), classified a few at a time, and their
+        probabilities averaged; with ``rc_average`` the result does not depend on the strand. A model with a
         position term reads aligned sequences of at most ``max_length`` bases, and no longer one.
         """
         network = self.network
@@ -420,16 +421,31 @@ class SequenceClassifier(L.LightningModule):
                 size = self.hparams.max_length
                 if size is None:
                     raise ValueError("classify_long with a bidirectional encoder needs max_length, the window size")
-                windows = [ids[i: i + size] for i in range(0, len(ids), size)]
-                # Each window weighs by the bases it adds; a short last one is read as the last full window,
-                # unpadded as the training windows of that length were.
-                weights = torch.tensor([len(w) for w in windows], device=self.device, dtype=torch.float32)
-                if len(ids) > size:
-                    windows[-1] = ids[-size:]
+                starts, weights = _spread_windows(len(ids), size)
+                windows = [ids[start: start + size] for start in starts]
+                weights = torch.tensor(weights, device=self.device, dtype=torch.float32)
                 total = torch.zeros(self.hparams.classes, device=self.device)
                 for start in range(0, len(windows), windows_per_batch):
                     group = windows[start: start + windows_per_batch]
                     batch = torch.stack([F.pad(w, (0, size - len(w))) for w in group])
                     total += (self.probabilities(batch) * weights[start: start + windows_per_batch, None]).sum(0)
-                probs = total / len(ids)
+                probs = total / weights.sum()
         return probs.cpu().numpy()
+
+
+def _spread_windows(length: int, size: int) -> tuple[list[int], list[float]]:
+    """Starts and weights of the fewest windows of ``size`` that cover ``length`` bases, spread evenly from the first
+    base to the last and laid out the same from either end, so that the reverse complement's windows are the
+    windows' reverse complements (a middle window that cannot be centred is read at both nearest starts, each
+    at half weight). Every window is full where the sequence is (as training windows of that length were)."""
+    count = -(-length // size)
+    if count == 1:
+        return [0], [1.0]
+    room = length - size
+    first_half = [i * room // (count - 1) for i in range(count // 2)]
+    starts, weights = first_half + [room - start for start in first_half], [1.0] * (2 * len(first_half))
+    if count % 2:
+        middle = {room // 2, (room + 1) // 2}
+        starts += sorted(middle)
+        weights += [1.0 / len(middle)] * len(middle)
+    return starts, weights
