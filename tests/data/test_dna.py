@@ -155,6 +155,10 @@ def test_bad_tables_and_labels(tmp_path):
         read_labelled_fasta(tmp_path / "v.fa", "pos|neg")
     with pytest.raises(ValueError, match=r"label_pattern '\(' is not a regular expression"):
         FastaDataModule(path=tmp_path / "v.fa", label_pattern="(")
+    (tmp_path / "named.csv").write_text("seq,class\n" + "ACGT,a\nGGCC,b\n" * 10)  # a TypeError in __init__
+    named = SequenceCSVDataModule(path=tmp_path / "named.csv", sequence_column="seq", label_column="class")
+    named.setup()
+    assert sum(named.sizes.values()) == 20
     (tmp_path / "w.csv").write_text("sequence,label\n" + "ACGT,a\n" * 20)
     with pytest.raises(ValueError, match="single class"):
         SequenceCSVDataModule(path=tmp_path / "w.csv").setup()

@@ -357,11 +357,12 @@ class FastaDataModule(SequenceDataModule):
 
 
 class SequenceCSVDataModule(SequenceDataModule):
-    """Your own CSV/TSV of ``sequence,label`` rows: one file split by ``fractions``, or separate
-    ``train``/``val``/``test`` files."""
+    """Your own CSV/TSV of ``sequence,label`` rows (other names by ``sequence_column`` and ``label_column``): one
+    file split by ``fractions``, or separate ``train``/``val``/``test`` files."""
 
     def __init__(self, path: str | None = None, train: str | None = None, val: str | None = None,
-                 test: str | None = None, fractions: tuple[float, float, float] = (0.7, 0.1, 0.2), **kwargs):
+                 test: str | None = None, fractions: tuple[float, float, float] = (0.7, 0.1, 0.2),
+                 sequence_column: str = "sequence", label_column: str = "label", **kwargs):
         if (path is None) == (train is None):
             raise ValueError("give either path (one table to split) or train/val/test tables")
         if train is not None and (val is None or test is None):
@@ -369,8 +370,9 @@ class SequenceCSVDataModule(SequenceDataModule):
         super().__init__(**kwargs)
         self.path, self.files = path, {"train": train, "val": val, "test": test}
         self.fractions = _shares("fractions", fractions)
+        self.columns = (sequence_column, label_column)
 
     def load_splits(self) -> dict[str, Records]:
         if self.path is not None:
-            return stratified_split(read_sequence_table(self.path), self.fractions, self.seed)
-        return {split: read_sequence_table(path) for split, path in self.files.items()}
+            return stratified_split(read_sequence_table(self.path, *self.columns), self.fractions, self.seed)
+        return {split: read_sequence_table(path, *self.columns) for split, path in self.files.items()}
