@@ -129,6 +129,13 @@ def test_dna_fit_and_predict(tmp_path, monkeypatch, capsys):
                         "--trainer.limit_predict_batches", "2", "--data.init_args.batch_size", "8"], capsys)
     assert code == 0, err
     assert pd.read_csv(tmp_path / "first.csv").equals(predictions.iloc[:16])
+    # New sequences without labels, from a FASTA file: before, predict classified only the labelled test split.
+    (tmp_path / "new.fa").write_text(">first\n" + "ACGT" * 10 + "\n>second\n" + "GGCC" * 12 + "\n")
+    code, _, err = run(["predict", "--config", config, "--ckpt_path", str(checkpoint), "--predictions", "new.csv",
+                        "--data.init_args.predict_path", "new.fa"], capsys)
+    assert code == 0, err
+    new = pd.read_csv(tmp_path / "new.csv")
+    assert list(new.columns) == ["id", "predicted", "p_no", "p_yes"] and new["id"].tolist() == ["first", "second"]
 
 
 @pytest.mark.parametrize("in_file", [False, True])

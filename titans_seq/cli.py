@@ -3,6 +3,7 @@
     titans-seq fit --config ETTh1.yaml            # or: python -m titans_seq fit --config ...
     titans-seq test --config ETTh1.yaml --ckpt_path CKPT
     titans-seq predict --config ETTh1.yaml --ckpt_path CKPT --predictions forecast.csv
+    titans-seq predict --config gb_human_nontata_promoters.yaml --ckpt_path CKPT --data.init_args.predict_path new.fa
     titans-seq configs                            # the configs shipped for every benchmark
     titans-seq configs ETTh1                      # print one, to copy and edit
 
@@ -39,7 +40,7 @@ LOGGERS = [{"class_path": f"lightning.pytorch.loggers.{kind}", "init_args": {"sa
 class PredictionWriter(BasePredictionWriter):
     """Writes what ``predict`` returns as CSV (a temporary file renamed into place): the model's
     ``predictions_frame`` — forecasts indexed by future timestamps in original units, or one row per
-    sequence with its id, label, predicted class and class probabilities."""
+    sequence with its id, label (where it has one), predicted class and class probabilities."""
 
     def __init__(self, path: str = "predictions.csv"):
         super().__init__(write_interval="epoch")

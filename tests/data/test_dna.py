@@ -278,3 +278,17 @@ def test_fasta_datamodule_rc_augmentation(tmp_path):
     seen = {tuple(data.datasets["train"][0][0].tolist()) for _ in range(20)}
     assert len(seen) == 2  # the sequence and its reverse complement
     assert len({tuple(data.datasets["test"][0][0].tolist()) for _ in range(5)}) == 1
+
+
+def test_sequences_to_predict_come_from_a_fasta_or_a_table_with_or_without_labels(tmp_path):
+    (tmp_path / "train.csv").write_text("sequence,label\n" + "ACGTACGT,a\nGGCCGGCC,b\n" * 10)
+    (tmp_path / "new.fa").write_text(">x1\nACGT\n>x2\nGGCCGGCCGGCC\n")
+    (tmp_path / "new.tsv").write_text("id\tsequence\nr7\tTTTT\n")
+    for path, ids in (("new.fa", ["x1", "x2"]), ("new.tsv", ["r7"])):
+        data = SequenceCSVDataModule(path=tmp_path / "train.csv", predict_path=tmp_path / path, batch_size=4)
+        data.setup()
+        assert data.records["predict"][0] == ids and data.records["predict"][2] is None
+        ids_batch, _ = next(iter(data.predict_dataloader()))
+        assert ids_batch.shape == (len(ids), 8)  # the training length: cropped or padded as the test split is
+    with pytest.raises(TypeError, match="predict_path must be a file's path or None, got int"):
+        SequenceCSVDataModule(path=tmp_path / "train.csv", predict_path=3)

@@ -234,8 +234,9 @@ def read_fasta_per_class(files: dict[str, str | os.PathLike]) -> tuple[list[str]
 
 
 def read_sequence_table(path: str | os.PathLike, sequence_column: str = "sequence",
-                        label_column: str = "label") -> tuple[list[str], list[str], list]:
-    """ids (row numbers, or an ``id`` column), sequences and labels of a CSV/TSV file (gzip too)."""
+                        label_column: str | None = "label") -> tuple[list[str], list[str], list | None]:
+    """ids (row numbers, or an ``id`` column), sequences and labels (``None`` without a ``label_column``) of a
+    CSV/TSV file (gzip too)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no sequence table at {path}")
@@ -244,12 +245,13 @@ def read_sequence_table(path: str | os.PathLike, sequence_column: str = "sequenc
                             compression="gzip" if is_gzip(path) else "infer")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, *_UNREADABLE) as error:
         raise ValueError(f"{path}: not a readable table ({type(error).__name__}: {error})") from None
-    missing = [c for c in (sequence_column, label_column) if c not in frame.columns]
+    columns = [c for c in (sequence_column, label_column) if c is not None]
+    missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise ValueError(f"{path}: column(s) {missing} not found; the columns are {list(frame.columns)}")
     if frame.empty:
         raise ValueError(f"{path}: no rows")
-    for column in (sequence_column, label_column):  # "pos " is the label "pos"
+    for column in columns:  # "pos " is the label "pos"
         frame[column] = frame[column].str.strip()
         empty = frame[column] == ""
         if empty.any():
@@ -258,4 +260,14 @@ def read_sequence_table(path: str | os.PathLike, sequence_column: str = "sequenc
     repeated = pd.Index(ids)[pd.Index(ids).duplicated()]
     if len(repeated):
         raise ValueError(f"{path}: id {repeated[0]!r} appears in more than one row")
-    return ids, frame[sequence_column].tolist(), frame[label_column].tolist()
+    return ids, frame[sequence_column].tolist(), None if label_column is None else frame[label_column].tolist()
+
+
+def read_sequences(path: str | os.PathLike, sequence_column: str = "sequence") -> tuple[list[str], list[str]]:
+    """ids and sequences of a FASTA/FASTQ file, or of a CSV/TSV table (by a ``.csv``, ``.tsv`` or ``.tab`` name,
+    gzip too) with a ``sequence_column``, labelled or not."""
+    if {".csv", ".tsv", ".tab"} & {suffix.lower() for suffix in Path(path).suffixes}:
+        ids, sequences, _ = read_sequence_table(path, sequence_column, None)
+        return ids, sequences
+    records = read_fasta(path)
+    return [name for name, _ in records], [sequence for _, sequence in records]

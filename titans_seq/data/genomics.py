@@ -25,6 +25,7 @@ from titans_seq.data.dna import (
     read_fasta_per_class,
     read_labelled_fasta,
     read_sequence_table,
+    read_sequences,
 )
 from titans_seq.data.files import DataFile, cache_dir, load_manifest, locate
 from titans_seq.data.splits import SplitDataModule
@@ -113,11 +114,16 @@ class SequenceDataModule(SplitDataModule):
             ``cv_fold`` (0-based) of a stratified ``cv_folds``-fold split of them, seeded, becomes the
             validation split (:func:`cross_validation_fold`): for choosing settings on more sequences than
             one validation split has. The test split does not change.
+        predict_path: sequences for ``predict`` to classify instead of the test split, labelled or not: a
+            FASTA/FASTQ file, or a CSV/TSV table with a ``sequence`` column (and an optional ``id`` column).
     """
 
     def __init__(self, max_length: int | None = None, batch_size: int = 64, rc_augment: bool = True, seed: int = 0,
-                 iupac: str = "n", crop: str = "center", num_workers: int = 0, cv_folds: int = 0, cv_fold: int = 0):
+                 iupac: str = "n", crop: str = "center", num_workers: int = 0, cv_folds: int = 0, cv_fold: int = 0,
+                 predict_path: str | None = None):
         super().__init__()
+        if predict_path is not None and not isinstance(predict_path, (str, os.PathLike)):
+            raise TypeError(f"predict_path must be a file's path or None, got {type(predict_path).__name__}")
         if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, int)
                                        or max_length < 1):
             raise ValueError(f"max_length must be a positive integer or None, got {max_length!r}")
@@ -135,7 +141,7 @@ class SequenceDataModule(SplitDataModule):
         nonnegative_int("num_workers", num_workers)
         self.cv_folds, self.cv_fold = cv_folds, cv_fold
         self.max_length, self.batch_size, self.rc_augment = max_length, batch_size, rc_augment
-        self.seed, self.num_workers = seed, num_workers
+        self.seed, self.num_workers, self.predict_path = seed, num_workers, predict_path
         self.tokenizer = DNATokenizer(iupac=iupac, crop=crop)
         self.class_names: list[str] | None = None
 
@@ -169,14 +175,25 @@ class SequenceDataModule(SplitDataModule):
             targets = np.array([index[str(label)] for label in labels])
             self.datasets[split] = SequenceDataset(tokens[split], targets, self.max_length, self.tokenizer,
                                                    rc_augment=self.rc_augment and split == "train")
+        if self.predict_path is not None:
+            ids, sequences = read_sequences(self.predict_path)
+            self.records["predict"] = (ids, sequences, None)
+            self.datasets["predict"] = SequenceDataset(
+                [self.tokenizer.encode(s, name) for name, s in zip(ids, sequences, strict=True)],
+                np.full(len(ids), -1), self.max_length, self.tokenizer)  # no class to learn from
 
     def class_order(self, names: set[str]) -> list[str]:
         """The training split's class names in the order of their indices: sorted (subclasses may fix another)."""
         return sorted(names)
 
+    @property
+    def predict_split(self) -> str:
+        """What ``predict`` classifies: ``"predict"`` (the sequences of ``predict_path``) or ``"test"``."""
+        return "test" if self.predict_path is None else "predict"
+
     def predict_dataloader(self):
-        """The test split, in order (``predict`` classifies it)."""
-        return self._loader("test", False)
+        """The sequences of ``predict_path``, or else the test split, in order (``predict`` classifies them)."""
+        return self._loader(self.predict_split, False)
 
     @property
     def sizes(self) -> dict[str, int]:

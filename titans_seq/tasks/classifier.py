@@ -370,14 +370,16 @@ class SequenceClassifier(L.LightningModule):
         return self.probabilities(ids)
 
     def predictions_frame(self, predictions: list[Tensor], datamodule) -> pd.DataFrame:
-        """``predict``'s probabilities on the DataModule's test split: one row per sequence with its id,
-        its label, the predicted class and each class's probability."""
+        """``predict``'s probabilities on the sequences the DataModule gives it (its test split, or those of its
+        ``predict_path``): one row per sequence with its id, its label (where they have one), the predicted class
+        and each class's probability."""
         probs = torch.cat(predictions).float().cpu().numpy()
-        ids, _, labels = datamodule.records["test"]
-        # The split in order; fewer rows where predict was limited (limit_predict_batches).
-        ids, labels = ids[:len(probs)], labels[:len(probs)]
-        frame = pd.DataFrame({"id": ids, "label": [str(label) for label in labels],
-                              "predicted": [self.class_names[i] for i in probs.argmax(1)]})
+        ids, _, labels = datamodule.records[getattr(datamodule, "predict_split", "test")]
+        # In order; fewer rows where predict was limited (limit_predict_batches).
+        frame = pd.DataFrame({"id": ids[:len(probs)]})
+        if labels is not None:
+            frame["label"] = [str(label) for label in labels[:len(probs)]]
+        frame["predicted"] = [self.class_names[i] for i in probs.argmax(1)]
         for j, name in enumerate(self.class_names):
             frame[f"p_{name}"] = probs[:, j]
         return frame.set_index("id")
