@@ -148,6 +148,21 @@ def test_a_seeded_fit_leaves_the_users_random_draws_alone(monkeypatch):
         TitansSequenceClassifier(random_state=2**32).fit(X, y)
 
 
+def test_one_long_sequence_setting_the_padding_of_all_is_warned_about():
+    """39 sequences of 40 bases and one of 2,000 padded every batch to 2,000 without a word."""
+    X, y = motif_data(40)
+    X[0] = X[0] * 50
+    small = TitansSequenceClassifier(variant="mag", patch=4, random_state=0, validation_fraction=0.5,
+                                     **{**TINY, "max_epochs": 1})
+    with pytest.warns(UserWarning, match=r"the longest training sequence \(2000 bases\) sets max_length, while half "
+                                         r"of them have at most 40") as caught:
+        small.fit(X, y)
+    assert caught[0].filename == __file__  # the user's line
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        small.set_params(max_length=40).fit(X, y)
+
+
 def test_a_diverged_fit_is_an_error_not_a_model_of_nan():
     X, y = motif_data(40)
     with pytest.raises(ValueError, match=r"training diverged: val_loss was never finite .* lower learning_rate"):

@@ -691,6 +691,11 @@ class TitansSequenceClassifier(ClassifierMixin, _LightningEstimator):
                                  p.validation_fraction, class_names, max_length=max_length,
                                  batch_size=p.batch_size, rc_augment=p.rc_augment, seed=p.random_state or 0)
         data.setup()
+        typical = int(np.median([len(sequence) for sequence in data.records["train"][1]]))
+        if max_length is None and data.max_length > max(4 * typical, 1024):
+            warnings.warn(f"the longest training sequence ({data.max_length} bases) sets max_length, while half of "
+                          f"them have at most {typical}: every batch is padded to it, which costs time and memory "
+                          f"in proportion; pass max_length to crop the long ones", UserWarning, stacklevel=3)
         encoder = dataclasses.replace(DNA_ENCODER, variant=p.variant, dim=p.dim, depth=p.depth,
                                       heads=p.heads, dropout=float(p.dropout))
         model = SequenceClassifier(classes=len(classes), class_names=class_names, encoder=encoder,
