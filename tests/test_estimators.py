@@ -416,6 +416,9 @@ def test_a_zoned_series_given_in_another_zone_is_read_in_the_fitted_one():
     in_utc = data.tz_convert("UTC")
     pd.testing.assert_frame_equal(model.predict(in_utc), model.predict())
     assert model.score(in_utc.iloc[-100:]) == model.score(data.iloc[-100:])
+    with pytest.raises(ValueError, match=r"without a time zone, .* \(Europe/Berlin\): give y's, "
+                                         r"y.tz_localize\('Europe/Berlin'\)"):
+        model.predict(data.tz_localize(None))
 
 
 @pytest.mark.parametrize("deterministic, random_state", [(True, None), (False, 0)])
@@ -583,6 +586,10 @@ def test_bad_sequences_get_clear_errors(classifier):
     frame = pd.DataFrame({"seq": ["ACGTACGT"] * 3})  # iterated by column name: one prediction for "seq"
     with pytest.raises(ValueError, match=r"X is a DataFrame; give its column of sequences, X\['seq'\]"):
         classifier.predict(frame)
+    with pytest.raises(ValueError, match=r"X is a DataFrame; give its column of sequences, X\[0\] for example"):
+        classifier.predict(pd.DataFrame([["ACGT"]]))  # an IndexError for no column; X[np.int64(0)] for this
+    with pytest.raises(ValueError, match=r"X is a DataFrame; give its column of sequences$"):
+        classifier.predict(pd.DataFrame())
     np.testing.assert_array_equal(classifier.predict([MutableSeq("ACGTACGT")]), classifier.predict(["ACGTACGT"]))
     X, y = motif_data(40)
     with pytest.warns(DataConversionWarning):  # a column of labels, as scikit-learn's classifiers take it

@@ -286,7 +286,7 @@ class TitansForecaster(_LightningEstimator):
     come back as a DataFrame indexed by the future timestamps, in original units: at the training series' step
     (``freq_``: its inferred frequency, or where gaps hide it the calendar step all timestamps but at most 1% lie
     on, such as month starts, business days or the 15th of each month, else the median gap). A zoned series is
-    dated in the zone it was fitted in, whatever zone a later ``y`` is given in.
+    dated in the zone it was fitted in, whatever zone a later zoned ``y`` is given in.
     ``dropout`` (the encoder's) and ``weight_decay`` (AdamW's) set the regularisation; ``channel_mixing``,
     ``linear_skip``, ``cycle``, ``head_patches`` and ``lr_schedule`` are the
     :class:`~titans_seq.tasks.Forecaster`'s options of those names.
@@ -385,10 +385,14 @@ class TitansForecaster(_LightningEstimator):
         one has a zone and the other none."""
         if series.times is None or self.first_time_ is None:
             return series
-        if (series.times.tz is None) != (self.first_time_.tz is None):
-            zoned = lambda t: "without a time zone" if t.tz is None else "with a time zone"  # noqa: E731
-            raise ValueError(f"y's timestamps are {zoned(series.times)}, but the forecaster was fitted on "
-                             f"timestamps {zoned(self.first_time_)}")
+        if series.times.tz is None and self.first_time_.tz is not None:
+            zone = self.first_time_.tz
+            raise ValueError(f"y's timestamps are without a time zone, but the forecaster was fitted on timestamps "
+                             f"with a time zone ({zone}): give y's, y.tz_localize('{zone}')")
+        if series.times.tz is not None and self.first_time_.tz is None:
+            raise ValueError("y's timestamps are with a time zone, but the forecaster was fitted on timestamps "
+                             "without a time zone: y.tz_localize(None) keeps their local times, as a CSV's daily "
+                             "timestamps whose offsets change with daylight saving are read")
         if series.times.tz is None:
             return series
         return dataclasses.replace(series, times=series.times.tz_convert(self.first_time_.tz))
@@ -544,7 +548,8 @@ def _sequences(X) -> tuple[list[str], list[str]]:
     from Bio.Seq import MutableSeq, Seq
 
     if isinstance(X, pd.DataFrame):  # iterating one gives its column names
-        raise ValueError(f"X is a DataFrame; give its column of sequences, X[{X.columns[0]!r}] for example")
+        example = f", X[{X.columns.tolist()[0]!r}] for example" if len(X.columns) else ""
+        raise ValueError(f"X is a DataFrame; give its column of sequences{example}")
     if isinstance(X, os.PathLike) or (isinstance(X, str) and os.path.isfile(X)):
         records = read_fasta(X)
         return [s for _, s in records], [n for n, _ in records]

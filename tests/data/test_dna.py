@@ -99,7 +99,6 @@ def test_tables_keep_every_cell_as_written(tmp_path):
 
 @pytest.mark.parametrize("reader, name, content", [
     (read_fasta, "binary.fa", bytes(range(256))), (read_sequence_table, "binary.csv", bytes(range(256))),
-    (read_sequence_table, "plain.csv.gz", b"sequence,label\nACGT,a\n"),
 ])
 def test_unreadable_files_name_themselves(tmp_path, reader, name, content):
     (tmp_path / name).write_bytes(content)
@@ -116,6 +115,8 @@ def test_gzip_is_known_by_its_content(tmp_path, name):
     assert read_sequence_table(tmp_path / "t")[1] == ["ACGT"]
     (tmp_path / "plain.fa.gz").write_text(">s1\nACGT\n")  # a plain file named .gz is read as what it holds
     assert read_fasta(tmp_path / "plain.fa.gz") == [("s1", "ACGT")]
+    (tmp_path / "plain.csv.gz").write_text("sequence,label\nACGT,a\n")
+    assert read_sequence_table(tmp_path / "plain.csv.gz")[1] == ["ACGT"]
 
 
 @pytest.mark.parametrize(
@@ -153,6 +154,7 @@ def test_bad_tables_and_labels(tmp_path):
     # A pattern without a group, or not a pattern, failed with an IndexError or re.error (a CLI traceback).
     with pytest.raises(ValueError, match=r"label_pattern 'pos\|neg' has no group"):
         read_labelled_fasta(tmp_path / "v.fa", "pos|neg")
+    assert read_labelled_fasta(tmp_path / "v.fa", re.compile(r"class=(\S+)"))[2] == ["a"]  # compiled, as before
     with pytest.raises(ValueError, match=r"label_pattern '\(' is not a regular expression"):
         FastaDataModule(path=tmp_path / "v.fa", label_pattern="(")
     (tmp_path / "named.csv").write_text("seq,class\n" + "ACGT,a\nGGCC,b\n" * 10)  # a TypeError in __init__
@@ -290,5 +292,14 @@ def test_sequences_to_predict_come_from_a_fasta_or_a_table_with_or_without_label
         assert data.records["predict"][0] == ids and data.records["predict"][2] is None
         ids_batch, _ = next(iter(data.predict_dataloader()))
         assert ids_batch.shape == (len(ids), 8)  # the training length: cropped or padded as the test split is
+        assert set(data.sizes) == {"train", "val", "test"}
+    # A labelled table keeps its labels, in the module's column names (which predict_path ignored), by any case of
+    # its name (.TSV was read with commas).
+    (tmp_path / "named.csv").write_text("seq,class\n" + "ACGTACGT,a\nGGCCGGCC,b\n" * 10)
+    (tmp_path / "new.TSV").write_text("seq\tclass\nTTTT\tb\n")
+    data = SequenceCSVDataModule(path=tmp_path / "named.csv", sequence_column="seq", label_column="class",
+                                 predict_path=tmp_path / "new.TSV")
+    data.setup()
+    assert data.records["predict"] == (["0"], ["TTTT"], ["b"])
     with pytest.raises(TypeError, match="predict_path must be a file's path or None, got int"):
         SequenceCSVDataModule(path=tmp_path / "train.csv", predict_path=3)

@@ -24,8 +24,9 @@ BUSINESS_DAYS_WITH_HOLIDAYS = pd.bdate_range("2024-01-01", periods=200).delete([
     (pd.date_range("2000-02-29", periods=40, freq="QE-FEB").delete(10), pd.offsets.QuarterEnd(startingMonth=2)),
     (pd.date_range("2000-07-01", periods=20, freq="YS-JUL").delete(5), pd.offsets.YearBegin(month=7)),
     (pd.date_range("2000-06-30", periods=20, freq="YE-JUN").delete(5), pd.offsets.YearEnd(month=6)),
-    (pd.DatetimeIndex([pd.Timestamp(2000 + i // 12, i % 12 + 1, 15) for i in range(120)]), pd.DateOffset(months=1)),
-    (pd.date_range("2000-01-10", periods=40, freq="QS").shift(9, "D").delete(5), pd.DateOffset(months=3)),
+    (pd.DatetimeIndex([pd.Timestamp(2000 + i // 12, i % 12 + 1, 15) for i in range(120)]),
+     pd.DateOffset(months=1, day=15)),
+    (pd.date_range("2000-01-10", periods=40, freq="QS").shift(9, "D").delete(5), pd.DateOffset(months=3, day=10)),
 ])
 def test_the_step_is_found_across_gaps(times, step):
     assert time_step(times) == step
@@ -113,6 +114,11 @@ def test_months_on_their_15th_keep_their_day_and_count_months():
     assert list(future_index(months, 3).day) == [15, 15, 15]
     assert list(future_index(months, 3).month) == [1, 2, 3]
     assert steps_since_start(months).tolist() == list(range(120))
+    # A first row off the day (the 1% allowed) counts in its month, and does not move the others' day.
+    early = months.insert(0, pd.Timestamp("1999-12-16"))
+    assert time_step(early) == pd.DateOffset(months=1, day=15)
+    assert steps_since_start(early).tolist() == list(range(121))
+    assert list(future_index(early, 1)) == [pd.Timestamp("2010-01-15")]
 
 
 def test_zoned_calendar_steps_stay_on_the_local_calendar():

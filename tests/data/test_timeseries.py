@@ -270,8 +270,19 @@ def test_a_time_format_reads_day_first_dates():
         read_series(table, time_format="%Y-%m-%d")
     with pytest.raises(TypeError, match="time_format must be a string of strftime codes or None, got int"):
         CSVDataModule(table, time_format=1)
+    # Dates coded as numbers were refused as numbers; zoned day-first dates were read in UTC, onto Saturdays.
+    coded = table.assign(date=months.strftime("%Y%m%d").astype(int))
+    assert read_series(coded, time_format="%Y%m%d").times.equals(pd.DatetimeIndex(months, name="date"))
+    days = pd.bdate_range("2024-01-01", periods=200, tz="Europe/Berlin")
+    zoned = pd.DataFrame({"date": days.strftime("%d/%m/%Y %H:%M%z"), "v": np.arange(200.0)})
+    assert read_series(zoned, time_format="%d/%m/%Y %H:%M%z").times.equals(
+        pd.DatetimeIndex(days.tz_localize(None), name="date"))
 
 
-def test_a_gzipped_csv_is_read_whatever_its_name(tmp_path):
-    (tmp_path / "steps.CSV.GZ").write_bytes(gzip.compress(frame(10).to_csv(index=False).encode()))
-    assert read_series(tmp_path / "steps.CSV.GZ").names == ["c0", "c1", "OT"]
+@pytest.mark.parametrize("name", ["steps.csv", "steps.bgz"])
+def test_a_gzipped_csv_is_read_whatever_its_name(tmp_path, name):
+    """pandas goes by the name: a gzipped steps.csv was a UnicodeDecodeError."""
+    (tmp_path / name).write_bytes(gzip.compress(frame(10).to_csv(index=False).encode()))
+    assert read_series(tmp_path / name).names == ["c0", "c1", "OT"]
+    (tmp_path / "plain.csv.gz").write_text(frame(10).to_csv(index=False))  # and a plain one named .gz is plain
+    assert read_series(tmp_path / "plain.csv.gz").names == ["c0", "c1", "OT"]

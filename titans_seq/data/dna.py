@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 
 from titans_seq._tensors import reversed_within
-from titans_seq.data.files import is_gzip, table_separator
+from titans_seq.data.files import compression, is_gzip, table_separator
 
 __all__ = ["DNATokenizer", "read_fasta", "read_fasta_per_class", "read_labelled_fasta", "read_sequence_table",
            "reverse_complement"]
@@ -189,10 +189,10 @@ def _named(records: list[tuple[str, str]], path: str | os.PathLike) -> list[tupl
                           path)
 
 
-def label_regex(pattern: str) -> re.Pattern:
+def label_regex(pattern: str | re.Pattern) -> re.Pattern:
     """``pattern`` compiled, if it is a regular expression with a group (the label)."""
-    if not isinstance(pattern, str):
-        raise TypeError(f"label_pattern must be a regular expression (a string), got {type(pattern).__name__}")
+    if not isinstance(pattern, (str, re.Pattern)):
+        raise TypeError(f"label_pattern must be a regular expression, got {type(pattern).__name__}")
     try:
         regex = re.compile(pattern)
     except re.error as error:
@@ -203,8 +203,8 @@ def label_regex(pattern: str) -> re.Pattern:
     return regex
 
 
-def read_labelled_fasta(path: str | os.PathLike, pattern: str = r"label=(\S+)") -> tuple[list[str], list[str],
-                                                                                           list[str]]:
+def read_labelled_fasta(path: str | os.PathLike,
+                        pattern: str | re.Pattern = r"label=(\S+)") -> tuple[list[str], list[str], list[str]]:
     """ids, sequences and labels of a FASTA (or FASTQ) file whose headers carry the label, found by ``pattern``
     (a regular expression whose first group is the label, searched in the whole header line)."""
     regex = label_regex(pattern)
@@ -233,19 +233,20 @@ def read_fasta_per_class(files: dict[str, str | os.PathLike]) -> tuple[list[str]
     return ids, sequences, labels
 
 
-def read_sequence_table(path: str | os.PathLike, sequence_column: str = "sequence",
-                        label_column: str | None = "label") -> tuple[list[str], list[str], list | None]:
-    """ids (row numbers, or an ``id`` column), sequences and labels (``None`` without a ``label_column``) of a
-    CSV/TSV file (gzip too)."""
+def read_sequence_table(path: str | os.PathLike, sequence_column: str = "sequence", label_column: str = "label",
+                        label_required: bool = True) -> tuple[list[str], list[str], list | None]:
+    """ids (row numbers, or an ``id`` column), sequences and labels of a CSV/TSV file (gzip too); the labels are
+    ``None`` where the table has no ``label_column`` and none is ``label_required``."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no sequence table at {path}")
     try:  # every cell as written: no "NA" read as missing, no "01" read as 1
         frame = pd.read_csv(path, sep=table_separator(path), dtype=str, keep_default_na=False,
-                            compression="gzip" if is_gzip(path) else "infer")
+                            compression=compression(path))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, *_UNREADABLE) as error:
         raise ValueError(f"{path}: not a readable table ({type(error).__name__}: {error})") from None
-    columns = [c for c in (sequence_column, label_column) if c is not None]
+    labelled = label_required or label_column in frame.columns
+    columns = [sequence_column, label_column] if labelled else [sequence_column]
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise ValueError(f"{path}: column(s) {missing} not found; the columns are {list(frame.columns)}")
@@ -260,14 +261,15 @@ def read_sequence_table(path: str | os.PathLike, sequence_column: str = "sequenc
     repeated = pd.Index(ids)[pd.Index(ids).duplicated()]
     if len(repeated):
         raise ValueError(f"{path}: id {repeated[0]!r} appears in more than one row")
-    return ids, frame[sequence_column].tolist(), None if label_column is None else frame[label_column].tolist()
+    return ids, frame[sequence_column].tolist(), frame[label_column].tolist() if labelled else None
 
 
-def read_sequences(path: str | os.PathLike, sequence_column: str = "sequence") -> tuple[list[str], list[str]]:
-    """ids and sequences of a FASTA/FASTQ file, or of a CSV/TSV table (by a ``.csv``, ``.tsv`` or ``.tab`` name,
-    gzip too) with a ``sequence_column``, labelled or not."""
+def read_sequences(path: str | os.PathLike, sequence_column: str = "sequence",
+                   label_column: str = "label") -> tuple[list[str], list[str], list | None]:
+    """ids, sequences and labels (``None`` where there are none) of a FASTA/FASTQ file, or of a CSV/TSV table (by a
+    ``.csv``, ``.tsv`` or ``.tab`` name, gzip too) with a ``sequence_column`` and, if it has one, a
+    ``label_column``."""
     if {".csv", ".tsv", ".tab"} & {suffix.lower() for suffix in Path(path).suffixes}:
-        ids, sequences, _ = read_sequence_table(path, sequence_column, None)
-        return ids, sequences
+        return read_sequence_table(path, sequence_column, label_column, label_required=False)
     records = read_fasta(path)
-    return [name for name, _ in records], [sequence for _, sequence in records]
+    return [name for name, _ in records], [sequence for _, sequence in records], None

@@ -24,7 +24,8 @@ import yaml
 
 from titans_seq._io import replacing
 
-__all__ = ["DataFile", "cache_dir", "file_sha256", "is_gzip", "load_manifest", "locate", "table_separator"]
+__all__ = ["DataFile", "cache_dir", "compression", "file_sha256", "is_gzip", "load_manifest", "locate",
+           "table_separator"]
 
 # An installed package carries the manifests as titans_seq/datasets (see pyproject.toml); a checkout has them in
 # its datasets/ folder.
@@ -80,10 +81,18 @@ def is_gzip(path: str | os.PathLike) -> bool:
         return handle.read(2) == b"\x1f\x8b"
 
 
+def compression(path: str | os.PathLike) -> str | None:
+    """How pandas is to read the file at ``path``: ``"gzip"`` where its bytes are gzip's, plain text where only its
+    name says so, else by its name (bz2, xz, zip)."""
+    if is_gzip(path):
+        return "gzip"
+    return None if Path(path).suffix.lower() in (".gz", ".gzip", ".bgz") else "infer"
+
+
 def table_separator(path: str | os.PathLike) -> str:
     """The column separator of a table file by its name: a tab for ``.tsv`` and ``.tab`` (gzipped too), else a
     comma."""
-    suffixes = Path(path).suffixes
+    suffixes = {suffix.lower() for suffix in Path(path).suffixes}
     return "\t" if ".tsv" in suffixes or ".tab" in suffixes else ","
 
 

@@ -114,8 +114,9 @@ class SequenceDataModule(SplitDataModule):
             ``cv_fold`` (0-based) of a stratified ``cv_folds``-fold split of them, seeded, becomes the
             validation split (:func:`cross_validation_fold`): for choosing settings on more sequences than
             one validation split has. The test split does not change.
-        predict_path: sequences for ``predict`` to classify instead of the test split, labelled or not: a
-            FASTA/FASTQ file, or a CSV/TSV table with a ``sequence`` column (and an optional ``id`` column).
+        predict_path: sequences for ``predict`` to classify instead of the test split: a FASTA/FASTQ file, or a
+            CSV/TSV table with a ``sequence`` column, an optional ``id`` column and, if they are known, a ``label``
+            column, whose labels the predictions then show.
     """
 
     def __init__(self, max_length: int | None = None, batch_size: int = 64, rc_augment: bool = True, seed: int = 0,
@@ -144,6 +145,7 @@ class SequenceDataModule(SplitDataModule):
         self.seed, self.num_workers, self.predict_path = seed, num_workers, predict_path
         self.tokenizer = DNATokenizer(iupac=iupac, crop=crop)
         self.class_names: list[str] | None = None
+        self.columns = ("sequence", "label")  # of tables, predict_path's among them
 
     def load_splits(self) -> dict[str, Records]:
         """``{"train": ..., "val": ..., "test": ...}`` records (subclasses)."""
@@ -176,8 +178,8 @@ class SequenceDataModule(SplitDataModule):
             self.datasets[split] = SequenceDataset(tokens[split], targets, self.max_length, self.tokenizer,
                                                    rc_augment=self.rc_augment and split == "train")
         if self.predict_path is not None:
-            ids, sequences = read_sequences(self.predict_path)
-            self.records["predict"] = (ids, sequences, None)
+            ids, sequences, labels = read_sequences(self.predict_path, *self.columns)
+            self.records["predict"] = (ids, sequences, labels)
             self.datasets["predict"] = SequenceDataset(
                 [self.tokenizer.encode(s, name) for name, s in zip(ids, sequences, strict=True)],
                 np.full(len(ids), -1), self.max_length, self.tokenizer)  # no class to learn from
@@ -197,8 +199,8 @@ class SequenceDataModule(SplitDataModule):
 
     @property
     def sizes(self) -> dict[str, int]:
-        """Sequences in each split."""
-        return {split: len(d) for split, d in self.datasets.items()}
+        """Sequences in each split (those of ``predict_path`` are none)."""
+        return {split: len(d) for split, d in self.datasets.items() if split != "predict"}
 
 
 class GenomicBenchmarksDataModule(SequenceDataModule):

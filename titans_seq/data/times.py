@@ -66,8 +66,9 @@ def time_step(times: pd.DatetimeIndex) -> Step:
                 if next(itertools.islice(off_grid, off_grid_allowed, None), None) is None:
                     return offset
             days = pd.Series(times.day)
-            if months and days.mode()[0] <= 28 and (days != days.mode()[0]).sum() <= off_grid_allowed:
-                return pd.DateOffset(months=months)
+            day = int(days.mode()[0])
+            if months and day <= 28 and (days != day).sum() <= off_grid_allowed:
+                return pd.DateOffset(months=months, day=day)
     whole_days, rest = divmod(median, pd.Timedelta(days=1))
     if whole_days >= 1 and rest == pd.Timedelta(0) and one_time_of_day(times):
         return pd.offsets.Day(whole_days)
@@ -126,11 +127,19 @@ def steps_since_start(times: pd.DatetimeIndex, start: pd.Timestamp | None = None
         return np.round(((times - start) / length).to_numpy()).astype(np.int64)
     if times.tz is not None and start.tz is not None:  # on the wall clock of the start's zone
         times, start = times.tz_convert(start.tz).tz_localize(None), start.tz_localize(None)
+    if type(step) is pd.DateOffset:  # months on one day of their own: counted, from that day to the day before it
+        months = _months_since_year_0(times, step.kwds["day"]) - _months_since_year_0(start, step.kwds["day"])
+        return (np.asarray(months) // step.kwds["months"]).astype(np.int64)
     dates = times
     if not isinstance(step, _INTRADAY_STEPS):
         dates, start = times.normalize(), start.normalize()
     grid = pd.date_range(step.rollback(min(start, dates.min())), step.rollforward(max(start, dates.max())), freq=step)
     return (grid.searchsorted(dates, side="right") - grid.searchsorted(start, side="right")).astype(np.int64)
+
+
+def _months_since_year_0(times, day: int):
+    """Months since January of year 0, a month counting from its ``day`` (a date before it is in the month before)."""
+    return times.year * 12 + times.month - 1 - (times.day < day)
 
 
 def forecast_clock(clock: np.ndarray, horizon: int, times: pd.DatetimeIndex | None = None,

@@ -21,7 +21,7 @@ import torch
 from sklearn.preprocessing import StandardScaler
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-from titans_seq.data.files import is_gzip, locate, table_separator
+from titans_seq.data.files import compression, locate, table_separator
 from titans_seq.data.splits import SplitDataModule
 from titans_seq.data.times import Step, forecast_clock, one_time_of_day, steps_since_start, time_step
 
@@ -44,18 +44,21 @@ class Series:
 # row; ISO 8601 in any of its forms (dates beside date-times); in UTC (offsets or time zones that differ between
 # rows, daylight saving among them); both.
 _TIME_PARSES = ({}, {"format": "ISO8601"}, {"utc": True}, {"format": "ISO8601", "utc": True})
-_UTC_OFFSET = r"(?:Z|[+-]\d\d:?\d\d)\s*$"
+_UTC_OFFSET = r"(Z|[+-]\d\d:?\d\d)\s*$"  # at the end of a timestamp's text
 
 
 def _timestamps(column: pd.Series, name: str, time_format: str | None = None) -> pd.Series:
     """A time column parsed as timestamps (``NaT`` where one does not parse; of the ways tried, the one that parses
     the most), in ``time_format`` if given. Numbers are refused rather than read as nanoseconds since 1970; periods
     stand for their start."""
+    if time_format is not None and pd.api.types.is_integer_dtype(column):  # dates coded as numbers: 20200131
+        column = column.astype(str)
     if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
         raise ValueError(f"time column {name!r} holds numbers, not timestamps: convert them to dates, or, to number "
                          f"the rows instead, drop the column (or make it the index) and pass time_column=None")
     if isinstance(column.dtype, pd.PeriodDtype):
         return column.dt.to_timestamp()
+    _check_all_zoned(column, name)
     best = None
     parses = _TIME_PARSES if time_format is None else ({"format": time_format}, {"format": time_format, "utc": True})
     for options in parses:
@@ -63,10 +66,11 @@ def _timestamps(column: pd.Series, name: str, time_format: str | None = None) ->
             times = pd.to_datetime(column, errors="coerce", **options)
         except ValueError:  # offsets that differ between rows, without utc
             continue
+        if not pd.api.types.is_datetime64_any_dtype(times):  # pandas 2 gives such offsets as objects, without utc
+            continue
         if not times.isna().any():
             if options.get("utc"):
-                _check_all_zoned(column, name)
-                wall = _on_one_time_of_day(column)
+                wall = _on_one_time_of_day(column, times)
                 return times if wall is None else wall
             return times
         if best is None or times.isna().sum() < best.isna().sum():
@@ -74,26 +78,40 @@ def _timestamps(column: pd.Series, name: str, time_format: str | None = None) ->
     return best
 
 
-def _on_one_time_of_day(column: pd.Series) -> pd.Series | None:
-    """The wall-clock times of text timestamps whose UTC offsets differ (daylight saving), where all show one time
-    of day: the days, business days or months of a zoned series written to a CSV, whose calendar their UTC instants
-    would lose (a Berlin midnight is 22:00 or 23:00 UTC the day before). Else ``None``: the UTC instants stand."""
-    if not pd.api.types.is_string_dtype(column):
+def _on_one_time_of_day(column: pd.Series, in_utc: pd.Series) -> pd.Series | None:
+    """The wall-clock times of timestamps whose UTC offsets differ (daylight saving), ``in_utc`` as parsed, where all
+    show one time of day: the days, business days or months of a zoned series written to a CSV, whose calendar their
+    UTC instants would lose (a Berlin midnight is 22:00 or 23:00 UTC the day before). Else ``None``: the UTC instants
+    stand."""
+    offsets = _utc_offsets(column)
+    if offsets is None:
         return None
-    with warnings.catch_warnings():  # pandas warns where a cell does not parse
-        warnings.simplefilter("ignore")
-        wall = pd.to_datetime(column.str.replace(_UTC_OFFSET, "", regex=True), format="ISO8601", errors="coerce")
-    if wall.isna().any() or not one_time_of_day(pd.DatetimeIndex(wall)):
-        return None
-    return wall
+    wall = in_utc.dt.tz_localize(None) + offsets.to_numpy()
+    return wall if one_time_of_day(pd.DatetimeIndex(wall)) else None
+
+
+def _utc_offsets(column: pd.Series) -> pd.Series | None:
+    """Each cell's UTC offset: written at the end of its text (``Z``, ``+02:00``, ``-0500``), or its datetime's;
+    ``None`` where a cell shows none."""
+    if pd.api.types.is_string_dtype(column):
+        written = column.str.extract(_UTC_OFFSET)
+        if written[0].isna().any():
+            return None
+        written = written[0].replace("Z", "+00:00").str.replace(":", "")
+        minutes = written.str[1:3].astype(int) * 60 + written.str[3:5].astype(int)
+        return pd.to_timedelta(minutes.where(written.str[0] == "+", -minutes), unit="min")
+    offsets = column.map(lambda v: v.utcoffset() if isinstance(v, datetime.datetime) else None)
+    return None if offsets.isna().any() else pd.to_timedelta(offsets)
 
 
 def _check_all_zoned(column: pd.Series, name: str) -> None:
     """Raise a ValueError where some of the time column's cells carry a time zone or UTC offset and others do not:
-    read in UTC, the naive ones would silently be taken as UTC."""
+    read in UTC, the naive ones would silently be taken as UTC (and pandas 2 reads them all as naive)."""
+    if pd.api.types.is_datetime64_any_dtype(column):  # one zone or none, for every cell
+        return
     aware = (column.map(lambda v: isinstance(v, datetime.datetime) and v.tzinfo is not None).astype(bool)
-             | column.astype(str).str.contains(_UTC_OFFSET)).to_numpy(dtype=bool)
-    if not aware.all():
+             | column.astype(str).str.extract(_UTC_OFFSET)[0].notna()).to_numpy(dtype=bool)
+    if aware.any() and not aware.all():
         row = int(np.flatnonzero(~aware)[0])
         raise ValueError(f"time column {name!r} mixes timestamps with and without a time zone: row {row} "
                          f"({column.iloc[row]!r}) has none; give every row its UTC offset, or none")
@@ -134,7 +152,7 @@ def read_series(data: pd.DataFrame | str | os.PathLike | IO, time_column: str | 
     else:
         named = isinstance(data, (str, os.PathLike)) and os.path.isfile(data)
         frame = pd.read_csv(data, sep=table_separator(data) if named else ",",
-                            compression="gzip" if named and is_gzip(data) else "infer")
+                            compression=compression(data) if named else "infer")
     if isinstance(frame.columns, pd.MultiIndex):  # as pivot and groupby give
         raise ValueError(f"the table's columns have {frame.columns.nlevels} levels, such as "
                          f"{frame.columns[0]!r}: flatten them to one name each first")

@@ -20,7 +20,7 @@ class EncoderState:
     """One state per block, for feeding a causal encoder a long input in pieces of ``batch`` sequences."""
 
     blocks: list
-    batch: int
+    batch: int | None = None  # None: not checked (a state made by hand)
 
     def detach(self) -> EncoderState:
         """The same state cut from the autograd graph (truncated back-propagation through time)."""
@@ -60,7 +60,7 @@ class TitansEncoder(nn.Module):
             raise ValueError("a bidirectional encoder (causal=False) sees its whole input at once and takes no state")
         if state is not None and (not isinstance(state, EncoderState) or len(state.blocks) != len(self.blocks)):
             raise ValueError(f"state must be an EncoderState of {len(self.blocks)} blocks from this encoder")
-        if state is not None and state.batch != x.shape[0]:
+        if state is not None and state.batch is not None and state.batch != x.shape[0]:
             raise ValueError(f"state is for batch size {state.batch}, but x has {x.shape[0]}")
         if present is not None and (not isinstance(present, Tensor) or present.dtype != torch.bool
                                     or present.shape != x.shape[:2]):
