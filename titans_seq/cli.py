@@ -87,7 +87,19 @@ class TitansCLI(LightningCLI):
         for logger in self._rooted:
             logger["init_args"]["save_dir"] = LOGS
 
+    def _warn_without_checkpoint(self) -> None:
+        if not self.config[self.subcommand].get("ckpt_path"):
+            print(f"warning: no --ckpt_path: {self.subcommand} reads the model as the config makes it, untrained; "
+                  f"give the checkpoint a fit kept (lightning_logs/**/checkpoints/*.ckpt)", file=sys.stderr)
+
+    def before_validate(self) -> None:
+        self._warn_without_checkpoint()
+
+    def before_test(self) -> None:
+        self._warn_without_checkpoint()
+
     def before_predict(self) -> None:
+        self._warn_without_checkpoint()
         self.trainer.callbacks.append(PredictionWriter(self.config["predict"]["predictions"]))
 
 

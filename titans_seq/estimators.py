@@ -210,7 +210,7 @@ class _LightningEstimator(BaseEstimator):
         for name, value in state["fitted"].items():
             setattr(estimator, name, value)
         estimator._complete_fitted()
-        estimator.model_ = cls._module(**state["hparams"])
+        estimator.model_ = cls._module(**{k: v for k, v in state["hparams"].items() if k != "_class_path"})
         estimator.model_.load_state_dict(state["state_dict"])
         estimator.model_.eval()
         return estimator
@@ -291,7 +291,7 @@ class TitansForecaster(_LightningEstimator):
     ``linear_skip``, ``cycle``, ``head_patches`` and ``lr_schedule`` are the
     :class:`~titans_seq.tasks.Forecaster`'s options of those names.
     With a ``cycle``, each row of a timed series is placed on the cycle by its timestamp: ``freq_`` steps since
-    the training series' first timestamp, in training and in ``predict`` and ``score`` (the forecast's rows too),
+    ``clock_origin_`` (2000-01-01), in training and in ``predict`` and ``score`` (the forecast's rows too),
     so rows after a gap keep their time of day and a Monday its place after a Friday. A series without timestamps
     is placed by its index where that counts rows one by one (integers, each one more than the last, as a slice of
     the training frame keeps them), taking the training series' first index as its first row; an array (or another
@@ -434,6 +434,7 @@ class TitansForecaster(_LightningEstimator):
         self.lookback_, self.horizon_ = p.lookback, p.horizon
         self.last_clock_ = data.clock_rows[-p.lookback:].copy()
         self.first_time_ = None if series.times is None else series.times[0]
+        self.clock_origin_ = data.clock_origin
         self.first_position_ = None if series.times is not None else int(positions[0]) if positions is not None else 0
         return self
 
@@ -445,6 +446,8 @@ class TitansForecaster(_LightningEstimator):
             self.last_clock_ = np.arange(self.n_rows_ - self.lookback_, self.n_rows_)
         if not hasattr(self, "first_position_"):  # and their untimed y were read from the training series' start
             self.first_position_ = None
+        if not hasattr(self, "clock_origin_"):  # and their time clock counted from the first timestamp
+            self.clock_origin_ = self.first_time_
 
     def _clock(self, series: Series, positions: np.ndarray | None) -> np.ndarray:
         """Where each of ``series``' rows lies on the training series' clock (see the class docstring)."""
@@ -454,7 +457,7 @@ class TitansForecaster(_LightningEstimator):
             if gap is not None and fitted_gap is not None and gap < 0.75 * fitted_gap:
                 raise ValueError(f"y's timestamps lie {gap} apart (the median), closer than the fitted series' "
                                  f"{fitted_gap}: give y at the fitted step ({self.freq_}) or a coarser one")
-            return steps_since_start(series.times, self.first_time_, self.freq_)
+            return steps_since_start(series.times, self.clock_origin_, self.freq_)
         if positions is not None and self.first_position_ is not None:
             return positions - self.first_position_
         return np.arange(len(series.values))
@@ -479,7 +482,7 @@ class TitansForecaster(_LightningEstimator):
             clock = self._clock(series, positions)[-self.lookback_:]
         # A timed series on a timed fit's clock: the forecast's rows and timestamps at the training series' step.
         timed = times is not None and self.first_time_ is not None
-        clock = forecast_clock(clock, self.horizon_, *((times, self.first_time_, self.freq_) if timed else ()))
+        clock = forecast_clock(clock, self.horizon_, *((times, self.clock_origin_, self.freq_) if timed else ()))
         with torch.no_grad():
             out = self.model_(self._scaled(window).unsqueeze(0), clock)[0].numpy()
         scale = self.scaler_scale_.reshape(1, -1, *([1] * (out.ndim - 2)))

@@ -122,12 +122,19 @@ def test_the_time_clock_keeps_the_time_of_day_across_gaps_and_repeats():
     rows, time = (CSVDataModule(table, lookback=24, horizon=12, clock=clock) for clock in ("rows", "time"))
     for data in (rows, time):
         data.setup()
+    first = int(time.clock_rows[0])  # hours since 2000-01-01
+    assert first == (pd.Timestamp("2021-01-01") - pd.Timestamp("2000-01-01")) // pd.Timedelta("1h")
     test_rows = [rows.datasets["test"][i][2] for i in (0, 5)]
-    assert [time.datasets["test"][i][2].tolist() for i in (0, 5)] == [(r + 10).tolist() for r in test_rows]
-    assert rows.datasets["train"][3][2].tolist() == time.datasets["train"][3][2].tolist() == list(range(3, 39))
-    across = time.datasets["train"][90][2].tolist()  # rows 90-125: ten hours missing after row 99
+    assert [(time.datasets["test"][i][2] - first).tolist() for i in (0, 5)] == [(r + 10).tolist() for r in test_rows]
+    assert rows.datasets["train"][3][2].tolist() == list(range(3, 39))
+    assert (time.datasets["train"][3][2] - first).tolist() == list(range(3, 39))
+    across = (time.datasets["train"][90][2] - first).tolist()  # rows 90-125: ten hours missing after row 99
     assert across == list(range(90, 100)) + list(range(110, 136))
-    assert next(iter(time.predict_dataloader()))[1].tolist() == [list(range(290 - 24 + 10, 290 + 12 + 10))]
+    assert (next(iter(time.predict_dataloader()))[1] - first).tolist() == [list(range(290 - 24 + 10, 290 + 12 + 10))]
+    # Any file of the series is on the same clock: it counted from each file's first row.
+    tail = CSVDataModule(table.iloc[13:], lookback=24, horizon=12, clock="time")
+    tail.setup()
+    assert tail.clock_rows.tolist() == time.clock_rows[13:].tolist()
     with pytest.raises(ValueError, match="clock must be one of rows, time"):
         CSVDataModule(table, clock="hours")
     no_times = CSVDataModule(table.drop(columns="date"), time_column=None, lookback=24, horizon=12, clock="time")

@@ -56,6 +56,45 @@ def test_metrics_in_original_units_use_the_scaler_of_the_data_tested():
     assert result["test_mse_original"] == pytest.approx(result["test_mse"] * np.mean(other.scaler.var_), rel=0.5)
 
 
+def test_a_checkpoint_tested_on_other_data_reports_that_datas_original_units(tmp_path):
+    """The checkpoint, restored after setup, brought its training data's scaler: test_mse_original on data ten times
+    larger read as on the training data's scale."""
+    model = Forecaster(channels=2, lookback=48, horizon=12, model="dlinear")
+    fit(model, CSVDataModule(sinusoid(), lookback=48, horizon=12, batch_size=64), epochs=1)
+    trainer = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False, accelerator="cpu")
+    trainer.strategy.connect(model)
+    trainer.save_checkpoint(tmp_path / "model.ckpt")
+    scaled_up = sinusoid().assign(a=lambda t: 10 * t.a, OT=lambda t: 10 * t.OT)
+    results = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fresh = Forecaster(channels=2, lookback=48, horizon=12, model="dlinear")
+        for given, path in ((Forecaster.load_from_checkpoint(tmp_path / "model.ckpt"), None),
+                            (fresh, tmp_path / "model.ckpt")):
+            other = CSVDataModule(scaled_up, lookback=48, horizon=12, batch_size=64)
+            results.append(L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False,
+                                     accelerator="cpu").test(given, datamodule=other, ckpt_path=path, verbose=False)[0])
+    assert results[1]["test_mse_original"] == pytest.approx(results[0]["test_mse_original"], rel=1e-6)
+
+
+def test_a_model_forecasts_from_any_file_of_the_series_on_the_time_clock():
+    """The clock counted from each file's first row: a file of the latest rows starting at another hour of the day
+    read another phase of the cycle (forecasts 2 apart)."""
+    table = sinusoid(1200)
+    torch.manual_seed(0)
+    model = Forecaster(channels=2, lookback=6, horizon=12, encoder=TINY, patch_len=2, stride=2, cycle=24)
+    with torch.no_grad():
+        model.network.cycle.values.normal_()
+    whole, latest = (CSVDataModule(t, lookback=6, horizon=12, clock="time") for t in (table, table.iloc[13:]))
+    pd.testing.assert_frame_equal(model.forecast(latest), model.forecast(whole), rtol=1e-4)
+
+
+def test_a_model_in_bfloat16_forecasts():
+    data = CSVDataModule(sinusoid(), lookback=48, horizon=12)
+    model = Forecaster(channels=2, lookback=48, horizon=12, encoder=TINY).to(torch.bfloat16)
+    assert model.forecast(data).shape == (12, 2)  # the context stayed float32: "mat1 and mat2 must have the same dtype"
+
+
 def test_metrics_in_original_units_only_once_a_scaler_is_known():
     """Plain loaders carry no scaler: scaled numbers are not reported as original units."""
     model = Forecaster(channels=2, lookback=48, horizon=12, model="dlinear")
@@ -290,6 +329,8 @@ def test_bad_arguments():
     for name, value in (("channels", 0), ("lookback", 32.5), ("horizon", -3), ("patch_len", 0), ("stride", True)):
         with pytest.raises(ValueError, match=f"{name} must be a positive integer"):
             Forecaster(**{name: value})
+    with pytest.raises(ValueError, match=r"stride \(8\) must not exceed patch_len \(4\)"):  # rows 4-7 were unread
+        Forecaster(patch_len=4, stride=8)
     for name in ("channel_mixing", "linear_skip"):
         with pytest.raises(ValueError, match=f"{name} must be True or False, got 'no'"):
             Forecaster(**{name: "no"})

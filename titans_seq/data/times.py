@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-__all__ = ["forecast_clock", "future_index", "median_step", "one_time_of_day", "steps_since_start", "time_step"]
+__all__ = ["clock_origin", "forecast_clock", "future_index", "median_step", "one_time_of_day", "steps_since_start",
+           "time_step"]
 
 Step = pd.Timedelta | pd.DateOffset
 
@@ -32,6 +33,13 @@ _CALENDAR_STEPS = (
 _OFF_GRID_SHARE = 0.01
 # Calendar steps shorter than a day, whose clock must not drop the time of day.
 _INTRADAY_STEPS = (pd.offsets.BusinessHour, pd.offsets.CustomBusinessHour)
+
+
+def clock_origin(times: pd.DatetimeIndex) -> pd.Timestamp:
+    """Where a time clock starts, the same for every series (2000-01-01, in ``times``' zone, if any): a model whose
+    clock counts from it places the rows of any file of the series, not only those of the file it was trained on,
+    at the same phase of a cycle."""
+    return pd.Timestamp("2000-01-01", tz=times.tz)
 
 
 def median_step(times: pd.DatetimeIndex) -> pd.Timedelta:

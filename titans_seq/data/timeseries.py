@@ -23,7 +23,14 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from titans_seq.data.files import compression, locate, table_separator
 from titans_seq.data.splits import SplitDataModule
-from titans_seq.data.times import Step, forecast_clock, one_time_of_day, steps_since_start, time_step
+from titans_seq.data.times import (
+    Step,
+    clock_origin,
+    forecast_clock,
+    one_time_of_day,
+    steps_since_start,
+    time_step,
+)
 
 __all__ = ["CSVDataModule", "ETTDataModule", "Series", "TimeSeriesDataModule", "WeatherDataModule",
            "WindowDataset", "read_series"]
@@ -257,15 +264,17 @@ class TimeSeriesDataModule(SplitDataModule):
         lookback: input window length. horizon: steps to forecast.
         features: ``"M"``, ``"S"`` or ``"MS"`` (see the module docstring). target: the target column.
         batch_size: windows per batch. num_workers: DataLoader workers.
-        clock: what places a row on the clock: ``"rows"`` (its index, as CycleNet takes it) or ``"time"``
-            (steps since the first timestamp, :func:`~titans_seq.data.times.steps_since_start`: the same phase
-            for the same time of day across gaps and repeated timestamps, as Weather's file has, and calendar
-            steps such as months or business days counted as such). The rows after the series' end (a
-            forecast's) follow its last one step by step on the row clock, and by their timestamps on the time
-            clock.
+        clock: what places a row on the clock: ``"rows"`` (its index in the file, as CycleNet takes it) or
+            ``"time"`` (steps since 2000-01-01, :func:`~titans_seq.data.times.clock_origin` and
+            :func:`~titans_seq.data.times.steps_since_start`: the same phase for the same time of day across gaps
+            and repeated timestamps, as Weather's file has, and across files, so that a model trained on one
+            file forecasts from another, such as its latest days; calendar steps such as months or business days
+            counted as such). The rows after the series' end (a forecast's) follow its last one step by step on
+            the row clock, and by their timestamps on the time clock.
 
-    After :meth:`setup`, ``series`` holds the checked series and ``step`` its time step
-    (:func:`~titans_seq.data.times.time_step`; ``None`` without timestamps), which places its forecast.
+    After :meth:`setup`, ``series`` holds the checked series, ``step`` its time step
+    (:func:`~titans_seq.data.times.time_step`; ``None`` without timestamps), which places its forecast, and
+    ``clock_origin`` where the time clock counts from (``None`` on the row clock).
     """
 
     drop_last_train = True
@@ -285,6 +294,7 @@ class TimeSeriesDataModule(SplitDataModule):
         self.batch_size, self.num_workers = batch_size, num_workers
         self.series: Series | None = None
         self.step: Step | None = None
+        self.clock_origin: pd.Timestamp | None = None
 
     def load(self) -> Series:
         """The whole series, read and checked (subclasses)."""
@@ -318,7 +328,8 @@ class TimeSeriesDataModule(SplitDataModule):
         self.series = series
         self.scaled = self.scaler.transform(series.values)
         self.step = None if series.times is None else time_step(series.times)
-        self.clock_rows = (steps_since_start(series.times, step=self.step) if self.clock == "time"
+        self.clock_origin = clock_origin(series.times) if self.clock == "time" else None
+        self.clock_rows = (steps_since_start(series.times, self.clock_origin, self.step) if self.clock == "time"
                            else np.arange(len(series.values)))
         inputs = list(range(len(names)))
         self.target_index = [names.index(self.target)] if self.features in ("S", "MS") else inputs
@@ -333,7 +344,7 @@ class TimeSeriesDataModule(SplitDataModule):
         clock of those rows and of the ``horizon`` after them."""
         latest = torch.as_tensor(self.scaled[-self.lookback:], dtype=torch.float32).unsqueeze(0)
         times = self.series.times
-        placed = (times[-self.lookback:], times[0], self.step) if self.clock == "time" else ()
+        placed = (times[-self.lookback:], self.clock_origin, self.step) if self.clock == "time" else ()
         clock = forecast_clock(self.clock_rows[-self.lookback:], self.horizon, *placed)
         return DataLoader(TensorDataset(latest, clock), batch_size=1)
 

@@ -84,14 +84,22 @@ class PatchEmbedding(nn.Module):
 
     def __init__(self, lookback: int, patch_len: int, stride: int, dim: int, dropout: float = 0.0):
         super().__init__()
-        if patch_len < 1 or stride < 1 or patch_len > lookback + stride:
-            raise ValueError(f"patch_len ({patch_len}) and stride ({stride}) must be >= 1 and fit the lookback "
-                             f"({lookback})")
+        self.check(lookback, patch_len, stride)
         self.patch_len, self.stride = patch_len, stride
         self.patches = (lookback + stride - patch_len) // stride + 1
         self.project = nn.Linear(patch_len, dim)
         self.position = nn.Parameter(torch.randn(self.patches, dim) * 0.02)
         self.dropout = Dropout(dropout)
+
+    @staticmethod
+    def check(lookback: int, patch_len: int, stride: int) -> None:
+        """Raise a ValueError unless patches of ``patch_len`` at ``stride`` read the whole ``lookback``."""
+        if patch_len < 1 or stride < 1 or patch_len > lookback + stride:
+            raise ValueError(f"patch_len ({patch_len}) and stride ({stride}) must be >= 1 and fit the lookback "
+                             f"({lookback})")
+        if stride > patch_len:
+            raise ValueError(f"stride ({stride}) must not exceed patch_len ({patch_len}): the rows between patches, "
+                             f"the latest among them, would never be read")
 
     def forward(self, x: Tensor) -> Tensor:
         batch, _, channels = x.shape

@@ -21,6 +21,7 @@ from titans_seq.layers import EncoderFields, TitansConfig, TitansEncoder
 from titans_seq.tasks.metrics import MeanLoss
 from titans_seq.tasks.modes import evaluation_mode
 from titans_seq.tasks.optim import LRSchedule, adamw_with_schedule, check_optimizer
+from titans_seq.tasks.training import record_class_path
 
 __all__ = ["DNA_ENCODER", "SequenceClassifier", "SequenceNetwork"]
 
@@ -247,6 +248,7 @@ class SequenceClassifier(L.LightningModule):
         self.encoder_config, encoder = encoder, encoder.to_dict()  # checkpoints hold plain values
         class_names = [str(c) for c in class_names] if class_names is not None else None
         self.save_hyperparameters()
+        record_class_path(self)
         self.tokenizer = DNATokenizer()
         self.network = None
         # The CNN and the position term are sized by max_length: without it, built when the DataModule gives it.

@@ -21,6 +21,7 @@ from titans_seq.layers import EncoderFields, TitansConfig, TitansEncoder
 from titans_seq.tasks.metrics import MeanLoss
 from titans_seq.tasks.modes import evaluation_mode
 from titans_seq.tasks.optim import LRSchedule, adamw_with_schedule, check_optimizer
+from titans_seq.tasks.training import record_class_path
 
 __all__ = ["FORECAST_ENCODER", "Forecaster", "TitansForecastNetwork", "pinball_loss", "quantile_levels"]
 
@@ -209,6 +210,8 @@ class Forecaster(L.LightningModule):
         for name, value in (("lookback", lookback), ("horizon", horizon), ("patch_len", patch_len),
                             ("stride", stride)):
             positive_int(name, value)
+        if model == "titans":
+            PatchEmbedding.check(lookback, patch_len, stride)
         for name, value in (("channel_mixing", channel_mixing), ("linear_skip", linear_skip)):
             flag(name, value)
         quantiles = quantile_levels(quantiles)
@@ -223,6 +226,7 @@ class Forecaster(L.LightningModule):
             raise ValueError("the forecaster's encoder reads the whole lookback: set causal=False")
         self.encoder_config, encoder = encoder, encoder.to_dict()  # checkpoints hold plain values
         self.save_hyperparameters()
+        record_class_path(self)
         self.quantiles = quantiles
         self.register_buffer("quantile_levels", torch.tensor(quantiles or []), persistent=False)
         self.metrics = nn.ModuleDict({
@@ -283,10 +287,25 @@ class Forecaster(L.LightningModule):
         cycle = getattr(self.network, "cycle", None)
         if stage == "fit" and cycle is not None and datamodule is not None and not cycle.values.any():
             self.network.start_cycle((x, clock) for x, _, clock in map(_windows, datamodule.train_dataloader()))
+        self._take_data_scaler()
+
+    def _take_data_scaler(self) -> None:
+        """The target scaler of the DataModule in hand, also for a model trained on other data. Taken at setup and
+        again as each run starts: a checkpoint restored after setup (``ckpt_path``) brings its training data's."""
+        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
         scaler = getattr(datamodule, "scaler", None)
-        if scaler is not None:  # the data in hand's own, also for a model trained on other data
+        if scaler is not None:
             index = datamodule.target_index
             self.set_target_scaler(scaler.mean_[index], scaler.scale_[index])
+
+    def on_fit_start(self) -> None:
+        self._take_data_scaler()
+
+    def on_validation_start(self) -> None:
+        self._take_data_scaler()
+
+    def on_test_start(self) -> None:
+        self._take_data_scaler()
 
     def _check_built(self) -> None:
         if self.network is None:
@@ -385,8 +404,8 @@ class Forecaster(L.LightningModule):
         self._check_windows(datamodule)
         self._check_data(datamodule, "predict")
         context, clock = next(iter(datamodule.predict_dataloader()))
-        with evaluation_mode(self):
-            prediction = self(context.to(self.device), clock.to(self.device))
+        with evaluation_mode(self):  # in the weights' dtype: bfloat16 for a model trained in bf16-true
+            prediction = self(context.to(self.device, next(self.parameters()).dtype), clock.to(self.device))
         return self.predictions_frame([prediction], datamodule)
 
     def predictions_frame(self, predictions: list[Tensor], datamodule) -> pd.DataFrame:
@@ -395,6 +414,8 @@ class Forecaster(L.LightningModule):
         prediction = predictions[0][0].detach().float().cpu().numpy()
         names = [series.names[i] for i in datamodule.target_index]
         index = future_index(series.times, self.hparams.horizon, datamodule.step, first_position=len(series.values))
+        # Named, so that a CSV of it has a header for every column and reads back as a series.
+        index.name = (series.times.name or "time") if series.times is not None else "row"
         if not self.quantiles:
             return pd.DataFrame(datamodule.inverse_transform(prediction), index=index, columns=names)
         columns = {}

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 import lightning as L
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
-__all__ = ["best_checkpoint_trainer"]
+__all__ = ["best_checkpoint_trainer", "record_class_path"]
 
 
 @contextmanager
@@ -33,3 +33,11 @@ def best_checkpoint_trainer(monitor: str, max_epochs: int, patience: int | None 
                             logger=False, enable_progress_bar=progress, enable_model_summary=progress,
                             **trainer_args)
         yield trainer, best
+
+
+def record_class_path(module: L.LightningModule) -> None:
+    """Record the module's class in its hyper-parameters as ``_class_path``, as Lightning's CLI does for the models it
+    makes: ``titans-seq test/predict --ckpt_path`` reads a checkpoint's settings by it, one saved from Python too
+    (``load_from_checkpoint`` ignores it)."""
+    cls = type(module)
+    module.hparams.setdefault("_class_path", f"{cls.__module__.rpartition('.')[0]}.{cls.__qualname__}")
