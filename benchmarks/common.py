@@ -95,23 +95,46 @@ def positive_int(text: str) -> int:
     return value
 
 
+def _once_each(items: list, text: str) -> list:
+    """``items`` if none repeats (a repeated one would run twice and count twice in the averages)."""
+    repeated = sorted({str(item) for item in items if items.count(item) > 1})
+    if repeated:
+        raise argparse.ArgumentTypeError(f"{', '.join(repeated)} given more than once in {text!r}")
+    return items
+
+
 def integers(text: str) -> list[int]:
-    """An argparse type: a comma-separated list of integers."""
+    """An argparse type: a comma-separated list of distinct integers."""
     try:
-        return [int(item) for item in text.split(",")]
+        values = [int(item) for item in text.split(",")]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected integers separated by commas, got {text!r}") from None
+    return _once_each(values, text)
 
 
 def names_among(known: Sequence[str]) -> Callable[[str], list[str]]:
-    """An argparse type: a comma-separated list of names, each one of ``known``."""
+    """An argparse type: a comma-separated list of distinct names, each one of ``known``."""
     def names(text: str) -> list[str]:
         unknown = sorted(set(text.split(",")) - set(known))
         if unknown:
             raise argparse.ArgumentTypeError(f"unknown {unknown}; choose among {', '.join(known)}")
-        return text.split(",")
+        return _once_each(text.split(","), text)
 
     return names
+
+
+def command_line(main: Callable[[], None]) -> None:
+    """Run a benchmark's ``main``: the results folder made first (one that cannot be is found before the work, not
+    after it), and a bad setting or missing file (the library's ``ValueError``, ``FileNotFoundError``) ending the
+    run with its message, not a traceback."""
+    try:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        sys.exit(f"error: the results folder {RESULTS} cannot be made ({error}); set TITANS_SEQ_RESULTS elsewhere")
+    try:
+        main()
+    except (ValueError, FileNotFoundError) as error:
+        sys.exit(f"error: {error}")
 
 
 def print_table(rows: list[dict], columns: dict[str, str]) -> None:
@@ -144,10 +167,22 @@ def accelerator(device: torch.device) -> str:
 
 
 def resolve_device(name: str) -> torch.device:
-    """``auto`` is CUDA when available, else the CPU."""
+    """``auto`` is CUDA when available, else the CPU; a device that is not here, or a GPU but the first (the trainers
+    run on one; ``CUDA_VISIBLE_DEVICES`` picks which), is a ``ValueError``."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"--device must be auto, cpu or cuda, got {name!r}") from None
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"--device must be auto, cpu or cuda, got {name!r}")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda, but torch sees no CUDA GPU here; use cpu or auto")
+    if device.type == "cuda" and device.index not in (None, 0):
+        raise ValueError(f"--device {name}: the benchmarks run on the first visible GPU; choose it with "
+                         f"CUDA_VISIBLE_DEVICES={device.index} and --device cuda")
+    return device
 
 
 def synchronize(device: torch.device) -> None:

@@ -31,6 +31,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (
     accelerator,
+    command_line,
     given,
     names_among,
     positive_int,
@@ -108,7 +109,10 @@ def settings_for(dataset: str, horizon: int, model: str, overrides: dict | None 
         lookback = overrides.get("lookback", LOOKBACK)
         chosen = {**TITANS_PER_HORIZON.get((dataset, horizon), {}),
                   **TITANS_AT_LOOKBACK.get((dataset, horizon, lookback), {})}
-    return {**SETTINGS[model], **chosen, **overrides}
+    settings = {**SETTINGS[model], **chosen, **overrides}
+    if not settings.get("cycle"):  # a clock places a cycle: without one it changes nothing, and is not recorded
+        settings.pop("cycle_clock", None)
+    return settings
 
 
 def datamodule(dataset: str, lookback: int, horizon: int, batch_size: int, clock: str = "rows"):
@@ -195,7 +199,8 @@ def main() -> None:
     parser.add_argument("--model", choices=("titans", "dlinear"), default="titans")
     parser.add_argument("--variant", choices=("lmm", "mac", "mag", "mal"),
                         help="the Titans encoder's variant (default: the table's, MAG unless TITANS_PER_HORIZON says)")
-    parser.add_argument("--epochs", type=positive_int)
+    parser.add_argument("--epochs", type=positive_int, help="at most this many epochs (default: the row's setting, "
+                        "TITANS_PER_HORIZON; 5 for Titans, 10 for DLinear where it names none)")
     parser.add_argument("--lookback", type=positive_int,
                         help=f"input length (default {LOOKBACK}, the tables' protocol)")
     parser.add_argument("--seed", type=int, default=2021)
@@ -208,9 +213,11 @@ def main() -> None:
     parser.add_argument("--lr", type=float, help="override the model's learning rate")
     parser.add_argument("--lr-schedule", choices=LR_SCHEDULES, help="per-epoch learning-rate schedule (default "
                         "cosine; halving: DLinear's reference code's, two epochs at the rate, then halved each epoch)")
-    parser.add_argument("--loss", choices=LOSSES, help="training loss (default mse); early stopping stays on val MSE")
+    parser.add_argument("--loss", choices=LOSSES, help="training loss (default: the row's setting, mse where "
+                        "TITANS_PER_HORIZON names none); early stopping stays on val MSE")
     parser.add_argument("--dropout", type=float, help="override the Titans model's dropout (encoder, patches, head)")
-    parser.add_argument("--dim", type=positive_int, help="override the Titans encoder's width (default 64)")
+    parser.add_argument("--dim", type=positive_int, help="override the Titans encoder's width (default: the row's "
+                        "setting, 64 where TITANS_PER_HORIZON names none)")
     parser.add_argument("--depth", type=positive_int, help="override the Titans encoder's number of blocks (default 2)")
     parser.add_argument("--weight-decay", type=float, help="override the model's AdamW weight decay")
     parser.add_argument("--channel-mixing", action=argparse.BooleanOptionalAction,
@@ -221,7 +228,8 @@ def main() -> None:
                         "lookback and added to the forecast (Forecaster's cycle; a day: 24 on ETTh, 96 on ETTm, 144 on "
                         "Weather; a week: 168 on ETTh)")
     parser.add_argument("--cycle-clock", choices=["rows", "time"], help="what places a window on the cycle: its "
-                        "first row (default, as CycleNet) or its first timestamp (TimeSeriesDataModule's clock)")
+                        "first row (as CycleNet) or its first timestamp (TimeSeriesDataModule's clock); default: "
+                        "the row's setting, rows where TITANS_PER_HORIZON names none; only runs with a cycle take it")
     parser.add_argument("--head-patches", type=positive_int, help="the head reads only this many of the latest "
                         "patches, so its size does not grow with --lookback (Forecaster's head_patches; default all)")
     args = parser.parse_args()
@@ -235,6 +243,10 @@ def main() -> None:
                              ("variant", "dropout", "dim", "depth", "channel_mixing", "linear_skip", "cycle",
                               "cycle_clock", "head_patches"),
                              runs_titans=args.model == "titans")
+    if (not args.all and args.cycle_clock is not None
+            and not settings_for(dataset, horizon, args.model, given(lookback=args.lookback, cycle=args.cycle)).get(
+                "cycle")):
+        parser.error(f"--cycle-clock places a cycle, and the {dataset}-{horizon} run has none: give --cycle too")
     device = resolve_device(args.device)
     torch.set_float32_matmul_precision("high")
     jobs = [(d, h) for d in datasets for h in HORIZONS] if args.all else [(dataset, horizon)]
@@ -261,4 +273,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    command_line(main)

@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import given, integers, positive_int, resolve_device, save
+from common import command_line, given, integers, positive_int, resolve_device, save
 from forecast import DATASETS, HORIZONS, average_over_horizons, run
 
 from titans_seq.tasks import Forecaster
@@ -80,7 +80,7 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--progress", action="store_true", help="show Lightning's progress bars")
     args = parser.parse_args()
-    if len(set(args.seeds)) != len(args.seeds) or len(args.seeds) < 2:
+    if len(args.seeds) < 2:  # a repeated one is refused by the flag's type
         parser.error(f"--seeds needs at least two different seeds, got {args.seeds}")
     if min(args.horizons) < 1:
         parser.error(f"--horizons must be positive, got {args.horizons}")
@@ -107,4 +107,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    command_line(main)

@@ -45,6 +45,7 @@ from sklearn.metrics import accuracy_score, f1_score, log_loss, matthews_corrcoe
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (
     accelerator,
+    command_line,
     given,
     integers,
     names_among,
@@ -224,9 +225,10 @@ def run_long(bases: int, mode: str, device: torch.device) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--dataset", choices=list(DATASETS), default="human_nontata_promoters")
-    parser.add_argument("--model", choices=MODELS, default="titans")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dataset", choices=list(DATASETS), help="the dataset of one run (default "
+                        "human_nontata_promoters)")
+    parser.add_argument("--model", choices=MODELS, help="the model of one run (default titans)")
+    parser.add_argument("--seed", type=int, help="the seed of one run (default 0)")
     parser.add_argument("--epochs", type=positive_int)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--all", action="store_true", help="every dataset x --models x --seeds")
@@ -264,12 +266,19 @@ def main() -> None:
     if not args.all and any(value is not None for value in lists.values()):
         parser.error(f"only --all takes {', '.join(f for f, v in lists.items() if v is not None)}, to choose its "
                      f"runs; one run takes --dataset, --model and --seed")
+    singles = {"--dataset": args.dataset, "--model": args.model, "--seed": args.seed}
+    if args.all and any(value is not None for value in singles.values()):  # --all ran seeds 0-2 given --seed 5
+        parser.error(f"--all chooses its runs by --datasets, --models and --seeds, not "
+                     f"{', '.join(f for f, v in singles.items() if v is not None)}")
     if args.long is not None:
         others = [f"--{name.replace('_', '-')}" for name, value in vars(args).items()
                   if name not in ("long", "long_mode", "device") and value != parser.get_default(name)]
         if others:
             parser.error(f"--long classifies one sequence with the untrained titans model; it takes no "
                          f"{', '.join(others)}")
+    args.dataset = args.dataset or "human_nontata_promoters"
+    args.model = args.model or "titans"
+    args.seed = 0 if args.seed is None else args.seed
     models = (args.models or list(MODELS)) if args.all else [args.model]
     if args.cv is not None and (args.cv < 2 or "kmer" in models):
         parser.error("--cv needs K >= 2 and neural models only (the k-mer model picks its regularisation on "
@@ -339,4 +348,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    command_line(main)

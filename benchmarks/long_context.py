@@ -30,6 +30,7 @@ from torch import Tensor, nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (
+    command_line,
     median_seconds,
     names_among,
     peak_bytes_of,
@@ -288,6 +289,19 @@ def main() -> None:
                         help="timed passes per cell of the length table (median)")
     parser.add_argument("--peak-of", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    only = {"recall": ("steps", "batch", "lr", "pairs", "window", "dim", "depth", "memory_depth", "eval_sequences"),
+            "scale": ("max_length", "stream_tokens", "stream_piece", "repeats")}
+    other = "scale" if args.part == "recall" else "recall"
+    ignored = [f"--{name.replace('_', '-')}" for name in only[other] if getattr(args, name) != parser.get_default(name)]
+    if ignored and not args.peak_of:  # the other part's flags were taken and ignored
+        parser.error(f"{args.part} takes no {', '.join(ignored)}: {'that is' if len(ignored) == 1 else 'those are'} "
+                     f"{other}'s")
+    if args.pairs > KEYS:
+        parser.error(f"--pairs must be at most {KEYS}, the keys there are, got {args.pairs}")
+    if args.part == "scale" and args.max_length < 1024:
+        parser.error(f"--max-length must be at least 1024, the shortest length scale measures, got {args.max_length}")
+    if args.part == "scale" and set(args.variants) <= {"window"}:
+        parser.error("scale measures the Titans variants: give --variants among lmm, mac, mag, mal")
     device = resolve_device(args.device)
     global MEMORY_DEPTH
     MEMORY_DEPTH = args.memory_depth
@@ -299,4 +313,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    command_line(main)

@@ -25,6 +25,7 @@ their model asks. The eager rows are what issue 2's target is stated in.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -33,7 +34,16 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import median_seconds, peak_bytes_of, peak_in_child, positive_int, resolve_device, save, timed
+from common import (
+    command_line,
+    median_seconds,
+    peak_bytes_of,
+    peak_in_child,
+    positive_int,
+    resolve_device,
+    save,
+    timed,
+)
 
 from titans_seq.memory import NeuralMemory
 
@@ -131,13 +141,17 @@ def fmt_rate(r: float) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--repeats", type=positive_int, help="timed runs per cell, median (default 5; 2 with --quick)")
+    parser.add_argument("--repeats", type=positive_int, help="timed runs per cell, median (default 5; 2 with "
+                        "--quick); the length and chunk sweeps take half as many, at least 2")
     parser.add_argument("--quick", action="store_true", help="fewer repeats and sweep points (a smoke run)")
     parser.add_argument("--no-peer", action="store_true", help="measure titans_seq alone")
     parser.add_argument("--compile", metavar="MODE", choices=["default", "reduce-overhead", "max-autotune"],
                         help="also time the headline configuration under torch.compile(mode=MODE)")
     parser.add_argument("--peak-of", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if not (args.no_peer or args.peak_of) and importlib.util.find_spec("titans_pytorch") is None:
+        parser.error("the peer, titans-pytorch, is not installed: pip install -e '.[bench]' (make bench does), or "
+                     "measure titans_seq alone with --no-peer")
     device = resolve_device(args.device)
     if args.peak_of:  # the child process of peak_in_child
         impl, mode, residual_norm = args.peak_of.split(":")
@@ -217,4 +231,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    command_line(main)

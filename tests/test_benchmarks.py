@@ -107,7 +107,7 @@ BAD_FLAGS = [
     ("forecast.py", ["--lr-schedule", "step"], "argument --lr-schedule"),
     ("forecast.py", ["--model", "dlinear", "--head-patches", "12"], "titans model takes --head-patches"),
     ("forecast_ensemble.py", ["--seeds", "2021"], "--seeds needs at least two different seeds"),
-    ("forecast_ensemble.py", ["--seeds", "2021,2021"], "--seeds needs at least two different seeds"),
+    ("forecast_ensemble.py", ["--seeds", "2021,2021"], "2021 given more than once"),
     ("forecast_ensemble.py", ["--seeds", "2021,x"], "argument --seeds"),
     ("forecast_ensemble.py", ["--horizons", "96,0"], "--horizons must be positive"),
     ("forecast.py", ["--all", "--dataset", "ETTh2"], "give it no --dataset or --horizon"),
@@ -134,6 +134,16 @@ BAD_FLAGS = [
     ("genomics.py", ["--cv-jobs", "0"], "argument --cv-jobs"),
     ("long_context.py", ["recall", "--steps", "0"], "argument --steps"),
     ("long_context.py", ["scale", "--stream-tokens", "0"], "argument --stream-tokens"),
+    # A review's: each was taken, and ran twice, did nothing, or measured nothing.
+    ("forecast.py", ["--all", "--datasets", "ETTh1,ETTh1"], "ETTh1 given more than once"),
+    ("forecast.py", ["--horizon", "336", "--cycle-clock", "time"], "--cycle-clock places a cycle"),
+    ("genomics.py", ["--all", "--seed", "5"], "not --seed"),
+    ("genomics.py", ["--all", "--seeds", "1,1"], "1 given more than once"),
+    ("long_context.py", ["scale", "--dim", "8"], "scale takes no --dim: that is recall's"),
+    ("long_context.py", ["recall", "--repeats", "2"], "recall takes no --repeats: that is scale's"),
+    ("long_context.py", ["recall", "--pairs", "40"], "--pairs must be at most 32"),
+    ("long_context.py", ["scale", "--max-length", "100"], "--max-length must be at least 1024"),
+    ("long_context.py", ["scale", "--variants", "window"], "scale measures the Titans variants"),
 ]
 
 
@@ -151,6 +161,36 @@ def test_bad_flags_fail_before_any_work(monkeypatch, capsys, script, args, messa
         module.main()
     assert stop.value.code == 2  # argparse's usage error
     assert message in capsys.readouterr().err  # refused for what it was given, by the flag's name
+
+
+def test_memory_speed_without_its_peer_says_how_to_get_it(monkeypatch, capsys):
+    module = benchmark_module("memory_speed")
+    monkeypatch.setattr(module.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(module, "resolve_device", lambda *_: pytest.fail("got past its flag checks"))
+    monkeypatch.setattr(sys, "argv", ["memory_speed.py"])
+    with pytest.raises(SystemExit):  # it was a ModuleNotFoundError traceback
+        module.main()
+    assert "titans-pytorch, is not installed" in capsys.readouterr().err
+
+
+def test_a_bad_setting_or_results_folder_ends_a_run_with_a_message(tmp_path, monkeypatch):
+    """Tracebacks before: a device that is not here, a setting the library refuses, and a results folder that could
+    not be made, found only when the finished run was written."""
+    common = benchmark_module("common")
+    for name, message in (("foo", "--device must be auto, cpu or cuda, got 'foo'"),
+                          ("cuda:1", "--device cuda" if not torch.cuda.is_available() else "CUDA_VISIBLE_DEVICES=1")):
+        with pytest.raises(ValueError, match=message):
+            common.resolve_device(name)
+
+    def refused():
+        raise ValueError("learning_rate must be a positive finite number, got -1.0")
+
+    with pytest.raises(SystemExit, match="error: learning_rate must be a positive finite number"):
+        common.command_line(refused)
+    (tmp_path / "file").write_text("")
+    monkeypatch.setattr(common, "RESULTS", tmp_path / "file" / "results")
+    with pytest.raises(SystemExit, match=r"the results folder .* cannot be made"):
+        common.command_line(lambda: pytest.fail("ran before the folder was checked"))
 
 
 def throwaway_repo_with_common(tmp_path, monkeypatch):
