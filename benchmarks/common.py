@@ -13,6 +13,7 @@ import statistics
 import subprocess
 import sys
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
@@ -133,8 +134,9 @@ def command_line(main: Callable[[], None]) -> None:
         sys.exit(f"error: the results folder {RESULTS} cannot be made ({error}); set TITANS_SEQ_RESULTS elsewhere")
     try:
         main()
-    except (ValueError, FileNotFoundError) as error:
-        sys.exit(f"error: {error}")
+    except (ValueError, FileNotFoundError) as error:  # where it was raised, for one that is a bug, not a setting
+        where = traceback.extract_tb(error.__traceback__)[-1]
+        sys.exit(f"error: {error} ({Path(where.filename).name}:{where.lineno}; the records written so far are kept)")
 
 
 def print_table(rows: list[dict], columns: dict[str, str]) -> None:

@@ -138,6 +138,7 @@ BAD_FLAGS = [
     ("forecast.py", ["--all", "--datasets", "ETTh1,ETTh1"], "ETTh1 given more than once"),
     ("forecast.py", ["--horizon", "336", "--cycle-clock", "time"], "--cycle-clock places a cycle"),
     ("genomics.py", ["--all", "--seed", "5"], "not --seed"),
+    ("genomics.py", ["--patch", "100000"], "--patch must be at most 256"),
     ("genomics.py", ["--all", "--seeds", "1,1"], "1 given more than once"),
     ("long_context.py", ["scale", "--dim", "8"], "scale takes no --dim: that is recall's"),
     ("long_context.py", ["recall", "--repeats", "2"], "recall takes no --repeats: that is scale's"),

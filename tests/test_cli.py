@@ -62,6 +62,10 @@ def test_the_command_line_reads_its_own_arguments_without_a_warning(monkeypatch,
     assert not [w for w in caught if "args parameter" in str(w.message)]  # Lightning's warning for given args
 
 
+class Mine(Forecaster):
+    """A user's subclass."""
+
+
 def write_config(path, model, data):
     path.write_text(yaml.safe_dump({"seed_everything": 0, "trainer": TRAINER, "model": model, "data": data}))
     return str(path)
@@ -105,6 +109,8 @@ def test_forecasting_fit_test_predict(tmp_path, monkeypatch, capsys, cycle):
     # lacking the _class_path that the CLI's own models record.
     made = Forecaster(channels=2, lookback=32, horizon=8, encoder=SMALL_ENCODER)
     assert made.hparams["_class_path"] == "titans_seq.tasks.Forecaster"
+    # A subclass of the user's, which its package does not export, by its module's own name (not 'tests.Mine').
+    assert Mine(channels=2, lookback=32, horizon=8, model="dlinear").hparams["_class_path"] == f"{__name__}.Mine"
     trainer = L.Trainer(logger=False, accelerator="cpu")
     trainer.strategy.connect(made)
     trainer.save_checkpoint(tmp_path / "made.ckpt")

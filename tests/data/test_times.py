@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from titans_seq.data.times import forecast_clock, future_index, steps_since_start, time_step
+from titans_seq.data.times import clock_origin, forecast_clock, future_index, steps_since_start, time_step
 
 MONTHS_WITH_A_GAP = pd.date_range("2000-01-01", periods=120, freq="MS").delete(100)  # May 2008 missing
 BUSINESS_DAYS_WITH_HOLIDAYS = pd.bdate_range("2024-01-01", periods=200).delete([20, 45, 80, 150])
@@ -131,3 +131,20 @@ def test_zoned_calendar_steps_stay_on_the_local_calendar():
     assert list(future_index(business, 2).strftime("%a %H:%M")) == ["Mon 00:00", "Tue 00:00"]
     elsewhere = business.tz_convert("America/New_York")  # local midnights are the evening before there
     assert steps_since_start(elsewhere[-5:], business[0], pd.offsets.BusinessDay()).tolist() == list(range(195, 200))
+
+
+@pytest.mark.parametrize("times", [
+    pd.date_range("2021-01-01 00:30", periods=300, freq="h"),  # half a step from 2000-01-01: rows rounded in pairs
+    pd.date_range("2021-01-03", periods=300, freq="2D"),
+    pd.date_range("2021-01-01 12:00", periods=300, freq="D"),
+    pd.date_range("2010-01-01", periods=300, freq="h", tz="America/Caracas"),  # its offset moved half an hour
+    pd.date_range("1999-12-31 21:30", periods=300, freq="h"),
+    pd.date_range("2024-01-01", periods=300, freq="D", tz="Europe/Berlin"),
+    pd.bdate_range("2024-01-01", periods=300),
+])
+def test_the_time_clock_gives_each_row_its_own_step_and_every_file_the_same_clock(times):
+    step = time_step(times)
+    clock = steps_since_start(times, clock_origin(times, step), step)
+    assert (np.diff(clock) >= 1).all() and (clock[-1] - clock[0] <= 2 * len(times))
+    latest = times[130:]  # a file of the latest rows, from another time of year
+    assert steps_since_start(latest, clock_origin(latest, step), step).tolist() == clock[130:].tolist()

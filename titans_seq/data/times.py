@@ -35,11 +35,22 @@ _OFF_GRID_SHARE = 0.01
 _INTRADAY_STEPS = (pd.offsets.BusinessHour, pd.offsets.CustomBusinessHour)
 
 
-def clock_origin(times: pd.DatetimeIndex) -> pd.Timestamp:
-    """Where a time clock starts, the same for every series (2000-01-01, in ``times``' zone, if any): a model whose
-    clock counts from it places the rows of any file of the series, not only those of the file it was trained on,
-    at the same phase of a cycle."""
-    return pd.Timestamp("2000-01-01", tz=times.tz)
+def clock_origin(times: pd.DatetimeIndex, step: Step) -> pd.Timestamp:
+    """Where a time clock of ``step`` starts: 2000-01-01 (in ``times``' zone, if any), or for a fixed-length step
+    the first moment after it on the series' own grid, so that its rows lie whole steps from it (rows at half past
+    the hour, half a step from midnight, would round in pairs onto one step). The same for every file of the series:
+    a model whose clock counts from it places the rows of any of them, not only of the file it was trained on, at the
+    same phase of a cycle."""
+    base = pd.Timestamp("2000-01-01", tz=times.tz)
+    length = _fixed_length(step)
+    if length is None:
+        return base
+    if times.tz is None or _elapsed(step):
+        return base + (times[0] - base) % length
+    # Days and weeks on the wall clock, as steps_since_start counts them: a daylight-saving hour is no part of a step.
+    wall = base.tz_localize(None)
+    wall += (times[0].tz_localize(None) - wall) % length
+    return wall.tz_localize(times.tz, nonexistent="shift_forward", ambiguous=True)
 
 
 def median_step(times: pd.DatetimeIndex) -> pd.Timedelta:
@@ -124,17 +135,17 @@ def steps_since_start(times: pd.DatetimeIndex, start: pd.Timestamp | None = None
     the phase a cycle needs, which a row index loses at a gap or a repeated timestamp. A fixed-length step is
     rounded to the nearest; a calendar one (a month, a business day) counts the steps between the dates, so the
     time of day (month ends stamped 23:00, say) does not matter and a date between steps counts as the one before.
-    Business hours count the steps between the timestamps themselves. Zoned timestamps count calendar steps on
-    the wall clock of ``start``'s zone, and elapsed time otherwise: hourly data's local hours move by one on the
-    cycle at a daylight-saving change.
+    Business hours count the steps between the timestamps themselves. Zoned timestamps count days and calendar
+    steps on the wall clock of ``start``'s zone, and elapsed time otherwise: hourly data's local hours move by one
+    on the cycle at a daylight-saving change.
     """
     start = times[0] if start is None else start
     step = time_step(times) if step is None else step
+    if times.tz is not None and start.tz is not None and not _elapsed(step):  # on the wall clock of start's zone
+        times, start = times.tz_convert(start.tz).tz_localize(None), start.tz_localize(None)
     length = _fixed_length(step)
     if length is not None:
         return np.round(((times - start) / length).to_numpy()).astype(np.int64)
-    if times.tz is not None and start.tz is not None:  # on the wall clock of the start's zone
-        times, start = times.tz_convert(start.tz).tz_localize(None), start.tz_localize(None)
     if type(step) is pd.DateOffset:  # months on one day of their own: counted, from that day to the day before it
         months = _months_since_year_0(times, step.kwds["day"]) - _months_since_year_0(start, step.kwds["day"])
         return (np.asarray(months) // step.kwds["months"]).astype(np.int64)

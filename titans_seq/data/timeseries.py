@@ -265,7 +265,7 @@ class TimeSeriesDataModule(SplitDataModule):
         features: ``"M"``, ``"S"`` or ``"MS"`` (see the module docstring). target: the target column.
         batch_size: windows per batch. num_workers: DataLoader workers.
         clock: what places a row on the clock: ``"rows"`` (its index in the file, as CycleNet takes it) or
-            ``"time"`` (steps since 2000-01-01, :func:`~titans_seq.data.times.clock_origin` and
+            ``"time"`` (steps since about 2000-01-01, :func:`~titans_seq.data.times.clock_origin` and
             :func:`~titans_seq.data.times.steps_since_start`: the same phase for the same time of day across gaps
             and repeated timestamps, as Weather's file has, and across files, so that a model trained on one
             file forecasts from another, such as its latest days; calendar steps such as months or business days
@@ -328,7 +328,7 @@ class TimeSeriesDataModule(SplitDataModule):
         self.series = series
         self.scaled = self.scaler.transform(series.values)
         self.step = None if series.times is None else time_step(series.times)
-        self.clock_origin = clock_origin(series.times) if self.clock == "time" else None
+        self.clock_origin = clock_origin(series.times, self.step) if self.clock == "time" else None
         self.clock_rows = (steps_since_start(series.times, self.clock_origin, self.step) if self.clock == "time"
                            else np.arange(len(series.values)))
         inputs = list(range(len(names)))

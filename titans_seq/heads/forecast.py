@@ -47,10 +47,10 @@ class LearnedCycle(nn.Module):
     Lin et al., NeurIPS 2024): the model removes it from the lookback and adds it back to the forecast, and
     so only has to forecast what the cycle does not explain. It starts at zero (the model without it).
 
-    A row's phase is its position on the series' clock (its row index, or its steps since the first
-    timestamp) modulo ``cycle``, so the pattern lines up with the data's own period (96 steps for a day of
-    15-minute data) whatever the batch. :meth:`start_at_mean` sets it to the mean pattern of some windows, a
-    warm start.
+    A row's phase is its position on the series' clock (its row index, or its steps since the time clock's
+    origin, :func:`~titans_seq.data.times.clock_origin`) modulo ``cycle``, so the pattern lines up with the data's
+    own period (96 steps for a day of 15-minute data) whatever the batch. :meth:`start_at_mean` sets it to the mean
+    pattern of some windows, a warm start.
     """
 
     def __init__(self, cycle: int, channels: int):

@@ -258,9 +258,6 @@ class SequenceClassifier(L.LightningModule):
     def _build(self, classes: int, class_names: list[str] | None, max_length: int | None) -> None:
         """Create the network and metrics (the sizes recorded in the hyper-parameters for checkpoints)."""
         h = self.hparams
-        if max_length is not None and h.patch > max_length:  # its motif convolution alone grows with the patch
-            raise ValueError(f"patch ({h.patch}) must not exceed max_length ({max_length}): a token would hold more "
-                             f"than a whole sequence")
         h.classes, h.class_names, h.max_length = classes, class_names, max_length
         self.class_names = class_names or [str(i) for i in range(classes)]
         self.network = (SequenceNetwork(classes, self.encoder_config, h.pooling, h.patch, h.kmer, h.kmer_linear_gain,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -40,4 +41,6 @@ def record_class_path(module: L.LightningModule) -> None:
     makes: ``titans-seq test/predict --ckpt_path`` reads a checkpoint's settings by it, one saved from Python too
     (``load_from_checkpoint`` ignores it)."""
     cls = type(module)
-    module.hparams.setdefault("_class_path", f"{cls.__module__.rpartition('.')[0]}.{cls.__qualname__}")
+    package = cls.__module__.rpartition(".")[0]  # the public name where the package exports it (titans_seq.tasks)
+    exported = package and getattr(sys.modules.get(package), cls.__qualname__, None) is cls
+    module.hparams.setdefault("_class_path", f"{package if exported else cls.__module__}.{cls.__qualname__}")
