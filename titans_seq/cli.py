@@ -92,11 +92,7 @@ class TitansCLI(LightningCLI):
             print(f"warning: no --ckpt_path: {self.subcommand} reads the model as the config makes it, untrained; "
                   f"give the checkpoint a fit kept (lightning_logs/**/checkpoints/*.ckpt)", file=sys.stderr)
 
-    def before_validate(self) -> None:
-        self._warn_without_checkpoint()
-
-    def before_test(self) -> None:
-        self._warn_without_checkpoint()
+    before_validate = before_test = _warn_without_checkpoint
 
     def before_predict(self) -> None:
         self._warn_without_checkpoint()

@@ -298,14 +298,7 @@ class Forecaster(L.LightningModule):
             index = datamodule.target_index
             self.set_target_scaler(scaler.mean_[index], scaler.scale_[index])
 
-    def on_fit_start(self) -> None:
-        self._take_data_scaler()
-
-    def on_validation_start(self) -> None:
-        self._take_data_scaler()
-
-    def on_test_start(self) -> None:
-        self._take_data_scaler()
+    on_fit_start = on_validation_start = on_test_start = _take_data_scaler  # Lightning's hooks, after any restore
 
     def _check_built(self) -> None:
         if self.network is None:
