@@ -9,7 +9,6 @@ evaluated (no ``drop_last`` outside training). ``features``: ``M`` (all variable
 
 from __future__ import annotations
 
-import datetime
 import os
 import warnings
 from dataclasses import dataclass
@@ -65,7 +64,10 @@ def _timestamps(column: pd.Series, name: str, time_format: str | None = None) ->
                          f"the rows instead, drop the column (or make it the index) and pass time_column=None")
     if isinstance(column.dtype, pd.PeriodDtype):
         return column.dt.to_timestamp()
-    _check_all_zoned(column, name)
+    if pd.api.types.is_datetime64_any_dtype(column):  # parsed already: one zone or none, for every cell
+        return column
+    offsets = _utc_offsets(column)
+    _check_all_zoned(column, name, offsets)
     best = None
     parses = _TIME_PARSES if time_format is None else ({"format": time_format}, {"format": time_format, "utc": True})
     for options in parses:
@@ -77,7 +79,7 @@ def _timestamps(column: pd.Series, name: str, time_format: str | None = None) ->
             continue
         if not times.isna().any():
             if options.get("utc"):
-                wall = _on_one_time_of_day(column, times)
+                wall = _on_one_time_of_day(offsets, times)
                 return times if wall is None else wall
             return times
         if best is None or times.isna().sum() < best.isna().sum():
@@ -85,39 +87,30 @@ def _timestamps(column: pd.Series, name: str, time_format: str | None = None) ->
     return best
 
 
-def _on_one_time_of_day(column: pd.Series, in_utc: pd.Series) -> pd.Series | None:
+def _on_one_time_of_day(offsets: pd.Series, in_utc: pd.Series) -> pd.Series | None:
     """The wall-clock times of timestamps whose UTC offsets differ (daylight saving), ``in_utc`` as parsed, where all
     show one time of day: the days, business days or months of a zoned series written to a CSV, whose calendar their
     UTC instants would lose (a Berlin midnight is 22:00 or 23:00 UTC the day before). Else ``None``: the UTC instants
     stand."""
-    offsets = _utc_offsets(column)
-    if offsets is None:
+    if offsets.isna().any():
         return None
     wall = in_utc.dt.tz_localize(None) + offsets.to_numpy()
     return wall if one_time_of_day(pd.DatetimeIndex(wall)) else None
 
 
-def _utc_offsets(column: pd.Series) -> pd.Series | None:
-    """Each cell's UTC offset: written at the end of its text (``Z``, ``+02:00``, ``-0500``), or its datetime's;
-    ``None`` where a cell shows none."""
-    if pd.api.types.is_string_dtype(column):
-        written = column.str.extract(_UTC_OFFSET)
-        if written[0].isna().any():
-            return None
-        written = written[0].replace("Z", "+00:00").str.replace(":", "")
-        minutes = written.str[1:3].astype(int) * 60 + written.str[3:5].astype(int)
-        return pd.to_timedelta(minutes.where(written.str[0] == "+", -minutes), unit="min")
-    offsets = column.map(lambda v: v.utcoffset() if isinstance(v, datetime.datetime) else None)
-    return None if offsets.isna().any() else pd.to_timedelta(offsets)
+def _utc_offsets(column: pd.Series) -> pd.Series:
+    """Each cell's UTC offset as its text ends with it (``Z``, ``+02:00``, ``-0500``; a zoned datetime's text shows
+    its own), ``NaT`` where it shows none."""
+    written = column.astype(str).str.extract(_UTC_OFFSET)[0].replace("Z", "+00:00").str.replace(":", "")
+    minutes = written.str[1:3].astype(float) * 60 + written.str[3:5].astype(float)
+    return pd.to_timedelta(minutes.where(written.str[0] == "+", -minutes), unit="min")
 
 
-def _check_all_zoned(column: pd.Series, name: str) -> None:
-    """Raise a ValueError where some of the time column's cells carry a time zone or UTC offset and others do not:
-    read in UTC, the naive ones would silently be taken as UTC (and pandas 2 reads them all as naive)."""
-    if pd.api.types.is_datetime64_any_dtype(column):  # one zone or none, for every cell
-        return
-    aware = (column.map(lambda v: isinstance(v, datetime.datetime) and v.tzinfo is not None).astype(bool)
-             | column.astype(str).str.extract(_UTC_OFFSET)[0].notna()).to_numpy(dtype=bool)
+def _check_all_zoned(column: pd.Series, name: str, offsets: pd.Series) -> None:
+    """Raise a ValueError where some of the time column's cells carry a UTC offset (``offsets``, their
+    :func:`_utc_offsets`) and others do not: read in UTC, the naive ones would silently be taken as UTC (and pandas 2
+    reads them all as naive)."""
+    aware = offsets.notna().to_numpy(dtype=bool)
     if aware.any() and not aware.all():
         row = int(np.flatnonzero(~aware)[0])
         raise ValueError(f"time column {name!r} mixes timestamps with and without a time zone: row {row} "
