@@ -166,23 +166,22 @@ class SequenceDataModule(SplitDataModule):
             raise ValueError(f"the training split has a single class ({self.class_names}); classification needs two")
         index = {name: i for i, name in enumerate(self.class_names)}
         self.records, self.datasets = splits, {}
+        if self.predict_path is not None:
+            self.records["predict"] = read_sequences(self.predict_path, *self.columns)
         tokens = {split: [self.tokenizer.encode(s, name) for name, s in zip(ids, seqs, strict=True)]
-                  for split, (ids, seqs, _) in splits.items()}
+                  for split, (ids, seqs, _) in self.records.items()}
         if self.max_length is None:
             self.max_length = max(len(t) for t in tokens["train"])
-        for split, (_, _, labels) in splits.items():
-            unknown = sorted({str(label) for label in labels} - set(index))
-            if unknown:
-                raise ValueError(f"the {split} split has labels not seen in training: {unknown}")
-            targets = np.array([index[str(label)] for label in labels])
+        for split, (ids, _, labels) in self.records.items():
+            if split == "predict":  # its labels, where it has them, are shown beside the predictions, not learned
+                targets = np.full(len(ids), -1)
+            else:
+                unknown = sorted({str(label) for label in labels} - set(index))
+                if unknown:
+                    raise ValueError(f"the {split} split has labels not seen in training: {unknown}")
+                targets = np.array([index[str(label)] for label in labels])
             self.datasets[split] = SequenceDataset(tokens[split], targets, self.max_length, self.tokenizer,
                                                    rc_augment=self.rc_augment and split == "train")
-        if self.predict_path is not None:
-            ids, sequences, labels = read_sequences(self.predict_path, *self.columns)
-            self.records["predict"] = (ids, sequences, labels)
-            self.datasets["predict"] = SequenceDataset(
-                [self.tokenizer.encode(s, name) for name, s in zip(ids, sequences, strict=True)],
-                np.full(len(ids), -1), self.max_length, self.tokenizer)  # no class to learn from
 
     def class_order(self, names: set[str]) -> list[str]:
         """The training split's class names in the order of their indices: sorted (subclasses may fix another)."""
