@@ -154,11 +154,16 @@ def given(**flags: object) -> dict:
     return {name: value for name, value in flags.items() if value is not None}
 
 
+def changed_flags(parser: argparse.ArgumentParser, args: argparse.Namespace, names) -> list[str]:
+    """The flags among ``names`` (attributes of ``args``) given another value than their default, as ``--name``."""
+    return [f"--{name.replace('_', '-')}" for name in names if getattr(args, name) != parser.get_default(name)]
+
+
 def refuse_titans_only_flags(parser: argparse.ArgumentParser, args: argparse.Namespace, names: tuple[str, ...],
                              runs_titans: bool) -> None:
     """Stop with a usage error, before any work, when flags that set only the Titans model (``names``, as
     attributes of ``args``) were given to a run without it."""
-    flags = [f"--{name.replace('_', '-')}" for name in names if getattr(args, name) is not None]
+    flags = changed_flags(parser, args, names)
     if flags and not runs_titans:
         parser.error(f"only the titans model takes {', '.join(flags)}")
 

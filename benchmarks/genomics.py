@@ -45,6 +45,7 @@ from sklearn.metrics import accuracy_score, f1_score, log_loss, matthews_corrcoe
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (
     accelerator,
+    changed_flags,
     command_line,
     given,
     integers,
@@ -271,8 +272,8 @@ def main() -> None:
         parser.error(f"--all chooses its runs by --datasets, --models and --seeds, not "
                      f"{', '.join(f for f, v in singles.items() if v is not None)}")
     if args.long is not None:
-        others = [f"--{name.replace('_', '-')}" for name, value in vars(args).items()
-                  if name not in ("long", "long_mode", "device") and value != parser.get_default(name)]
+        others = changed_flags(parser, args, [name for name in vars(args) if name not in ("long", "long_mode",
+                                                                                          "device")])
         if others:
             parser.error(f"--long classifies one sequence with the untrained titans model; it takes no "
                          f"{', '.join(others)}")

@@ -30,6 +30,7 @@ from torch import Tensor, nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (
+    changed_flags,
     command_line,
     median_seconds,
     names_among,
@@ -292,7 +293,7 @@ def main() -> None:
     only = {"recall": ("steps", "batch", "lr", "pairs", "window", "dim", "depth", "memory_depth", "eval_sequences"),
             "scale": ("max_length", "stream_tokens", "stream_piece", "repeats")}
     other = "scale" if args.part == "recall" else "recall"
-    ignored = [f"--{name.replace('_', '-')}" for name in only[other] if getattr(args, name) != parser.get_default(name)]
+    ignored = changed_flags(parser, args, only[other])
     if ignored and not args.peak_of:  # the other part's flags were taken and ignored
         parser.error(f"{args.part} takes no {', '.join(ignored)}: {'that is' if len(ignored) == 1 else 'those are'} "
                      f"{other}'s")
