@@ -163,8 +163,8 @@ def _running_sum(steps: Tensor) -> Tensor:
 class Forecaster(L.LightningModule):
     """Multivariate forecaster: lookback window ``(B, L, C)`` in, ``horizon`` steps of the target
     channels out. Metrics are MSE and MAE on the scaled data (as the literature reports them) and, once
-    the target scaler is known, in original units: the scaler of the DataModule in hand (each time one sets
-    the model up), else one given to :meth:`set_target_scaler`.
+    the target scaler is known, in original units: the scaler of the DataModule in hand (taken as each fit,
+    validation or test starts), else one given to :meth:`set_target_scaler`.
 
     Args:
         channels: input channels ``C`` (``None``: taken from the DataModule when training starts).
@@ -287,11 +287,10 @@ class Forecaster(L.LightningModule):
         cycle = getattr(self.network, "cycle", None)
         if stage == "fit" and cycle is not None and datamodule is not None and not cycle.values.any():
             self.network.start_cycle((x, clock) for x, _, clock in map(_windows, datamodule.train_dataloader()))
-        self._take_data_scaler()
 
     def _take_data_scaler(self) -> None:
-        """The target scaler of the DataModule in hand, also for a model trained on other data. Taken at setup and
-        again as each run starts: a checkpoint restored after setup (``ckpt_path``) brings its training data's."""
+        """The target scaler of the DataModule in hand, also for a model trained on other data. Taken as each run
+        starts, not at setup: a checkpoint restored after setup (``ckpt_path``) brings its training data's."""
         datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
         scaler = getattr(datamodule, "scaler", None)
         if scaler is not None:
