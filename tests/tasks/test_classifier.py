@@ -6,6 +6,7 @@ import lightning as L
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from titans_seq.data import DNATokenizer, SequenceCSVDataModule, reverse_complement
@@ -223,6 +224,23 @@ def test_a_nan_batch_makes_the_validation_loss_nan():
         model.probabilities = lambda ids: torch.full((ids.shape[0], 2), float("nan"))
         model.validation_step((ids, torch.tensor([0, 1])), 1)
     assert model.losses["val"].compute().isnan()
+
+
+def test_a_model_cast_to_bfloat16_keeps_its_evaluation_loss_in_float32():
+    """Lightning's precision="bf16-true" casts the module, whose loss metric counted in bfloat16: 600 examples in
+    batches of 3 summed to 512, and the sum of losses rounded at every batch."""
+    torch.manual_seed(0)
+    model = SequenceClassifier(classes=2, model="cnn", max_length=64).to(torch.bfloat16).eval()
+    ids = DNATokenizer().batch(["".join(np.random.default_rng(i).choice(list("ACGT"), 64)) for i in range(3)], 64)
+    losses = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # self.log without a trainer
+        for step in range(200):
+            target = torch.tensor([step % 2, 1, 0])
+            model.validation_step((ids, target), step)
+            losses.append(F.nll_loss(model.probabilities(ids).double().log(), target))
+    assert model.losses["val"].count == 600
+    assert model.losses["val"].compute().item() == pytest.approx(torch.stack(losses).mean().item(), rel=1e-6)
 
 
 def test_cls_pooling_needs_a_bidirectional_encoder():

@@ -18,7 +18,7 @@ from titans_seq.baselines import GenomicBenchmarksCNN
 from titans_seq.data.dna import DNATokenizer
 from titans_seq.heads.dna import POOLINGS, DNAEmbedding, Pooling, kmer_codes, masked_pool
 from titans_seq.layers import EncoderFields, TitansConfig, TitansEncoder
-from titans_seq.tasks.metrics import MeanLoss
+from titans_seq.tasks.metrics import FullPrecisionEvaluation, MeanLoss
 from titans_seq.tasks.modes import evaluation_mode
 from titans_seq.tasks.optim import LRSchedule, adamw_with_schedule, check_optimizer
 from titans_seq.tasks.training import record_class_path
@@ -181,7 +181,7 @@ class SequenceNetwork(nn.Module):
         return seen[:, -self.embedding.context:]
 
 
-class SequenceClassifier(L.LightningModule):
+class SequenceClassifier(FullPrecisionEvaluation, L.LightningModule):
     """Classifies DNA token ids ``(B, L)`` into ``classes`` (names kept in ``class_names``).
 
     Args:
@@ -210,6 +210,8 @@ class SequenceClassifier(L.LightningModule):
             over the steps where the trainer sets ``max_steps``) or ``"halving"``
             (two epochs at the full rate, then halved after every epoch).
     """
+
+    full_precision = ("metrics", "losses")
 
     def __init__(self, classes: int | None = None, class_names: list[str] | None = None,
                  model: ClassifierModel = "titans",

@@ -18,7 +18,7 @@ from titans_seq.baselines import DLinear
 from titans_seq.data.times import future_index
 from titans_seq.heads import ChannelMixer, ForecastHead, LearnedCycle, PatchEmbedding, RevIN
 from titans_seq.layers import EncoderFields, TitansConfig, TitansEncoder
-from titans_seq.tasks.metrics import MeanLoss
+from titans_seq.tasks.metrics import FullPrecisionEvaluation, MeanLoss
 from titans_seq.tasks.modes import evaluation_mode
 from titans_seq.tasks.optim import LRSchedule, adamw_with_schedule, check_optimizer
 from titans_seq.tasks.training import record_class_path
@@ -160,11 +160,12 @@ def _running_sum(steps: Tensor) -> Tensor:
     return torch.stack(list(itertools.accumulate(steps.unbind(-1))), -1) if steps.shape[-1] else steps
 
 
-class Forecaster(L.LightningModule):
+class Forecaster(FullPrecisionEvaluation, L.LightningModule):
     """Multivariate forecaster: lookback window ``(B, L, C)`` in, ``horizon`` steps of the target
     channels out. Metrics are MSE and MAE on the scaled data (as the literature reports them) and, once
     the target scaler is known, in original units: the scaler of the DataModule in hand (taken as each fit,
-    validation or test starts), else one given to :meth:`set_target_scaler`.
+    validation or test starts), else one given to :meth:`set_target_scaler`. The metrics and the scaler stay in
+    float32 in a model cast to bfloat16 (``precision="bf16-true"``).
 
     Args:
         channels: input channels ``C`` (``None``: taken from the DataModule when training starts).
@@ -191,6 +192,8 @@ class Forecaster(L.LightningModule):
             (two epochs at the full rate, then halved after every epoch: the reference code's schedule for DLinear
             and the baselines of its era).
     """
+
+    full_precision = ("metrics", "target_mean", "target_std", "quantile_levels")
 
     def __init__(self, channels: int | None = None, lookback: int = 96, horizon: int = 96,
                  model: ForecastModel = "titans",
@@ -356,7 +359,7 @@ class Forecaster(L.LightningModule):
 
     def _evaluate(self, batch, split: str) -> None:
         x, y, clock = _windows(batch)
-        prediction = self(x, clock)
+        prediction, y = self(x, clock).float(), y.float()
         self.metrics[f"{split}_loss"].update(self._loss(prediction, y), x.shape[0])
         point = self.point(prediction)
         self.metrics[f"{split}_mse"].update(point, y)
@@ -411,11 +414,20 @@ class Forecaster(L.LightningModule):
         if not self.quantiles:
             return pd.DataFrame(datamodule.inverse_transform(prediction), index=index, columns=names)
         columns = {}
-        for q_index, q in enumerate(self.quantiles):
+        for q_index, level_columns in enumerate(self._forecast_columns(names)):
             values = datamodule.inverse_transform(prediction[..., q_index])
-            for j, name in enumerate(names):
-                columns[name if q == 0.5 else f"{name}_q{q:g}"] = values[:, j]
+            columns.update(zip(level_columns, values.T, strict=True))
         return pd.DataFrame(columns, index=index)
+
+    def _forecast_columns(self, names: list[str]) -> list[list[str]]:
+        """The forecast frame's columns for each quantile level: the targets' ``names`` at the median,
+        ``{name}_q{level}`` at the others. A ValueError where one of these is also a target's name, whose median
+        it would overwrite (rename the column and forecast again: the names do not enter the model)."""
+        clash = sorted(set(names) & {f"{name}_q{q:g}" for q in self.quantiles if q != 0.5 for name in names})
+        if clash:
+            raise ValueError(f"target column(s) {clash} have the names of other targets' quantile forecasts "
+                             f"(name_q<level>): rename them")
+        return [[name if q == 0.5 else f"{name}_q{q:g}" for name in names] for q in self.quantiles]
 
 
 def _windows(batch) -> tuple[Tensor, Tensor, Tensor | None]:

@@ -1,12 +1,14 @@
-"""The evaluation loss as a metric, for both LightningModules."""
+"""The evaluation loss as a metric, and evaluation state kept in full precision, for both LightningModules."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
 from torchmetrics import Metric
 
-__all__ = ["MeanLoss"]
+__all__ = ["FullPrecisionEvaluation", "MeanLoss"]
 
 
 class MeanLoss(Metric):
@@ -29,3 +31,36 @@ class MeanLoss(Metric):
 
     def compute(self) -> Tensor:
         return self.total / self.count
+
+
+def _moving_only(fn: Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
+    """``fn`` (what ``Module.to``, ``.cuda``, ``.half`` apply to each tensor) with its device change and without its
+    dtype change."""
+    def move(tensor: Tensor) -> Tensor:
+        moved = fn(tensor)
+        return moved if moved.dtype == tensor.dtype else tensor.to(moved.device)
+    return move
+
+
+class FullPrecisionEvaluation:
+    """Mixin for a LightningModule whose evaluation state, the submodules and buffers named in ``full_precision``,
+    follows the module's device but keeps its own dtype.
+
+    Lightning's ``precision="bf16-true"`` casts the whole module to bfloat16 (``module.to(dtype=...)``), and
+    torchmetrics' states with it (its guard covers ``.half()``, not ``.to``). A bfloat16 state has 8 significant
+    bits: a running sum of squared errors rounds at every batch, a count of examples stops counting by ones beyond
+    256, and a scaler's mean of 1000 is off by up to 4, so the metrics that early stopping, the best checkpoint and
+    the reported tables read would drift. The metrics' inputs are cast to float32 where they are updated."""
+
+    full_precision: tuple[str, ...] = ()
+
+    def _apply(self, fn, recurse=True):
+        keep = _moving_only(fn)
+        if recurse:
+            for name, module in self.named_children():
+                module._apply(keep if name in self.full_precision else fn)
+        kept = {name: tensor for name, tensor in self._buffers.items() if name in self.full_precision}
+        super()._apply(fn, recurse=False)
+        for name, tensor in kept.items():
+            self._buffers[name] = keep(tensor)
+        return self
