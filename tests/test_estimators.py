@@ -479,6 +479,19 @@ def test_timestamps_read_back_as_text_are_timestamps(forecaster, tmp_path):
         pd.testing.assert_frame_equal(forecaster.predict(with_column), timed, check_freq=False)
 
 
+def test_day_first_text_dates_are_read_in_time_format():
+    """Without a format, '01/02/2024' was 2 January: this series of days read as unsorted."""
+    daily = series(120).set_axis(pd.date_range("2024-01-01", periods=120, freq="D"))
+    text = daily.reset_index(names="day").assign(day=lambda t: t.day.dt.strftime("%d/%m/%Y"))
+    model = TitansForecaster(lookback=24, horizon=6, patch_len=8, stride=8, time_column="day",
+                             time_format="%d/%m/%Y", random_state=0, **{**TINY, "max_epochs": 1}).fit(text)
+    assert list(model.predict().index) == list(pd.date_range("2024-04-30", periods=6, freq="D"))
+    with pytest.raises(ValueError, match="time_format must be str"):
+        TitansForecaster(time_column="day", time_format=1).fit(text)
+    with pytest.raises(ValueError, match="time column 'day'"):
+        TitansForecaster(time_column="day").fit(text)
+
+
 def test_not_fitted_and_bad_parameters():
     with pytest.raises(NotFittedError):
         TitansForecaster().predict()

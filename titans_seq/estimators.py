@@ -281,8 +281,10 @@ class TitansForecaster(_LightningEstimator):
     """Multivariate forecaster: ``fit(y)`` on a series, ``predict()`` the next ``horizon`` steps.
 
     ``y`` is a DataFrame indexed by time (a DatetimeIndex, a PeriodIndex, ISO 8601 timestamps as text, or a
-    ``time_column``), a Series (one channel) or a 2-D array (time x channels). Training uses the series' first
-    rows, early-stopped on its last ``validation_fraction`` (the scaler sees only the training rows). Forecasts
+    ``time_column``, whose text ``time_format`` reads in ``strftime`` codes, e.g. ``"%d/%m/%Y"`` for day-first
+    dates; by default as pandas guesses, month first where that is ambiguous), a Series (one channel) or a 2-D
+    array (time x channels). Training uses the series' first rows, early-stopped on its last
+    ``validation_fraction`` (the scaler sees only the training rows). Forecasts
     come back as a DataFrame indexed by the future timestamps, in original units: at the training series' step
     (``freq_``: its inferred frequency, or where gaps hide it the calendar step all timestamps but at most 1% lie
     on, such as month starts, business days or the 15th of each month, else the median gap). A zoned series is
@@ -314,7 +316,8 @@ class TitansForecaster(_LightningEstimator):
                  heads: int = 4, patch_len: int = 16, stride: int = 8, channel_mixing: bool = False,
                  linear_skip: bool = False, cycle: int | None = None, head_patches: int | None = None,
                  loss: str = "mse", quantiles: list[float] | None = None,
-                 time_column: str | None = None, max_epochs: int = 10, batch_size: int = 32,
+                 time_column: str | None = None, time_format: str | None = None, max_epochs: int = 10,
+                 batch_size: int = 32,
                  learning_rate: float = 1e-3, weight_decay: float = 1e-4, dropout: float = FORECAST_ENCODER.dropout,
                  lr_schedule: str = "cosine", validation_fraction: float = 0.2, patience: int = 3,
                  random_state: int | None = None, device: str = "auto", verbose: bool = False):
@@ -322,8 +325,8 @@ class TitansForecaster(_LightningEstimator):
                                                                                       dim, depth, heads)
         self.patch_len, self.stride, self.channel_mixing, self.loss, self.quantiles = (patch_len, stride,
                                                                                       channel_mixing, loss, quantiles)
-        self.time_column, self.max_epochs, self.batch_size, self.learning_rate = (time_column, max_epochs,
-                                                                                 batch_size, learning_rate)
+        self.time_column, self.time_format, self.max_epochs = time_column, time_format, max_epochs
+        self.batch_size, self.learning_rate = batch_size, learning_rate
         self.weight_decay, self.dropout, self.linear_skip, self.cycle = weight_decay, dropout, linear_skip, cycle
         self.head_patches, self.lr_schedule = head_patches, lr_schedule
         self.validation_fraction, self.patience, self.random_state = validation_fraction, patience, random_state
@@ -335,6 +338,7 @@ class TitansForecaster(_LightningEstimator):
         _check("linear_skip", self.linear_skip, bool)
         _check("cycle", self.cycle, int, 2, allow_none=True)
         _check("head_patches", self.head_patches, int, 1, allow_none=True)
+        _check("time_format", self.time_format, str, allow_none=True)
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
         quantile_levels(self.quantiles)
@@ -355,7 +359,7 @@ class TitansForecaster(_LightningEstimator):
                 time_column = dated[0]
             elif time_column is None and holds_iso_timestamps(y.index):  # timestamps read back as text
                 time_column = "the index"
-            series = read_series(y, time_column)
+            series = read_series(y, time_column, time_format=self.time_format)
         elif isinstance(y, (str, os.PathLike)):
             raise TypeError(f"y must be a series, not a file's path ({str(y)!r}): read it first, for example with "
                             f"pd.read_csv(path, index_col=0, parse_dates=True)")
