@@ -16,6 +16,7 @@ import yaml
 from lightning.pytorch.loggers import CSVLogger
 
 from titans_seq.cli import CONFIGS, PredictionWriter, main
+from titans_seq.data import reverse_complement
 from titans_seq.tasks import Forecaster
 from titans_seq.tasks.classifier import DNA_ENCODER
 from titans_seq.tasks.forecaster import FORECAST_ENCODER
@@ -156,6 +157,16 @@ def test_dna_fit_and_predict(tmp_path, monkeypatch, capsys):
     assert code == 0, err
     new = pd.read_csv(tmp_path / "new.csv")
     assert list(new.columns) == ["id", "predicted", "p_no", "p_yes"] and new["id"].tolist() == ["first", "second"]
+    # A model field given on the command line wins over the checkpoint's: rc_average was silently the checkpoint's.
+    forward = "".join(rng.choice(list("ACGT"), 40))
+    (tmp_path / "strands.fa").write_text(f">forward\n{forward}\n>reverse\n{reverse_complement(forward)}\n")
+    for rc_average in ("false", "true", "--model.init_args.rc_average=true"):
+        given = [rc_average] if rc_average.startswith("--") else ["--model.init_args.rc_average", rc_average]
+        code, _, err = run(["predict", "--config", config, "--ckpt_path", str(checkpoint), *given, "--predictions",
+                            "strands.csv", "--data.init_args.predict_path", "strands.fa"], capsys)
+        assert code == 0, err
+        strands = pd.read_csv(tmp_path / "strands.csv")["p_yes"]
+        assert (strands[0] == pytest.approx(strands[1], abs=1e-6)) == (rc_average != "false")
 
 
 @pytest.mark.parametrize("in_file", [False, True])

@@ -8,7 +8,8 @@
     titans-seq configs ETTh1                      # print one, to copy and edit
 
 Model and data are chosen by ``class_path`` in the YAML; every argument can be overridden on the command line
-(``--model.init_args.learning_rate 3e-4``). Checkpoints, CSV and TensorBoard logs go to ``lightning_logs/``
+(``--model.init_args.learning_rate 3e-4``); with ``--ckpt_path``, the model's settings are the checkpoint's but
+for the fields given so. Checkpoints, CSV and TensorBoard logs go to ``lightning_logs/``
 (under ``--trainer.default_root_dir`` where it is given); ``CKPT`` is the checkpoint a ``fit`` kept (its best
 on validation), a file under ``lightning_logs/**/checkpoints/``. (Lightning's ``--ckpt_path best`` names the
 best checkpoint of a ``fit`` in the same process only.) Several GPUs or nodes are Lightning's strategies
@@ -61,11 +62,37 @@ class PredictionWriter(BasePredictionWriter):
         print(f"wrote {len(frame)} rows of predictions to {self.path}")
 
 
+def _model_fields(args: list[str]) -> list[str]:
+    """The model's fields given one by one in command-line ``args`` (``--model.init_args.NAME VALUE`` or
+    ``--model.init_args.NAME=VALUE``), with their values."""
+    fields = []
+    for i, arg in enumerate(args):
+        if arg.startswith("--model."):
+            fields += [arg] if "=" in arg or i + 1 == len(args) else [arg, args[i + 1]]
+    return fields
+
+
 class TitansCLI(LightningCLI):
-    """LightningCLI with a ``--predictions`` path for ``predict`` and logs in CSV and TensorBoard."""
+    """LightningCLI with a ``--predictions`` path for ``predict`` and logs in CSV and TensorBoard.
+
+    With ``--ckpt_path``, the model's settings are the config's, then the checkpoint's hyper-parameters over them
+    (Lightning's: the model must be the one saved), then the model's fields given one by one on the command line
+    over those, such as ``--model.init_args.rc_average true`` at ``predict``. (Lightning applies the checkpoint's
+    last, so that such a field was silently ignored.)"""
 
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_argument("--predictions", default="predictions.csv", help="CSV file predict writes")
+
+    def parse_arguments(self, parser, args) -> None:
+        given = sys.argv[1:] if args is None else args
+        self._command_line = list(given) if isinstance(given, (list, tuple)) else []  # not a dict of settings
+        super().parse_arguments(parser, args)
+
+    def _parse_ckpt_path(self) -> None:
+        super()._parse_ckpt_path()
+        fields = _model_fields(self._command_line)
+        if fields and self.config.get("subcommand") and self.config[self.config.subcommand].get("ckpt_path"):
+            self.config = self.parser.parse_args([self.config.subcommand, *fields], namespace=self.config)
 
     def _built_in_loggers(self) -> tuple[list, str | None]:
         """The logger configs that log to the default folder, and the ``--trainer.default_root_dir`` given."""
