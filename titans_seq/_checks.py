@@ -1,44 +1,54 @@
 """Argument checks shared by the layers, each failing with a ``ValueError`` that names the argument.
 
-``bool`` is an ``int`` to Python; none of these accept it as a number.
+``bool`` is an ``int`` to Python; none of these accept it as a number. A numpy scalar (from a grid built with
+``np.arange``, say) counts as the Python number it holds, which the checks return.
 """
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 
+def native(value):
+    """A numpy scalar as the Python number it holds; anything else as it is."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def is_int(value: object) -> bool:
-    """An int, not a bool."""
+    """An int (or numpy integer), not a bool."""
+    value = native(value)
     return isinstance(value, int) and not isinstance(value, bool)
 
 
 def is_positive_number(value: object) -> bool:
-    """An int or float (not a bool), above 0 and finite."""
+    """An int or float (or numpy number; not a bool), above 0 and finite."""
+    value = native(value)
     return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < math.inf
 
 
 def positive_int(name: str, value: object) -> int:
-    """``value`` if it is an integer >= 1."""
+    """``value`` as an int if it is an integer >= 1."""
     if not is_int(value) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
+    return int(value)
 
 
 def nonnegative_int(name: str, value: object) -> int:
-    """``value`` if it is an integer >= 0."""
+    """``value`` as an int if it is an integer >= 0."""
     if not is_int(value) or value < 0:
         raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
-    return value
+    return int(value)
 
 
 def rate(name: str, value: object) -> float:
     """``value`` as a float if it is a number in ``[0, 1)`` (a dropout rate)."""
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < 1:
+    number = native(value)
+    if not isinstance(number, (int, float)) or isinstance(number, bool) or not 0 <= number < 1:
         raise ValueError(f"{name} must lie in [0, 1), got {value!r}")
-    return float(value)
+    return float(number)
 
 
 def head_width(dim: int, heads: int) -> int:
@@ -57,16 +67,18 @@ def positive_number(name: str, value: object) -> float:
 
 def nonnegative_number(name: str, value: object) -> float:
     """``value`` as a float if it is a finite number >= 0."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+    number = native(value)
+    if isinstance(number, bool) or not isinstance(number, (int, float)) or not 0 <= number < math.inf:
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return float(value)
+    return float(number)
 
 
 def flag(name: str, value: object) -> bool:
-    """``value`` if it is a bool (a string such as ``"false"`` would otherwise read as true)."""
-    if not isinstance(value, bool):
+    """``value`` as a bool if it is one (or a numpy bool; a string such as ``"false"`` would otherwise read as
+    true)."""
+    if not isinstance(native(value), bool):
         raise ValueError(f"{name} must be True or False, got {value!r}")
-    return value
+    return native(value)
 
 
 def hidden_width(name: str, expansion: object, width_name: str, width: int) -> int:

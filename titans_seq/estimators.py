@@ -31,6 +31,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 from torch.utils.data import DataLoader, TensorDataset
 
 from titans_seq import __version__
+from titans_seq._checks import native
 from titans_seq._io import replacing
 from titans_seq.data.dna import DNATokenizer, read_fasta
 from titans_seq.data.genomics import SequenceDataModule, stratified_split
@@ -50,15 +51,10 @@ from titans_seq.tasks.optim import check_lr_schedule
 __all__ = ["TitansForecaster", "TitansSequenceClassifier", "load"]
 
 
-def _native(value):
-    """A numpy scalar (say from a grid built with ``np.arange``) as the Python number it holds."""
-    return value.item() if isinstance(value, np.generic) else value
-
-
 def _check(name: str, value, kind: type | tuple, low=None, high=None, allow_none: bool = False) -> None:
     if value is None and allow_none:
         return
-    value = _native(value)
+    value = native(value)
     if (isinstance(value, bool) and kind is not bool) or not isinstance(value, kind):
         raise ValueError(f"{name} must be {getattr(kind, '__name__', kind)}, got {value!r}")
     if isinstance(value, float) and not math.isfinite(value):
@@ -119,7 +115,7 @@ def _seeded(random_state: int | None):
     states = (random.getstate(), np.random.get_state(), torch.get_rng_state(),
               torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None)
     variables = {name: os.environ.get(name) for name in ("PL_GLOBAL_SEED", "PL_SEED_WORKERS")}
-    L.seed_everything(_native(random_state), workers=True, verbose=False)
+    L.seed_everything(native(random_state), workers=True, verbose=False)
     try:
         yield
     finally:
@@ -167,7 +163,7 @@ class _LightningEstimator(BaseEstimator):
     def _native_params(self) -> SimpleNamespace:
         """The parameters with numpy scalars as Python numbers, which the DataModules and layers check for
         (the parameters themselves stay as given: scikit-learn's ``clone`` checks that they are the same objects)."""
-        return SimpleNamespace(**{k: _native(v) for k, v in self.get_params(deep=False).items()})
+        return SimpleNamespace(**{k: native(v) for k, v in self.get_params(deep=False).items()})
 
     def _accelerator(self) -> str:
         if self.device not in ("auto", "cpu", "cuda", "gpu"):

@@ -1,5 +1,6 @@
 """TitansEncoder and its blocks: causality, streaming, bidirectionality, persistent tokens, config."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -180,6 +181,18 @@ def test_config_round_trips_through_yaml():
     assert "variant: mac" in text
     assert TitansConfig.from_yaml(text) == config
     assert TitansConfig.from_dict(config.to_dict()) == config
+
+
+def test_numpy_scalars_are_taken_as_the_numbers_they_hold():
+    """From a grid built with numpy: refused ('dim must be a positive integer, got np.int64(64)'), and a numpy float
+    was kept, which YAML could not write."""
+    given = TitansConfig(dim=np.int64(64), heads=np.int32(4), causal=np.bool_(False), memory_expansion=np.float32(2),
+                         dropout=np.float64(0.1))
+    assert given == TitansConfig(dim=64, heads=4, causal=False, memory_expansion=2.0, dropout=0.1)
+    assert all(type(value) in (int, float, bool, str) for value in given.to_dict().values() if value is not None)
+    assert TitansConfig.from_yaml(given.to_yaml()) == given
+    with pytest.raises(ValueError, match="dim must be a positive integer"):
+        TitansConfig(dim=np.float64(64))
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,6 @@
 """NeuralMemory: streaming, causality, stability, determinism, the ablation switches and bad input."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -170,6 +171,16 @@ def test_compiles_as_one_graph_with_the_same_values_and_gradients():
 def test_bad_constructor_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         NeuralMemory(**kwargs)
+
+
+def test_numpy_integers_are_taken_as_integers():
+    torch.manual_seed(0)
+    given = NeuralMemory(np.int64(32), heads=np.int32(2), chunk_size=np.int64(4), memory_depth=np.int64(2))
+    torch.manual_seed(0)
+    plain = NeuralMemory(32, heads=2, chunk_size=4, memory_depth=2)
+    x = torch.randn(2, 10, 32)
+    torch.testing.assert_close(given(x)[0], plain(x)[0], rtol=0, atol=0)
+    assert type(given.chunk_size) is int
 
 
 def test_bad_forward_arguments():

@@ -6,7 +6,16 @@ from dataclasses import asdict, dataclass, fields
 
 import yaml
 
-from titans_seq._checks import flag, head_width, hidden_width, is_positive_number, nonnegative_int, positive_int, rate
+from titans_seq._checks import (
+    flag,
+    head_width,
+    hidden_width,
+    is_positive_number,
+    native,
+    nonnegative_int,
+    positive_int,
+    rate,
+)
 
 __all__ = ["VARIANTS", "EncoderFields", "TitansConfig"]
 
@@ -52,6 +61,8 @@ class TitansConfig:
     dropout: float = 0.0
 
     def __post_init__(self) -> None:
+        for field in fields(self):  # numpy scalars as Python numbers, which YAML and checkpoints can hold
+            object.__setattr__(self, field.name, native(getattr(self, field.name)))
         if self.variant not in VARIANTS:
             raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, got {self.variant!r}")
         for name in ("dim", "depth", "heads", "window", "memory_depth", "memory_chunk"):

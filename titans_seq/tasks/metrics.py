@@ -59,7 +59,8 @@ class FullPrecisionEvaluation:
         if recurse:
             for name, module in self.named_children():
                 module._apply(keep if name in self.full_precision else fn)
-        kept = {name: tensor for name, tensor in self._buffers.items() if name in self.full_precision}
+        kept = {name: tensor for name, tensor in self._buffers.items()
+                if name in self.full_precision and tensor is not None}
         super()._apply(fn, recurse=False)
         for name, tensor in kept.items():
             self._buffers[name] = keep(tensor)
