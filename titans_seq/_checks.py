@@ -90,8 +90,32 @@ def hidden_width(name: str, expansion: object, width_name: str, width: int) -> i
     return hidden
 
 
+_AUTOCAST = (torch.float32, torch.float16, torch.bfloat16)  # what autocast casts; float64 it leaves as it is
+
+
 def weights_dtype(name: str, x: torch.Tensor, weights: torch.dtype, owner: str) -> None:
-    """``x`` (called ``name``) has the dtype of ``owner``'s weights, or runs under autocast (which casts it)."""
-    if x.dtype != weights and not torch.is_autocast_enabled(x.device.type):
+    """``x`` (called ``name``) has the dtype of ``owner``'s weights, or runs under autocast, which casts both where
+    neither is float64."""
+    castable = x.dtype in _AUTOCAST and weights in _AUTOCAST
+    if x.dtype != weights and not (castable and torch.is_autocast_enabled(x.device.type)):
         raise ValueError(f"{name} is {x.dtype} but the {owner}'s weights are {weights}: convert one to the other's "
-                         f"dtype, or run under torch.autocast")
+                         f"dtype{', or run under torch.autocast' if castable else ' (autocast leaves float64 as is)'}")
+
+
+def sequence_input(name: str, x: object, dim: int, weights: torch.dtype, owner: str) -> None:
+    """``x`` (called ``name``) is a floating-point ``(batch, length, dim)`` tensor that ``owner``'s weights of
+    dtype ``weights`` can read (see :func:`weights_dtype`)."""
+    if not isinstance(x, torch.Tensor) or x.dim() != 3 or x.shape[-1] != dim:
+        got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"{name} must be a tensor of shape (batch, length, {dim}), got {got}")
+    if not x.is_floating_point():
+        raise ValueError(f"{name} must be a floating-point tensor, got {x.dtype}")
+    weights_dtype(name, x, weights, owner)
+
+
+def present_mask(present: object, x: torch.Tensor) -> None:
+    """``present`` is ``None`` or a bool tensor ``(batch, length)`` of ``x``'s."""
+    if present is not None and (not isinstance(present, torch.Tensor) or present.dtype != torch.bool
+                                or present.shape != x.shape[:2]):
+        got = (present.dtype, tuple(present.shape)) if isinstance(present, torch.Tensor) else type(present).__name__
+        raise ValueError(f"present must be a bool tensor of shape {tuple(x.shape[:2])}, got {got}")

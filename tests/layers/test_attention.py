@@ -125,3 +125,23 @@ def test_rotary_scores_depend_on_relative_position_only():
 def test_bad_arguments_raise_clear_errors(arguments, message):
     with pytest.raises(ValueError, match=message):
         Attention(**arguments)
+
+
+def test_both_forms_check_their_inputs_by_name():
+    """Used alone, they failed in torch: 'not enough values to unpack', a matmul of mismatched shapes or dtypes,
+    an invalid view of present, 'bitwise_and_cpu not implemented for Float'."""
+    attention = Attention(8, 2, 4, True, 2)
+    x = torch.randn(1, 5, 8)
+    for form in (attention.sliding, lambda t, present=None: attention.segment(t, t, present)):
+        for bad in (torch.randn(5, 8), torch.randn(1, 5, 7)):
+            with pytest.raises(ValueError, match=r"x must be a tensor of shape \(batch, length, 8\)"):
+                form(bad)
+        with pytest.raises(ValueError, match=r"x is torch\.float64 but the attention's weights"):
+            form(x.double())
+        for present in (torch.ones(1, 4, dtype=torch.bool), torch.ones(1, 5)):
+            with pytest.raises(ValueError, match=r"present must be a bool tensor of shape \(1, 5\)"):
+                form(x, present=present)
+    with pytest.raises(ValueError, match=r"context must hold one token per position of x \(1, 5\), got \(1, 4\)"):
+        attention.segment(x, torch.randn(1, 4, 8))
+    with pytest.raises(ValueError, match=r"context must be a tensor of shape \(batch, length, 8\)"):
+        attention.segment(x, torch.randn(1, 5, 6))

@@ -252,3 +252,32 @@ def test_a_state_of_another_window_or_width_is_refused():
         encoder("mag", window=4)(x, mag_state)
     with pytest.raises(ValueError, match="other heads, head width or window"):
         encoder("mag", heads=4)(x, mag_state)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("causal", [True, False])
+def test_blocks_used_alone_check_their_inputs_by_name(variant, causal):
+    """The blocks are exported: a wrong width, a 2-D input or float64 failed deep in torch (an RMSNorm or matmul
+    shape error), a bad present mask in a view, and a bidirectional block dropped a state without a word."""
+    block = encoder(variant, causal=causal).blocks[0]
+    x = torch.randn(2, 5, 32)
+    for bad in (torch.randn(2, 5, 31), torch.randn(5, 32)):
+        with pytest.raises(ValueError, match=r"x must be a tensor of shape \(batch, length, 32\)"):
+            block(bad)
+    with pytest.raises(ValueError, match=r"x is torch\.float64 but the .*'s weights are torch\.float32"):
+        block(x.double())
+    with pytest.raises(ValueError, match=r"present must be a bool tensor of shape \(2, 5\)"):
+        block(x, present=torch.ones(2, 4, dtype=torch.bool))
+    _, state = encoder(variant).blocks[0](x)
+    if not causal:
+        with pytest.raises(ValueError, match="sees its whole input at once and takes no state"):
+            block(x, state)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_float64_under_autocast_is_refused_by_name(variant):
+    """Autocast leaves float64 as it is: the dtype check let it through to a matmul of double and bfloat16."""
+    with torch.autocast("cpu", dtype=torch.bfloat16), pytest.raises(ValueError, match="autocast leaves float64"):
+        encoder(variant)(torch.randn(1, 5, 32, dtype=torch.float64))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert encoder(variant)(torch.randn(1, 5, 32, dtype=torch.float16))[0].shape == (1, 5, 32)

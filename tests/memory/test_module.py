@@ -209,6 +209,11 @@ def test_bad_forward_arguments():
     _, shorter = NeuralMemory(32, heads=2, chunk_size=3)(torch.randn(2, 5, 32))  # 2 pending after 5 tokens
     with pytest.raises(ValueError, match="another chunk_size"):
         memory(torch.randn(2, 10, 32), shorter)
+    # A state from before the memory's dtype changed was reported as a fault of its internal keys.
+    wider = small().double()
+    with pytest.raises(ValueError, match=r"state's memory weights are torch\.float32 but this memory's are "
+                                         r"torch\.float64"):
+        wider(torch.randn(2, 10, 32, dtype=torch.float64), state)
     with pytest.raises(ValueError, match=r"x must be a tensor of shape \(batch, length, 32\)"):
         memory.inspect(torch.randn(10, 32))
     with pytest.raises(ValueError, match="batch must be an integer >= 0"):

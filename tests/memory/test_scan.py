@@ -416,3 +416,34 @@ def test_memory_mlp_refuses_bad_arguments_by_name(kwargs, message):
     """Before, a flag given as the string "false" read as True."""
     with pytest.raises(ValueError, match=message):
         MemoryMLP(**kwargs)
+
+
+def scaled_tanh_memory(params, x):
+    """A memory with a scalar weight per sequence: params["s"] is (batch,)."""
+    return tanh_memory(params, x) * params["s"]
+
+
+def test_a_memory_with_a_scalar_weight_per_sequence_matches_reference():
+    """Its weight's gradient with respect to the gates failed: (x * y).flatten(1) of a (batch,) tensor."""
+    g = torch.Generator().manual_seed(2)
+    inputs = make_inputs(MEMORIES["linear"], length=7, seed=2)
+    inputs["params"] = {"a": torch.randn(2, DIM, 5, generator=g, dtype=torch.float64) * 0.5,
+                        "b": torch.randn(2, 5, DIM, generator=g, dtype=torch.float64) * 0.5,
+                        "c": torch.zeros(2, DIM, dtype=torch.float64),
+                        "s": 1 + 0.1 * torch.randn(2, generator=g, dtype=torch.float64)}
+    inputs["surprise"] = {n: 0.01 * torch.randn(p.shape, generator=g, dtype=torch.float64)
+                          for n, p in inputs["params"].items()}
+    expected = _gradients(lambda **kw: token_by_token(scaled_tanh_memory, **kw), inputs, 3)
+    actual = _gradients(lambda **kw: neural_memory_scan(scaled_tanh_memory, **kw), inputs, 3)
+    for key in expected:
+        assert (actual[key] - expected[key]).abs().max() <= 1e-10 * expected[key].abs().max(), key
+
+
+@pytest.mark.parametrize(("memory_fn", "got"), [(lambda p, x: torch.tanh(x @ p["w"]), r"\(4,\)"),
+                                                 (lambda p, x: (x @ p["w"]).sum(), r"\(\)")])
+def test_a_memory_of_another_output_size_than_the_values_is_refused(memory_fn, got):
+    keys = torch.randn(2, 5, 4)
+    message = rf"memory_fn must map a token to a vector of the values' size 3, got shape {got}"
+    with pytest.raises(ValueError, match=message):
+        neural_memory_scan(memory_fn, {"w": torch.randn(2, 4, 4)}, keys, torch.randn(2, 5, 3), keys,
+                           torch.full((2, 5), 0.1), torch.full((2, 5), 0.5), torch.full((2, 5), 0.1), chunk_size=2)

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from titans_seq._checks import flag, head_width, nonnegative_int, positive_int, rate
+from titans_seq._checks import flag, head_width, nonnegative_int, positive_int, present_mask, rate, sequence_input
 from titans_seq._tensors import appended
 from titans_seq.layers.dropout import dropout
 
@@ -143,6 +143,10 @@ class Attention(nn.Module):
     def _merge(self, out: Tensor) -> Tensor:
         return self.to_out(out.transpose(-3, -2).flatten(-2))
 
+    def _check_input(self, x: Tensor, present: Tensor | None) -> None:
+        sequence_input("x", x, self.dim, self.to_qkv.weight.dtype, "attention")
+        present_mask(present, x)
+
     def _check_state(self, state: object, kind: type, present: Tensor | None, batch: int,
                      most_keys: int | None = None) -> None:
         """A streaming ``state`` must be of ``kind`` and ``batch``, hold this attention's heads and at most
@@ -165,6 +169,7 @@ class Attention(nn.Module):
         """Sliding-window attention over ``x`` ``(B, T, dim)``; ``state`` continues a causal stream. ``present``
         ``(B, T)`` (without a state) marks the positions that hold sequence: none of them attends to padding, and
         the output at padding positions is unspecified."""
+        self._check_input(x, present)
         self._check_state(state, AttentionState, present, x.shape[0], self.window - 1)
         batch, length, _ = x.shape
         w = self.window
@@ -226,6 +231,11 @@ class Attention(nn.Module):
         in this piece). ``present`` ``(B, S)`` (without a state) marks the positions that hold sequence: none of
         them attends to padding tokens, and the output at padding positions is unspecified.
         """
+        self._check_input(x, present)
+        sequence_input("context", context, self.dim, self.to_qkv.weight.dtype, "attention")
+        if context.shape[:2] != x.shape[:2]:
+            raise ValueError(f"context must hold one token per position of x {tuple(x.shape[:2])}, got "
+                             f"{tuple(context.shape[:2])}")
         self._check_state(state, SegmentState, present, x.shape[0])
         before = state.keys.shape[2] if state is not None else 0
         length = x.shape[1]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from titans_seq._checks import hidden_width
+from titans_seq._checks import hidden_width, present_mask, sequence_input
 from titans_seq._tensors import reversed_within
 from titans_seq.layers.attention import Attention, AttentionState, SegmentState
 from titans_seq.layers.config import TitansConfig
@@ -100,6 +100,15 @@ class _Block(nn.Module):
     def _feed_forward(self, x: Tensor) -> Tensor:
         return x + self.drop(self.ff(self.ff_norm(x)))
 
+    def _check(self, x: Tensor, state: object, present: Tensor | None) -> None:
+        """``x`` is ``(batch, length, dim)`` in the weights' dtype, ``present`` fits it, and only a causal block takes
+        a state (a bidirectional one would drop it)."""
+        sequence_input("x", x, self.config.dim, self.norm.weight.dtype, type(self).__name__)
+        present_mask(present, x)
+        if state is not None and not self.config.causal:
+            raise ValueError(f"a bidirectional {type(self).__name__} (causal=False) sees its whole input at once and "
+                             f"takes no state")
+
     def _remember(self, x: Tensor, state: MemoryState | None, present: Tensor | None) -> tuple[Tensor, MemoryState]:
         """The block's memory on ``x``: causal with its state, or both readings within ``present``."""
         return self.memory(x, state) if self.config.causal else self.memory(x, None, present)
@@ -114,6 +123,7 @@ class LMM(_Block):
 
     def forward(self, x: Tensor, state: MemoryState | None = None,
                 present: Tensor | None = None) -> tuple[Tensor, MemoryState | None]:
+        self._check(x, state, present)
         out, state = self._remember(self.norm(x), state, present)
         return self._feed_forward(x + self.drop(out)), state
 
@@ -148,6 +158,7 @@ class MAG(_Block):
 
     def forward(self, x: Tensor, state: PairState | None = None,
                 present: Tensor | None = None) -> tuple[Tensor, PairState | None]:
+        self._check(x, state, present)
         state = _own_state(state, PairState)
         normed = self.norm(x)
         attended, attention_state = self.attention.sliding(normed, state.attention, present)
@@ -169,6 +180,7 @@ class MAL(_Block):
 
     def forward(self, x: Tensor, state: PairState | None = None,
                 present: Tensor | None = None) -> tuple[Tensor, PairState | None]:
+        self._check(x, state, present)
         state = _own_state(state, PairState)
         remembered, memory_state = self._remember(self.norm(x), state.memory, present)
         x = x + self.drop(remembered)
@@ -245,7 +257,8 @@ class MAC(_Block):
 
     def forward(self, x: Tensor, state: MACState | None = None,
                 present: Tensor | None = None) -> tuple[Tensor, MACState | None]:
-        state = _own_state(state, MACState) if self.config.causal else state
+        self._check(x, state, present)
+        state = _own_state(state, MACState) if self.config.causal else None
         if state is not None and state.attention is not None and state.attention.keys.shape[2] >= self.segment_len:
             raise ValueError(f"state is in a segment longer than this MAC's segment_len ({self.segment_len})")
         if x.shape[1] == 0:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from titans_seq._checks import weights_dtype
+from titans_seq._checks import present_mask, sequence_input
 from titans_seq.layers.blocks import BLOCKS
 from titans_seq.layers.config import TitansConfig
 from titans_seq.memory import detach_state
@@ -50,22 +50,14 @@ class TitansEncoder(nn.Module):
 
     def forward(self, x: Tensor, state: EncoderState | None = None,
                 present: Tensor | None = None) -> tuple[Tensor, EncoderState | None]:
-        if not isinstance(x, Tensor) or x.dim() != 3 or x.shape[-1] != self.config.dim:
-            got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-            raise ValueError(f"x must be a tensor of shape (batch, length, {self.config.dim}), got {got}")
-        if not x.is_floating_point():
-            raise ValueError(f"x must be a floating-point tensor, got {x.dtype}")
-        weights_dtype("x", x, self.norm.weight.dtype, "encoder")
+        sequence_input("x", x, self.config.dim, self.norm.weight.dtype, "encoder")
         if state is not None and not self.config.causal:
             raise ValueError("a bidirectional encoder (causal=False) sees its whole input at once and takes no state")
         if state is not None and (not isinstance(state, EncoderState) or len(state.blocks) != len(self.blocks)):
             raise ValueError(f"state must be an EncoderState of {len(self.blocks)} blocks from this encoder")
         if state is not None and state.batch is not None and state.batch != x.shape[0]:
             raise ValueError(f"state is for batch size {state.batch}, but x has {x.shape[0]}")
-        if present is not None and (not isinstance(present, Tensor) or present.dtype != torch.bool
-                                    or present.shape != x.shape[:2]):
-            got = (present.dtype, tuple(present.shape)) if isinstance(present, Tensor) else type(present).__name__
-            raise ValueError(f"present must be a bool tensor of shape {tuple(x.shape[:2])}, got {got}")
+        present_mask(present, x)
         if self.config.causal:
             present = None  # nothing to keep out
         # Both read present's values, which would break a compiled graph; compiled, padding is assumed well-formed.

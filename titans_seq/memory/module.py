@@ -8,11 +8,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from titans_seq._checks import flag, hidden_width, nonnegative_int, positive_int, positive_number, weights_dtype
+from titans_seq._checks import flag, hidden_width, nonnegative_int, positive_int, positive_number, sequence_input
 from titans_seq._tensors import appended
 from titans_seq.memory.conv import causal_depthwise_conv
 from titans_seq.memory.models import MemoryMLP
-from titans_seq.memory.scan import _scan, read_memory
+from titans_seq.memory.scan import _scan, read_memory, update_dtype
 
 __all__ = ["MemoryState", "NeuralMemory", "detach_state"]
 
@@ -77,10 +77,11 @@ class NeuralMemory(nn.Module):
             gradients are taken at the chunk start, so their steps add up: on a chunk of equal keys the
             summed step must stay below 1 (linear memory, unit keys), which this bound ensures.
         ema_momentum: make the momentum an exponential moving average of the surprises by passing
-            ``theta * (1 - eta)`` as the learning rate, so that the total step a token ever contributes
-            stays below ``theta`` whatever eta. With the paper's literal ``theta`` (``False``) momentum
-            multiplies a chunk's step by up to ``1 / (1 - eta)``; in our recall runs training then
-            raised eta until the memory diverged within a few hundred steps.
+            ``theta * (1 - eta)`` as the learning rate. The total step a token ever contributes (before
+            forgetting) is then ``theta`` where eta stays constant, against ``theta / (1 - eta)`` with the paper's
+            literal ``theta`` (``False``); eta is per token, and later tokens of a larger eta carry it further,
+            up to ``theta * (1 - eta_t) / (1 - max of the later eta)``. With the literal form, in our recall runs
+            training raised eta until the memory diverged within a few hundred steps.
         momentum, forgetting: ``False`` fixes eta or alpha at 0 (the paper's ablations).
         per_chunk_gates: gates computed once per chunk from its mean input, instead of per token.
         memory_residual, memory_norm: the memory adds its input to its output (``x + MLP(x)``) and normalises
@@ -178,12 +179,7 @@ class NeuralMemory(nn.Module):
     def _check(self, name: str, x: Tensor, width: int, state: MemoryState | None) -> None:
         """``x`` (called ``name``) is a float tensor ``(batch, length, width)`` and ``state`` one of this memory's
         for that batch."""
-        if not isinstance(x, Tensor) or x.dim() != 3 or x.shape[-1] != width:
-            got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-            raise ValueError(f"{name} must be a tensor of shape (batch, length, {width}), got {got}")
-        if not x.is_floating_point():
-            raise ValueError(f"{name} must be a floating-point tensor, got {x.dtype}")
-        weights_dtype(name, x, self.to_out.weight.dtype, "memory")
+        sequence_input(name, x, width, self.to_out.weight.dtype, "memory")
         if state is None:
             return
         if not isinstance(state, MemoryState):
@@ -202,6 +198,10 @@ class NeuralMemory(nn.Module):
         if {name: tuple(p.shape) for name, p in state.params.items()} != expected:
             raise ValueError("state's memory weights are not this memory's (another memory_depth, memory_expansion "
                              "or memory model)")
+        state_dtype, own_dtype = next(iter(state.params.values())).dtype, next(iter(self.memory_init.values())).dtype
+        if update_dtype(state_dtype) != update_dtype(own_dtype):
+            raise ValueError(f"state's memory weights are {state_dtype} but this memory's are {own_dtype}: the state "
+                             f"comes from before the memory's dtype changed; start from initial_state")
 
     def _split_heads(self, t: Tensor) -> Tensor:
         batch, length, width = t.shape

@@ -154,7 +154,13 @@ def _per_sequence_gains(gains: Tensor, dim: int) -> tuple[Tensor, ...]:
 def _batched_dot(x: Tensor, y: Tensor) -> Tensor:
     """``sum(x_b * y_b)`` per sequence ``b``. (A batched matrix product of vectors, with no
     temporary, measured 4-5x slower on the CPU.)"""
-    return (x * y).flatten(1).sum(1)
+    return (x * y).reshape(len(x), -1).sum(1)  # a per-sequence scalar weight is (B,), which flatten(1) refuses
+
+
+def update_dtype(state_dtype: torch.dtype) -> torch.dtype:
+    """The dtype the memory is read and updated in for weights of ``state_dtype``: float64 for float64, else float32
+    (low-precision weights are promoted)."""
+    return torch.float64 if state_dtype == torch.float64 else torch.float32
 
 
 def _check_params(memory_fn: MemoryFn, params: Mapping[str, Tensor]) -> None:
@@ -201,7 +207,7 @@ def read_memory(memory_fn: MemoryFn, params: Mapping[str, Tensor], queries: Tens
         raise ValueError(f"params and queries must have the same batch size, got {sorted(batches)} and "
                          f"{queries.shape[0]}")
     dtype = next(iter(params.values())).dtype
-    compute = torch.float64 if dtype == torch.float64 else torch.float32
+    compute = update_dtype(dtype)
     with torch.autocast(device_type=queries.device.type, enabled=False):
         params = {k: v.to(compute) for k, v in params.items()}
         return torch.func.vmap(torch.func.vmap(memory_fn, in_dims=(None, 0)))(params, queries.to(compute))
@@ -219,6 +225,9 @@ def _generic_chunk_step(
 
     def one_sequence(p: Params, q: Tensor, k: Tensor, v: Tensor, w: Tensor) -> tuple[Tensor, Params]:
         predicted, pullback = torch.func.vjp(lambda p_: read(p_, k), p)
+        if predicted.shape != v.shape:  # shapes are static under vmap: this reads nothing from the device
+            raise ValueError(f"memory_fn must map a token to a vector of the values' size {v.shape[-1]}, got "
+                             f"shape {tuple(predicted.shape[1:])}")
         # The inner loss is linear in its cotangent, so a weighted sum of per-token gradients is
         # the pull-back of the per-token errors scaled by their weights.
         cotangents = 2.0 * w.transpose(0, 1).unsqueeze(-1) * (predicted - v)
@@ -379,7 +388,7 @@ def _check_inputs(
         if t.dtype != state_dtype:
             raise ValueError(f"{name} has dtype {t.dtype} but the memory state is {state_dtype}; use one dtype")
     # The inner update runs in float32 (or float64): low-precision states and inputs are promoted.
-    compute = torch.float64 if state_dtype == torch.float64 else torch.float32
+    compute = update_dtype(state_dtype)
     device = keys.device
     for name, t in {**tensors, **states}.items():
         if not t.is_floating_point():
