@@ -89,6 +89,34 @@ def test_a_model_forecasts_from_any_file_of_the_series_on_the_time_clock():
     pd.testing.assert_frame_equal(model.forecast(latest), model.forecast(whole), rtol=1e-4)
 
 
+def test_a_cycle_is_read_on_the_clock_and_phase_it_was_learned_on(tmp_path):
+    """On the row clock a file of the latest rows starting 13 hours later read every row 13 steps off the daily
+    cycle, and a DataModule on the time clock read it at another phase, both without a word."""
+    table = sinusoid(1200)
+    model = Forecaster(channels=2, lookback=6, horizon=12, encoder=TINY, patch_len=2, stride=2, cycle=24)
+    trainer = L.Trainer(max_epochs=1, limit_train_batches=2, limit_val_batches=1, logger=False,
+                        enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
+                        accelerator="cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.fit(model, datamodule=CSVDataModule(table, lookback=6, horizon=12))
+    trainer.save_checkpoint(tmp_path / "model.ckpt")
+    loaded = Forecaster.load_from_checkpoint(tmp_path / "model.ckpt")
+    for forecaster in (model, loaded):
+        whole, day_later = (forecaster.forecast(CSVDataModule(t, lookback=6, horizon=12))
+                            for t in (table, table.iloc[24:]))
+        pd.testing.assert_frame_equal(day_later, whole)
+        with pytest.raises(ValueError, match="this file starts 13 steps off that phase of the 24-step cycle"):
+            forecaster.forecast(CSVDataModule(table.iloc[13:], lookback=6, horizon=12))
+        with pytest.raises(ValueError, match="learned on the rows clock but the DataModule places rows on the time"):
+            forecaster.forecast(CSVDataModule(table, lookback=6, horizon=12, clock="time"))
+    with pytest.raises(ValueError, match="13 steps off"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        L.Trainer(logger=False, enable_progress_bar=False, accelerator="cpu").test(
+            Forecaster(channels=2, lookback=6, horizon=12, encoder=TINY, patch_len=2, stride=2, cycle=24),
+            datamodule=CSVDataModule(table.iloc[13:], lookback=6, horizon=12), ckpt_path=tmp_path / "model.ckpt")
+
+
 def test_a_model_in_bfloat16_forecasts():
     data = CSVDataModule(sinusoid(), lookback=48, horizon=12)
     model = Forecaster(channels=2, lookback=48, horizon=12, encoder=TINY).to(torch.bfloat16)

@@ -15,7 +15,7 @@ from torchmetrics import MeanAbsoluteError, MeanSquaredError
 
 from titans_seq._checks import flag, is_int, positive_int
 from titans_seq.baselines import DLinear
-from titans_seq.data.times import future_index
+from titans_seq.data.times import future_index, steps_since_start
 from titans_seq.heads import ChannelMixer, ForecastHead, LearnedCycle, PatchEmbedding, RevIN
 from titans_seq.layers import EncoderFields, TitansConfig, TitansEncoder
 from titans_seq.tasks.metrics import FullPrecisionEvaluation, MeanLoss
@@ -180,7 +180,9 @@ class Forecaster(FullPrecisionEvaluation, L.LightningModule):
             Batches then carry each row's position on the series' clock, as a ``TimeSeriesDataModule``'s do.
             When training starts with a DataModule and the pattern is still at its zero start, it starts at the mean
             normalised training lookback of each phase (so it is in use from the first step; a pattern that
-            starts at zero, as CycleNet's, is still small when early stopping ends a short training).
+            starts at zero, as CycleNet's, is still small when early stopping ends a short training). The model
+            keeps (also in checkpoints) the DataModule's clock and, on the row clock, its first timestamp, and
+            refuses data on the other clock, or a file that starts at another phase of the cycle.
         head_patches: the head reads only this many of the latest patches (Titans only; default all), so
             its size does not grow with the lookback; the encoder carries the earlier patches into them.
         target_channels: indices of the channels to forecast (default: all, or the DataModule's target
@@ -238,6 +240,7 @@ class Forecaster(FullPrecisionEvaluation, L.LightningModule):
                                  ("mse_original", MeanSquaredError), ("mae_original", MeanAbsoluteError))
         })
         self.network = None
+        self.cycle_placing: dict | None = None  # how the training data placed rows on the cycle (_cycle_placing)
         if channels is not None:
             self._build(channels, target_channels)
 
@@ -288,19 +291,53 @@ class Forecaster(FullPrecisionEvaluation, L.LightningModule):
         if getattr(datamodule, "features", None) is not None:  # a TimeSeriesDataModule: its data fits the model
             self._check_data(datamodule, stage)
         cycle = getattr(self.network, "cycle", None)
+        if stage == "fit" and cycle is not None and getattr(datamodule, "features", None) is not None:
+            self.cycle_placing = _cycle_placing(datamodule)
         if stage == "fit" and cycle is not None and datamodule is not None and not cycle.values.any():
             self.network.start_cycle((x, clock) for x, _, clock in map(_windows, datamodule.train_dataloader()))
 
-    def _take_data_scaler(self) -> None:
-        """The target scaler of the DataModule in hand, also for a model trained on other data. Taken as each run
-        starts, not at setup: a checkpoint restored after setup (``ckpt_path``) brings its training data's."""
+    def _take_data(self) -> None:
+        """The target scaler of the DataModule in hand, also for a model trained on other data, and the check that
+        it places rows on the cycle as the training data did. Done as each run starts, not at setup: a checkpoint
+        restored after setup (``ckpt_path``) brings its training data's scaler and placing."""
         datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
         scaler = getattr(datamodule, "scaler", None)
         if scaler is not None:
             index = datamodule.target_index
             self.set_target_scaler(scaler.mean_[index], scaler.scale_[index])
+        if getattr(datamodule, "features", None) is not None:
+            self._check_cycle_placing(datamodule)
 
-    on_fit_start = on_validation_start = on_test_start = _take_data_scaler  # Lightning's hooks, after any restore
+    on_fit_start = on_validation_start = on_test_start = on_predict_start = _take_data  # after any restore
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        if self.cycle_placing is not None:
+            checkpoint["cycle_placing"] = self.cycle_placing
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.cycle_placing = checkpoint.get("cycle_placing")
+
+    def _check_cycle_placing(self, datamodule) -> None:
+        """A cycle learned on one clock is read on the same: on the row clock, from a file that starts at the
+        training file's phase of the cycle (where both have timestamps to tell)."""
+        learned = self.cycle_placing
+        if learned is None or self.hparams.cycle is None:
+            return
+        given = _cycle_placing(datamodule)
+        if given["clock"] != learned["clock"]:
+            raise ValueError(f"the model's cycle was learned on the {learned['clock']} clock but the DataModule "
+                             f"places rows on the {given['clock']} clock: give it clock={learned['clock']!r}")
+        if learned["first_time"] is None or given["first_time"] is None:
+            return
+        start, first = pd.Timestamp(learned["first_time"]), datamodule.series.times[:1]
+        if (start.tz is None) != (first.tz is None):
+            return
+        off = int(steps_since_start(first, start, datamodule.step)[0]) % self.hparams.cycle
+        if off:
+            raise ValueError(f"the model's cycle counts rows from its training file's first row ({start}); this "
+                             f"file starts {off} steps off that phase of the {self.hparams.cycle}-step cycle, so "
+                             f"every row would be read at another phase: use a file that starts at the training "
+                             f"file's phase, or train and forecast with clock='time' (rows placed by timestamp)")
 
     def _check_built(self) -> None:
         if self.network is None:
@@ -398,6 +435,7 @@ class Forecaster(FullPrecisionEvaluation, L.LightningModule):
         datamodule.setup("predict")
         self._check_windows(datamodule)
         self._check_data(datamodule, "predict")
+        self._check_cycle_placing(datamodule)
         context, clock = next(iter(datamodule.predict_dataloader()))
         with evaluation_mode(self):  # in the weights' dtype: bfloat16 for a model trained in bf16-true
             prediction = self(context.to(self.device, next(self.parameters()).dtype), clock.to(self.device))
@@ -428,6 +466,14 @@ class Forecaster(FullPrecisionEvaluation, L.LightningModule):
             raise ValueError(f"target column(s) {clash} have the names of other targets' quantile forecasts "
                              f"(name_q<level>): rename them")
         return [[name if q == 0.5 else f"{name}_q{q:g}" for name in names] for q in self.quantiles]
+
+
+def _cycle_placing(datamodule) -> dict:
+    """How a TimeSeriesDataModule places rows on a cycle, as a checkpoint keeps it: its clock and, on the row clock,
+    its series' first timestamp (``None`` without timestamps)."""
+    times = datamodule.series.times
+    first = times[0].isoformat() if datamodule.clock == "rows" and times is not None else None
+    return {"clock": datamodule.clock, "first_time": first}
 
 
 def _windows(batch) -> tuple[Tensor, Tensor, Tensor | None]:
