@@ -96,6 +96,10 @@ def test_forecasting_fit_test_predict(tmp_path, monkeypatch, capsys, cycle):
         assert pattern.shape == (cycle, 2) and pattern.abs().sum() > 0
     code, _, err = run(["test", "--config", config, "--ckpt_path", str(checkpoints[0])], capsys)
     assert code == 0, err
+    # The encoder's fields as a mapping change the checkpoint's encoder (they replaced it by the default's: dim 64).
+    code, _, err = run(["test", "--config", config, "--ckpt_path", str(checkpoints[0]),
+                        "--model.init_args.encoder", '{"dropout": 0.3}'], capsys)
+    assert code == 0, err
     code, _, err = run(["test", "--config", config, "--ckpt_path", str(checkpoints[0]),
                         "--data.init_args.horizon", "4"], capsys)
     assert code == 1 and "the model's horizon is 8 but the data's is 4" in err
@@ -160,7 +164,8 @@ def test_dna_fit_and_predict(tmp_path, monkeypatch, capsys):
     # A model field given on the command line wins over the checkpoint's: rc_average was silently the checkpoint's.
     forward = "".join(rng.choice(list("ACGT"), 40))
     (tmp_path / "strands.fa").write_text(f">forward\n{forward}\n>reverse\n{reverse_complement(forward)}\n")
-    for rc_average in ("false", "true", "--model.init_args.rc_average=true"):
+    whole = '--model={"class_path": "titans_seq.tasks.SequenceClassifier", "init_args": {"rc_average": true}}'
+    for rc_average in ("false", "true", "--model.init_args.rc_average=true", whole):
         given = [rc_average] if rc_average.startswith("--") else ["--model.init_args.rc_average", rc_average]
         code, _, err = run(["predict", "--config", config, "--ckpt_path", str(checkpoint), *given, "--predictions",
                             "strands.csv", "--data.init_args.predict_path", "strands.fa"], capsys)

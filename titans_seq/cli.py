@@ -62,14 +62,15 @@ class PredictionWriter(BasePredictionWriter):
         print(f"wrote {len(frame)} rows of predictions to {self.path}")
 
 
-def _model_fields(args: list[str]) -> list[str]:
-    """The model's fields given one by one in command-line ``args`` (``--model.init_args.NAME VALUE`` or
-    ``--model.init_args.NAME=VALUE``), with their values."""
-    fields = []
+def _model_arguments(args: list[str]) -> list[str]:
+    """The model's arguments in command-line ``args``, with their values: its fields one by one
+    (``--model.init_args.NAME VALUE`` or ``--model.init_args.NAME=VALUE``) and the model as a whole (``--model``
+    with a class path, a mapping or a YAML file)."""
+    given = []
     for i, arg in enumerate(args):
-        if arg.startswith("--model."):
-            fields += [arg] if "=" in arg or i + 1 == len(args) else [arg, args[i + 1]]
-    return fields
+        if arg.startswith(("--model.", "--model=")) or arg == "--model":
+            given += [arg] if "=" in arg or i + 1 == len(args) else [arg, args[i + 1]]
+    return given
 
 
 class TitansCLI(LightningCLI):
@@ -90,9 +91,16 @@ class TitansCLI(LightningCLI):
 
     def _parse_ckpt_path(self) -> None:
         super()._parse_ckpt_path()
-        fields = _model_fields(self._command_line)
-        if fields and self.config.get("subcommand") and self.config[self.config.subcommand].get("ckpt_path"):
-            self.config = self.parser.parse_args([self.config.subcommand, *fields], namespace=self.config)
+        given = _model_arguments(self._command_line)
+        subcommand = self.config.get("subcommand")
+        if not given or not subcommand or not self.config[subcommand].get("ckpt_path"):
+            return
+        saved = self.config[subcommand]["model"]["init_args"].clone()
+        self.config = self.parser.parse_args([subcommand, *given], namespace=self.config)
+        settings = self.config[subcommand]["model"]["init_args"]
+        for name, value in vars(saved).items():  # a mapping (the encoder's fields) changes the checkpoint's
+            if isinstance(value, dict) and isinstance(settings.get(name), dict):
+                settings[name] = {**value, **settings[name]}
 
     def _built_in_loggers(self) -> tuple[list, str | None]:
         """The logger configs that log to the default folder, and the ``--trainer.default_root_dir`` given."""

@@ -243,6 +243,13 @@ def test_a_model_cast_to_bfloat16_keeps_its_evaluation_loss_in_float32():
     assert model.losses["val"].compute().item() == pytest.approx(torch.stack(losses).mean().item(), rel=1e-6)
 
 
+def test_a_model_made_under_init_module_keeps_its_evaluation_loss_in_float32():
+    with L.Trainer(precision="bf16-true", accelerator="cpu", logger=False).init_module():
+        model = SequenceClassifier(classes=2, model="cnn", max_length=64)
+    assert model.losses["val"].total.dtype == torch.float32
+    assert next(model.network.parameters()).dtype == torch.bfloat16
+
+
 def test_cls_pooling_needs_a_bidirectional_encoder():
     with pytest.raises(ValueError, match="pooling='cls' needs a bidirectional encoder"):
         SequenceClassifier(classes=2, encoder=TitansConfig(**{**SMALL.to_dict(), "causal": True}), pooling="cls")

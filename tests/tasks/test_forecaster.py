@@ -146,6 +146,19 @@ def test_bf16_true_metrics_and_scaler_stay_in_float32():
     assert moved.target_mean.device.type == moved.metrics["test_mse"].sum_squared_error.device.type == "meta"
 
 
+def test_a_model_made_under_init_module_keeps_its_evaluation_state_in_float32():
+    """Lightning's init_module() under bf16-true makes bfloat16 the default dtype: the metric states, the scaler and
+    the quantile levels (0.1 as 0.10009765625) were made in it and kept."""
+    with L.Trainer(precision="bf16-true", accelerator="cpu", logger=False).init_module():
+        model = Forecaster(channels=2, lookback=48, horizon=12, encoder=TINY, patch_len=8, stride=8,
+                           quantiles=[0.1, 0.5, 0.9])
+    assert next(model.network.parameters()).dtype == torch.bfloat16
+    assert model.quantile_levels.tolist() == pytest.approx([0.1, 0.5, 0.9], abs=1e-7)  # float32, not bfloat16
+    states = [model.target_mean, model.target_std, model.metrics["val_loss"].total,
+              model.metrics["test_mse"].sum_squared_error]
+    assert {t.dtype for t in states} == {torch.float32}
+
+
 def test_metrics_in_original_units_only_once_a_scaler_is_known():
     """Plain loaders carry no scaler: scaled numbers are not reported as original units."""
     model = Forecaster(channels=2, lookback=48, horizon=12, model="dlinear")
@@ -355,6 +368,26 @@ def test_a_fit_resumed_under_a_longer_bound_anneals_over_the_new_one(tmp_path):
     rates = LearningRates()
     L.Trainer(max_epochs=4, callbacks=[rates], **trainer).fit(model, datamodule=data, ckpt_path=path)
     assert rates.rates == pytest.approx([0.5, 0.1464], abs=1e-4)  # epochs 3 and 4 of a cosine over 4
+
+
+@pytest.mark.parametrize(("schedule", "expected"), [("cosine", [0.05, 0.01464]), ("halving", [0.05, 0.025])])
+def test_a_fit_resumed_with_another_rate_and_decay_trains_at_them(tmp_path, schedule, expected):
+    """The restored optimiser and schedule kept the checkpoint's rate (1.0) and decay, while the hyper-parameters
+    and every later checkpoint recorded the new ones."""
+    data = CSVDataModule(sinusoid(), lookback=48, horizon=12, batch_size=64)
+    trainer = dict(logger=False, enable_progress_bar=False, enable_model_summary=False, accelerator="cpu",
+                   default_root_dir=tmp_path)
+    first = L.Trainer(max_epochs=2, **trainer)
+    first.fit(Forecaster(channels=2, lookback=48, horizon=12, model="dlinear", learning_rate=1.0, lr_schedule=schedule),
+              datamodule=data)
+    first.save_checkpoint(tmp_path / "two.ckpt")
+    rates = LearningRates()
+    model = Forecaster(channels=2, lookback=48, horizon=12, model="dlinear", learning_rate=0.1, weight_decay=0.5,
+                       lr_schedule=schedule)
+    resumed = L.Trainer(max_epochs=4, callbacks=[rates], **trainer)
+    resumed.fit(model, datamodule=data, ckpt_path=tmp_path / "two.ckpt")
+    assert rates.rates == pytest.approx(expected, abs=1e-4)  # epochs 3 and 4 of the new rate's schedule
+    assert resumed.optimizers[0].param_groups[0]["weight_decay"] == 0.5
 
 
 def test_the_loss_metric_is_the_mean_over_windows():

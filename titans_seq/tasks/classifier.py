@@ -18,9 +18,9 @@ from titans_seq.baselines import GenomicBenchmarksCNN
 from titans_seq.data.dna import DNATokenizer
 from titans_seq.heads.dna import POOLINGS, DNAEmbedding, Pooling, kmer_codes, masked_pool
 from titans_seq.layers import EncoderFields, TitansConfig, TitansEncoder
-from titans_seq.tasks.metrics import FullPrecisionEvaluation, MeanLoss
+from titans_seq.tasks.metrics import FullPrecisionEvaluation, MeanLoss, float32_default
 from titans_seq.tasks.modes import evaluation_mode
-from titans_seq.tasks.optim import LRSchedule, adamw_with_schedule, check_optimizer
+from titans_seq.tasks.optim import LRSchedule, adamw_with_schedule, check_optimizer, resume_at_own_rates
 from titans_seq.tasks.training import record_class_path
 
 __all__ = ["DNA_ENCODER", "SequenceClassifier", "SequenceNetwork"]
@@ -268,10 +268,15 @@ class SequenceClassifier(FullPrecisionEvaluation, L.LightningModule):
                         else GenomicBenchmarksCNN(DNATokenizer.vocab_size, max_length, classes))
         task = dict(task="binary") if classes == 2 else dict(task="multiclass", num_classes=classes)
         f1 = dict(task="binary") if classes == 2 else dict(task="multiclass", num_classes=classes, average="macro")
-        self.metrics = nn.ModuleDict({split: MetricCollection({
-            "accuracy": Accuracy(**task), "mcc": MatthewsCorrCoef(**task), "f1": F1Score(**f1), "auroc": AUROC(**task),
-        }, prefix=f"{split}_") for split in ("val", "test")})
-        self.losses = nn.ModuleDict({split: MeanLoss() for split in ("val", "test")})
+        with float32_default():
+            self.metrics = nn.ModuleDict({split: MetricCollection({
+                "accuracy": Accuracy(**task), "mcc": MatthewsCorrCoef(**task), "f1": F1Score(**f1),
+                "auroc": AUROC(**task),
+            }, prefix=f"{split}_") for split in ("val", "test")})
+            self.losses = nn.ModuleDict({split: MeanLoss() for split in ("val", "test")})
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        resume_at_own_rates(checkpoint, self.hparams.learning_rate, self.hparams.weight_decay)
 
     def setup(self, stage: str) -> None:
         datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None

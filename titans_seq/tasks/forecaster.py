@@ -18,9 +18,9 @@ from titans_seq.baselines import DLinear
 from titans_seq.data.times import future_index, steps_since_start
 from titans_seq.heads import ChannelMixer, ForecastHead, LearnedCycle, PatchEmbedding, RevIN
 from titans_seq.layers import EncoderFields, TitansConfig, TitansEncoder
-from titans_seq.tasks.metrics import FullPrecisionEvaluation, MeanLoss
+from titans_seq.tasks.metrics import FullPrecisionEvaluation, MeanLoss, float32_default
 from titans_seq.tasks.modes import evaluation_mode
-from titans_seq.tasks.optim import LRSchedule, adamw_with_schedule, check_optimizer
+from titans_seq.tasks.optim import LRSchedule, adamw_with_schedule, check_optimizer, resume_at_own_rates
 from titans_seq.tasks.training import record_class_path
 
 __all__ = ["FORECAST_ENCODER", "Forecaster", "TitansForecastNetwork", "pinball_loss", "quantile_levels"]
@@ -165,7 +165,8 @@ class Forecaster(FullPrecisionEvaluation, L.LightningModule):
     channels out. Metrics are MSE and MAE on the scaled data (as the literature reports them) and, once
     the target scaler is known, in original units: the scaler of the DataModule in hand (taken as each fit,
     validation or test starts), else one given to :meth:`set_target_scaler`. The metrics and the scaler stay in
-    float32 in a model cast to bfloat16 (``precision="bf16-true"``).
+    float32 in a model cast to bfloat16 (``precision="bf16-true"``), where Lightning hands them the targets in
+    bfloat16.
 
     Args:
         channels: input channels ``C`` (``None``: taken from the DataModule when training starts).
@@ -233,12 +234,13 @@ class Forecaster(FullPrecisionEvaluation, L.LightningModule):
         self.save_hyperparameters()
         record_class_path(self)
         self.quantiles = quantiles
-        self.register_buffer("quantile_levels", torch.tensor(quantiles or []), persistent=False)
-        self.metrics = nn.ModuleDict({
-            f"{split}_{name}": metric() for split in ("val", "test")
-            for name, metric in (("loss", MeanLoss), ("mse", MeanSquaredError), ("mae", MeanAbsoluteError),
-                                 ("mse_original", MeanSquaredError), ("mae_original", MeanAbsoluteError))
-        })
+        with float32_default():
+            self.register_buffer("quantile_levels", torch.tensor(quantiles or []), persistent=False)
+            self.metrics = nn.ModuleDict({
+                f"{split}_{name}": metric() for split in ("val", "test")
+                for name, metric in (("loss", MeanLoss), ("mse", MeanSquaredError), ("mae", MeanAbsoluteError),
+                                     ("mse_original", MeanSquaredError), ("mae_original", MeanAbsoluteError))
+            })
         self.network = None
         self.cycle_placing: dict | None = None  # how the training data placed rows on the cycle (_cycle_placing)
         if channels is not None:
@@ -270,8 +272,9 @@ class Forecaster(FullPrecisionEvaluation, L.LightningModule):
                              f"{target_channels!r}")
         self.hparams.target_channels = target_channels
         self.target_channels = list(range(self.hparams.channels)) if target_channels is None else list(target_channels)
-        self.register_buffer("target_mean", torch.full((len(self.target_channels),), float("nan")))
-        self.register_buffer("target_std", torch.full((len(self.target_channels),), float("nan")))
+        with float32_default():
+            self.register_buffer("target_mean", torch.full((len(self.target_channels),), float("nan")))
+            self.register_buffer("target_std", torch.full((len(self.target_channels),), float("nan")))
 
     def set_target_scaler(self, mean, std) -> None:
         """Means and standard deviations of the target channels, to report metrics in original units."""
@@ -316,6 +319,7 @@ class Forecaster(FullPrecisionEvaluation, L.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.cycle_placing = checkpoint.get("cycle_placing")
+        resume_at_own_rates(checkpoint, self.hparams.learning_rate, self.hparams.weight_decay)
 
     def _check_cycle_placing(self, datamodule) -> None:
         """A cycle learned on one clock is read on the same: on the row clock, from a file that starts at the

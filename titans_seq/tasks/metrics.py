@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import Tensor
 from torchmetrics import Metric
 
-__all__ = ["FullPrecisionEvaluation", "MeanLoss"]
+__all__ = ["FullPrecisionEvaluation", "MeanLoss", "float32_default"]
 
 
 class MeanLoss(Metric):
@@ -33,6 +34,19 @@ class MeanLoss(Metric):
         return self.total / self.count
 
 
+@contextmanager
+def float32_default() -> Iterator[None]:
+    """Tensors made inside are float32 by default, also within Lightning's ``trainer.init_module()`` under a half
+    precision, which makes the default bfloat16: for the evaluation state that :class:`FullPrecisionEvaluation`
+    then keeps in the dtype it was made in."""
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float32)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(before)
+
+
 def _moving_only(fn: Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
     """``fn`` (what ``Module.to``, ``.cuda``, ``.half`` apply to each tensor) with its device change and without its
     dtype change."""
@@ -43,8 +57,8 @@ def _moving_only(fn: Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
 
 
 class FullPrecisionEvaluation:
-    """Mixin for a LightningModule whose evaluation state, the submodules and buffers named in ``full_precision``,
-    follows the module's device but keeps its own dtype.
+    """Mixin for a LightningModule whose evaluation state, the submodules and buffers named in ``full_precision``
+    (made under :func:`float32_default`), follows the module's device but keeps its own dtype.
 
     Lightning's ``precision="bf16-true"`` casts the whole module to bfloat16 (``module.to(dtype=...)``), and
     torchmetrics' states with it (its guard covers ``.half()``, not ``.to``). A bfloat16 state has 8 significant

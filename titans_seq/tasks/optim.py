@@ -71,3 +71,25 @@ def adamw_with_schedule(module: L.LightningModule, schedule: LRSchedule = "cosin
         return {"optimizer": optimizer}
     return {"optimizer": optimizer, "lr_scheduler": {"scheduler": _Cosine(optimizer, max(1, int(steps))),
                                                      "interval": "step"}}
+
+
+def resume_at_own_rates(checkpoint: dict, learning_rate: float, weight_decay: float) -> None:
+    """Make a fit resumed from ``checkpoint`` train at the module's own ``learning_rate`` and ``weight_decay``
+    (from the command line, say), at the point of its schedule it resumes at: Lightning restores the optimiser's
+    and schedulers' states, which hold the rate and decay the checkpoint trained at, after the module's
+    ``on_load_checkpoint``, which calls this. Nothing changes where they are the checkpoint's."""
+    for state in checkpoint.get("optimizer_states", []):
+        for group in state.get("param_groups", []):
+            start = group.get("initial_lr", group.get("lr"))
+            if start:  # the rate in effect scales with the starting one
+                group["lr"] = group["lr"] * learning_rate / start
+            if "initial_lr" in group:
+                group["initial_lr"] = learning_rate
+            group["weight_decay"] = weight_decay
+    for scheduler in checkpoint.get("lr_schedulers", []):
+        bases = scheduler.get("base_lrs")
+        if bases:
+            if "_last_lr" in scheduler:
+                scheduler["_last_lr"] = [last * learning_rate / base if base else last
+                                         for last, base in zip(scheduler["_last_lr"], bases, strict=True)]
+            scheduler["base_lrs"] = [learning_rate] * len(bases)
