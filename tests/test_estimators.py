@@ -486,6 +486,9 @@ def test_day_first_text_dates_are_read_in_time_format():
     model = TitansForecaster(lookback=24, horizon=6, patch_len=8, stride=8, time_column="day",
                              time_format="%d/%m/%Y", random_state=0, **{**TINY, "max_epochs": 1}).fit(text)
     assert list(model.predict().index) == list(pd.date_range("2024-04-30", periods=6, freq="D"))
+    indexed = text.set_index("day")  # read_csv(index_col=0) gives the dates so: they were taken for no dates
+    model.set_params(time_column=None).fit(indexed)
+    assert list(model.predict().index) == list(pd.date_range("2024-04-30", periods=6, freq="D"))
     with pytest.raises(ValueError, match="time_format must be str"):
         TitansForecaster(time_column="day", time_format=1).fit(text)
     with pytest.raises(ValueError, match="time column 'day'"):

@@ -77,9 +77,11 @@ class TitansCLI(LightningCLI):
     """LightningCLI with a ``--predictions`` path for ``predict`` and logs in CSV and TensorBoard.
 
     With ``--ckpt_path``, the model's settings are the config's, then the checkpoint's hyper-parameters over them
-    (Lightning's: the model must be the one saved), then the model's fields given one by one on the command line
-    over those, such as ``--model.init_args.rc_average true`` at ``predict``. (Lightning applies the checkpoint's
-    last, so that such a field was silently ignored.)"""
+    (Lightning's: the model must be the one saved), then the model's arguments given on the command line over
+    those: its fields one by one, such as ``--model.init_args.rc_average true`` at ``predict``, or ``--model`` as a
+    whole; a mapping (the encoder's fields) changes the checkpoint's. (Lightning applies the checkpoint's last, so
+    that such an argument was silently ignored.) A resumed ``fit`` trains at the learning rate and weight decay so
+    given."""
 
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_argument("--predictions", default="predictions.csv", help="CSV file predict writes")

@@ -277,11 +277,11 @@ class TitansForecaster(_LightningEstimator):
     """Multivariate forecaster: ``fit(y)`` on a series, ``predict()`` the next ``horizon`` steps.
 
     ``y`` is a DataFrame indexed by time (a DatetimeIndex, a PeriodIndex, ISO 8601 timestamps as text, or a
-    ``time_column``, whose text ``time_format`` reads in ``strftime`` codes, e.g. ``"%d/%m/%Y"`` for day-first
-    dates; by default as pandas guesses, month first where that is ambiguous), a Series (one channel) or a 2-D
-    array (time x channels). Training uses the series' first rows, early-stopped on its last
-    ``validation_fraction`` (the scaler sees only the training rows). Forecasts
-    come back as a DataFrame indexed by the future timestamps, in original units: at the training series' step
+    ``time_column``; their text is read in ``time_format`` where it is given, in ``strftime`` codes, e.g.
+    ``"%d/%m/%Y"`` for day-first dates, the index's then too; by default as pandas guesses, month first where that
+    is ambiguous), a Series (one channel) or a 2-D array (time x channels). Training uses the series' first rows,
+    early-stopped on its last ``validation_fraction`` (the scaler sees only the training rows). Forecasts come
+    back as a DataFrame indexed by the future timestamps, in original units: at the training series' step
     (``freq_``: its inferred frequency, or where gaps hide it the calendar step all timestamps but at most 1% lie
     on, such as month starts, business days or the 15th of each month, else the median gap). A zoned series is
     dated in the zone it was fitted in, whatever zone a later zoned ``y`` is given in.
@@ -355,6 +355,8 @@ class TitansForecaster(_LightningEstimator):
                 time_column = dated[0]
             elif time_column is None and holds_iso_timestamps(y.index):  # timestamps read back as text
                 time_column = "the index"
+            elif time_column is None and self.time_format is not None:  # text dates in the index, say day first
+                y, time_column = y.reset_index(names="the index"), "the index"
             series = read_series(y, time_column, time_format=self.time_format)
         elif isinstance(y, (str, os.PathLike)):
             raise TypeError(f"y must be a series, not a file's path ({str(y)!r}): read it first, for example with "

@@ -281,3 +281,14 @@ def test_float64_under_autocast_is_refused_by_name(variant):
         encoder(variant)(torch.randn(1, 5, 32, dtype=torch.float64))
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert encoder(variant)(torch.randn(1, 5, 32, dtype=torch.float16))[0].shape == (1, 5, 32)
+
+
+def test_the_bidirectional_memory_used_alone_checks_its_inputs():
+    """It dropped a state without a word, and a float present mask failed in gather()."""
+    memory = encoder("lmm", causal=False).blocks[0].memory
+    x = torch.randn(2, 6, 32)
+    _, state = encoder("lmm").blocks[0].memory(x)
+    with pytest.raises(ValueError, match="sees its whole input at once and takes no state"):
+        memory(x, state)
+    with pytest.raises(ValueError, match=r"present must be a bool tensor of shape \(2, 6\)"):
+        memory(x, present=torch.ones(2, 6))

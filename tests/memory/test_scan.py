@@ -354,6 +354,15 @@ def test_an_empty_batch_gives_empty_results():
     assert retrieved.shape == (0, 9, DIM) and params["weight0"].shape[0] == 0
 
 
+def test_an_empty_batch_has_gradients_too():
+    """Its backward failed: 'cannot reshape tensor of 0 elements into shape [0, -1]'."""
+    inputs = make_inputs(MEMORIES["linear"], batch=0)
+    gates = {name: inputs[name].requires_grad_() for name in ("lr", "momentum", "forget")}
+    retrieved, params, _ = neural_memory_scan(MEMORIES["linear"], **inputs, chunk_size=4)
+    (retrieved.sum() + sum(p.sum() for p in params.values())).backward()
+    assert all(g.grad.shape == (0, 11) for g in gates.values())
+
+
 def test_a_module_that_writes_its_own_fast_path_gets_it():
     class Linear(torch.nn.Module, ChunkStepper):
         """A linear memory as a module: its function is ``forward``, its fast path the built-in linear one."""

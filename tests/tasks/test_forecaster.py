@@ -244,16 +244,33 @@ def test_quantiles_are_ordered_and_forecasts_have_future_timestamps():
     assert (frame["OT_q0.1"] < frame["OT"]).all() and (frame["OT"] < frame["OT_q0.9"]).all()
 
 
+def test_numpy_settings_are_kept_as_python_numbers(tmp_path):
+    """Accepted, they were kept as numpy scalars: the checkpoint did not load (weights_only, as the CLI reads it) and
+    hparams.yaml held python/object tags; a numpy cycle was refused."""
+    model = Forecaster(channels=np.int64(2), lookback=np.int64(48), horizon=np.int32(12), encoder=TINY,
+                       patch_len=np.int64(8), stride=np.int64(8), cycle=np.int64(24), learning_rate=np.float32(1e-3),
+                       target_channels=[np.int64(1)])
+    assert {type(v) for k, v in model.hparams.items() if k in ("channels", "lookback", "cycle")} == {int}
+    assert type(model.hparams.target_channels[0]) is int
+    trainer = L.Trainer(logger=False, accelerator="cpu")
+    trainer.strategy.connect(model)
+    trainer.save_checkpoint(tmp_path / "model.ckpt")
+    assert torch.load(tmp_path / "model.ckpt", weights_only=True)["hyper_parameters"]["lookback"] == 48
+
+
 def test_a_target_named_as_another_targets_quantile_is_refused():
     """Its median was overwritten in forecast()'s frame by the other target's 10% quantile. The names do not enter
     the model: it trains, and forecasts once the column is renamed."""
     data = CSVDataModule(sinusoid().rename(columns={"a": "OT_q0.1"}), lookback=48, horizon=12, batch_size=64)
     model = Forecaster(channels=2, lookback=48, horizon=12, encoder=TINY, patch_len=8, stride=8, quantiles=[0.1, 0.5])
     fit(model, data, epochs=1)
-    with pytest.raises(ValueError, match=r"target column\(s\) \['OT_q0.1'\] have the names of other targets' quantile"):
+    with pytest.raises(ValueError, match=r"forecast column\(s\) \['OT_q0.1'\] would be named twice"):
         model.forecast(data)
     fine = CSVDataModule(sinusoid().rename(columns={"a": "OT_q0.2"}), lookback=48, horizon=12)
     assert list(model.forecast(fine).columns) == ["OT_q0.2_q0.1", "OT_q0.1", "OT_q0.2", "OT"]
+    model.quantiles = [0.1, 0.1000001, 0.5]  # two levels alike to 6 digits: one forecast replaced the other
+    with pytest.raises(ValueError, match=r"\['OT_q0.1', 'OT_q0.2_q0.1'\] would be named twice"):
+        model._forecast_columns(["OT_q0.2", "OT"])
 
 
 def test_forecast_switches_dropout_off_and_leaves_the_mode_as_it_was():
@@ -388,6 +405,30 @@ def test_a_fit_resumed_with_another_rate_and_decay_trains_at_them(tmp_path, sche
     resumed.fit(model, datamodule=data, ckpt_path=tmp_path / "two.ckpt")
     assert rates.rates == pytest.approx(expected, abs=1e-4)  # epochs 3 and 4 of the new rate's schedule
     assert resumed.optimizers[0].param_groups[0]["weight_decay"] == 0.5
+
+
+def test_a_resumed_fit_keeps_the_ratio_and_decay_of_a_group_of_its_own(tmp_path):
+    """A subclass's group at a tenth of the rate and without decay took the module's rate and decay on resuming."""
+    class TwoGroups(Forecaster):
+        def configure_optimizers(self):
+            weights = [p for n, p in self.named_parameters() if n.endswith("weight")]
+            biases = [p for n, p in self.named_parameters() if n.endswith("bias")]
+            return torch.optim.AdamW([{"params": weights},
+                                      {"params": biases, "lr": self.hparams.learning_rate / 10, "weight_decay": 0.0}],
+                                     lr=self.hparams.learning_rate, weight_decay=self.hparams.weight_decay)
+
+    data = CSVDataModule(sinusoid(), lookback=48, horizon=12, batch_size=64)
+    trainer = dict(logger=False, enable_progress_bar=False, enable_model_summary=False, accelerator="cpu",
+                   default_root_dir=tmp_path)
+    first = L.Trainer(max_epochs=1, **trainer)
+    first.fit(TwoGroups(channels=2, lookback=48, horizon=12, model="dlinear", learning_rate=0.01), datamodule=data)
+    first.save_checkpoint(tmp_path / "one.ckpt")
+    for rate, decay, expected in ((0.01, 1e-4, [(0.01, 1e-4), (0.001, 0.0)]), (0.1, 0.5, [(0.1, 0.5), (0.01, 0.0)])):
+        resumed = L.Trainer(max_epochs=2, **trainer)
+        resumed.fit(TwoGroups(channels=2, lookback=48, horizon=12, model="dlinear", learning_rate=rate,
+                              weight_decay=decay), datamodule=data, ckpt_path=tmp_path / "one.ckpt")
+        groups = resumed.optimizers[0].param_groups
+        assert [value for g in groups for value in (g["lr"], g["weight_decay"])] == pytest.approx(sum(expected, ()))
 
 
 def test_the_loss_metric_is_the_mean_over_windows():

@@ -72,6 +72,10 @@ class BidirectionalMemory(nn.Module):
     def forward(self, x: Tensor, state: None = None, present: Tensor | None = None) -> tuple[Tensor, None]:
         """Both readings of ``x``; the backward one reverses each sequence within ``present`` (see
         :func:`reversed_within`), so padding after a sequence reaches neither reading of it."""
+        if state is not None:
+            raise ValueError("a BidirectionalMemory sees its whole input at once and takes no state")
+        sequence_input("x", x, self.combine.out_features, self.combine.weight.dtype, "memory")
+        present_mask(present, x)
         ahead, _ = self.forwards(x)
         behind, _ = self.backwards(reversed_within(x, present, 1))
         return self.combine(torch.cat([ahead, reversed_within(behind, present, 1)], dim=-1)), None

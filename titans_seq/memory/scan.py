@@ -154,7 +154,8 @@ def _per_sequence_gains(gains: Tensor, dim: int) -> tuple[Tensor, ...]:
 def _batched_dot(x: Tensor, y: Tensor) -> Tensor:
     """``sum(x_b * y_b)`` per sequence ``b``. (A batched matrix product of vectors, with no
     temporary, measured 4-5x slower on the CPU.)"""
-    return (x * y).reshape(len(x), -1).sum(1)  # a per-sequence scalar weight is (B,), which flatten(1) refuses
+    product = x * y
+    return product.flatten(1).sum(1) if product.dim() > 1 else product  # a per-sequence scalar weight is (B,)
 
 
 def update_dtype(state_dtype: torch.dtype) -> torch.dtype:

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import AUROC, Accuracy, F1Score, MatthewsCorrCoef
 
-from titans_seq._checks import flag, is_int, nonnegative_number, positive_int
+from titans_seq._checks import flag, is_int, native, nonnegative_number, positive_int
 from titans_seq.baselines import GenomicBenchmarksCNN
 from titans_seq.data.dna import DNATokenizer
 from titans_seq.heads.dna import POOLINGS, DNAEmbedding, Pooling, kmer_codes, masked_pool
@@ -21,7 +21,7 @@ from titans_seq.layers import EncoderFields, TitansConfig, TitansEncoder
 from titans_seq.tasks.metrics import FullPrecisionEvaluation, MeanLoss, float32_default
 from titans_seq.tasks.modes import evaluation_mode
 from titans_seq.tasks.optim import LRSchedule, adamw_with_schedule, check_optimizer, resume_at_own_rates
-from titans_seq.tasks.training import record_class_path
+from titans_seq.tasks.training import plain_hyperparameters, record_class_path
 
 __all__ = ["DNA_ENCODER", "SequenceClassifier", "SequenceNetwork"]
 
@@ -250,6 +250,7 @@ class SequenceClassifier(FullPrecisionEvaluation, L.LightningModule):
         self.encoder_config, encoder = encoder, encoder.to_dict()  # checkpoints hold plain values
         class_names = [str(c) for c in class_names] if class_names is not None else None
         self.save_hyperparameters()
+        plain_hyperparameters(self)
         record_class_path(self)
         self.tokenizer = DNATokenizer()
         self.network = None
@@ -260,7 +261,7 @@ class SequenceClassifier(FullPrecisionEvaluation, L.LightningModule):
     def _build(self, classes: int, class_names: list[str] | None, max_length: int | None) -> None:
         """Create the network and metrics (the sizes recorded in the hyper-parameters for checkpoints)."""
         h = self.hparams
-        h.classes, h.class_names, h.max_length = classes, class_names, max_length
+        h.classes, h.class_names, h.max_length = int(classes), class_names, native(max_length)
         self.class_names = class_names or [str(i) for i in range(classes)]
         self.network = (SequenceNetwork(classes, self.encoder_config, h.pooling, h.patch, h.kmer, h.kmer_linear_gain,
                                         h.strand_aware, h.position_linear_gain, max_length)

@@ -21,7 +21,7 @@ from titans_seq.layers import EncoderFields, TitansConfig, TitansEncoder
 from titans_seq.tasks.metrics import FullPrecisionEvaluation, MeanLoss, float32_default
 from titans_seq.tasks.modes import evaluation_mode
 from titans_seq.tasks.optim import LRSchedule, adamw_with_schedule, check_optimizer, resume_at_own_rates
-from titans_seq.tasks.training import record_class_path
+from titans_seq.tasks.training import plain_hyperparameters, record_class_path
 
 __all__ = ["FORECAST_ENCODER", "Forecaster", "TitansForecastNetwork", "pinball_loss", "quantile_levels"]
 
@@ -164,9 +164,9 @@ class Forecaster(FullPrecisionEvaluation, L.LightningModule):
     """Multivariate forecaster: lookback window ``(B, L, C)`` in, ``horizon`` steps of the target
     channels out. Metrics are MSE and MAE on the scaled data (as the literature reports them) and, once
     the target scaler is known, in original units: the scaler of the DataModule in hand (taken as each fit,
-    validation or test starts), else one given to :meth:`set_target_scaler`. The metrics and the scaler stay in
-    float32 in a model cast to bfloat16 (``precision="bf16-true"``), where Lightning hands them the targets in
-    bfloat16.
+    validation, test or prediction starts), else one given to :meth:`set_target_scaler`. The metrics and the
+    scaler stay in float32 in a model cast to bfloat16 (``precision="bf16-true"``), where Lightning hands them the
+    targets in bfloat16.
 
     Args:
         channels: input channels ``C`` (``None``: taken from the DataModule when training starts).
@@ -225,13 +225,14 @@ class Forecaster(FullPrecisionEvaluation, L.LightningModule):
             raise ValueError("quantile forecasts need model='titans'")
         if model != "titans" and (channel_mixing or linear_skip or cycle or head_patches):
             raise ValueError("channel_mixing, linear_skip, cycle and head_patches need model='titans'")
-        if cycle is not None and (isinstance(cycle, bool) or not isinstance(cycle, int) or cycle < 2):
+        if cycle is not None and (not is_int(cycle) or cycle < 2):
             raise ValueError(f"cycle must be an integer of at least 2 steps (or None), got {cycle!r}")
         encoder = TitansConfig.coerce(encoder, FORECAST_ENCODER)
         if encoder.causal:
             raise ValueError("the forecaster's encoder reads the whole lookback: set causal=False")
         self.encoder_config, encoder = encoder, encoder.to_dict()  # checkpoints hold plain values
         self.save_hyperparameters()
+        plain_hyperparameters(self)
         record_class_path(self)
         self.quantiles = quantiles
         with float32_default():
@@ -249,7 +250,7 @@ class Forecaster(FullPrecisionEvaluation, L.LightningModule):
     def _build(self, channels: int, target_channels: list[int] | None) -> None:
         """Create the network for ``channels`` inputs (recorded in the hyper-parameters for checkpoints)."""
         h = self.hparams
-        h.channels = channels
+        h.channels = int(channels)
         self._set_targets(target_channels)
         if h.model == "titans":
             q = self.quantiles
@@ -270,7 +271,7 @@ class Forecaster(FullPrecisionEvaluation, L.LightningModule):
                 or len(set(target_channels)) < len(target_channels)):
             raise ValueError(f"target_channels must be distinct channel indices from 0 to {channels - 1}, got "
                              f"{target_channels!r}")
-        self.hparams.target_channels = target_channels
+        self.hparams.target_channels = None if target_channels is None else [int(c) for c in target_channels]
         self.target_channels = list(range(self.hparams.channels)) if target_channels is None else list(target_channels)
         with float32_default():
             self.register_buffer("target_mean", torch.full((len(self.target_channels),), float("nan")))
@@ -463,13 +464,16 @@ class Forecaster(FullPrecisionEvaluation, L.LightningModule):
 
     def _forecast_columns(self, names: list[str]) -> list[list[str]]:
         """The forecast frame's columns for each quantile level: the targets' ``names`` at the median,
-        ``{name}_q{level}`` at the others. A ValueError where one of these is also a target's name, whose median
-        it would overwrite (rename the column and forecast again: the names do not enter the model)."""
-        clash = sorted(set(names) & {f"{name}_q{q:g}" for q in self.quantiles if q != 0.5 for name in names})
-        if clash:
-            raise ValueError(f"target column(s) {clash} have the names of other targets' quantile forecasts "
-                             f"(name_q<level>): rename them")
-        return [[name if q == 0.5 else f"{name}_q{q:g}" for name in names] for q in self.quantiles]
+        ``{name}_q{level}`` at the others. A ValueError where a name comes twice, and one forecast would overwrite
+        another (rename the column and forecast again: the names do not enter the model)."""
+        columns = [[name if q == 0.5 else f"{name}_q{q:g}" for name in names] for q in self.quantiles]
+        every = [column for level in columns for column in level]
+        twice = sorted({column for column in every if every.count(column) > 1})
+        if twice:
+            raise ValueError(f"forecast column(s) {twice} would be named twice: a target named as another target's "
+                             f"quantile forecast (name_q<level>), or two quantile levels alike to 6 digits; rename "
+                             f"the target or give distinct levels")
+        return columns
 
 
 def _cycle_placing(datamodule) -> dict:

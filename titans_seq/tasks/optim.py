@@ -75,21 +75,22 @@ def adamw_with_schedule(module: L.LightningModule, schedule: LRSchedule = "cosin
 
 def resume_at_own_rates(checkpoint: dict, learning_rate: float, weight_decay: float) -> None:
     """Make a fit resumed from ``checkpoint`` train at the module's own ``learning_rate`` and ``weight_decay``
-    (from the command line, say), at the point of its schedule it resumes at: Lightning restores the optimiser's
-    and schedulers' states, which hold the rate and decay the checkpoint trained at, after the module's
-    ``on_load_checkpoint``, which calls this. Nothing changes where they are the checkpoint's."""
+    (from the command line, say) where they differ from the checkpoint's hyper-parameters, at the point of its
+    schedule it resumes at: Lightning restores the optimiser's and schedulers' states, which hold the rates and
+    decay the checkpoint trained at, after the module's ``on_load_checkpoint``, which calls this. Every group's
+    rate scales by the new rate over the old (a group of its own rate keeps its ratio); a group's decay changes
+    where it was the old one."""
+    saved = checkpoint.get("hyper_parameters", {})
+    old_rate, old_decay = saved.get("learning_rate"), saved.get("weight_decay")
+    ratio = learning_rate / old_rate if old_rate else 1.0
     for state in checkpoint.get("optimizer_states", []):
         for group in state.get("param_groups", []):
-            start = group.get("initial_lr", group.get("lr"))
-            if start:  # the rate in effect scales with the starting one
-                group["lr"] = group["lr"] * learning_rate / start
-            if "initial_lr" in group:
-                group["initial_lr"] = learning_rate
-            group["weight_decay"] = weight_decay
+            for key in ("lr", "initial_lr"):
+                if key in group:
+                    group[key] *= ratio
+            if old_decay is not None and group.get("weight_decay") == old_decay:
+                group["weight_decay"] = weight_decay
     for scheduler in checkpoint.get("lr_schedulers", []):
-        bases = scheduler.get("base_lrs")
-        if bases:
-            if "_last_lr" in scheduler:
-                scheduler["_last_lr"] = [last * learning_rate / base if base else last
-                                         for last, base in zip(scheduler["_last_lr"], bases, strict=True)]
-            scheduler["base_lrs"] = [learning_rate] * len(bases)
+        for key in ("base_lrs", "_last_lr"):
+            if key in scheduler:
+                scheduler[key] = [rate * ratio for rate in scheduler[key]]

@@ -11,7 +11,9 @@ from contextlib import contextmanager
 import lightning as L
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
-__all__ = ["best_checkpoint_trainer", "record_class_path"]
+from titans_seq._checks import native
+
+__all__ = ["best_checkpoint_trainer", "plain_hyperparameters", "record_class_path"]
 
 
 @contextmanager
@@ -44,3 +46,10 @@ def record_class_path(module: L.LightningModule) -> None:
     package = cls.__module__.rpartition(".")[0]  # the public name where the package exports it (titans_seq.tasks)
     exported = package and getattr(sys.modules.get(package), cls.__qualname__, None) is cls
     module.hparams.setdefault("_class_path", f"{package if exported else cls.__module__}.{cls.__qualname__}")
+
+
+def plain_hyperparameters(module: L.LightningModule) -> None:
+    """The module's hyper-parameters with numpy scalars (also in lists) as the Python numbers they hold, so that its
+    checkpoints load with ``weights_only`` (as the CLI reads them) and ``hparams.yaml`` stays plain YAML."""
+    for name, value in module.hparams.items():
+        module.hparams[name] = type(value)(map(native, value)) if isinstance(value, (list, tuple)) else native(value)
