@@ -1,11 +1,11 @@
 """The ``titans-seq`` command line: Lightning's CLI over any model and DataModule of this package.
 
+    titans-seq configs                            # the configs shipped for every benchmark
+    titans-seq configs ETTh1 > ETTh1.yaml         # one of them, to edit (or their path in titans_seq/configs/)
     titans-seq fit --config ETTh1.yaml            # or: python -m titans_seq fit --config ...
     titans-seq test --config ETTh1.yaml --ckpt_path CKPT
     titans-seq predict --config ETTh1.yaml --ckpt_path CKPT --predictions forecast.csv
     titans-seq predict --config gb_human_nontata_promoters.yaml --ckpt_path CKPT --data.init_args.predict_path new.fa
-    titans-seq configs                            # the configs shipped for every benchmark
-    titans-seq configs ETTh1                      # print one, to copy and edit
 
 Model and data are chosen by ``class_path`` in the YAML; every argument can be overridden on the command line
 (``--model.init_args.learning_rate 3e-4``); with ``--ckpt_path``, the model's settings are the checkpoint's but

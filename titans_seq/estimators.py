@@ -285,8 +285,8 @@ class TitansForecaster(_LightningEstimator):
     (``freq_``: its inferred frequency, or where gaps hide it the calendar step all timestamps but at most 1% lie
     on, such as month starts, business days or the 15th of each month, else the median gap). A zoned series is
     dated in the zone it was fitted in, whatever zone a later zoned ``y`` is given in.
-    ``dropout`` (the encoder's) and ``weight_decay`` (AdamW's) set the regularisation; ``channel_mixing``,
-    ``linear_skip``, ``cycle``, ``head_patches`` and ``lr_schedule`` are the
+    ``dropout`` (the encoder's, the patch embedding's and the head's) and ``weight_decay`` (AdamW's) set the
+    regularisation; ``channel_mixing``, ``linear_skip``, ``cycle``, ``head_patches`` and ``lr_schedule`` are the
     :class:`~titans_seq.tasks.Forecaster`'s options of those names.
     With a ``cycle``, each row of a timed series is placed on the cycle by its timestamp: ``freq_`` steps since
     ``clock_origin_`` (2000-01-01), in training and in ``predict`` and ``score`` (the forecast's rows too),

@@ -121,6 +121,9 @@ def test_a_model_in_bfloat16_forecasts():
     data = CSVDataModule(sinusoid(), lookback=48, horizon=12)
     model = Forecaster(channels=2, lookback=48, horizon=12, encoder=TINY).to(torch.bfloat16)
     assert model.forecast(data).shape == (12, 2)  # the context stayed float32: "mat1 and mat2 must have the same dtype"
+    # A bf16-true model tested by a float32 trainer failed in a matmul: "mat1 and mat2 must have the same dtype".
+    with pytest.raises(ValueError, match=r"x is torch\.float32 but the forecaster's weights are torch\.bfloat16"):
+        model(torch.randn(2, 48, 2))
 
 
 def test_bf16_true_metrics_and_scaler_stay_in_float32():

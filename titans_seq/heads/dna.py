@@ -1,4 +1,5 @@
-"""DNA adapters around the encoder: token (or k-base patch) embedding, pooling, the class head."""
+"""DNA adapters around the encoder: token (or k-base patch) embedding and pooling (the class heads are
+:class:`~titans_seq.tasks.SequenceNetwork`'s)."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchmetrics import MeanAbsoluteError, MeanSquaredError
 
-from titans_seq._checks import flag, is_int, positive_int
+from titans_seq._checks import flag, is_int, positive_int, weights_dtype
 from titans_seq.baselines import DLinear
 from titans_seq.data.times import future_index, steps_since_start
 from titans_seq.heads import ChannelMixer, ForecastHead, LearnedCycle, PatchEmbedding, RevIN
@@ -379,6 +379,7 @@ class Forecaster(FullPrecisionEvaluation, L.LightningModule):
             got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
             raise ValueError(f"x must be a tensor of shape (batch, lookback, channels) = (batch, {expected[0]}, "
                              f"{expected[1]}), got {got}")
+        weights_dtype("x", x, next(self.network.parameters()).dtype, "forecaster")
         if self.hparams.model == "dlinear":
             return self.network(x)[:, :, self.target_channels]
         return self.network(x, clock)[:, :, self.target_channels]
