@@ -45,6 +45,7 @@ from titans_seq.tasks import (
     SequenceClassifier,
     best_checkpoint_trainer,
 )
+from titans_seq.tasks.classifier import check_uncropped
 from titans_seq.tasks.forecaster import LOSSES, quantile_levels
 from titans_seq.tasks.optim import check_lr_schedule
 
@@ -604,15 +605,6 @@ class _ArraysDataModule(SequenceDataModule):
         return list(self.given_class_names)
 
 
-def _check_uncropped(sequences: list[str], names: list, max_length: int, name: str) -> None:
-    """A classifier with a position term reads aligned sequences whole: none may be longer than ``max_length``."""
-    too_long = next((i for i, s in enumerate(sequences) if len(s) > max_length), None)
-    if too_long is not None:
-        raise ValueError(f"a classifier with a position term reads aligned sequences of at most {name}={max_length} "
-                         f"bases; sequence {names[too_long]!r} has {len(sequences[too_long])} (cropping it would "
-                         f"move its positions)")
-
-
 class TitansSequenceClassifier(ClassifierMixin, _LightningEstimator):
     """DNA sequence classifier: ``fit(X, y)`` with ``X`` a list of DNA strings, Biopython SeqRecords or a
     FASTA path and ``y`` any labels (strings too); ``predict``, ``predict_proba``, ``score`` (accuracy).
@@ -693,7 +685,7 @@ class TitansSequenceClassifier(ClassifierMixin, _LightningEstimator):
         max_length = p.max_length
         if p.position_linear_gain:  # reads every sequence whole, those that validation takes too
             max_length = max(map(len, sequences)) if max_length is None else max_length
-            _check_uncropped(sequences, names, max_length, "max_length")
+            check_uncropped(sequences, names, max_length, "max_length")
         # The DataModule indexes the classes in the order of class_names: np.unique's, which scikit-learn's
         # classes_ follows, where sorting the labels' strings would not ("10" < "2").
         class_names = [str(c) for c in classes]
@@ -726,7 +718,7 @@ class TitansSequenceClassifier(ClassifierMixin, _LightningEstimator):
         check_is_fitted(self, "model_")
         sequences, names = _sequences(X)
         if self.model_.hparams.position_linear_gain:
-            _check_uncropped(sequences, names, self.max_length_, "max_length_")
+            check_uncropped(sequences, names, self.max_length_, "max_length_")
         ids = self.model_.tokenizer.batch(sequences, self.max_length_, names)
         with torch.no_grad():
             return torch.cat([self.model_.probabilities(batch) for (batch,) in

@@ -250,6 +250,23 @@ def test_a_model_made_under_init_module_keeps_its_evaluation_loss_in_float32():
     assert next(model.network.parameters()).dtype == torch.bfloat16
 
 
+def test_a_position_model_refuses_data_it_would_read_cropped(tmp_path):
+    """Through a DataModule (so the CLI) a sequence longer than max_length was centre-cropped without a word, which
+    moved every position the position term weighs; the estimator refused it."""
+    data = SequenceCSVDataModule(path=str(motif_table(tmp_path / "m.csv", n=40, length=24)), batch_size=8,
+                                 rc_augment=False, predict_path=str(tmp_path / "new.fa"))
+    (tmp_path / "new.fa").write_text(">aligned\n" + "ACGT" * 6 + "\n>longer\n" + "ACGT" * 8 + "\n")
+    model = SequenceClassifier(classes=2, class_names=["background", "motif"], encoder=SMALL,
+                               position_linear_gain=8.0, max_length=24)
+    trainer = L.Trainer(max_epochs=1, logger=False, enable_progress_bar=False, enable_model_summary=False,
+                        enable_checkpointing=False, accelerator="cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.fit(model, datamodule=data)  # every training and validation sequence has 24 bases
+        with pytest.raises(ValueError, match=r"at most max_length=24 bases; sequence 'longer' has 32"):
+            trainer.predict(model, datamodule=data)
+
+
 def test_cls_pooling_needs_a_bidirectional_encoder():
     with pytest.raises(ValueError, match="pooling='cls' needs a bidirectional encoder"):
         SequenceClassifier(classes=2, encoder=TitansConfig(**{**SMALL.to_dict(), "causal": True}), pooling="cls")

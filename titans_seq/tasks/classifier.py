@@ -181,6 +181,16 @@ class SequenceNetwork(nn.Module):
         return seen[:, -self.embedding.context:]
 
 
+def check_uncropped(sequences: list, names: list, max_length: int, name: str) -> None:
+    """A classifier with a position term reads aligned sequences whole: none of ``sequences`` (strings or token
+    arrays, called ``names``) may be longer than ``max_length`` (called ``name``)."""
+    too_long = next((i for i, s in enumerate(sequences) if len(s) > max_length), None)
+    if too_long is not None:
+        raise ValueError(f"a classifier with a position term reads aligned sequences of at most {name}={max_length} "
+                         f"bases; sequence {names[too_long]!r} has {len(sequences[too_long])} (cropping it would "
+                         f"move its positions)")
+
+
 class SequenceClassifier(FullPrecisionEvaluation, L.LightningModule):
     """Classifies DNA token ids ``(B, L)`` into ``classes`` (names kept in ``class_names``).
 
@@ -298,6 +308,13 @@ class SequenceClassifier(FullPrecisionEvaluation, L.LightningModule):
         if self.network is None:
             self._build(len(datamodule.class_names), self.hparams.class_names or datamodule.class_names,
                         self.hparams.max_length or datamodule.max_length)
+        records = getattr(datamodule, "records", None)
+        if self.hparams.position_linear_gain and records is not None:  # the DataModule would centre-crop them
+            used = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",),
+                    "predict": (datamodule.predict_split,)}.get(stage, ())
+            for split in used:
+                if split in records:
+                    check_uncropped(records[split][1], records[split][0], self.hparams.max_length, "max_length")
 
     def _check_classes(self, names: list[str]) -> None:
         """The DataModule's classes (in its index order) must be this model's; a model built without names takes
