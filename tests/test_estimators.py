@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import sklearn
 import torch
 from Bio.Seq import MutableSeq, Seq
 from Bio.SeqRecord import SeqRecord
@@ -112,6 +113,30 @@ def test_save_load_and_pickle_give_equal_predictions(forecaster, classifier, tmp
         torch.save(other, tmp_path / "other.pt")
         with pytest.raises(ValueError, match=r"other\.pt does not hold a titans_seq estimator"):
             load(tmp_path / "other.pt")
+
+
+def test_scikit_learn_conventions_hold_past_pickling_and_misuse(forecaster, classifier):
+    """A pickle dropped set_score_request's request (and unpickling moved the user's torch generator); a bare
+    array given to a forecaster fitted on named columns went without the warning scikit-learn gives; X, scikit-
+    learn's first argument, was silently ignored; verbose refused numpy's False."""
+    with sklearn.config_context(enable_metadata_routing=True):
+        asked = pickle.loads(pickle.dumps(classifier)).set_score_request(sample_weight=True)
+        assert pickle.loads(pickle.dumps(asked)).get_metadata_routing().score.requests == {"sample_weight": True}
+    blob = pickle.dumps(classifier)
+    draws = []
+    for unpickle in (False, True):
+        torch.manual_seed(123)
+        if unpickle:
+            pickle.loads(blob)
+        draws.append(torch.rand(1).item())
+    assert draws[0] == draws[1]
+    with pytest.warns(UserWarning, match=r"y has no column names, but the forecaster was fitted with \['load', "):
+        forecaster.predict(series().to_numpy())
+    for call in (lambda: TitansForecaster(**{**TINY, "max_epochs": 1}).fit(series(), series()),
+                 lambda: forecaster.score(series(), 0)):
+        with pytest.warns(UserWarning, match="the second argument X \\(exogenous inputs\\) is not read"):
+            call()
+    TitansForecaster(verbose=np.False_)._validate_params()
 
 
 def test_same_random_state_same_predictions_and_silence(capsys):
@@ -285,8 +310,9 @@ def test_numpy_scalars_as_parameters():
 
 def test_cycle_places_a_new_series_on_the_training_clock():
     """predict(y) and score(y) read the learned cycle at y's own hours: a timed tail of the training series
-    forecasts as the series itself; an array without timestamps starts where the training series started."""
-    data = series()
+    forecasts as the series itself; an array without timestamps starts where the training series started (at
+    05:00 here: it was read from midnight of the clock's origin, 8.35 apart)."""
+    data = series().set_axis(pd.date_range("2024-01-01 05:00", periods=400, freq="h"))
     model = TitansForecaster(lookback=48, horizon=12, patch_len=8, stride=8, cycle=24, random_state=0,
                              **{**TINY, "max_epochs": 1}).fit(data)
     with torch.no_grad():  # a pronounced cycle, so that reading it at the wrong hours shows

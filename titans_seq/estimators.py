@@ -143,7 +143,10 @@ def _checked_and_seeded(fit):
 
 
 class _LightningEstimator(BaseEstimator):
-    """What both estimators share: validation, the trainer, device choice, seeding, saving, loading, pickling."""
+    """What both estimators share: validation, the trainer, device choice, seeding, saving, loading, pickling.
+
+    A fit seeds and restores the process's random generators and Lightning's logging, so fits do not run in
+    threads of one process side by side (joblib's threading backend); processes (its default) do."""
 
     _positive_ints: tuple[str, ...] = ()  # the parameters that must be integers >= 1
 
@@ -156,7 +159,7 @@ class _LightningEstimator(BaseEstimator):
         _check("weight_decay", self.weight_decay, (int, float), 0)
         _check("dropout", self.dropout, (int, float), 0, 0.99)
         _check("validation_fraction", self.validation_fraction, (int, float), 0.01, 0.9)
-        if not isinstance(self.verbose, bool):  # scikit-learn's convention: an integer level, 0 for silence
+        if not isinstance(native(self.verbose), bool):  # scikit-learn's convention: an integer level, 0 for silence
             _check("verbose", self.verbose, int, 0)
         check_lr_schedule(self.lr_schedule)
         self._accelerator()
@@ -207,7 +210,8 @@ class _LightningEstimator(BaseEstimator):
         for name, value in state["fitted"].items():
             setattr(estimator, name, value)
         estimator._complete_fitted()
-        estimator.model_ = cls._module(**{k: v for k, v in state["hparams"].items() if k != "_class_path"})
+        with torch.random.fork_rng(devices=[]):  # the weights' initial draws, replaced next, leave the user's alone
+            estimator.model_ = cls._module(**{k: v for k, v in state["hparams"].items() if k != "_class_path"})
         estimator.model_.load_state_dict(state["state_dict"])
         estimator.model_.eval()
         return estimator
@@ -232,14 +236,18 @@ class _LightningEstimator(BaseEstimator):
             return self.__dict__.copy()
         buffer = io.BytesIO()
         torch.save(self._state(), buffer)
-        return {"__titans_state__": buffer.getvalue()}
+        # Beside it, pickled as usual, the rest of the instance: scikit-learn's own, such as set_score_request's.
+        params = self.get_params()
+        other = {k: v for k, v in vars(self).items() if k not in params and not k.endswith("_")}
+        return {"__titans_state__": buffer.getvalue(), **other}
 
     def __setstate__(self, state):
         if "__titans_state__" in state:
+            state = dict(state)
             # On the CPU as load() does: a model trained on a GPU unpickles on a machine without one.
-            loaded = self._from_state(torch.load(io.BytesIO(state["__titans_state__"]), weights_only=False,
+            loaded = self._from_state(torch.load(io.BytesIO(state.pop("__titans_state__")), weights_only=False,
                                                  map_location="cpu"))
-            state = loaded.__dict__
+            state = {**loaded.__dict__, **state}
         self.__dict__.update(state)
 
 
@@ -377,6 +385,10 @@ class TitansForecaster(_LightningEstimator):
             if named and not hasattr(self, "feature_names_in_"):
                 warnings.warn("y has column names, but the forecaster was fitted on an array without them; its "
                               "columns are taken in order", UserWarning, stacklevel=2 + depth)
+            elif not named and hasattr(self, "feature_names_in_"):
+                warnings.warn(f"y has no column names, but the forecaster was fitted with "
+                              f"{list(self.feature_names_in_)}; its columns are taken in that order", UserWarning,
+                              stacklevel=2 + depth)
             elif named and series.names != list(self.feature_names_in_):
                 raise ValueError(f"y's columns {series.names} differ from those seen in fit "
                                  f"{list(self.feature_names_in_)}")
@@ -402,7 +414,9 @@ class TitansForecaster(_LightningEstimator):
 
     @_checked_and_seeded
     def fit(self, y, X=None):
-        """Train on the series ``y``; ``X`` is ignored (present for scikit-learn's API). Returns ``self``."""
+        """Train on the series ``y``. Returns ``self``. ``X`` is not read (a warning where it is given): the
+        forecaster reads the series' own past, no exogenous inputs."""
+        _no_exogenous(X, stacklevel=4)  # past this method and the decorator's wrapper
         p = self._native_params()
         series, positions = self._series(y, fitted=False)
         rows, needed = len(series.values), p.lookback + p.horizon
@@ -463,7 +477,10 @@ class TitansForecaster(_LightningEstimator):
             return steps_since_start(series.times, self.clock_origin_, self.freq_)
         if positions is not None and self.first_position_ is not None:
             return positions - self.first_position_
-        return np.arange(len(series.values))
+        # Taken to start at the training series' first row, where a timed fit's clock did not start at 0.
+        start = 0 if self.first_time_ is None else int(
+            steps_since_start(pd.DatetimeIndex([self.first_time_]), self.clock_origin_, self.freq_)[0])
+        return start + np.arange(len(series.values))
 
     def _columns(self) -> list[str]:
         """The forecasts' column names: the fitted frame's, or ``x0, x1, ...`` for a fitted array."""
@@ -515,7 +532,9 @@ class TitansForecaster(_LightningEstimator):
         return pd.DataFrame(values.reshape(len(index), -1), index=index, columns=columns)
 
     def score(self, y, X=None) -> float:
-        """Negative MSE of every stride-1 window of ``y``, on scaled data (higher is better)."""
+        """Negative MSE of every stride-1 window of ``y``, on scaled data (higher is better); ``X`` as in
+        :meth:`fit`."""
+        _no_exogenous(X, stacklevel=3)
         check_is_fitted(self, "model_")
         series, positions = self._series(y, fitted=True)
         scaled = self._scaled(series.values)
@@ -530,6 +549,15 @@ class TitansForecaster(_LightningEstimator):
                 prediction = self.model_.point(self.model_(batch[:, :self.lookback_], clock))
                 errors.append((prediction - batch[:, self.lookback_:]).square().flatten(1))
         return -float(torch.cat(errors).mean())
+
+
+def _no_exogenous(X, stacklevel: int) -> None:
+    """A warning where ``X`` is given: it is not read, and ``fit(X, y)`` in scikit-learn's order trains on X.
+    (Not an error: scikit-learn's own checks call ``fit(X, y)`` with the series first.)"""
+    if X is not None:
+        warnings.warn("TitansForecaster forecasts one series, the first argument y, from its own past: the second "
+                      "argument X (exogenous inputs) is not read; put every channel to read in y", UserWarning,
+                      stacklevel=stacklevel)
 
 
 def _has_column_names(y) -> bool:
