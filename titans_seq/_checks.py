@@ -76,9 +76,10 @@ def nonnegative_number(name: str, value: object) -> float:
 def flag(name: str, value: object) -> bool:
     """``value`` as a bool if it is one (or a numpy bool; a string such as ``"false"`` would otherwise read as
     true)."""
-    if not isinstance(native(value), bool):
+    answer = native(value)
+    if not isinstance(answer, bool):
         raise ValueError(f"{name} must be True or False, got {value!r}")
-    return native(value)
+    return answer
 
 
 def hidden_width(name: str, expansion: object, width_name: str, width: int) -> int:

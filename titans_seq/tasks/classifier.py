@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import AUROC, Accuracy, F1Score, MatthewsCorrCoef
 
-from titans_seq._checks import flag, is_int, native, nonnegative_number, positive_int
+from titans_seq._checks import flag, is_int, nonnegative_number, positive_int
 from titans_seq.baselines import GenomicBenchmarksCNN
 from titans_seq.data.dna import DNATokenizer
 from titans_seq.heads.dna import POOLINGS, DNAEmbedding, Pooling, kmer_codes, masked_pool
@@ -271,7 +271,8 @@ class SequenceClassifier(FullPrecisionEvaluation, L.LightningModule):
     def _build(self, classes: int, class_names: list[str] | None, max_length: int | None) -> None:
         """Create the network and metrics (the sizes recorded in the hyper-parameters for checkpoints)."""
         h = self.hparams
-        h.classes, h.class_names, h.max_length = int(classes), class_names, native(max_length)
+        h.classes, h.class_names, h.max_length = classes, class_names, max_length
+        plain_hyperparameters(self)  # numpy's numbers too
         self.class_names = class_names or [str(i) for i in range(classes)]
         self.network = (SequenceNetwork(classes, self.encoder_config, h.pooling, h.patch, h.kmer, h.kmer_linear_gain,
                                         h.strand_aware, h.position_linear_gain, max_length)

@@ -250,8 +250,9 @@ class Forecaster(FullPrecisionEvaluation, L.LightningModule):
     def _build(self, channels: int, target_channels: list[int] | None) -> None:
         """Create the network for ``channels`` inputs (recorded in the hyper-parameters for checkpoints)."""
         h = self.hparams
-        h.channels = int(channels)
+        h.channels = channels
         self._set_targets(target_channels)
+        plain_hyperparameters(self)  # channels and targets as given: numpy's too
         if h.model == "titans":
             q = self.quantiles
             self.network = TitansForecastNetwork(channels, h.lookback, h.horizon, self.encoder_config, h.patch_len,
@@ -271,11 +272,10 @@ class Forecaster(FullPrecisionEvaluation, L.LightningModule):
                 or len(set(target_channels)) < len(target_channels)):
             raise ValueError(f"target_channels must be distinct channel indices from 0 to {channels - 1}, got "
                              f"{target_channels!r}")
-        self.hparams.target_channels = None if target_channels is None else [int(c) for c in target_channels]
+        self.hparams.target_channels = target_channels
         self.target_channels = list(range(self.hparams.channels)) if target_channels is None else list(target_channels)
-        with float32_default():
-            self.register_buffer("target_mean", torch.full((len(self.target_channels),), float("nan")))
-            self.register_buffer("target_std", torch.full((len(self.target_channels),), float("nan")))
+        for name in ("target_mean", "target_std"):
+            self.register_buffer(name, torch.full((len(self.target_channels),), float("nan"), dtype=torch.float32))
 
     def set_target_scaler(self, mean, std) -> None:
         """Means and standard deviations of the target channels, to report metrics in original units."""
