@@ -173,6 +173,27 @@ def test_a_seeded_fit_leaves_the_users_random_draws_alone(monkeypatch):
         TitansSequenceClassifier(random_state=2**32).fit(X, y)
 
 
+def test_a_numpy_random_state_seeds_each_fit_with_a_draw_of_its_own():
+    """scikit-learn's convention: a RandomState (or Generator) gives each fit a seed drawn from it, so the same
+    generator state repeats a fit and the next fit differs. It was refused ("random_state must be int")."""
+    settings = dict(lookback=24, horizon=6, patch_len=8, stride=8, **{**TINY, "max_epochs": 1})
+    y = series(200)
+    for make in (np.random.RandomState, np.random.default_rng):
+        rng = make(7)
+        first = TitansForecaster(random_state=rng, **settings).fit(y)
+        second = TitansForecaster(random_state=rng, **settings).fit(y)
+        again = TitansForecaster(random_state=make(7), **settings).fit(y)
+        assert first.seed_ == again.seed_ != second.seed_
+        pd.testing.assert_frame_equal(first.predict(), again.predict())
+        assert not np.allclose(first.predict().to_numpy(), second.predict().to_numpy())
+        by_seed = TitansForecaster(random_state=first.seed_, **settings).fit(y)
+        pd.testing.assert_frame_equal(first.predict(), by_seed.predict())
+    assert TitansForecaster(random_state=None, **settings).fit(y).seed_ is None
+    with pytest.raises(ValueError, match="random_state must be an int, a numpy RandomState or Generator, or None, "
+                                         "got 'seven'"):
+        TitansForecaster(random_state="seven", **settings).fit(y)
+
+
 def test_one_long_sequence_setting_the_padding_of_all_is_warned_about():
     """39 sequences of 40 bases and one of 2,000 padded every batch to 2,000 without a word."""
     X, y = motif_data(40)

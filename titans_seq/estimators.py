@@ -31,7 +31,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 from torch.utils.data import DataLoader, TensorDataset
 
 from titans_seq import __version__
-from titans_seq._checks import native
+from titans_seq._checks import is_int, native
 from titans_seq._io import replacing
 from titans_seq.data.dna import DNATokenizer, read_fasta
 from titans_seq.data.genomics import SequenceDataModule, stratified_split
@@ -104,19 +104,36 @@ def _versions() -> dict:
             "python": platform.python_version()}
 
 
+def _check_random_state(random_state) -> None:
+    if not isinstance(random_state, (np.random.RandomState, np.random.Generator)):
+        if random_state is not None and not is_int(random_state):
+            raise ValueError(f"random_state must be an int, a numpy RandomState or Generator, or None, "
+                             f"got {random_state!r}")
+        _check("random_state", random_state, int, 0, 2**32 - 1, allow_none=True)
+
+
+def _fit_seed(random_state) -> int | None:
+    """The seed of one fit: ``random_state`` itself where it is an integer, or drawn from it where it is a numpy
+    ``RandomState`` or ``Generator``, so that each fit draws its own and advances it (scikit-learn's convention)."""
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(2**32, dtype=np.uint64))
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(2**32))
+    return native(random_state)
+
+
 @contextlib.contextmanager
-def _seeded(random_state: int | None):
-    """Seeded by ``random_state`` where one is given, with the process's random generators (Python's, numpy's,
-    torch's) and Lightning's seed variables put back afterwards: a fit does not restart the user's own draws, as a
+def _seeded(seed: int | None):
+    """Seeded by ``seed`` where one is given, with the process's random generators (Python's, numpy's, torch's)
+    and Lightning's seed variables put back afterwards: a fit does not restart the user's own draws, as a
     scikit-learn estimator never touches the global ones."""
-    if random_state is None:
+    if seed is None:
         yield
         return
-    _check("random_state", random_state, int, 0, 2**32 - 1)
     states = (random.getstate(), np.random.get_state(), torch.get_rng_state(),
               torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None)
     variables = {name: os.environ.get(name) for name in ("PL_GLOBAL_SEED", "PL_SEED_WORKERS")}
-    L.seed_everything(native(random_state), workers=True, verbose=False)
+    L.seed_everything(seed, workers=True, verbose=False)
     try:
         yield
     finally:
@@ -133,11 +150,12 @@ def _seeded(random_state: int | None):
 
 
 def _checked_and_seeded(fit):
-    """``fit`` after the parameters' checks, under :func:`_seeded`."""
+    """``fit`` after the parameters' checks, under :func:`_seeded` by the fit's seed, kept as ``seed_``."""
     @functools.wraps(fit)
     def wrapped(self, *args, **kwargs):
         self._validate_params()
-        with _seeded(self.random_state):
+        self.seed_ = _fit_seed(self.random_state)
+        with _seeded(self.seed_):
             return fit(self, *args, **kwargs)
     return wrapped
 
@@ -145,6 +163,8 @@ def _checked_and_seeded(fit):
 class _LightningEstimator(BaseEstimator):
     """What both estimators share: validation, the trainer, device choice, seeding, saving, loading, pickling.
 
+    ``random_state`` seeds each fit: an integer repeats it, a numpy ``RandomState`` or ``Generator`` gives each fit
+    a seed drawn from it, ``None`` leaves it unseeded (and not deterministic). ``seed_`` is the seed a fit ran under.
     A fit seeds and restores the process's random generators and Lightning's logging, so fits do not run in
     threads of one process side by side (joblib's threading backend); processes (its default) do."""
 
@@ -159,6 +179,7 @@ class _LightningEstimator(BaseEstimator):
         _check("weight_decay", self.weight_decay, (int, float), 0)
         _check("dropout", self.dropout, (int, float), 0, 0.99)
         _check("validation_fraction", self.validation_fraction, (int, float), 0.01, 0.9)
+        _check_random_state(self.random_state)
         if not isinstance(native(self.verbose), bool):  # scikit-learn's convention: an integer level, 0 for silence
             _check("verbose", self.verbose, int, 0)
         check_lr_schedule(self.lr_schedule)
@@ -186,7 +207,7 @@ class _LightningEstimator(BaseEstimator):
                 warnings.simplefilter("ignore")
             with best_checkpoint_trainer(monitor, p.max_epochs, p.patience, self._accelerator(),
                                          bool(p.verbose), weights_only=True,
-                                         deterministic=p.random_state is not None) as (trainer, best):
+                                         deterministic=self.seed_ is not None) as (trainer, best):
                 trainer.fit(model, datamodule=datamodule)
                 score = best.best_model_score
                 if score is None or not torch.isfinite(score):
@@ -217,7 +238,9 @@ class _LightningEstimator(BaseEstimator):
         return estimator
 
     def _complete_fitted(self) -> None:
-        """Fill in fitted attributes that files saved by earlier versions lack (subclasses)."""
+        """Fill in fitted attributes that files saved by earlier versions lack."""
+        if not hasattr(self, "seed_"):  # files saved before 2026-12-05 (evening) took integer seeds only
+            self.seed_ = native(self.random_state)
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the fitted estimator to ``path`` (a temporary file renamed into place)."""
@@ -456,6 +479,7 @@ class TitansForecaster(_LightningEstimator):
         return self
 
     def _complete_fitted(self) -> None:
+        super()._complete_fitted()
         # Files saved before 2026-12-05 lack these; their models trained on the row clock, which last_clock_ continues.
         if not hasattr(self, "lookback_"):
             self.lookback_, self.horizon_ = self.lookback, self.horizon
@@ -719,7 +743,7 @@ class TitansSequenceClassifier(ClassifierMixin, _LightningEstimator):
         class_names = [str(c) for c in classes]
         data = _ArraysDataModule(sequences, names, [class_names[i] for i in np.searchsorted(classes, labels)],
                                  p.validation_fraction, class_names, max_length=max_length,
-                                 batch_size=p.batch_size, rc_augment=p.rc_augment, seed=p.random_state or 0)
+                                 batch_size=p.batch_size, rc_augment=p.rc_augment, seed=self.seed_ or 0)
         data.setup()
         typical = int(np.median([len(sequence) for sequence in data.records["train"][1]]))
         if max_length is None and data.max_length > max(4 * typical, 1024):

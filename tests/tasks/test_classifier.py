@@ -413,3 +413,9 @@ def test_streaming_pieces_must_be_whole_patches():
     for piece in (10, 0):
         with pytest.raises(ValueError, match=f"piece must be a positive multiple of the patch \\(4\\), got {piece}"):
             network.stream_logits(ids, piece)
+
+
+def test_float16_weights_are_refused_for_training():
+    """The classifier shares the forecaster's optimiser, which divides by zero in float16 (precision="16-true")."""
+    with pytest.raises(ValueError, match=r"weights are float16"):
+        SequenceClassifier(classes=2, encoder=SMALL).half().configure_optimizers()

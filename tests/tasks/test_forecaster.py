@@ -149,6 +149,27 @@ def test_bf16_true_metrics_and_scaler_stay_in_float32():
     assert moved.target_mean.device.type == moved.metrics["test_mse"].sum_squared_error.device.type == "meta"
 
 
+def test_float16_weights_are_refused_for_training_and_16_mixed_trains():
+    """precision="16-true" trained to NaN without a word: AdamW's eps (1e-8) and small squared gradients round to
+    zero in float16, and its first step divided by zero."""
+    data = CSVDataModule(sinusoid(), lookback=48, horizon=12, batch_size=32)
+
+    def fit(precision):
+        torch.manual_seed(0)
+        model = Forecaster(channels=2, lookback=48, horizon=12, encoder=TINY, patch_len=8, stride=8)
+        trainer = L.Trainer(max_epochs=1, limit_train_batches=4, limit_val_batches=2, precision=precision,
+                            logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                            enable_model_summary=False, accelerator="cpu")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            trainer.fit(model, datamodule=data)
+        return trainer.callback_metrics
+
+    with pytest.raises(ValueError, match=r"weights are float16 \(precision='16-true'\).*precision='16-mixed'"):
+        fit("16-true")
+    assert torch.isfinite(fit("16-mixed")["val_mse"])
+
+
 def test_a_model_made_under_init_module_keeps_its_evaluation_state_in_float32():
     """Lightning's init_module() under bf16-true makes bfloat16 the default dtype: the metric states, the scaler and
     the quantile levels (0.1 as 0.10009765625) were made in it and kept."""

@@ -56,7 +56,14 @@ def adamw_with_schedule(module: L.LightningModule, schedule: LRSchedule = "cosin
     ``schedule`` (one of ``LR_SCHEDULES``) per epoch. The cosine spans the trainer's ``max_epochs`` (10 without a
     trainer); a trainer given ``max_steps`` gets it per step, over ``max_steps`` or its epochs' steps, whichever
     ends first; one bounded by neither a constant rate (a cosine past its end would rise again). A fit resumed
-    from a checkpoint follows the cosine of its own trainer's bound, from the epoch or step it resumes at."""
+    from a checkpoint follows the cosine of its own trainer's bound, from the epoch or step it resumes at.
+
+    Weights in float16 (Lightning's ``precision="16-true"``) are refused: there AdamW's ``eps`` (1e-8) and a small
+    gradient's square round to zero, and its first step divides by zero."""
+    if any(parameter.dtype == torch.float16 for parameter in module.parameters()):
+        raise ValueError("the weights are float16 (precision='16-true'), where AdamW's eps and small squared "
+                         "gradients round to zero and its first step divides by zero: train with "
+                         "precision='16-mixed' (float16 arithmetic on float32 weights), 'bf16-mixed' or 'bf16-true'")
     optimizer = torch.optim.AdamW(module.parameters(), lr=module.hparams.learning_rate,
                                   weight_decay=module.hparams.weight_decay)
     if schedule == "halving":
