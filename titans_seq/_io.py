@@ -51,6 +51,25 @@ def replacing(path: str | os.PathLike, suffix: str = ".tmp", exclusive: bool = F
         tmp.unlink(missing_ok=True)
 
 
+@contextmanager
+def folder_lock(folder: str | os.PathLike) -> Iterator[None]:
+    """Hold an exclusive lock on ``folder`` (created if missing) while the block runs, so that processes taking it
+    (DDP ranks filling one cache) run their blocks one at a time. The lock is the folder's own (``flock``), so
+    nothing is left behind; where there is no ``fcntl`` (Windows) no lock is taken."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # which releases the lock
+
+
 def _sync(path: Path, mode: int) -> None:
     """Flush ``path`` (a file, or a folder's entries) to the disk."""
     fd = os.open(path, mode)

@@ -162,6 +162,53 @@ def test_genomic_benchmarks_archive_is_downloaded_checked_and_unpacked_into_the_
     assert repaired.sizes == data.sizes and repaired.records["train"] == data.records["train"]
 
 
+def test_two_processes_fetching_one_genomic_benchmark_both_end_with_its_splits(server, empty_places, monkeypatch):
+    """DDP ranks set up side by side: the first to unpack removed the archive while another was unpacking it
+    (FileNotFoundError or "is not a zip file"). Here one setup waits, after unpacking, for the other to find the
+    archive; now the other waits for the lock instead, then finds the splits."""
+    import titans_seq.data.genomics as genomics
+
+    root, url = server
+    archive = mouse_archive()
+    (root / "mouse_v0.zip").write_bytes(archive)
+    mirror = dict(archive_url=f"{url}/mouse_v0.zip", archive_sha256=hashlib.sha256(archive).hexdigest())
+    first_unpacked, second_located = threading.Event(), threading.Event()
+    real_unpack, real_locate = shutil.unpack_archive, genomics.locate
+
+    def unpack(*args, **kwargs):
+        real_unpack(*args, **kwargs)
+        if threading.current_thread().name == "first":
+            first_unpacked.set()
+            second_located.wait(timeout=1.0)
+
+    def locate(*args, **kwargs):
+        path = real_locate(*args, **kwargs)
+        if threading.current_thread().name == "second":
+            second_located.set()
+        return path
+
+    monkeypatch.setattr(genomics.shutil, "unpack_archive", unpack)
+    monkeypatch.setattr(genomics, "locate", locate)
+    results = {}
+
+    def set_up(name):
+        try:
+            data = GenomicBenchmarksDataModule("dummy_mouse_enhancers_ensembl", val_fraction=0.25, **mirror)
+            data.setup()
+            results[name] = data.sizes
+        except Exception as error:  # the test reports what a rank raised
+            results[name] = error
+
+    first = threading.Thread(target=set_up, args=("first",), name="first")
+    first.start()
+    assert first_unpacked.wait(timeout=30)
+    second = threading.Thread(target=set_up, args=("second",), name="second")
+    second.start()
+    first.join()
+    second.join()
+    assert results == {"first": {"train": 18, "val": 6, "test": 8}, "second": {"train": 18, "val": 6, "test": 8}}
+
+
 def test_the_first_root_holding_a_split_wins_whatever_its_layout(tmp_path, empty_places):
     for root, base in ((empty_places / "genomic_benchmarks", "A"), (tmp_path / "mine", "C")):
         for split in ("train", "test"):

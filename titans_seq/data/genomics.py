@@ -19,6 +19,7 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 from torch.utils.data import Dataset
 
 from titans_seq._checks import is_positive_number, nonnegative_int, positive_int
+from titans_seq._io import folder_lock
 from titans_seq.data.dna import (
     DNATokenizer,
     label_regex,
@@ -271,7 +272,13 @@ class GenomicBenchmarksDataModule(SequenceDataModule):
 
     def _fetch_archive(self) -> None:
         """Download (or find) the dataset's archive, check its SHA-256 and unpack its split folders into the
-        cache, each renamed into place whole."""
+        cache, each renamed into place whole; one process at a time, where processes (DDP ranks) share the cache:
+        one unpacks and removes the archive, the others find the splits."""
+        with folder_lock(cache_dir() / "genomic_benchmarks"):
+            if self._find_split("train") is None or self._find_split("test") is None:
+                self._unpack_archive()
+
+    def _unpack_archive(self) -> None:
         if not self.archive.sha256:
             raise FileNotFoundError(
                 f"Genomic Benchmarks {self.name}: the splits are not under {', '.join(map(str, self._roots()))}, and "
@@ -284,7 +291,6 @@ class GenomicBenchmarksDataModule(SequenceDataModule):
         except ValueError as error:
             raise ValueError(f"{error} The expected SHA-256 came from {self.archive_hash_from}: check it.") from None
         target = cache_dir() / "genomic_benchmarks" / self.name
-        target.parent.mkdir(parents=True, exist_ok=True)  # the archive may have been found elsewhere
         with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{self.name}.") as unpacked:
             shutil.unpack_archive(archive, unpacked, format="zip")
             folders = {split: Path(unpacked) / self.name / split for split in ("train", "test")}
@@ -301,7 +307,7 @@ class GenomicBenchmarksDataModule(SequenceDataModule):
                     if not self._holds_every_class(target / split):
                         raise
         if archive.parent == target.parent:  # unpacked, the cache's copy of the archive is not needed
-            archive.unlink()
+            archive.unlink(missing_ok=True)  # where no lock is taken, another process may have
 
     def _read_split(self, split: str) -> Records:
         names = sorted(self.info["classes"])
