@@ -2,8 +2,12 @@
 
 import dataclasses
 import importlib
+import os
+import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import warnings
 from types import SimpleNamespace
 
@@ -72,20 +76,25 @@ def write_config(path, model, data):
     return str(path)
 
 
-@pytest.mark.parametrize("cycle", [None, 24])
-def test_forecasting_fit_test_predict(tmp_path, monkeypatch, capsys, cycle):
-    monkeypatch.chdir(tmp_path)
+def forecast_config(folder, cycle=None) -> str:
+    """A small forecaster's config over an hourly CSV of two channels in ``folder``."""
     t = np.arange(600)
     pd.DataFrame({"date": pd.date_range("2024-01-01", periods=600, freq="h"), "a": 10 + np.sin(t / 4),
-                  "OT": 20 + np.cos(t / 6)}).to_csv(tmp_path / "series.csv", index=False)
-    config = write_config(
-        tmp_path / "forecast.yaml",
+                  "OT": 20 + np.cos(t / 6)}).to_csv(folder / "series.csv", index=False)
+    return write_config(
+        folder / "forecast.yaml",
         {"class_path": "titans_seq.tasks.Forecaster",
          "init_args": {"lookback": 32, "horizon": 8, "patch_len": 8, "stride": 8, "encoder": SMALL_ENCODER,
                        "cycle": cycle}},
         {"class_path": "titans_seq.data.CSVDataModule",
-         "init_args": {"data": str(tmp_path / "series.csv"), "lookback": 32, "horizon": 8, "batch_size": 16}},
+         "init_args": {"data": str(folder / "series.csv"), "lookback": 32, "horizon": 8, "batch_size": 16}},
     )
+
+
+@pytest.mark.parametrize("cycle", [None, 24])
+def test_forecasting_fit_test_predict(tmp_path, monkeypatch, capsys, cycle):
+    monkeypatch.chdir(tmp_path)
+    config = forecast_config(tmp_path, cycle)
     assert run(["fit", "--config", config], capsys)[0] == 0
     checkpoints = list(tmp_path.glob("lightning_logs/**/*.ckpt"))
     assert checkpoints and list(tmp_path.glob("lightning_logs/**/metrics.csv"))
@@ -210,6 +219,50 @@ def test_clear_errors_not_tracebacks(tmp_path, capsys):
     assert code == 1 and "error: ETTh1: no file at the given path" in err
     code, _, err = run(["configs", "ETTh9"], capsys)
     assert code == 1 and "no config named 'ETTh9'" in err
+
+
+def test_a_run_stopped_by_its_input_leaves_no_log_folders(tmp_path, monkeypatch, capsys):
+    """Lightning makes the loggers' version folders before the DataModule's and the model's setup: a missing or bad
+    CSV, data that do not fit the model and a missing checkpoint each left lightning_logs/*/version_N behind (with
+    the run's config.yaml), and the next run became version_1. A predictions path under a file failed with a
+    traceback after the whole prediction run."""
+    monkeypatch.chdir(tmp_path)
+    config = forecast_config(tmp_path)
+    series = pd.read_csv(tmp_path / "series.csv")
+    series.loc[300, "a"] = np.nan
+    series.to_csv(tmp_path / "nan.csv", index=False)
+    (tmp_path / "afile").write_text("x")
+    for args, message in (
+            (["fit", "--data.init_args.data", str(tmp_path / "missing.csv")], "no CSV file at"),
+            (["fit", "--data.init_args.data", str(tmp_path / "nan.csv")], "nan at row 300"),
+            (["fit", "--data.init_args.horizon", "4"], "the model's horizon is 8 but the data's is 4"),
+            (["test", "--ckpt_path", str(tmp_path / "nope.ckpt")], "no checkpoint at --ckpt_path"),
+            (["predict", "--predictions", "afile/forecast.csv"], "lies under .*afile, which is a file"),
+            (["predict", "--predictions", ""], "the predictions path is empty")):
+        code, _, err = run([args[0], "--config", config, *args[1:]], capsys)
+        assert code == 1 and re.search(f"error: .*{message}", err) and "Traceback" not in err, err
+        assert not (tmp_path / "lightning_logs").exists(), args
+
+
+@pytest.mark.skipif(not os.path.isdir("/dev/shm"), reason="needs a tmpfs at /dev/shm")
+def test_a_checkpoint_is_renamed_into_place_where_tmpdir_is_another_filesystem(tmp_path, monkeypatch, capsys):
+    """Lightning wrote each checkpoint to a temporary file in $TMPDIR and moved it: from a tmpfs that is a copy, and
+    one interrupted halfway left a checkpoint cut short under its final name."""
+    if os.stat("/dev/shm").st_dev == os.stat(tmp_path).st_dev:
+        pytest.skip("/dev/shm is on the same filesystem as the test's folder")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(tempfile, "tempdir", "/dev/shm")
+
+    def copy_half_then_stop(source, target, *args, **kwargs):
+        with open(source, "rb") as read, open(target, "wb") as write:
+            write.write(read.read(os.path.getsize(source) // 2))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(shutil, "copyfile", copy_half_then_stop)
+    code, _, err = run(["fit", "--config", forecast_config(tmp_path)], capsys)
+    assert code == 0, err
+    checkpoints = list(tmp_path.glob("lightning_logs/**/*.ckpt"))
+    assert len(checkpoints) == 1 and torch.load(checkpoints[0], weights_only=True)["state_dict"]
 
 
 class FolderLogger(CSVLogger):

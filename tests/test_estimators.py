@@ -111,8 +111,28 @@ def test_save_load_and_pickle_give_equal_predictions(forecaster, classifier, tmp
     assert not list(tmp_path.glob(".*tmp"))  # nothing half-written left behind
     for other in ([1, 2], {"weights": 1}):  # a list gave AttributeError: 'list' object has no attribute 'get'
         torch.save(other, tmp_path / "other.pt")
-        with pytest.raises(ValueError, match=r"other\.pt does not hold a titans_seq estimator"):
-            load(tmp_path / "other.pt")
+        for loader in (load, TitansForecaster.load):  # the class's said "this file holds a None"
+            with pytest.raises(ValueError, match=r"other\.pt does not hold a titans_seq estimator"):
+                loader(tmp_path / "other.pt")
+
+
+def test_saving_to_a_bad_path_or_loading_another_file_names_the_path(forecaster, tmp_path):
+    """Saving to a folder named a hidden temporary file (IsADirectoryError), under a file said "File exists";
+    loading a file cut short said "[Errno 22] Invalid argument", a CSV raised an UnpicklingError."""
+    with pytest.raises(ValueError, match=f"the path {tmp_path} is a folder; give a file's path"):
+        forecaster.save(tmp_path)
+    (tmp_path / "file.pt").write_text("x")
+    with pytest.raises(ValueError, match=r"file\.pt/model\.pt lies under .*file\.pt, which is a file"):
+        forecaster.save(tmp_path / "file.pt" / "model.pt")
+    whole = forecaster.save(tmp_path / "model.pt").read_bytes()
+    (tmp_path / "cut.pt").write_bytes(whole[: len(whole) // 2])
+    series().to_csv(tmp_path / "series.csv")
+    for name in ("cut.pt", "series.csv"):
+        with pytest.raises(ValueError, match=f"{name} is not a file that save\\(\\) wrote, or it was cut short"):
+            load(tmp_path / name)
+    with pytest.raises(FileNotFoundError):
+        load(tmp_path / "missing.pt")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.pt", "file.pt", "model.pt", "series.csv"]
 
 
 def test_scikit_learn_conventions_hold_past_pickling_and_misuse(forecaster, classifier):

@@ -6,7 +6,7 @@ import stat
 
 import pytest
 
-from titans_seq._io import atomic_write_text, replacing
+from titans_seq._io import atomic_write_text, check_file_path, replacing
 
 
 def mode(path) -> int:
@@ -71,3 +71,20 @@ def test_exclusive_writes_work_without_hard_links(tmp_path, monkeypatch, code):
     with pytest.raises(FileExistsError):
         atomic_write_text(target, "second", exclusive=True)
     assert target.read_text() == "first" and [p.name for p in tmp_path.iterdir()] == ["run.json"]
+
+
+def test_a_path_that_cannot_take_a_file_is_refused_before_anything_is_written(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    for path, message in ((tmp_path, "is a folder"), ("", "the path is empty"),
+                          (tmp_path / "afile" / "sub" / "out.txt", "lies under .*afile, which is a file")):
+        with pytest.raises(ValueError, match=message):
+            check_file_path(path)
+        with pytest.raises(ValueError, match=message), replacing(path):
+            pytest.fail("the block ran")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    if not os.access(locked, os.W_OK):  # root writes anywhere
+        with pytest.raises(PermissionError, match=r"locked/new/out\.txt: the folder .*locked cannot be written to"):
+            check_file_path(locked / "new" / "out.txt")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "locked"]

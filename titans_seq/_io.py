@@ -23,6 +23,23 @@ def _new_file(folder: Path, prefix: str, suffix: str) -> Path:
             continue
 
 
+def check_file_path(path: str | os.PathLike, what: str = "the path") -> None:
+    """Raise unless a file can be written at ``path``, before anything is: a ``ValueError`` naming ``what`` for an
+    empty path, a folder, or a path under a file; a ``PermissionError`` for a folder that cannot be written to."""
+    if not os.fspath(path):
+        raise ValueError(f"{what} is empty; give a file's path")
+    path = Path(os.path.realpath(path))
+    if path.is_dir():
+        raise ValueError(f"{what} {path} is a folder; give a file's path")
+    folder = path.parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
+        raise ValueError(f"{what} {path} lies under {folder}, which is a file, not a folder")
+    if not os.access(folder, os.W_OK):
+        raise PermissionError(f"{what} {path}: the folder {folder} cannot be written to")
+
+
 @contextmanager
 def replacing(path: str | os.PathLike, suffix: str = ".tmp", exclusive: bool = False) -> Iterator[Path]:
     """A temporary file beside ``path`` for the block to write; if the block ends without an error, it
@@ -35,6 +52,7 @@ def replacing(path: str | os.PathLike, suffix: str = ".tmp", exclusive: bool = F
     both claim a name). On a filesystem without hard links the name is claimed by creating it empty, then
     the file is renamed over it, so a reader may briefly see an empty file there.
     """
+    check_file_path(path)
     path = Path(os.path.realpath(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _new_file(path.parent, f".{path.name}.", suffix)

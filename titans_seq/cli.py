@@ -27,7 +27,7 @@ import lightning as L
 from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.cli import LightningCLI
 
-from titans_seq._io import atomic_write_text
+from titans_seq._io import atomic_write_text, check_file_path
 
 __all__ = ["CONFIGS", "PredictionWriter", "TitansCLI", "main"]
 
@@ -36,6 +36,7 @@ CONFIGS = Path(__file__).resolve().parent / "configs"
 LOGS = "lightning_logs"
 LOGGERS = [{"class_path": f"lightning.pytorch.loggers.{kind}", "init_args": {"save_dir": LOGS, "name": name}}
            for kind, name in (("CSVLogger", "lightning_logs"), ("TensorBoardLogger", "tensorboard"))]
+CHECKPOINT_IO = {"class_path": "titans_seq.tasks.training.CheckpointReplacing"}  # written whole or not at all
 
 
 class PredictionWriter(BasePredictionWriter):
@@ -45,9 +46,7 @@ class PredictionWriter(BasePredictionWriter):
 
     def __init__(self, path: str = "predictions.csv"):
         super().__init__(write_interval="epoch")
-        if os.path.isdir(path):  # found now, not after the whole prediction run
-            raise ValueError(f"the predictions path {path} is a folder; give a file's path, such as "
-                             f"{os.path.join(path, 'predictions.csv')}")
+        check_file_path(path, "the predictions path")  # found now, not after the whole prediction run
         self.path = path
 
     def setup(self, trainer, pl_module, stage: str) -> None:
@@ -124,15 +123,32 @@ class TitansCLI(LightningCLI):
         for logger in self._rooted:
             logger["init_args"]["save_dir"] = LOGS
 
-    def _warn_without_checkpoint(self) -> None:
+    def _check_before_run(self) -> None:
+        """A checkpoint that is not there, and data that do not fit the model, stop the run before Lightning makes
+        its log folders, which it does before its own setup: the DataModule's and the model's setup run here first
+        (Lightning's second call finds them done)."""
+        ckpt_path = self.config[self.subcommand].get("ckpt_path")
+        if (ckpt_path and ckpt_path not in ("best", "last", "hpc") and not ckpt_path.startswith("registry")
+                and "://" not in ckpt_path and not os.path.isfile(ckpt_path)):
+            raise FileNotFoundError(f"no checkpoint at --ckpt_path {ckpt_path}")
+        if self.datamodule is not None:
+            self.datamodule.setup(self.subcommand)
+            if hasattr(self.model, "setup_with"):
+                self.model.setup_with(self.datamodule, self.subcommand)
+
+    def before_fit(self) -> None:
+        self._check_before_run()
+
+    def _check_and_warn_without_checkpoint(self) -> None:
+        self._check_before_run()
         if not self.config[self.subcommand].get("ckpt_path"):
             print(f"warning: no --ckpt_path: {self.subcommand} reads the model as the config makes it, untrained; "
                   f"give the checkpoint a fit kept (lightning_logs/**/checkpoints/*.ckpt)", file=sys.stderr)
 
-    before_validate = before_test = _warn_without_checkpoint
+    before_validate = before_test = _check_and_warn_without_checkpoint
 
     def before_predict(self) -> None:
-        self._warn_without_checkpoint()
+        self._check_and_warn_without_checkpoint()
         self.trainer.callbacks.append(PredictionWriter(self.config["predict"]["predictions"]))
 
 
@@ -161,8 +177,8 @@ def main(args: list[str] | None = None) -> None:
     try:
         TitansCLI(L.LightningModule, L.LightningDataModule, subclass_mode_model=True, subclass_mode_data=True,
                   args=args, save_config_kwargs={"overwrite": True}, auto_configure_optimizers=False,
-                  trainer_defaults={"logger": LOGGERS})
-    except (FileNotFoundError, ValueError) as error:  # bad data or settings: a message, not a traceback
+                  trainer_defaults={"logger": LOGGERS, "plugins": [CHECKPOINT_IO]})
+    except (FileNotFoundError, PermissionError, ValueError) as error:  # bad data, settings or paths: a message
         sys.exit(f"error: {error}")
 
 

@@ -15,6 +15,7 @@ import io
 import logging
 import math
 import os
+import pickle
 import platform
 import random
 import warnings
@@ -252,7 +253,7 @@ class _LightningEstimator(BaseEstimator):
     @classmethod
     def load(cls, path: str | os.PathLike):
         """An estimator saved by :meth:`save`."""
-        return cls._from_state(torch.load(path, weights_only=False, map_location="cpu"))
+        return cls._from_state(_saved_state(path))
 
     def __getstate__(self):
         if not hasattr(self, "model_"):
@@ -274,12 +275,23 @@ class _LightningEstimator(BaseEstimator):
         self.__dict__.update(state)
 
 
+def _saved_state(path: str | os.PathLike) -> dict:
+    """What ``save`` wrote at ``path`` (on the CPU); a ``ValueError`` naming ``path`` for any other file."""
+    try:
+        state = torch.load(path, weights_only=False, map_location="cpu")
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        raise
+    except (pickle.UnpicklingError, EOFError, RuntimeError, OSError) as error:
+        raise ValueError(f"{path} is not a file that save() wrote, or it was cut short: {error}") from None
+    if not isinstance(state, dict) or state.get("estimator") not in ("TitansForecaster", "TitansSequenceClassifier"):
+        raise ValueError(f"{path} does not hold a titans_seq estimator")
+    return state
+
+
 def load(path: str | os.PathLike):
     """Load an estimator of either kind saved by ``save``."""
-    state = torch.load(path, weights_only=False, map_location="cpu")
+    state = _saved_state(path)
     kinds = {"TitansForecaster": TitansForecaster, "TitansSequenceClassifier": TitansSequenceClassifier}
-    if not isinstance(state, dict) or state.get("estimator") not in kinds:
-        raise ValueError(f"{path} does not hold a titans_seq estimator")
     return kinds[state["estimator"]]._from_state(state)
 
 

@@ -21,7 +21,7 @@ from titans_seq.layers import EncoderFields, TitansConfig, TitansEncoder
 from titans_seq.tasks.metrics import FullPrecisionEvaluation, MeanLoss, float32_default
 from titans_seq.tasks.modes import evaluation_mode
 from titans_seq.tasks.optim import LRSchedule, adamw_with_schedule, check_optimizer, resume_at_own_rates
-from titans_seq.tasks.training import plain_hyperparameters, record_class_path
+from titans_seq.tasks.training import attached_datamodule, plain_hyperparameters, record_class_path
 
 __all__ = ["DNA_ENCODER", "SequenceClassifier", "SequenceNetwork"]
 
@@ -291,7 +291,12 @@ class SequenceClassifier(FullPrecisionEvaluation, L.LightningModule):
         resume_at_own_rates(checkpoint, self.hparams.learning_rate, self.hparams.weight_decay)
 
     def setup(self, stage: str) -> None:
-        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        self.setup_with(attached_datamodule(self), stage)
+
+    def setup_with(self, datamodule, stage: str) -> None:
+        """``setup`` with ``datamodule`` given, not the trainer's: builds the network from the data where it is not
+        built and checks that the data fits it. The command line calls it before a run, so that data that does not
+        fit stops it before Lightning makes its log folders."""
         if self.hparams.strand_aware and getattr(datamodule, "rc_augment", False):
             raise ValueError("strand_aware reverse-complements training batches itself and must know which "
                              "strand it reads: build the DataModule with rc_augment=False")

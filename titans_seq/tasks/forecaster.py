@@ -21,7 +21,7 @@ from titans_seq.layers import EncoderFields, TitansConfig, TitansEncoder
 from titans_seq.tasks.metrics import FullPrecisionEvaluation, MeanLoss, float32_default
 from titans_seq.tasks.modes import evaluation_mode
 from titans_seq.tasks.optim import LRSchedule, adamw_with_schedule, check_optimizer, resume_at_own_rates
-from titans_seq.tasks.training import plain_hyperparameters, record_class_path
+from titans_seq.tasks.training import attached_datamodule, plain_hyperparameters, record_class_path
 
 __all__ = ["FORECAST_ENCODER", "Forecaster", "TitansForecastNetwork", "pinball_loss", "quantile_levels"]
 
@@ -283,7 +283,12 @@ class Forecaster(FullPrecisionEvaluation, L.LightningModule):
         self.target_std.copy_(torch.as_tensor(np.asarray(std), dtype=torch.float32))
 
     def setup(self, stage: str) -> None:
-        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        self.setup_with(attached_datamodule(self), stage)
+
+    def setup_with(self, datamodule, stage: str) -> None:
+        """``setup`` with ``datamodule`` given, not the trainer's: builds the network from the data where it is not
+        built, checks that the data fits it and, to ``fit`` with a cycle, starts the cycle. The command line calls
+        it before a run, so that data that does not fit stops it before Lightning makes its log folders."""
         self._check_windows(datamodule)
         if self.network is None:
             if datamodule is None:
@@ -304,7 +309,7 @@ class Forecaster(FullPrecisionEvaluation, L.LightningModule):
         """The target scaler of the DataModule in hand, also for a model trained on other data, and the check that
         it places rows on the cycle as the training data did. Done as each run starts, not at setup: a checkpoint
         restored after setup (``ckpt_path``) brings its training data's scaler and placing."""
-        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        datamodule = attached_datamodule(self)
         scaler = getattr(datamodule, "scaler", None)
         if scaler is not None:
             index = datamodule.target_index

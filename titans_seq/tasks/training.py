@@ -9,11 +9,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import lightning as L
+import torch
+from lightning.fabric.plugins import TorchCheckpointIO
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
 from titans_seq._checks import native
+from titans_seq._io import replacing
 
-__all__ = ["best_checkpoint_trainer", "plain_hyperparameters", "record_class_path"]
+__all__ = ["CheckpointReplacing", "attached_datamodule", "best_checkpoint_trainer", "plain_hyperparameters",
+           "record_class_path"]
 
 
 @contextmanager
@@ -38,6 +42,23 @@ def best_checkpoint_trainer(monitor: str, max_epochs: int, patience: int | None 
         yield trainer, best
 
 
+class CheckpointReplacing(TorchCheckpointIO):
+    """Lightning's checkpoint writing, each local checkpoint written beside its name and renamed into place.
+
+    Lightning's own writes it to a temporary file in ``$TMPDIR`` and moves it: where that is another filesystem (a
+    tmpfs) the move is a copy, and an interruption left a checkpoint cut short under its final name. Remote paths
+    (``s3://...``) keep Lightning's writing."""
+
+    def save_checkpoint(self, checkpoint: dict, path, storage_options=None) -> None:
+        if "://" in str(path):
+            super().save_checkpoint(checkpoint, path, storage_options)
+            return
+        if storage_options is not None:
+            raise TypeError(f"storage_options is for remote paths; {path} is local")
+        with replacing(path) as tmp:
+            torch.save(checkpoint, tmp)
+
+
 def record_class_path(module: L.LightningModule) -> None:
     """Record the module's class in its hyper-parameters as ``_class_path``, as Lightning's CLI does for the models it
     makes: ``titans-seq test/predict --ckpt_path`` reads a checkpoint's settings by it, one saved from Python too
@@ -53,3 +74,8 @@ def plain_hyperparameters(module: L.LightningModule) -> None:
     checkpoints load with ``weights_only`` (as the CLI reads them) and ``hparams.yaml`` stays plain YAML."""
     for name, value in module.hparams.items():
         module.hparams[name] = type(value)(map(native, value)) if isinstance(value, (list, tuple)) else native(value)
+
+
+def attached_datamodule(module: L.LightningModule) -> L.LightningDataModule | None:
+    """The DataModule of the trainer ``module`` runs under, or ``None`` (no trainer, or plain loaders)."""
+    return getattr(module.trainer, "datamodule", None) if module._trainer is not None else None
