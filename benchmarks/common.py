@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from titans_seq._io import atomic_write_text
+from titans_seq._io import atomic_write_text, check_file_path
 
 # Where results go: benchmarks/results/, or $TITANS_SEQ_RESULTS (the tests write there, not into the repo).
 RESULTS = Path(os.environ.get("TITANS_SEQ_RESULTS") or Path(__file__).resolve().parent / "results")
@@ -125,13 +125,15 @@ def names_among(known: Sequence[str]) -> Callable[[str], list[str]]:
 
 
 def command_line(main: Callable[[], None]) -> None:
-    """Run a benchmark's ``main``: the results folder made first (one that cannot be is found before the work, not
-    after it), and a bad setting or missing file (the library's ``ValueError``, ``FileNotFoundError``) ending the
-    run with its message, not a traceback."""
+    """Run a benchmark's ``main``: a results folder that cannot be written to found first, before the work, not
+    after it (the folder is made with the first record, so that a run stopped by a bad setting makes none), and a
+    bad setting or missing file (the library's ``ValueError``, ``FileNotFoundError``) ending the run with its
+    message, not a traceback."""
     try:
-        RESULTS.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        sys.exit(f"error: the results folder {RESULTS} cannot be made ({error}); set TITANS_SEQ_RESULTS elsewhere")
+        check_file_path(RESULTS / "record.json", "a record")
+    except (ValueError, PermissionError) as error:
+        sys.exit(f"error: the results folder {RESULTS} cannot be written to ({error}); set TITANS_SEQ_RESULTS "
+                 f"elsewhere")
     try:
         main()
     except (ValueError, FileNotFoundError) as error:  # where it was raised, for one that is a bug, not a setting

@@ -186,11 +186,13 @@ def test_a_bad_setting_or_results_folder_ends_a_run_with_a_message(tmp_path, mon
     def refused():
         raise ValueError("learning_rate must be a positive finite number, got -1.0")
 
+    monkeypatch.setattr(common, "RESULTS", tmp_path / "new" / "results")
     with pytest.raises(SystemExit, match="error: learning_rate must be a positive finite number"):
         common.command_line(refused)
+    assert not (tmp_path / "new").exists()  # a run stopped by a bad setting made its results folder all the same
     (tmp_path / "file").write_text("")
     monkeypatch.setattr(common, "RESULTS", tmp_path / "file" / "results")
-    with pytest.raises(SystemExit, match=r"the results folder .* cannot be made"):
+    with pytest.raises(SystemExit, match=r"the results folder .* cannot be written to .*file, which is a file"):
         common.command_line(lambda: pytest.fail("ran before the folder was checked"))
 
 
