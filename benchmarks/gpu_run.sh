@@ -23,7 +23,12 @@ RUN=$(mktemp -d)
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} TITANS_SEQ_DATA=${TITANS_SEQ_DATA:-$PWD/.devdata}
 export TITANS_SEQ_RESULTS=$RUN
 # Written beside its place and renamed into it: a run stopped while tar writes leaves no truncated archive there.
-archive() { local to; to="$OUT/gpu_run-$(date -u +%Y%m%d-%H%M%S).tar.gz"; tar -czf "$to.part" -C "$RUN" . && mv "$to.part" "$to"; }
+# The run's folder goes once archived (or once the archive failed: its logs were printed as each step ended).
+archive() {
+  local to; to="$OUT/gpu_run-$(date -u +%Y%m%d-%H%M%S).tar.gz"
+  tar -czf "$to.part" -C "$RUN" . && mv "$to.part" "$to"
+  rm -rf "$RUN"
+}
 trap archive EXIT
 left() { echo $((DEADLINE - (SECONDS - START))); }
 step() {  # step SECONDS LOG COMMAND...: run COMMAND for at most SECONDS (and never past the deadline)

@@ -411,11 +411,14 @@ def run_gpu_script(tmp_path, deadline: int, *extra_runs: str, speed_seconds: int
     fake.write_text(f'#!/usr/bin/env bash\necho "${{OMP_NUM_THREADS:-unset}} $*" >> {calls}\n'
                     f'case "$*" in *memory_speed.py*) sleep {speed_seconds};; esac\necho "ran: $*"\n')
     fake.chmod(0o755)
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "OUT": str(out), "DEADLINE": str(deadline),
-           "TITANS_SEQ_COMMIT": "0" * 40}
+           "TITANS_SEQ_COMMIT": "0" * 40, "TMPDIR": str(temporary)}
     env.pop("OMP_NUM_THREADS", None)
     subprocess.run(["bash", str(BENCHMARKS / "gpu_run.sh"), *extra_runs], cwd=BENCHMARKS.parent, env=env,
                    capture_output=True, text=True, timeout=120)
+    assert not list(temporary.iterdir())  # the run's folder of logs was left in $TMPDIR, one a run
     (archive,) = out.glob("gpu_run-*.tar.gz")
     with tarfile.open(archive) as tar:
         files = {m.name.removeprefix("./"): tar.extractfile(m).read().decode() for m in tar.getmembers() if m.isfile()}
