@@ -215,6 +215,7 @@ class _LightningEstimator(BaseEstimator):
                     raise ValueError(f"training diverged: {monitor} was never finite ({score}); lower "
                                      f"learning_rate (now {p.learning_rate})")
                 model.load_state_dict(torch.load(best.best_model_path, weights_only=True)["state_dict"])
+        model.trainer = None  # which holds the DataModule: the training data would live as long as the estimator
         model.eval()
 
     # Saving, loading and pickling share one representation: plain values, tensors and arrays.
@@ -579,12 +580,12 @@ class TitansForecaster(_LightningEstimator):
                              f"{self.lookback_ + self.horizon_}")
         windows = scaled.unfold(0, self.lookback_ + self.horizon_, 1).transpose(1, 2)
         clocks = torch.as_tensor(self._clock(series, positions)).unfold(0, self.lookback_ + self.horizon_, 1)
-        errors = []
+        total, count = 0.0, 0  # summed batch by batch: every window's errors together take horizon x channels each
         with torch.no_grad():
             for batch, clock in zip(windows.split(256), clocks.split(256), strict=True):
-                prediction = self.model_.point(self.model_(batch[:, :self.lookback_], clock))
-                errors.append((prediction - batch[:, self.lookback_:]).square().flatten(1))
-        return -float(torch.cat(errors).mean())
+                errors = self.model_.point(self.model_(batch[:, :self.lookback_], clock)) - batch[:, self.lookback_:]
+                total, count = total + errors.double().square().sum().item(), count + errors.numel()
+        return -total / count
 
 
 def _no_exogenous(X, stacklevel: int) -> None:
