@@ -66,8 +66,9 @@ class DNATokenizer:
         self._table = table
         self._complement = np.array([PAD, CLS, MASK, T, G, C, A, N], dtype=np.int64)
 
-    def encode(self, sequence: str, name: str | int | None = None) -> np.ndarray:
-        """Token ids of one sequence; ``name`` (an id or an index) is used in the error message."""
+    def encode(self, sequence: str, name: str | int | None = None, dtype=np.int64) -> np.ndarray:
+        """Token ids of one sequence, in ``dtype`` (``np.uint8`` holds them in an eighth of the memory); ``name``
+        (an id or an index) is used in the error message."""
         if not isinstance(sequence, str):
             raise TypeError(f"sequence {name!r} must be a string, got {type(sequence).__name__}")
         raw = np.frombuffer(sequence.encode("utf-8"), dtype=np.uint8)
@@ -79,7 +80,7 @@ class DNATokenizer:
             kind = "an IUPAC ambiguity code (iupac='error')" if char.upper() in IUPAC_AMBIGUOUS else "not DNA"
             raise ValueError(f"sequence {name if name is not None else ''!s}: character {char!r} at position "
                              f"{position} is {kind}; allowed are A, C, G, T, N in either case")
-        return ids.astype(np.int64)
+        return ids.astype(dtype, copy=False)
 
     def decode(self, ids: Iterable[int]) -> str:
         """Bases of token ids (upper case); padding and special tokens are dropped."""
