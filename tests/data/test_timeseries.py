@@ -182,6 +182,8 @@ def test_dataframe_with_datetime_index_and_samples(samples):
          "mixes timestamps with and without a time zone: row 1 .* has none"),
         (lambda t: t.assign(date=pd.Series([d.tz_localize("UTC") if i != 3 else d for i, d in enumerate(t.date)],
                                            dtype=object)), "row 3 .* has none"),
+        (lambda t: t.assign(date=[d.isoformat() + "Z" if i != 6 else None for i, d in enumerate(t.date)]),
+         "mixes timestamps with and without a time zone: row 6 .* has none"),  # offsets read per distinct ending
         (lambda t: t.rename(columns={"c1": "c0"}), "column 'c0' appears twice"),  # was pandas' TypeError
         # A row index saved with the table: it was read as one more channel, a ramp.
         (lambda t: t.reset_index().rename(columns={"index": "Unnamed: 0"}), "column 'Unnamed: 0' has no name"),

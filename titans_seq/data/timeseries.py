@@ -101,9 +101,12 @@ def _on_one_time_of_day(offsets: pd.Series, in_utc: pd.Series) -> pd.Series | No
 def _utc_offsets(column: pd.Series) -> pd.Series:
     """Each cell's UTC offset as its text ends with it (``Z``, ``+02:00``, ``-0500``; a zoned datetime's text shows
     its own), ``NaT`` where it shows none."""
-    written = column.astype(str).str.extract(_UTC_OFFSET)[0].replace("Z", "+00:00").str.replace(":", "")
+    # Read once for each distinct ending (a handful), not for each of millions of cells: an offset ends the text.
+    codes, endings = pd.factorize(column.astype(str).str.rstrip().str[-6:], use_na_sentinel=False)
+    written = pd.Series(endings).str.extract(_UTC_OFFSET)[0].replace("Z", "+00:00").str.replace(":", "")
     minutes = written.str[1:3].astype(float) * 60 + written.str[3:5].astype(float)
-    return pd.to_timedelta(minutes.where(written.str[0] == "+", -minutes), unit="min")
+    offsets = pd.to_timedelta(minutes.where(written.str[0] == "+", -minutes), unit="min")
+    return pd.Series(offsets.to_numpy()[codes], index=column.index)
 
 
 def _check_all_zoned(column: pd.Series, name: str, offsets: pd.Series) -> None:
@@ -199,8 +202,8 @@ def read_series(data: pd.DataFrame | str | os.PathLike | IO, time_column: str | 
         raise ValueError(f"column {twice[0]!r} appears twice; every column must be named once")
     if not names:
         raise ValueError("the table has no value columns besides the time column")
-    values = np.empty((len(frame), len(names)))
-    for j, name in enumerate(names):
+    columns = []
+    for name in names:
         if pd.api.types.is_datetime64_any_dtype(frame[name]) or pd.api.types.is_timedelta64_dtype(frame[name]):
             raise ValueError(f"column {name!r} holds {frame[name].dtype} values, not numbers: drop it, or make it "
                              f"the time column")
@@ -214,7 +217,8 @@ def read_series(data: pd.DataFrame | str | os.PathLike | IO, time_column: str | 
             hint = (f": it holds timestamps, so pass time_column={name!r}"
                     if time_column is None and holds_iso_timestamps(frame[name]) else "")
             raise ValueError(f"column {name!r} is not numeric: row {row} holds {frame[name].iloc[row]!r}{hint}")
-        values[:, j] = column.to_numpy(dtype=float)
+        columns.append(column.to_numpy(dtype=float))
+    values = np.stack(columns, axis=1)  # written a column at a time into rows, it took 1.4 s at 2M rows x 20
     if not np.isfinite(values).all():
         row, j = (int(i) for i in np.argwhere(~np.isfinite(values))[0])
         raise ValueError(f"column {names[j]!r} holds {values[row, j]} at row {row}; NaN and infinity are not "
