@@ -112,6 +112,16 @@ class DNATokenizer:
         lookup = torch.as_tensor(self._complement, device=ids.device)
         return lookup[reversed_within(ids, ids != PAD, -1)]
 
+    def reverse_complement_unpadded(self, ids: torch.Tensor, piece: int = 65536) -> torch.Tensor:
+        """Reverse complement of the token ids of unpadded sequences of one length ``(..., L)``, in their dtype,
+        formed ``piece`` ids at a time: for a chromosome held a byte a base, no int64 copy of the whole."""
+        lookup = torch.as_tensor(self._complement, device=ids.device).to(ids.dtype)
+        length, reverse = ids.shape[-1], torch.empty_like(ids)
+        for start in range(0, length, piece):
+            part = ids[..., start: start + piece]
+            reverse[..., length - start - part.shape[-1]: length - start] = lookup[part.long()].flip(-1)
+        return reverse
+
 
 def _check_records(records: list[tuple[str, str]], path: str | os.PathLike) -> list[tuple[str, str]]:
     if not records:

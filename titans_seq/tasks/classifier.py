@@ -141,21 +141,23 @@ class SequenceNetwork(nn.Module):
 
     @torch.no_grad()
     def stream_logits(self, ids: Tensor, piece: int, reverse: bool = False) -> Tensor:
-        """Logits of one very long sequence ``(1, L)`` read in pieces by a causal encoder, the state
-        carried and the pooled summary kept as a running sum: memory independent of ``L``. ``reverse``
-        reads the reverse complement by the reverse strand's head, as :meth:`forward` does (the k-mer
-        term still counts the given strand). ``piece`` must be a multiple of the embedding's patch."""
+        """Logits of one very long unpadded sequence ``(1, L)`` (token ids of any integer dtype: ``uint8`` takes a
+        byte a base) read in pieces by a causal encoder, the state carried and the pooled summary kept as a running
+        sum: memory beyond the ids independent of ``L``. ``reverse`` reads the reverse complement by the reverse
+        strand's head, as :meth:`forward` does (the k-mer term still counts the given strand). ``piece`` must be a
+        multiple of the embedding's patch."""
         patch = self.embedding.patch
         if not is_int(piece) or piece < 1 or piece % patch:
             raise ValueError(f"piece must be a positive multiple of the patch ({patch}), got {piece!r}")
         if self.position_linear is not None:
             raise ValueError("a network with a position term reads aligned sequences of at most max_length bases, "
                              "not streams")
-        read = self.tokenizer.reverse_complement_ids(ids) if reverse else ids
+        read = self.tokenizer.reverse_complement_unpadded(ids, piece) if reverse else ids
         state, total, count, last = None, 0, 0, None
         read_context = kmer_context = None
         kmer_weights, kmer_count = 0, 0
         for part, given in zip(read.split(piece, dim=1), ids.split(piece, dim=1), strict=True):
+            part, given = part.long(), given.long()
             if self.kmer_linear is not None:
                 weights, found = self._kmer_sums(given, kmer_context)
                 kmer_weights, kmer_count = kmer_weights + weights, kmer_count + found
@@ -442,15 +444,18 @@ class SequenceClassifier(FullPrecisionEvaluation, L.LightningModule):
         if not sequence:
             raise ValueError("sequence is empty")
         with evaluation_mode(self):
-            ids = torch.from_numpy(self.tokenizer.encode(sequence, "sequence")).to(self.device)
+            # A byte a base, each piece or window made int64 as it is read: int64 ids of the whole sequence and their
+            # reverse complement took about 35 bytes a base (1 GB for 32 Mb).
+            ids = torch.from_numpy(self.tokenizer.encode(sequence, "sequence", np.uint8)).to(self.device)
             if isinstance(network, SequenceNetwork) and network.encoder.config.causal and not positional:
                 patch = network.embedding.patch
                 piece = max(patch, piece // patch * patch)
                 probs = network.stream_logits(ids.unsqueeze(0), piece).float().softmax(-1)[0]
                 if self.hparams.rc_average:  # as probabilities() averages the two strands
+                    reverse = self.tokenizer.reverse_complement_unpadded
                     other = (network.stream_logits(ids.unsqueeze(0), piece, reverse=True)
                              if self.hparams.strand_aware
-                             else network.stream_logits(self.tokenizer.reverse_complement_ids(ids.unsqueeze(0)), piece))
+                             else network.stream_logits(reverse(ids.unsqueeze(0), piece), piece))
                     probs = (probs + other.float().softmax(-1)[0]) / 2
             else:
                 size = self.hparams.max_length
@@ -462,7 +467,7 @@ class SequenceClassifier(FullPrecisionEvaluation, L.LightningModule):
                 total = torch.zeros(self.hparams.classes, device=self.device)
                 for start in range(0, len(windows), windows_per_batch):
                     group = windows[start: start + windows_per_batch]
-                    batch = torch.stack([F.pad(w, (0, size - len(w))) for w in group])
+                    batch = torch.stack([F.pad(w.long(), (0, size - len(w))) for w in group])
                     total += (self.probabilities(batch) * weights[start: start + windows_per_batch, None]).sum(0)
                 probs = total / weights.sum()
         return probs.cpu().numpy()
