@@ -18,6 +18,7 @@ import pytest
 import torch
 import yaml
 from lightning.pytorch.loggers import CSVLogger
+from torch.utils.data import DataLoader, TensorDataset
 
 from titans_seq.cli import CONFIGS, PredictionWriter, main
 from titans_seq.data import reverse_complement
@@ -289,6 +290,39 @@ def test_a_logger_of_the_users_without_a_save_dir_trains(tmp_path, monkeypatch, 
     code, _, err = run(["fit", "--config", "c.yaml", "--trainer.default_root_dir", "runs"], capsys)
     assert code == 0, err
     assert list(tmp_path.glob("mine/**/*.ckpt")) and list(tmp_path.glob("mine/**/metrics.csv"))
+
+
+class PreparedData(L.LightningDataModule):
+    """A user's DataModule in Lightning's documented pattern: prepare_data writes the file that setup reads, and
+    setup asks the trainer for the process's rank."""
+
+    def prepare_data(self):
+        t = torch.arange(200.0)
+        torch.save(torch.stack([torch.sin(t / 4), torch.cos(t / 6)], 1), "series.pt")
+
+    def setup(self, stage):
+        series = torch.load("series.pt")[self.trainer.global_rank:]
+        windows = series.unfold(0, 24, 1).transpose(1, 2)
+        self.windows = TensorDataset(windows[:, :16], windows[:, 16:])
+
+    def train_dataloader(self):
+        return DataLoader(self.windows, batch_size=16)
+
+    val_dataloader = train_dataloader
+
+
+def test_a_datamodule_of_the_users_is_set_up_by_lightning_alone(tmp_path, monkeypatch, capsys):
+    """The early setup that keeps a run stopped by its input from making log folders called a user's DataModule's
+    setup before Lightning had run its prepare_data or attached the trainer: no such file, or no trainer."""
+    monkeypatch.chdir(tmp_path)
+    config = write_config(tmp_path / "c.yaml",
+                          {"class_path": "titans_seq.tasks.Forecaster",
+                           "init_args": {"channels": 2, "lookback": 16, "horizon": 8, "patch_len": 8, "stride": 8,
+                                         "encoder": SMALL_ENCODER}},
+                          {"class_path": f"{__name__}.PreparedData"})
+    code, _, err = run(["fit", "--config", config], capsys)
+    assert code == 0, err
+    assert list(tmp_path.glob("lightning_logs/**/*.ckpt"))
 
 
 def test_predictions_are_written_by_a_single_process_only():

@@ -209,6 +209,14 @@ def test_a_numpy_random_state_seeds_each_fit_with_a_draw_of_its_own():
         by_seed = TitansForecaster(random_state=first.seed_, **settings).fit(y)
         pd.testing.assert_frame_equal(first.predict(), by_seed.predict())
     assert TitansForecaster(random_state=None, **settings).fit(y).seed_ is None
+    failed = TitansForecaster(random_state=np.random.RandomState(0), **settings)
+    with pytest.raises(ValueError, match="rows"):
+        failed.fit(y.iloc[:20])
+    with pytest.raises(NotFittedError):  # the seed of a fit that failed made it look fitted to scikit-learn
+        sklearn.utils.validation.check_is_fitted(failed)
+    with pytest.raises(ValueError, match="rows"):
+        first.fit(y.iloc[:20])
+    assert first.seed_ == again.seed_  # a failed refit keeps the seed of the fit that made the model
     with pytest.raises(ValueError, match="random_state must be an int, a numpy RandomState or Generator, or None, "
                                          "got 'seven'"):
         TitansForecaster(random_state="seven", **settings).fit(y)

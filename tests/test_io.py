@@ -6,7 +6,7 @@ import stat
 
 import pytest
 
-from titans_seq._io import atomic_write_text, check_file_path, replacing
+from titans_seq._io import atomic_write_text, check_file_path, folder_lock, replacing
 
 
 def mode(path) -> int:
@@ -88,3 +88,28 @@ def test_a_path_that_cannot_take_a_file_is_refused_before_anything_is_written(tm
         with pytest.raises(PermissionError, match=r"locked/new/out\.txt: the folder .*locked cannot be written to"):
             check_file_path(locked / "new" / "out.txt")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "locked"]
+
+
+def test_a_link_is_replaced_rather_than_written_through_where_asked(tmp_path):
+    """A last.ckpt linking to the best checkpoint: writing it must not overwrite the best one."""
+    (tmp_path / "best.ckpt").write_text("best")
+    (tmp_path / "last.ckpt").symlink_to("best.ckpt")
+    atomic = tmp_path / "last.ckpt"
+    with replacing(atomic, follow_symlinks=False) as tmp:
+        tmp.write_text("newest")
+    assert (tmp_path / "best.ckpt").read_text() == "best"
+    assert not atomic.is_symlink() and atomic.read_text() == "newest"
+
+
+def test_a_folder_lock_that_the_filesystem_refuses_is_gone_without(tmp_path, monkeypatch):
+    """NFS can refuse flock on a folder (ENOLCK): the block runs unlocked, as where there is no fcntl."""
+    import fcntl
+
+    def refuse(fd, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", refuse)
+    ran = []
+    with folder_lock(tmp_path / "cache"):
+        ran.append(True)
+    assert ran == [True]

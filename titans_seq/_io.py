@@ -41,19 +41,22 @@ def check_file_path(path: str | os.PathLike, what: str = "the path") -> None:
 
 
 @contextmanager
-def replacing(path: str | os.PathLike, suffix: str = ".tmp", exclusive: bool = False) -> Iterator[Path]:
+def replacing(path: str | os.PathLike, suffix: str = ".tmp", exclusive: bool = False,
+              follow_symlinks: bool = True) -> Iterator[Path]:
     """A temporary file beside ``path`` for the block to write; if the block ends without an error, it
     becomes ``path`` (readers see the old file or the new one, never a part), else it is removed.
 
     The file's content reaches the disk before the rename, and the rename before the block returns, so that a
-    crash leaves the old file or the new one too. A ``path`` that is a symbolic link is written where it points.
+    crash leaves the old file or the new one too. A ``path`` that is a symbolic link is written where it points,
+    or with ``follow_symlinks=False`` replaced by the file.
     The file gets the mode a newly created one would. With ``exclusive``, an existing ``path`` is left alone
     and ``FileExistsError`` raised instead (the check and the rename are one step, so two processes cannot
     both claim a name). On a filesystem without hard links the name is claimed by creating it empty, then
     the file is renamed over it, so a reader may briefly see an empty file there.
     """
     check_file_path(path)
-    path = Path(os.path.realpath(path))
+    folder, name = os.path.split(os.path.abspath(path))
+    path = Path(os.path.realpath(path)) if follow_symlinks else Path(os.path.realpath(folder)) / name
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _new_file(path.parent, f".{path.name}.", suffix)
     try:
@@ -82,7 +85,11 @@ def folder_lock(folder: str | os.PathLike) -> Iterator[None]:
     Path(folder).mkdir(parents=True, exist_ok=True)
     fd = os.open(folder, os.O_RDONLY)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError as error:  # NFS may refuse a lock on a folder: go on unlocked, as where there is no fcntl
+            if error.errno not in (errno.ENOLCK, errno.EBADF, errno.EOPNOTSUPP, errno.EINVAL):
+                raise
         yield
     finally:
         os.close(fd)  # which releases the lock

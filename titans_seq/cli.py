@@ -26,8 +26,10 @@ from pathlib import Path
 import lightning as L
 from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.strategies.launchers import _MultiProcessingLauncher
 
 from titans_seq._io import atomic_write_text, check_file_path
+from titans_seq.data.splits import SplitDataModule
 
 __all__ = ["CONFIGS", "PredictionWriter", "TitansCLI", "main"]
 
@@ -125,13 +127,17 @@ class TitansCLI(LightningCLI):
 
     def _check_before_run(self) -> None:
         """A checkpoint that is not there, and data that do not fit the model, stop the run before Lightning makes
-        its log folders, which it does before its own setup: the DataModule's and the model's setup run here first
-        (Lightning's second call finds them done)."""
+        its log folders, which it does before its own setup: this package's DataModule and model are set up here
+        first (Lightning's second call finds them done). A DataModule of the user's is left to Lightning, which
+        calls its ``prepare_data`` and attaches the trainer first; so is a run that spawns its processes, which
+        would each be sent the loaded data."""
         ckpt_path = self.config[self.subcommand].get("ckpt_path")
         if (ckpt_path and ckpt_path not in ("best", "last", "hpc") and not ckpt_path.startswith("registry")
-                and "://" not in ckpt_path and not os.path.isfile(ckpt_path)):
+                and "://" not in ckpt_path and not os.path.exists(ckpt_path)):  # sharded checkpoints are folders
             raise FileNotFoundError(f"no checkpoint at --ckpt_path {ckpt_path}")
-        if self.datamodule is not None:
+        launcher = self.trainer.strategy.launcher
+        spawns = isinstance(launcher, _MultiProcessingLauncher) and not launcher.is_interactive_compatible
+        if isinstance(self.datamodule, SplitDataModule) and not spawns:
             self.datamodule.setup(self.subcommand)
             if hasattr(self.model, "setup_with"):
                 self.model.setup_with(self.datamodule, self.subcommand)

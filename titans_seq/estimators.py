@@ -150,14 +150,25 @@ def _seeded(seed: int | None):
                 os.environ[name] = value
 
 
+_UNSET = object()
+
+
 def _checked_and_seeded(fit):
     """``fit`` after the parameters' checks, under :func:`_seeded` by the fit's seed, kept as ``seed_``."""
     @functools.wraps(fit)
     def wrapped(self, *args, **kwargs):
         self._validate_params()
+        before = self.__dict__.get("seed_", _UNSET)
         self.seed_ = _fit_seed(self.random_state)
-        with _seeded(self.seed_):
-            return fit(self, *args, **kwargs)
+        try:
+            with _seeded(self.seed_):
+                return fit(self, *args, **kwargs)
+        except BaseException:  # a failed fit leaves no seed_ of its own: scikit-learn would take it as fitted
+            if before is _UNSET:
+                del self.seed_
+            else:
+                self.seed_ = before
+            raise
     return wrapped
 
 
@@ -361,7 +372,8 @@ class TitansForecaster(_LightningEstimator):
                  batch_size: int = 32,
                  learning_rate: float = 1e-3, weight_decay: float = 1e-4, dropout: float = FORECAST_ENCODER.dropout,
                  lr_schedule: str = "cosine", validation_fraction: float = 0.2, patience: int = 3,
-                 random_state: int | None = None, device: str = "auto", verbose: bool = False):
+                 random_state: int | np.random.RandomState | np.random.Generator | None = None,
+                 device: str = "auto", verbose: bool = False):
         self.lookback, self.horizon, self.variant, self.dim, self.depth, self.heads = (lookback, horizon, variant,
                                                                                       dim, depth, heads)
         self.patch_len, self.stride, self.channel_mixing, self.loss, self.quantiles = (patch_len, stride,
@@ -701,7 +713,8 @@ class TitansSequenceClassifier(ClassifierMixin, _LightningEstimator):
                  rc_average: bool = True, rc_augment: bool = True, strand_aware: bool = False, max_epochs: int = 10,
                  batch_size: int = 64, learning_rate: float = 1e-3, weight_decay: float = 0.01,
                  dropout: float = DNA_ENCODER.dropout, lr_schedule: str = "cosine",
-                 validation_fraction: float = 0.1, patience: int = 3, random_state: int | None = None,
+                 validation_fraction: float = 0.1, patience: int = 3,
+                 random_state: int | np.random.RandomState | np.random.Generator | None = None,
                  device: str = "auto", verbose: bool = False):
         self.variant, self.max_length, self.patch, self.kmer = variant, max_length, patch, kmer
         self.kmer_linear_gain, self.position_linear_gain = kmer_linear_gain, position_linear_gain

@@ -50,6 +50,7 @@ def test_reverse_complement_twice_is_identity():
     assert tok.decode(rc[1]) == "CGGT" and (rc[1, 4:] == 0).all()  # padding stays at the end
     assert tok.decode(rc[0]) == reverse_complement(sequence).upper()
     assert torch.equal(tok.reverse_complement_ids(rc), ids)
+    assert torch.equal(tok.reverse_complement_ids(ids.to(torch.uint8)), rc.to(torch.uint8))  # not read as a mask
     whole = torch.from_numpy(tok.encode(sequence, dtype=np.uint8)).unsqueeze(0)  # a byte a base, in pieces
     for piece in (1, 7, 101, 1000):
         reverse = tok.reverse_complement_unpadded(whole, piece)

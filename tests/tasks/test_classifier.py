@@ -419,3 +419,6 @@ def test_float16_weights_are_refused_for_training():
     """The classifier shares the forecaster's optimiser, which divides by zero in float16 (precision="16-true")."""
     with pytest.raises(ValueError, match=r"weights are float16"):
         SequenceClassifier(classes=2, encoder=SMALL).half().configure_optimizers()
+    frozen = SequenceClassifier(classes=2, encoder=SMALL)  # a float16 weight that is not trained is no trouble
+    frozen.network.embedding.requires_grad_(False).half()
+    assert frozen.configure_optimizers()["optimizer"]

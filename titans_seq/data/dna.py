@@ -109,8 +109,8 @@ class DNATokenizer:
     def reverse_complement_ids(self, ids: torch.Tensor) -> torch.Tensor:
         """Reverse complement of padded token ids ``(..., L)``: bases complemented and reversed within each
         sequence's own length, the padding left at the end."""
-        lookup = torch.as_tensor(self._complement, device=ids.device)
-        return lookup[reversed_within(ids, ids != PAD, -1)]
+        lookup = torch.as_tensor(self._complement, device=ids.device).to(ids.dtype)
+        return lookup[reversed_within(ids, ids != PAD, -1).long()]  # a uint8 index would be read as a mask
 
     def reverse_complement_unpadded(self, ids: torch.Tensor, piece: int = 65536) -> torch.Tensor:
         """Reverse complement of the token ids of unpadded sequences of one length ``(..., L)``, in their dtype,

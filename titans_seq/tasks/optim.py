@@ -58,9 +58,9 @@ def adamw_with_schedule(module: L.LightningModule, schedule: LRSchedule = "cosin
     ends first; one bounded by neither a constant rate (a cosine past its end would rise again). A fit resumed
     from a checkpoint follows the cosine of its own trainer's bound, from the epoch or step it resumes at.
 
-    Weights in float16 (Lightning's ``precision="16-true"``) are refused: there AdamW's ``eps`` (1e-8) and a small
-    gradient's square round to zero, and its first step divides by zero."""
-    if any(parameter.dtype == torch.float16 for parameter in module.parameters()):
+    Trainable weights in float16 (Lightning's ``precision="16-true"``) are refused: there AdamW's ``eps`` (1e-8) and
+    a small gradient's square round to zero, and its first step divides by zero."""
+    if any(p.dtype == torch.float16 and p.requires_grad for p in module.parameters()):
         raise ValueError("the weights are float16 (precision='16-true'), where AdamW's eps and small squared "
                          "gradients round to zero and its first step divides by zero: train with "
                          "precision='16-mixed' (float16 arithmetic on float32 weights), 'bf16-mixed' or 'bf16-true'")

@@ -55,7 +55,7 @@ class CheckpointReplacing(TorchCheckpointIO):
             return
         if storage_options is not None:
             raise TypeError(f"storage_options is for remote paths; {path} is local")
-        with replacing(path) as tmp:
+        with replacing(path, follow_symlinks=False) as tmp:  # a last.ckpt that links to the best is replaced
             torch.save(checkpoint, tmp)
 
 
