@@ -308,7 +308,8 @@ class TimeSeriesDataModule(SplitDataModule):
         if self.features != "M" and self.target not in series.names:
             raise ValueError(f"target {self.target!r} is not a column; the columns are {series.names}")
         names = [self.target] if self.features == "S" else series.names
-        series = Series(series.values[:, [series.names.index(n) for n in names]], names, series.times)
+        if names != series.names:
+            series = Series(series.values[:, [series.names.index(n) for n in names]], names, series.times)
         needed = self.lookback + self.horizon
         if len(series.values) < needed:
             raise ValueError(f"the series has {len(series.values)} rows, fewer than lookback + horizon = {needed}")
@@ -323,7 +324,9 @@ class TimeSeriesDataModule(SplitDataModule):
         if self.clock == "time" and series.times is None:
             raise ValueError("clock='time' needs a series with timestamps")
         self.series = series
-        self.scaled = self.scaler.transform(series.values)
+        # In the models' float32, which each split's windows then view rather than copy: the DataModule held the
+        # series' values 2.5 times over (778 MiB for 305 MiB of values at 2M rows x 20), now 1.5 times.
+        self.scaled = self.scaler.transform(series.values).astype(np.float32)
         self.step = None if series.times is None else time_step(series.times)
         self.clock_origin = clock_origin(series.times, self.step) if self.clock == "time" else None
         self.clock_rows = (steps_since_start(series.times, self.clock_origin, self.step) if self.clock == "time"
