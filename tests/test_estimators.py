@@ -271,19 +271,17 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)
     assert forecaster.score(y) == pytest.approx(-np.mean(np.square(errors)), rel=1e-4)
 
 
-def test_one_long_sequence_setting_the_padding_of_all_is_warned_about():
-    """39 sequences of 40 bases and one of 2,000 padded every batch to 2,000 without a word."""
+def test_one_long_sequence_pads_only_its_own_batch():
+    """39 sequences of 40 bases and one of 2,000: every batch, in fit and in predict_proba, was padded to 2,000 (a
+    warning said so). Each is now padded to its own longest, and what is predicted does not depend on it."""
     X, y = motif_data(40)
     X[0] = X[0] * 50
-    small = TitansSequenceClassifier(variant="mag", patch=4, random_state=0, validation_fraction=0.5,
-                                     **{**TINY, "max_epochs": 1})
-    with pytest.warns(UserWarning, match=r"the longest training sequence \(2000 bases\) sets max_length, while half "
-                                         r"of them have at most 40") as caught:
-        small.fit(X, y)
-    assert caught[0].filename == __file__  # the user's line
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        small.set_params(max_length=40).fit(X, y)
+        model = TitansSequenceClassifier(variant="mag", patch=4, random_state=0, validation_fraction=0.5,
+                                         **{**TINY, "max_epochs": 1}).fit(X, y)
+    assert model.max_length_ == 2000
+    np.testing.assert_allclose(model.predict_proba(X)[1:], model.predict_proba(X[1:]), rtol=1e-5, atol=1e-6)
 
 
 def test_a_diverged_fit_is_an_error_not_a_model_of_nan():

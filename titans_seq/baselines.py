@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from titans_seq._checks import positive_int
+from titans_seq.data.dna import PAD
 
 __all__ = ["DLinear"]
 
@@ -43,7 +44,7 @@ class GenomicBenchmarksCNN(nn.Module):
     of [Conv1d (kernel 8), ReLU, BatchNorm, max-pool 2], then two dense layers with ReLU and dropout between
     them and one logit per class. ``(B, L) ids -> (B, classes)``. The package's own PyTorch CNN
     (``genomic_benchmarks.models.torch.CNN``) normalises before the ReLU, has nothing between its dense layers and
-    one sigmoid output for two classes."""
+    one sigmoid output for two classes. Shorter ids are padded to ``length``."""
 
     def __init__(self, vocab_size: int, length: int, classes: int, embedding: int = 100,
                  channels: tuple[int, int, int] = (16, 8, 4), hidden: int = 512, dropout: float = 0.3):
@@ -61,6 +62,7 @@ class GenomicBenchmarksCNN(nn.Module):
                                       nn.Linear(hidden, classes))
 
     def forward(self, ids: Tensor) -> Tensor:
-        if ids.dim() != 2 or ids.shape[1] != self.length:
+        if ids.dim() != 2 or ids.shape[1] > self.length:
             raise ValueError(f"the CNN reads (batch, {self.length}) token ids (its max_length), got {tuple(ids.shape)}")
+        ids = F.pad(ids, (0, self.length - ids.shape[1]), value=PAD)  # a batch padded only to its own longest
         return self.classify(self.features(self.embed(ids).transpose(1, 2)))

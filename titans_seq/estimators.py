@@ -29,7 +29,6 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
-from torch.utils.data import DataLoader, TensorDataset
 
 from titans_seq import __version__
 from titans_seq._checks import is_int, native
@@ -686,8 +685,9 @@ class TitansSequenceClassifier(ClassifierMixin, _LightningEstimator):
     """DNA sequence classifier: ``fit(X, y)`` with ``X`` a list of DNA strings, Biopython SeqRecords or a
     FASTA path and ``y`` any labels (strings too); ``predict``, ``predict_proba``, ``score`` (accuracy).
 
-    Sequences are cropped or padded to ``max_length`` (default: the longest sequence left for training once the
-    validation part is split off; with a position term, the longest of all) and read ``patch`` bases per token,
+    Sequences are cropped to ``max_length`` (default: the longest sequence left for training once the validation
+    part is split off; with a position term, the longest of all), a batch padded to its longest, and read ``patch``
+    bases per token,
     each base also carrying its ``kmer`` (the k bases ending there; 0: off).
     ``kmer_linear_gain`` > 0 adds a linear term in each sequence's k-mer frequencies, learning that many
     times faster than the network (see :class:`~titans_seq.tasks.SequenceNetwork`; 0: off).
@@ -771,11 +771,6 @@ class TitansSequenceClassifier(ClassifierMixin, _LightningEstimator):
                                  p.validation_fraction, class_names, max_length=max_length,
                                  batch_size=p.batch_size, rc_augment=p.rc_augment, seed=self.seed_ or 0)
         data.setup()
-        typical = int(np.median([len(sequence) for sequence in data.records["train"][1]]))
-        if max_length is None and data.max_length > max(4 * typical, 1024):
-            warnings.warn(f"the longest training sequence ({data.max_length} bases) sets max_length, while half of "
-                          f"them have at most {typical}: every batch is padded to it, which costs time and memory "
-                          f"in proportion; pass max_length to crop the long ones", UserWarning, stacklevel=3)
         encoder = dataclasses.replace(DNA_ENCODER, variant=p.variant, dim=p.dim, depth=p.depth,
                                       heads=p.heads, dropout=float(p.dropout))
         model = SequenceClassifier(classes=len(classes), class_names=class_names, encoder=encoder,
@@ -797,10 +792,13 @@ class TitansSequenceClassifier(ClassifierMixin, _LightningEstimator):
         sequences, names = _sequences(X)
         if self.model_.hparams.position_linear_gain:
             check_uncropped(sequences, names, self.max_length_, "max_length_")
-        ids = self.model_.tokenizer.batch(sequences, self.max_length_, names)
+        probabilities = []
         with torch.no_grad():
-            return torch.cat([self.model_.probabilities(batch) for (batch,) in
-                              DataLoader(TensorDataset(ids), batch_size=256)]).numpy()
+            for i in range(0, len(sequences), 256):  # tokenised as read, padded to the batch's longest, cropped as fit
+                group = sequences[i: i + 256]
+                ids = self.model_.tokenizer.batch(group, min(self.max_length_, max(map(len, group))), names[i: i + 256])
+                probabilities.append(self.model_.probabilities(ids))
+        return torch.cat(probabilities).numpy()
 
     def predict(self, X) -> np.ndarray:
         """The most probable class of each sequence."""

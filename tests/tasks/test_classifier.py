@@ -392,7 +392,10 @@ def test_cnn_baseline_in_the_same_harness_and_bad_arguments(tmp_path):
         with pytest.raises(ValueError, match=f"{name} must be True or False, got 'false'"):
             SequenceClassifier(**{name: "false"})
     with pytest.raises(ValueError, match=r"the CNN reads \(batch, 64\) token ids"):
-        model(DNATokenizer().batch(["ACGT" * 10] * 3, 40))
+        model(DNATokenizer().batch(["ACGT" * 20] * 3, 80))
+    with torch.no_grad():  # a batch padded only to its own longest sequence is padded to the CNN's length
+        torch.testing.assert_close(model.eval()(DNATokenizer().batch(["ACGT" * 10] * 3, 40)),
+                                   model(DNATokenizer().batch(["ACGT" * 10] * 3, 64)))
     with pytest.raises(ValueError, match="windows_per_batch must be a positive integer"):
         model.classify_long("ACGT" * 40, windows_per_batch=0)
     with pytest.raises(ValueError, match="the network is built once classes is known"):

@@ -34,6 +34,7 @@ class SplitDataModule(L.LightningDataModule):
 
     drop_last_train = False
     seed: int | None = None
+    collate = None  # how a loader makes a batch of examples (None: PyTorch's default, which stacks them)
 
     def _loader(self, split: str, train: bool) -> DataLoader:
         generator = torch.Generator().manual_seed(self.seed) if train and self.seed is not None else None
@@ -49,7 +50,7 @@ class SplitDataModule(L.LightningDataModule):
             warnings.warn(f"the {split} split has {len(dataset)} examples for {processes} processes: some are "
                           f"evaluated twice, so its metrics are not exactly those of one process", stacklevel=2)
         return DataLoader(dataset, batch_size=self.batch_size, shuffle=train, generator=generator, sampler=sampler,
-                          drop_last=drop_last, num_workers=self.num_workers)
+                          drop_last=drop_last, num_workers=self.num_workers, collate_fn=self.collate)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", True)
