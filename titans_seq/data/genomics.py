@@ -114,7 +114,7 @@ class SequenceDataset(Dataset):
 def pad_batch(items: list[tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
     """A batch of ``(ids, class)`` items, the ids padded with ``PAD`` to the batch's longest: a batch padded to the
     longest sequence of the whole set ran 33 times slower beside one sequence of 20 kb among 50k of 200-500 bases.
-    (The models mask padding, and the CNN and the position term pad to their ``max_length`` themselves.)"""
+    (The encoders mask padding, the k-mer and position terms skip it, and the CNN pads to its ``max_length``.)"""
     ids, targets = zip(*items, strict=True)
     return nn.utils.rnn.pad_sequence(ids, batch_first=True, padding_value=PAD), torch.stack(targets)
 
