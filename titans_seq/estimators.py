@@ -105,11 +105,12 @@ def _versions() -> dict:
 
 
 def _check_random_state(random_state) -> None:
-    if not isinstance(random_state, (np.random.RandomState, np.random.Generator)):
-        if random_state is not None and not is_int(random_state):
-            raise ValueError(f"random_state must be an int, a numpy RandomState or Generator, or None, "
-                             f"got {random_state!r}")
-        _check("random_state", random_state, int, 0, 2**32 - 1, allow_none=True)
+    if random_state is None or isinstance(random_state, (np.random.RandomState, np.random.Generator)):
+        return
+    if not is_int(random_state):
+        raise ValueError(f"random_state must be an int, a numpy RandomState or Generator, or None, got "
+                         f"{random_state!r}")
+    _check("random_state", random_state, int, 0, 2**32 - 1)
 
 
 def _fit_seed(random_state) -> int | None:
@@ -294,7 +295,7 @@ def _saved_state(path: str | os.PathLike) -> dict:
         raise
     except (pickle.UnpicklingError, EOFError, RuntimeError, OSError) as error:
         raise ValueError(f"{path} is not a file that save() wrote, or it was cut short: {error}") from None
-    if not isinstance(state, dict) or state.get("estimator") not in ("TitansForecaster", "TitansSequenceClassifier"):
+    if not isinstance(state, dict) or state.get("estimator") not in _ESTIMATORS:
         raise ValueError(f"{path} does not hold a titans_seq estimator")
     return state
 
@@ -302,8 +303,7 @@ def _saved_state(path: str | os.PathLike) -> dict:
 def load(path: str | os.PathLike):
     """Load an estimator of either kind saved by ``save``."""
     state = _saved_state(path)
-    kinds = {"TitansForecaster": TitansForecaster, "TitansSequenceClassifier": TitansSequenceClassifier}
-    return kinds[state["estimator"]]._from_state(state)
+    return _ESTIMATORS[state["estimator"]]._from_state(state)
 
 
 # ---------------------------------------------------------------------------------------------- forecasting
@@ -805,3 +805,6 @@ class TitansSequenceClassifier(ClassifierMixin, _LightningEstimator):
         probabilities = self.predict_proba(X)
         return self.classes_[probabilities.argmax(1)]
 
+
+# The estimators by the name a saved file records (``save``'s "estimator").
+_ESTIMATORS = {cls.__name__: cls for cls in (TitansForecaster, TitansSequenceClassifier)}
