@@ -142,8 +142,7 @@ class TitansCLI(LightningCLI):
             if hasattr(self.model, "setup_with"):
                 self.model.setup_with(self.datamodule, self.subcommand)
 
-    def before_fit(self) -> None:
-        self._check_before_run()
+    before_fit = _check_before_run
 
     def _check_and_warn_without_checkpoint(self) -> None:
         self._check_before_run()

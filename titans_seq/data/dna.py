@@ -109,18 +109,20 @@ class DNATokenizer:
     def reverse_complement_ids(self, ids: torch.Tensor) -> torch.Tensor:
         """Reverse complement of padded token ids ``(..., L)``: bases complemented and reversed within each
         sequence's own length, the padding left at the end."""
-        lookup = torch.as_tensor(self._complement, device=ids.device).to(ids.dtype)
-        return lookup[reversed_within(ids, ids != PAD, -1).long()]  # a uint8 index would be read as a mask
+        return self._complements(ids)[reversed_within(ids, ids != PAD, -1).long()]  # uint8 would index as a mask
 
     def reverse_complement_unpadded(self, ids: torch.Tensor, piece: int = 65536) -> torch.Tensor:
         """Reverse complement of the token ids of unpadded sequences of one length ``(..., L)``, in their dtype,
         formed ``piece`` ids at a time: for a chromosome held a byte a base, no int64 copy of the whole."""
-        lookup = torch.as_tensor(self._complement, device=ids.device).to(ids.dtype)
-        length, reverse = ids.shape[-1], torch.empty_like(ids)
+        lookup, length, reverse = self._complements(ids), ids.shape[-1], torch.empty_like(ids)
         for start in range(0, length, piece):
             part = ids[..., start: start + piece]
             reverse[..., length - start - part.shape[-1]: length - start] = lookup[part.long()].flip(-1)
         return reverse
+
+    def _complements(self, ids: torch.Tensor) -> torch.Tensor:
+        """Each token id's complement, indexed by id, on ``ids``' device and in their dtype."""
+        return torch.as_tensor(self._complement, device=ids.device).to(ids.dtype)
 
 
 def _check_records(records: list[tuple[str, str]], path: str | os.PathLike) -> list[tuple[str, str]]:
