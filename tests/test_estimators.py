@@ -20,7 +20,8 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from titans_seq.data.genomics import stratified_split
+from titans_seq.data.genomics import SequenceDataset, stratified_split
+from titans_seq.data.timeseries import WindowDataset
 from titans_seq.estimators import TitansForecaster, TitansSequenceClassifier, load
 
 TINY = dict(dim=16, depth=1, heads=2, max_epochs=2, patience=1)
@@ -617,6 +618,34 @@ def test_day_first_text_dates_are_read_in_time_format():
         TitansForecaster(time_column="day").fit(text)
 
 
+def test_max_steps_per_epoch_bounds_what_each_epoch_reads(monkeypatch):
+    """An epoch trains on max_steps_per_epoch batches of windows (the cycle's start reads as many) and validates on
+    as many windows, evenly spaced over the validation part's time; the default reads every window. The classifier
+    likewise with sequences."""
+    read = {}  # windows read, by the first row of their split
+    original, original_item = WindowDataset.__getitem__, SequenceDataset.__getitem__
+    monkeypatch.setattr(WindowDataset, "__getitem__",
+                        lambda self, i: read.setdefault(self.start, []).append(i) or original(self, i))
+    y = series(1200)  # training rows 0-959: 901 windows; validation rows 960-1199, read from 912: 229 windows
+    settings = dict(lookback=48, horizon=12, patch_len=8, stride=8, cycle=24, batch_size=8, random_state=0,
+                    **{**TINY, "patience": 5})
+    TitansForecaster(max_steps_per_epoch=3, **settings).fit(y)
+    assert len(read[0]) == 3 * 8 * (1 + 2)  # the cycle's start, then two epochs
+    assert len(set(read[0])) > 60  # other windows each time
+    assert set(read[912]) == set(np.arange(24) * 229 // 24)  # from the first to the last 24th of the part
+    read.clear()
+    TitansForecaster(**{**settings, "max_epochs": 1}).fit(y)
+    assert len(read[0]) == 2 * (901 // 8 * 8) and set(read[912]) == set(range(229))  # the last part-batch dropped
+
+    sequences = {}  # sequences read, by the size of their part
+    monkeypatch.setattr(SequenceDataset, "__getitem__",
+                        lambda self, i: sequences.setdefault(len(self), []).append(i) or original_item(self, i))
+    X, labels = motif_data(200)  # 180 to train on, 20 to validate
+    TitansSequenceClassifier(variant="mag", patch=1, max_steps_per_epoch=2, batch_size=8, random_state=0,
+                             **{**TINY, "patience": 5}).fit(X, labels)
+    assert len(sequences[180]) == 2 * 2 * 8 and set(sequences[20]) == set(np.arange(16) * 20 // 16)
+
+
 def test_not_fitted_and_bad_parameters():
     with pytest.raises(NotFittedError):
         TitansForecaster().predict()
@@ -625,7 +654,9 @@ def test_not_fitted_and_bad_parameters():
                           (dict(quantiles=0.9), "quantiles must be a list of levels"),
                           (dict(quantiles=[0.1, "high"]), "each of quantiles must be"),
                           (dict(loss="l1"), "loss must be one of"),
-                          (dict(verbose="yes"), "verbose must be int"), (dict(verbose=-1), "verbose must be >= 0")):
+                          (dict(verbose="yes"), "verbose must be int"), (dict(verbose=-1), "verbose must be >= 0"),
+                          (dict(max_steps_per_epoch=0), "max_steps_per_epoch must be >= 1, got 0"),
+                          (dict(max_steps_per_epoch=0.5), "max_steps_per_epoch must be int, got 0.5")):
         with pytest.raises(ValueError, match=error):
             TitansForecaster(**params).fit(series())
     if not torch.cuda.is_available():

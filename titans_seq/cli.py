@@ -140,6 +140,7 @@ class TitansCLI(LightningCLI):
         if isinstance(self.datamodule, SplitDataModule) and not spawns:
             self.datamodule.setup(self.subcommand)
             if hasattr(self.model, "setup_with"):
+                self.model.trainer = self.trainer  # as Lightning attaches it next: its limits apply to the setup
                 self.model.setup_with(self.datamodule, self.subcommand)
 
     before_fit = _check_before_run

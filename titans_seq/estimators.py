@@ -191,6 +191,7 @@ class _LightningEstimator(BaseEstimator):
         _check("weight_decay", self.weight_decay, (int, float), 0)
         _check("dropout", self.dropout, (int, float), 0, 0.99)
         _check("validation_fraction", self.validation_fraction, (int, float), 0.01, 0.9)
+        _check("max_steps_per_epoch", self.max_steps_per_epoch, int, 1, allow_none=True)
         _check_random_state(self.random_state)
         if not isinstance(native(self.verbose), bool):  # scikit-learn's convention: an integer level, 0 for silence
             _check("verbose", self.verbose, int, 0)
@@ -212,14 +213,19 @@ class _LightningEstimator(BaseEstimator):
         return "gpu" if self.device in ("cuda", "gpu") else "cpu"
 
     def _train(self, model: L.LightningModule, datamodule, monitor: str) -> None:
-        """Fit with early stopping on ``monitor`` and keep the best weights; silent unless ``verbose``."""
+        """Fit with early stopping on ``monitor`` and keep the best weights; silent unless ``verbose``. With
+        ``max_steps_per_epoch``, an epoch trains on that many batches (the loader shuffles: others each epoch)
+        and validates on as many examples, evenly spaced over the validation part."""
         p = self._native_params()
+        if p.max_steps_per_epoch is not None:
+            datamodule.validation_limit = p.max_steps_per_epoch * p.batch_size
         with warnings.catch_warnings(), _quiet(not p.verbose), _keeping_determinism():
             if not p.verbose:
                 warnings.simplefilter("ignore")
             with best_checkpoint_trainer(monitor, p.max_epochs, p.patience, self._accelerator(),
                                          bool(p.verbose), weights_only=True,
-                                         deterministic=self.seed_ is not None) as (trainer, best):
+                                         deterministic=self.seed_ is not None,
+                                         limit_train_batches=p.max_steps_per_epoch) as (trainer, best):
                 trainer.fit(model, datamodule=datamodule)
                 score = best.best_model_score
                 if score is None or not torch.isfinite(score):
@@ -342,7 +348,9 @@ class TitansForecaster(_LightningEstimator):
     dated in the zone it was fitted in, whatever zone a later zoned ``y`` is given in.
     ``dropout`` (the encoder's, the patch embedding's and the head's) and ``weight_decay`` (AdamW's) set the
     regularisation; ``channel_mixing``, ``linear_skip``, ``cycle``, ``head_patches`` and ``lr_schedule`` are the
-    :class:`~titans_seq.tasks.Forecaster`'s options of those names.
+    :class:`~titans_seq.tasks.Forecaster`'s options of those names. ``max_steps_per_epoch`` bounds an epoch on a
+    long series: that many batches of training windows, drawn anew each epoch, and as many windows of validation,
+    evenly spaced over its time (by default an epoch reads every window).
     With a ``cycle``, each row of a timed series is placed on the cycle by its timestamp: ``freq_`` steps since
     ``clock_origin_`` (2000-01-01), in training and in ``predict`` and ``score`` (the forecast's rows too),
     so rows after a gap keep their time of day and a Monday its place after a Friday. A series without timestamps
@@ -368,7 +376,7 @@ class TitansForecaster(_LightningEstimator):
                  linear_skip: bool = False, cycle: int | None = None, head_patches: int | None = None,
                  loss: str = "mse", quantiles: list[float] | None = None,
                  time_column: str | None = None, time_format: str | None = None, max_epochs: int = 10,
-                 batch_size: int = 32,
+                 max_steps_per_epoch: int | None = None, batch_size: int = 32,
                  learning_rate: float = 1e-3, weight_decay: float = 1e-4, dropout: float = FORECAST_ENCODER.dropout,
                  lr_schedule: str = "cosine", validation_fraction: float = 0.2, patience: int = 3,
                  random_state: int | np.random.RandomState | np.random.Generator | None = None,
@@ -378,6 +386,7 @@ class TitansForecaster(_LightningEstimator):
         self.patch_len, self.stride, self.channel_mixing, self.loss, self.quantiles = (patch_len, stride,
                                                                                       channel_mixing, loss, quantiles)
         self.time_column, self.time_format, self.max_epochs = time_column, time_format, max_epochs
+        self.max_steps_per_epoch = max_steps_per_epoch
         self.batch_size, self.learning_rate = batch_size, learning_rate
         self.weight_decay, self.dropout, self.linear_skip, self.cycle = weight_decay, dropout, linear_skip, cycle
         self.head_patches, self.lr_schedule = head_patches, lr_schedule
@@ -701,7 +710,9 @@ class TitansSequenceClassifier(ClassifierMixin, _LightningEstimator):
     then counting the given strand's k-mers; it takes ``rc_augment=False``. ``dropout`` (the encoder's)
     and ``weight_decay`` (AdamW's) set the regularisation: on a few thousand sequences the benchmark's
     0.3 and 0.1 did better than the defaults (benchmarks/RESULTS.md). ``lr_schedule`` is the
-    :class:`~titans_seq.tasks.SequenceClassifier`'s: ``"cosine"`` or ``"halving"``.
+    :class:`~titans_seq.tasks.SequenceClassifier`'s: ``"cosine"`` or ``"halving"``. ``max_steps_per_epoch`` bounds
+    an epoch on many sequences: that many batches, drawn anew each epoch, and as many sequences of validation,
+    evenly spaced over the validation part (by default an epoch reads every sequence).
     """
 
     _module = SequenceClassifier
@@ -711,7 +722,8 @@ class TitansSequenceClassifier(ClassifierMixin, _LightningEstimator):
                  kmer_linear_gain: float = 0.0, position_linear_gain: float = 0.0, dim: int = 64, depth: int = 2,
                  heads: int = 4, pooling: str = "mean",
                  rc_average: bool = True, rc_augment: bool = True, strand_aware: bool = False, max_epochs: int = 10,
-                 batch_size: int = 64, learning_rate: float = 1e-3, weight_decay: float = 0.01,
+                 max_steps_per_epoch: int | None = None, batch_size: int = 64, learning_rate: float = 1e-3,
+                 weight_decay: float = 0.01,
                  dropout: float = DNA_ENCODER.dropout, lr_schedule: str = "cosine",
                  validation_fraction: float = 0.1, patience: int = 3,
                  random_state: int | np.random.RandomState | np.random.Generator | None = None,
@@ -722,6 +734,7 @@ class TitansSequenceClassifier(ClassifierMixin, _LightningEstimator):
         self.pooling, self.rc_average, self.rc_augment = pooling, rc_average, rc_augment
         self.strand_aware = strand_aware
         self.max_epochs, self.batch_size, self.learning_rate = max_epochs, batch_size, learning_rate
+        self.max_steps_per_epoch = max_steps_per_epoch
         self.weight_decay, self.dropout, self.lr_schedule = weight_decay, dropout, lr_schedule
         self.validation_fraction, self.patience, self.random_state = validation_fraction, patience, random_state
         self.device, self.verbose = device, verbose

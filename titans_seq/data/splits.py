@@ -5,8 +5,9 @@ from __future__ import annotations
 import warnings
 
 import lightning as L
+import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
 __all__ = ["EvaluationShard", "SplitDataModule"]
 
@@ -30,15 +31,20 @@ class SplitDataModule(L.LightningDataModule):
     loader shuffles (seeded by ``self.seed`` when set) and, with ``drop_last_train``, drops a last
     partial batch, unless it is the only one (dropping it would leave nothing to train on);
     validation and test keep every example, in order, and in a distributed run each process evaluates its
-    :class:`EvaluationShard` (unless the split has fewer examples than processes)."""
+    :class:`EvaluationShard` (unless the split has fewer examples than processes). With ``validation_limit``,
+    validation reads at most that many examples, evenly spaced over the split (for a series, over its time)."""
 
     drop_last_train = False
     seed: int | None = None
+    validation_limit: int | None = None
     collate = None  # how a loader makes a batch of examples (None: PyTorch's default, which stacks them)
 
     def _loader(self, split: str, train: bool) -> DataLoader:
         generator = torch.Generator().manual_seed(self.seed) if train and self.seed is not None else None
         dataset = self.datasets[split]
+        limit = self.validation_limit
+        if split == "val" and limit is not None and len(dataset) > limit:
+            dataset = Subset(dataset, (np.arange(limit) * len(dataset) // limit).tolist())
         drop_last = train and self.drop_last_train and len(dataset) >= self.batch_size
         # Lightning shards training itself; for evaluation it would pad the shares with repeated examples. A set
         # smaller than the processes keeps that padding: a process with nothing to evaluate stops the run.

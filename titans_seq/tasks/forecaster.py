@@ -287,8 +287,9 @@ class Forecaster(FullPrecisionEvaluation, L.LightningModule):
 
     def setup_with(self, datamodule, stage: str) -> None:
         """``setup`` with ``datamodule`` given, not the trainer's: builds the network from the data where it is not
-        built, checks that the data fits it and, to ``fit`` with a cycle, starts the cycle. The command line calls
-        it before a run, so that data that does not fit stops it before Lightning makes its log folders."""
+        built, checks that the data fits it and, to ``fit`` with a cycle, starts the cycle from the training batches
+        an epoch reads (the attached trainer's ``limit_train_batches``). The command line calls it before a run, so
+        that data that does not fit stops it before Lightning makes its log folders."""
         self._check_windows(datamodule)
         if self.network is None:
             if datamodule is None:
@@ -303,7 +304,9 @@ class Forecaster(FullPrecisionEvaluation, L.LightningModule):
         if stage == "fit" and cycle is not None and getattr(datamodule, "features", None) is not None:
             self.cycle_placing = _cycle_placing(datamodule)
         if stage == "fit" and cycle is not None and datamodule is not None and not cycle.values.any():
-            self.network.start_cycle((x, clock) for x, _, clock in map(_windows, datamodule.train_dataloader()))
+            limit = self._trainer.limit_train_batches if self._trainer is not None else None
+            batches = _epoch_batches(datamodule.train_dataloader(), limit)
+            self.network.start_cycle((x, clock) for x, _, clock in map(_windows, batches))
 
     def _take_data(self) -> None:
         """The target scaler of the DataModule in hand, also for a model trained on other data, and the check that
@@ -488,6 +491,14 @@ def _cycle_placing(datamodule) -> dict:
     times = datamodule.series.times
     first = times[0].isoformat() if datamodule.clock == "rows" and times is not None else None
     return {"clock": datamodule.clock, "first_time": first}
+
+
+def _epoch_batches(loader, limit: int | float | None):
+    """The batches of ``loader`` that an epoch under Lightning's ``limit_train_batches`` of ``limit`` reads: that
+    many (an integer), that share of them (a float), or all (``None``)."""
+    if limit is None or (isinstance(limit, float) and limit >= 1.0):
+        return loader
+    return itertools.islice(loader, limit if isinstance(limit, int) else int(len(loader) * limit))
 
 
 def _windows(batch) -> tuple[Tensor, Tensor, Tensor | None]:
