@@ -1,5 +1,7 @@
 """A series' step, the timestamps after it and its clock, for fixed and calendar steps, with gaps."""
 
+import time
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -93,6 +95,19 @@ def test_business_hours_count_hours():
     assert time_step(hours) == pd.offsets.BusinessHour()
     assert steps_since_start(hours).tolist() == list(range(20))
     assert forecast_clock(steps_since_start(hours), 3, hours, hours[0]).tolist() == [list(range(23))]
+
+
+def test_business_hours_since_2000_are_counted_quickly_and_across_a_year_end():
+    """The calendar's grid since the clock's origin was built at every call: 0.5 s for each of a forecast's two
+    clocks of business hours. Now once a year of the series; counts across a year's end stay exact."""
+    hours = pd.date_range("2024-12-30 09:00", periods=40, freq="bh")  # into January 2025
+    origin, step = pd.Timestamp("2000-01-01"), pd.offsets.BusinessHour()
+    counts = steps_since_start(hours, origin, step)
+    # Business hours elapsed since the origin (a Saturday): Monday 3 January 2000, 09:00, is hour 0.
+    assert counts[0] == len(pd.date_range(origin, hours[0], freq=step)) - 1 and (np.diff(counts) == 1).all()
+    started = time.perf_counter()
+    steps_since_start(hours[10:], origin, step)
+    assert time.perf_counter() - started < 0.1
 
 
 def test_a_forecast_is_placed_by_its_timestamps_on_a_time_clock():

@@ -3,6 +3,7 @@ timestamp lies on a clock counted in steps from a start (the phase a learned cyc
 
 from __future__ import annotations
 
+import functools
 import itertools
 import warnings
 
@@ -152,8 +153,15 @@ def steps_since_start(times: pd.DatetimeIndex, start: pd.Timestamp | None = None
     dates = times
     if not isinstance(step, _INTRADAY_STEPS):
         dates, start = times.normalize(), start.normalize()
-    grid = pd.date_range(step.rollback(min(start, dates.min())), step.rollforward(max(start, dates.max())), freq=step)
+    grid = _calendar_grid(step, step.rollback(min(start, dates.min())), max(start, dates.max()).year)
     return (grid.searchsorted(dates, side="right") - grid.searchsorted(start, side="right")).astype(np.int64)
+
+
+@functools.lru_cache(maxsize=16)
+def _calendar_grid(step: pd.DateOffset, first: pd.Timestamp, year: int) -> pd.DatetimeIndex:
+    """The timestamps of the calendar ``step`` from ``first`` (one of them) past the end of ``year``: one grid for
+    a series' clocks until its year ends. Built at each call, business hours since 2000 took 0.5 s a forecast."""
+    return pd.date_range(first, step.rollforward(pd.Timestamp(year + 1, 1, 1, tz=first.tz)), freq=step)
 
 
 def _months_since_year_0(times, day: int):
