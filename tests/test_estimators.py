@@ -117,6 +117,15 @@ def test_save_load_and_pickle_give_equal_predictions(forecaster, classifier, tmp
                 loader(tmp_path / "other.pt")
 
 
+def test_an_unfitted_estimator_pickled_before_a_parameter_existed_takes_its_default():
+    """Unpickled, it lacked the attribute, and get_params, repr, clone and fit raised an AttributeError."""
+    for estimator, given in ((TitansForecaster(lookback=24), "lookback"), (TitansSequenceClassifier(kmer=3), "kmer")):
+        del estimator.max_steps_per_epoch  # as an estimator pickled before the parameter was added
+        again = pickle.loads(pickle.dumps(estimator))
+        params = clone(again).get_params()
+        assert params["max_steps_per_epoch"] is None and params[given] == getattr(estimator, given)
+
+
 def test_saving_to_a_bad_path_or_loading_another_file_names_the_path(forecaster, tmp_path):
     """Saving to a folder named a hidden temporary file (IsADirectoryError), under a file said "File exists";
     loading a file cut short said "[Errno 22] Invalid argument", a CSV raised an UnpicklingError."""

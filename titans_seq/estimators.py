@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import inspect
 import io
 import logging
 import math
@@ -291,6 +292,9 @@ class _LightningEstimator(BaseEstimator):
                                                  map_location="cpu"))
             state = {**loaded.__dict__, **state}
         self.__dict__.update(state)
+        for name, parameter in inspect.signature(type(self).__init__).parameters.items():
+            if name != "self":  # a parameter added since an unfitted estimator was pickled: its default
+                self.__dict__.setdefault(name, parameter.default)
 
 
 def _saved_state(path: str | os.PathLike) -> dict:

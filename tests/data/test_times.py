@@ -110,6 +110,19 @@ def test_business_hours_since_2000_are_counted_quickly_and_across_a_year_end():
     assert time.perf_counter() - started < 0.1
 
 
+def test_calendar_counts_do_not_depend_on_the_clocks_counted_before():
+    """The cached grid was shared by steps pandas calls equal (custom business days of other weekdays), and it kept
+    its first point's unit, microseconds, in which nanosecond timestamps could not be searched."""
+    days, origin = pd.DatetimeIndex(["2024-03-04", "2024-03-11"]), pd.Timestamp("2024-03-01")
+    monday_to_friday = pd.offsets.CustomBusinessDay()
+    monday_to_saturday = pd.offsets.CustomBusinessDay(calendar=np.busdaycalendar(weekmask="1111110"))
+    assert steps_since_start(days, origin, monday_to_friday).tolist() == [1, 6]
+    assert steps_since_start(days, origin, monday_to_saturday).tolist() == [2, 8]
+    hours = pd.DatetimeIndex(["2024-03-04 09:00:00.000000001", "2024-03-04 11:59:59.999999999"])
+    for start in (pd.Timestamp("2000-01-01"), pd.Timestamp("2000-01-01").as_unit("ns")):
+        assert steps_since_start(hours, start, pd.offsets.BusinessHour()).tolist() == [50440, 50442]
+
+
 def test_a_forecast_is_placed_by_its_timestamps_on_a_time_clock():
     days = pd.bdate_range("2024-01-01", periods=10)
     clock = steps_since_start(days)
