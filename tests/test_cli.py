@@ -22,7 +22,6 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from titans_seq.cli import CONFIGS, PredictionWriter, main
 from titans_seq.data import reverse_complement
-from titans_seq.data.timeseries import WindowDataset
 from titans_seq.tasks import Forecaster
 from titans_seq.tasks.classifier import DNA_ENCODER
 from titans_seq.tasks.forecaster import FORECAST_ENCODER
@@ -94,16 +93,12 @@ def forecast_config(folder, cycle=None) -> str:
 
 
 @pytest.mark.parametrize("cycle", [None, 24])
-def test_forecasting_fit_test_predict(tmp_path, monkeypatch, capsys, cycle):
+def test_forecasting_fit_test_predict(tmp_path, monkeypatch, capsys, windows_read, cycle):
     monkeypatch.chdir(tmp_path)
     config = forecast_config(tmp_path, cycle)
-    read = []  # training windows
-    original = WindowDataset.__getitem__
-    monkeypatch.setattr(WindowDataset, "__getitem__",
-                        lambda self, i: (read.append(i) if self.start == 0 else None) or original(self, i))
     assert run(["fit", "--config", config], capsys)[0] == 0
     # Three batches of 16 an epoch (limit_train_batches), and as many for the cycle's start, which read all 23.
-    assert len(read) == (2 if cycle else 1) * 3 * 16
+    assert len(windows_read[0]) == (2 if cycle else 1) * 3 * 16
     checkpoints = list(tmp_path.glob("lightning_logs/**/*.ckpt"))
     assert checkpoints and list(tmp_path.glob("lightning_logs/**/metrics.csv"))
     assert list(tmp_path.glob("lightning_logs/**/events.out.tfevents.*"))

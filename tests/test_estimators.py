@@ -21,7 +21,6 @@ from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from titans_seq.data.genomics import SequenceDataset, stratified_split
-from titans_seq.data.timeseries import WindowDataset
 from titans_seq.estimators import TitansForecaster, TitansSequenceClassifier, load
 
 TINY = dict(dim=16, depth=1, heads=2, max_epochs=2, patience=1)
@@ -627,14 +626,11 @@ def test_day_first_text_dates_are_read_in_time_format():
         TitansForecaster(time_column="day").fit(text)
 
 
-def test_max_steps_per_epoch_bounds_what_each_epoch_reads(monkeypatch):
+def test_max_steps_per_epoch_bounds_what_each_epoch_reads(monkeypatch, windows_read):
     """An epoch trains on max_steps_per_epoch batches of windows (the cycle's start reads as many) and validates on
     as many windows, evenly spaced over the validation part's time; the default reads every window. The classifier
     likewise with sequences."""
-    read = {}  # windows read, by the first row of their split
-    original, original_item = WindowDataset.__getitem__, SequenceDataset.__getitem__
-    monkeypatch.setattr(WindowDataset, "__getitem__",
-                        lambda self, i: read.setdefault(self.start, []).append(i) or original(self, i))
+    read, original_item = windows_read, SequenceDataset.__getitem__
     y = series(1200)  # training rows 0-959: 901 windows; validation rows 960-1199, read from 912: 229 windows
     settings = dict(lookback=48, horizon=12, patch_len=8, stride=8, cycle=24, batch_size=8, random_state=0,
                     **{**TINY, "patience": 5})

@@ -12,7 +12,6 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from titans_seq.baselines import DLinear
 from titans_seq.data import CSVDataModule
-from titans_seq.data.timeseries import WindowDataset
 from titans_seq.layers import TitansConfig
 from titans_seq.tasks import Forecaster
 
@@ -34,6 +33,16 @@ def fit(model, data, epochs):
                             enable_checkpointing=False, accelerator="cpu")
         trainer.fit(model, datamodule=data)
         return trainer.test(model, datamodule=data, verbose=False)[0]
+
+
+def fit_one_epoch(model, data, **limits) -> L.Trainer:
+    """One quiet epoch of ``model`` on ``data`` under the trainer's ``limits`` (limit_train_batches, ...)."""
+    trainer = L.Trainer(max_epochs=1, logger=False, enable_progress_bar=False, enable_model_summary=False,
+                        enable_checkpointing=False, accelerator="cpu", **limits)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.fit(model, datamodule=data)
+    return trainer
 
 
 def test_fits_a_noiseless_sinusoid():
@@ -95,12 +104,8 @@ def test_a_cycle_is_read_on_the_clock_and_phase_it_was_learned_on(tmp_path):
     cycle, and a DataModule on the time clock read it at another phase, both without a word."""
     table = sinusoid(1200)
     model = Forecaster(channels=2, lookback=6, horizon=12, encoder=TINY, patch_len=2, stride=2, cycle=24)
-    trainer = L.Trainer(max_epochs=1, limit_train_batches=2, limit_val_batches=1, logger=False,
-                        enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
-                        accelerator="cpu")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        trainer.fit(model, datamodule=CSVDataModule(table, lookback=6, horizon=12))
+    trainer = fit_one_epoch(model, CSVDataModule(table, lookback=6, horizon=12), limit_train_batches=2,
+                            limit_val_batches=1)
     trainer.save_checkpoint(tmp_path / "model.ckpt")
     loaded = Forecaster.load_from_checkpoint(tmp_path / "model.ckpt")
     for forecaster in (model, loaded):
@@ -118,22 +123,13 @@ def test_a_cycle_is_read_on_the_clock_and_phase_it_was_learned_on(tmp_path):
             datamodule=CSVDataModule(table.iloc[13:], lookback=6, horizon=12), ckpt_path=tmp_path / "model.ckpt")
 
 
-def test_the_cycle_starts_from_the_training_batches_an_epoch_reads(monkeypatch):
+def test_the_cycle_starts_from_the_training_batches_an_epoch_reads(windows_read):
     """Under limit_train_batches (here a share), the cycle's warm start reads the batches an epoch trains on; it read
     every training window whatever the limit."""
-    read = []
-    original = WindowDataset.__getitem__
-    monkeypatch.setattr(WindowDataset, "__getitem__",
-                        lambda self, i: (read.append(i) if self.start == 0 else None) or original(self, i))
     data = CSVDataModule(sinusoid(), lookback=48, horizon=12, batch_size=16)  # 361 training windows: 22 batches
     model = Forecaster(channels=2, lookback=48, horizon=12, encoder=TINY, patch_len=8, stride=8, cycle=24)
-    trainer = L.Trainer(max_epochs=1, limit_train_batches=0.25, limit_val_batches=1, logger=False,
-                        enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
-                        accelerator="cpu")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        trainer.fit(model, datamodule=data)
-    assert len(read) == 2 * int(22 * 0.25) * 16 and model.network.cycle.values.any()
+    fit_one_epoch(model, data, limit_train_batches=0.25, limit_val_batches=1)
+    assert len(windows_read[0]) == 2 * int(22 * 0.25) * 16 and model.network.cycle.values.any()
 
 
 def test_a_model_in_bfloat16_forecasts():
