@@ -164,7 +164,7 @@ def _calendar_grid(step: pd.DateOffset, workdays: tuple | None, first: pd.Timest
     """The timestamps of the calendar ``step`` (whose ``workdays`` calendar, if any, is only part of the cache's
     key) from ``first`` (one of them) past the end of ``year``, in nanoseconds, which any timestamps are searched in
     losslessly: one grid for a series' clocks until its year ends. Built at each call, business hours since 2000
-    took 0.5 s a forecast."""
+    took 0.5 s a call, twice a forecast."""
     return pd.date_range(first, step.rollforward(pd.Timestamp(year + 1, 1, 1, tz=first.tz)), freq=step).as_unit("ns")
 
 
