@@ -96,9 +96,11 @@ def forecast_config(folder, cycle=None) -> str:
 def test_forecasting_fit_test_predict(tmp_path, monkeypatch, capsys, windows_read, cycle):
     monkeypatch.chdir(tmp_path)
     config = forecast_config(tmp_path, cycle)
-    assert run(["fit", "--config", config], capsys)[0] == 0
+    assert run(["fit", "--config", config, "--data.init_args.validation_limit", "5"], capsys)[0] == 0
     # Three batches of 16 an epoch (limit_train_batches), and as many for the cycle's start, which read all 23.
     assert len(windows_read[0]) == (2 if cycle else 1) * 3 * 16
+    # Of the 53 validation windows (rows 388-479), 5 evenly spaced, in the sanity check and the epoch.
+    assert sorted(windows_read[388]) == sorted(2 * [i * 53 // 5 for i in range(5)])
     checkpoints = list(tmp_path.glob("lightning_logs/**/*.ckpt"))
     assert checkpoints and list(tmp_path.glob("lightning_logs/**/metrics.csv"))
     assert list(tmp_path.glob("lightning_logs/**/events.out.tfevents.*"))

@@ -216,7 +216,7 @@ class _LightningEstimator(BaseEstimator):
     def _train(self, model: L.LightningModule, datamodule, monitor: str) -> None:
         """Fit with early stopping on ``monitor`` and keep the best weights; silent unless ``verbose``. With
         ``max_steps_per_epoch``, an epoch trains on that many batches (the loader shuffles: others each epoch)
-        and validates on as many examples, evenly spaced over the validation part."""
+        and validates on as many examples, those the DataModule's ``validation_subset`` picks."""
         p = self._native_params()
         if p.max_steps_per_epoch is not None:
             datamodule.validation_limit = p.max_steps_per_epoch * p.batch_size
@@ -716,7 +716,7 @@ class TitansSequenceClassifier(ClassifierMixin, _LightningEstimator):
     0.3 and 0.1 did better than the defaults (benchmarks/RESULTS.md). ``lr_schedule`` is the
     :class:`~titans_seq.tasks.SequenceClassifier`'s: ``"cosine"`` or ``"halving"``. ``max_steps_per_epoch`` bounds
     an epoch on many sequences: that many batches, drawn anew each epoch, and as many sequences of validation,
-    evenly spaced over the validation part (by default an epoch reads every sequence).
+    each class in about its share (by default an epoch reads every sequence).
     """
 
     _module = SequenceClassifier

@@ -14,6 +14,7 @@ from titans_seq.data import (
     GenomicBenchmarksDataModule,
     SequenceCSVDataModule,
     cross_validation_fold,
+    interleaved_order,
     read_fasta,
     read_fasta_per_class,
     read_labelled_fasta,
@@ -290,6 +291,29 @@ def test_fasta_datamodule_rc_augmentation(tmp_path):
     ids, _ = next(iter(data.test_dataloader()))
     first = data.records["test"][1][0]
     assert ids.dtype == torch.int64 and ids[0].tolist() == DNATokenizer().encode(first).tolist()
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_limited_validation_holds_every_class_in_about_its_share(tmp_path, seed):
+    """validation_limit reads the first sequences of an order that interleaves the classes, so a rare class is there
+    too. Before, the order was a plain shuffle and the subset evenly spaced over it: a class of 3 in 300 was in a
+    subset of 16 by chance only (seeds 0, 3 and 4 missed it)."""
+    rng = np.random.default_rng(seed)
+    labels = ["common"] * 250 + ["middle"] * 47 + ["rare"] * 3
+    rows = [f"{''.join(rng.choice(list('ACGT'), 12))},{label}" for label in labels]
+    for split in ("train", "val", "test"):
+        (tmp_path / f"{split}.csv").write_text("sequence,label\n" + "\n".join(rows) + "\n")
+    data = SequenceCSVDataModule(**{split: str(tmp_path / f"{split}.csv") for split in ("train", "val", "test")},
+                                 seed=seed, batch_size=8, validation_limit=16)
+    data.setup()
+    read = torch.cat([classes for _, classes in data.val_dataloader()]).tolist()
+    assert len(read) == 16 and read.count(2) == 1  # the rare class, above its share of 0.16: every class is there
+    assert [read.count(i) for i in range(2)] == pytest.approx([16 * 250 / 300, 16 * 47 / 300], abs=2)
+    assert len(torch.cat([classes for _, classes in data.test_dataloader()])) == 300  # test is never limited
+    order = interleaved_order(labels, seed)
+    assert sorted(order) == list(range(300)) and {labels[i] for i in order[:3]} == set(labels)
+    with pytest.raises(ValueError, match="validation_limit must be a positive integer, got 0"):
+        SequenceCSVDataModule(path="any.csv", validation_limit=0)
 
 
 def test_a_batch_is_padded_to_its_own_longest_sequence(tmp_path):

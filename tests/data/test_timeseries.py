@@ -84,6 +84,17 @@ def test_training_drops_a_last_partial_batch_unless_it_is_the_only_one():
     assert train_batches(120, 64) == ([49], 49)  # fewer windows than a batch: one batch of them, not none
 
 
+def test_a_validation_limit_reads_windows_evenly_spaced_over_the_validation_time(windows_read):
+    data = CSVDataModule(frame(1000), lookback=24, horizon=12, batch_size=8, validation_limit=10)
+    data.setup()
+    windows = data.windows["val"]
+    assert sum(len(x) for x, _, _ in data.val_dataloader()) == 10
+    assert windows_read[data.datasets["val"].start] == [i * windows // 10 for i in range(10)]
+    assert sum(len(x) for x, _, _ in data.test_dataloader()) == data.windows["test"]  # test is never limited
+    with pytest.raises(ValueError, match="validation_limit must be a positive integer, got 0"):
+        CSVDataModule(frame(300), validation_limit=0)
+
+
 def test_windows_have_no_look_ahead():
     table = frame(300)
     data = CSVDataModule(table, lookback=24, horizon=12)

@@ -15,6 +15,7 @@ from titans_seq.data.genomics import (
     SequenceCSVDataModule,
     SequenceDataModule,
     cross_validation_fold,
+    interleaved_order,
     stratified_split,
 )
 from titans_seq.data.timeseries import (
@@ -29,6 +30,7 @@ from titans_seq.data.timeseries import (
 
 __all__ = ["CSVDataModule", "DNATokenizer", "DataFile", "ETTDataModule", "FastaDataModule",
            "GenomicBenchmarksDataModule", "SequenceCSVDataModule", "SequenceDataModule", "Series",
-           "TimeSeriesDataModule", "WeatherDataModule", "WindowDataset", "cross_validation_fold", "locate",
+           "TimeSeriesDataModule", "WeatherDataModule", "WindowDataset", "cross_validation_fold", "interleaved_order",
+           "locate",
            "read_fasta", "read_fasta_per_class", "read_labelled_fasta", "read_sequence_table", "read_series",
            "reverse_complement", "stratified_split"]

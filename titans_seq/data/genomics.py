@@ -34,7 +34,7 @@ from titans_seq.data.files import DataFile, cache_dir, load_manifest, locate
 from titans_seq.data.splits import SplitDataModule
 
 __all__ = ["FastaDataModule", "GenomicBenchmarksDataModule", "SequenceCSVDataModule", "SequenceDataModule",
-           "SequenceDataset", "cross_validation_fold", "stratified_split"]
+           "SequenceDataset", "cross_validation_fold", "interleaved_order", "stratified_split"]
 
 Records = tuple[list[str], list[str], list]  # ids, sequences, labels
 
@@ -70,6 +70,18 @@ def stratified_split(records: Records, fractions: tuple[float, ...], seed: int) 
     parts.append(np.sort(rest))
     return {split: tuple([column[i] for i in part] for column in records)
             for split, part in zip(("train", "val", "test"), parts, strict=False)}
+
+
+def interleaved_order(labels: list, seed: int) -> np.ndarray:
+    """A seeded order of examples with these labels in which the classes are interleaved: every prefix holds each
+    class in about its share, and one as long as the number of classes holds every class. Within a class the order
+    is random; a class's ``r``-th of ``count`` examples comes at about ``r / count`` of the way through."""
+    shuffled = np.random.default_rng(seed).permutation(len(labels))
+    _, codes, counts = np.unique([str(labels[i]) for i in shuffled], return_inverse=True, return_counts=True)
+    rank = np.empty(len(codes))
+    for code, count in enumerate(counts):
+        rank[codes == code] = np.arange(count) / count
+    return shuffled[np.argsort(rank, kind="stable")]
 
 
 def cross_validation_fold(splits: dict[str, Records], folds: int, fold: int, seed: int) -> dict[str, Records]:
@@ -134,11 +146,13 @@ class SequenceDataModule(SplitDataModule):
         predict_path: sequences for ``predict`` to classify instead of the test split: a FASTA/FASTQ file, or a
             CSV/TSV table with a ``sequence`` column, an optional ``id`` column and, if they are known, a ``label``
             column, whose labels the predictions then show.
+        validation_limit: at most this many validation sequences (default: all), each class in about its share
+            (:meth:`validation_subset`), which bounds validation on a large set.
     """
 
     def __init__(self, max_length: int | None = None, batch_size: int = 64, rc_augment: bool = True, seed: int = 0,
                  iupac: str = "n", crop: str = "center", num_workers: int = 0, cv_folds: int = 0, cv_fold: int = 0,
-                 predict_path: str | None = None):
+                 predict_path: str | None = None, validation_limit: int | None = None):
         super().__init__()
         self.collate = pad_batch
         if predict_path is not None and not isinstance(predict_path, (str, os.PathLike)):
@@ -161,6 +175,7 @@ class SequenceDataModule(SplitDataModule):
         self.cv_folds, self.cv_fold = cv_folds, cv_fold
         self.max_length, self.batch_size, self.rc_augment = max_length, batch_size, rc_augment
         self.seed, self.num_workers, self.predict_path = seed, num_workers, predict_path
+        self.validation_limit = None if validation_limit is None else positive_int("validation_limit", validation_limit)
         self.tokenizer = DNATokenizer(iupac=iupac, crop=crop)
         self.class_names: list[str] | None = None
         self.columns = ("sequence", "label")  # of tables, predict_path's among them
@@ -175,9 +190,10 @@ class SequenceDataModule(SplitDataModule):
         splits = self.load_splits()
         if self.cv_folds:
             splits = cross_validation_fold(splits, self.cv_folds, self.cv_fold, self.seed)
-        # Validation in a seeded, mixed order: files list one class after another, and so would a split, so that a
-        # partial validation (Lightning's limit_val_batches) saw a single class. The test split keeps file order.
-        order = np.random.default_rng(self.seed).permutation(len(splits["val"][0]))
+        # Validation in a seeded order with the classes interleaved: files list one class after another, and so
+        # would a split, so that a partial validation (Lightning's limit_val_batches, validation_limit) saw a
+        # single class. The test split keeps file order.
+        order = interleaved_order(splits["val"][2], self.seed)
         splits["val"] = tuple([column[i] for i in order] for column in splits["val"])
         self.class_names = self.class_order({str(label) for label in splits["train"][2]})
         if len(self.class_names) < 2:
@@ -205,6 +221,11 @@ class SequenceDataModule(SplitDataModule):
     def class_order(self, names: set[str]) -> list[str]:
         """The training split's class names in the order of their indices: sorted (subclasses may fix another)."""
         return sorted(names)
+
+    def validation_subset(self, size: int, limit: int) -> list[int]:
+        """The first ``limit`` validation sequences: their classes are interleaved (:func:`interleaved_order`), so
+        each class is there in about its share, and every class once ``limit`` reaches the number of classes."""
+        return list(range(limit))
 
     @property
     def predict_split(self) -> str:

@@ -32,7 +32,7 @@ class SplitDataModule(L.LightningDataModule):
     partial batch, unless it is the only one (dropping it would leave nothing to train on);
     validation and test keep every example, in order, and in a distributed run each process evaluates its
     :class:`EvaluationShard` (unless the split has fewer examples than processes). With ``validation_limit``,
-    validation reads at most that many examples, evenly spaced over the split (for a series, over its time)."""
+    validation reads at most that many examples, those :meth:`validation_subset` picks."""
 
     drop_last_train = False
     seed: int | None = None
@@ -44,7 +44,7 @@ class SplitDataModule(L.LightningDataModule):
         dataset = self.datasets[split]
         limit = self.validation_limit
         if split == "val" and limit is not None and len(dataset) > limit:
-            dataset = Subset(dataset, (np.arange(limit) * len(dataset) // limit).tolist())
+            dataset = Subset(dataset, self.validation_subset(len(dataset), limit))
         drop_last = train and self.drop_last_train and len(dataset) >= self.batch_size
         # Lightning shards training itself; for evaluation it would pad the shares with repeated examples. A set
         # smaller than the processes keeps that padding: a process with nothing to evaluate stops the run.
@@ -57,6 +57,11 @@ class SplitDataModule(L.LightningDataModule):
                           f"evaluated twice, so its metrics are not exactly those of one process", stacklevel=2)
         return DataLoader(dataset, batch_size=self.batch_size, shuffle=train, generator=generator, sampler=sampler,
                           drop_last=drop_last, num_workers=self.num_workers, collate_fn=self.collate)
+
+    def validation_subset(self, size: int, limit: int) -> list[int]:
+        """The ``limit`` examples of the validation split's ``size`` that a limited validation reads: evenly spaced
+        over the split (for a series, over its time)."""
+        return (np.arange(limit) * size // limit).tolist()
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", True)

@@ -20,6 +20,7 @@ import torch
 from sklearn.preprocessing import StandardScaler
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
+from titans_seq._checks import positive_int
 from titans_seq.data.files import compression, locate, table_separator
 from titans_seq.data.splits import SplitDataModule
 from titans_seq.data.times import (
@@ -268,6 +269,9 @@ class TimeSeriesDataModule(SplitDataModule):
             file forecasts from another, such as its latest days; calendar steps such as months or business days
             counted as such). The rows after the series' end (a forecast's) follow its last one step by step on
             the row clock, and by their timestamps on the time clock.
+        validation_limit: at most this many validation windows, evenly spaced over the validation part's time
+            (default: all), which bounds validation on a long series; Lightning's ``limit_val_batches`` would read
+            the part's earliest windows only.
 
     After :meth:`setup`, ``series`` holds the checked series, ``step`` its time step
     (:func:`~titans_seq.data.times.time_step`; ``None`` without timestamps), which places its forecast, and
@@ -277,18 +281,18 @@ class TimeSeriesDataModule(SplitDataModule):
     drop_last_train = True
 
     def __init__(self, lookback: int = 96, horizon: int = 96, features: str = "M", target: str = "OT",
-                 batch_size: int = 32, num_workers: int = 0, clock: str = "rows"):
+                 batch_size: int = 32, num_workers: int = 0, clock: str = "rows", validation_limit: int | None = None):
         super().__init__()
         if clock not in CLOCKS:
             raise ValueError(f"clock must be one of {', '.join(CLOCKS)}, got {clock!r}")
         self.clock = clock
-        for name, value in (("lookback", lookback), ("horizon", horizon), ("batch_size", batch_size)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        lookback, horizon, batch_size = (positive_int(name, value) for name, value in
+                                         (("lookback", lookback), ("horizon", horizon), ("batch_size", batch_size)))
         if features not in FEATURES:
             raise ValueError(f"features must be one of {', '.join(FEATURES)}, got {features!r}")
         self.lookback, self.horizon, self.features, self.target = lookback, horizon, features, target
         self.batch_size, self.num_workers = batch_size, num_workers
+        self.validation_limit = None if validation_limit is None else positive_int("validation_limit", validation_limit)
         self.series: Series | None = None
         self.step: Step | None = None
         self.clock_origin: pd.Timestamp | None = None
