@@ -19,7 +19,7 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
-from titans_seq._checks import is_positive_number, nonnegative_int, positive_int
+from titans_seq._checks import is_int, is_positive_number, nonnegative_int, positive_int
 from titans_seq._io import folder_lock
 from titans_seq.data.dna import (
     PAD,
@@ -157,12 +157,13 @@ class SequenceDataModule(SplitDataModule):
         self.collate = pad_batch
         if predict_path is not None and not isinstance(predict_path, (str, os.PathLike)):
             raise TypeError(f"predict_path must be a file's path or None, got {type(predict_path).__name__}")
-        if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, int)
-                                       or max_length < 1):
+        if max_length is not None and (not is_int(max_length) or max_length < 1):
             raise ValueError(f"max_length must be a positive integer or None, got {max_length!r}")
         for name, value in (("cv_folds", cv_folds), ("cv_fold", cv_fold)):
-            if isinstance(value, bool) or not isinstance(value, int):
+            if not is_int(value):
                 raise TypeError(f"{name} must be an integer, got {value!r}")
+        max_length = None if max_length is None else int(max_length)  # numpy's integers as Python's
+        cv_folds, cv_fold = int(cv_folds), int(cv_fold)
         if cv_folds == 1 or cv_folds < 0:
             raise ValueError(f"cv_folds must be 0 (no cross-validation) or at least 2, got {cv_folds}")
         if not 0 <= cv_fold < max(cv_folds, 1):
@@ -170,8 +171,7 @@ class SequenceDataModule(SplitDataModule):
         if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**32:
             raise ValueError(f"seed must be an integer in [0, 2**32), as scikit-learn's splits take, got {seed!r}")
         seed = int(seed)  # numpy's integers too
-        positive_int("batch_size", batch_size)
-        nonnegative_int("num_workers", num_workers)
+        batch_size, num_workers = positive_int("batch_size", batch_size), nonnegative_int("num_workers", num_workers)
         self.cv_folds, self.cv_fold = cv_folds, cv_fold
         self.max_length, self.batch_size, self.rc_augment = max_length, batch_size, rc_augment
         self.seed, self.num_workers, self.predict_path = seed, num_workers, predict_path
@@ -191,7 +191,7 @@ class SequenceDataModule(SplitDataModule):
         if self.cv_folds:
             splits = cross_validation_fold(splits, self.cv_folds, self.cv_fold, self.seed)
         # Validation in a seeded order with the classes interleaved: files list one class after another, and so
-        # would a split, so that a partial validation (Lightning's limit_val_batches, validation_limit) saw a
+        # would a split, where a partial validation (Lightning's limit_val_batches, validation_limit) would see a
         # single class. The test split keeps file order.
         order = interleaved_order(splits["val"][2], self.seed)
         splits["val"] = tuple([column[i] for i in order] for column in splits["val"])
@@ -225,7 +225,7 @@ class SequenceDataModule(SplitDataModule):
     def validation_subset(self, size: int, limit: int) -> list[int]:
         """The first ``limit`` validation sequences: their classes are interleaved (:func:`interleaved_order`), so
         each class is there in about its share, and every class once ``limit`` reaches the number of classes."""
-        return list(range(limit))
+        return list(range(min(limit, size)))
 
     @property
     def predict_split(self) -> str:

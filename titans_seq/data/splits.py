@@ -60,7 +60,8 @@ class SplitDataModule(L.LightningDataModule):
 
     def validation_subset(self, size: int, limit: int) -> list[int]:
         """The ``limit`` examples of the validation split's ``size`` that a limited validation reads: evenly spaced
-        over the split (for a series, over its time)."""
+        over the split (for a series, over its time); all of them where ``limit`` is not below ``size``."""
+        limit = min(limit, size)
         return (np.arange(limit) * size // limit).tolist()
 
     def train_dataloader(self) -> DataLoader:
