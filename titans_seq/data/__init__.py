@@ -31,6 +31,5 @@ from titans_seq.data.timeseries import (
 __all__ = ["CSVDataModule", "DNATokenizer", "DataFile", "ETTDataModule", "FastaDataModule",
            "GenomicBenchmarksDataModule", "SequenceCSVDataModule", "SequenceDataModule", "Series",
            "TimeSeriesDataModule", "WeatherDataModule", "WindowDataset", "cross_validation_fold", "interleaved_order",
-           "locate",
-           "read_fasta", "read_fasta_per_class", "read_labelled_fasta", "read_sequence_table", "read_series",
+           "locate", "read_fasta", "read_fasta_per_class", "read_labelled_fasta", "read_sequence_table", "read_series",
            "reverse_complement", "stratified_split"]
