@@ -153,7 +153,7 @@ class SequenceDataModule(SplitDataModule):
     def __init__(self, max_length: int | None = None, batch_size: int = 64, rc_augment: bool = True, seed: int = 0,
                  iupac: str = "n", crop: str = "center", num_workers: int = 0, cv_folds: int = 0, cv_fold: int = 0,
                  predict_path: str | None = None, validation_limit: int | None = None):
-        super().__init__()
+        super().__init__(validation_limit)
         self.collate = pad_batch
         if predict_path is not None and not isinstance(predict_path, (str, os.PathLike)):
             raise TypeError(f"predict_path must be a file's path or None, got {type(predict_path).__name__}")
@@ -175,7 +175,6 @@ class SequenceDataModule(SplitDataModule):
         self.cv_folds, self.cv_fold = cv_folds, cv_fold
         self.max_length, self.batch_size, self.rc_augment = max_length, batch_size, rc_augment
         self.seed, self.num_workers, self.predict_path = seed, num_workers, predict_path
-        self.validation_limit = None if validation_limit is None else positive_int("validation_limit", validation_limit)
         self.tokenizer = DNATokenizer(iupac=iupac, crop=crop)
         self.class_names: list[str] | None = None
         self.columns = ("sequence", "label")  # of tables, predict_path's among them

@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
+from titans_seq._checks import positive_int
+
 __all__ = ["EvaluationShard", "SplitDataModule"]
 
 
@@ -36,8 +38,11 @@ class SplitDataModule(L.LightningDataModule):
 
     drop_last_train = False
     seed: int | None = None
-    validation_limit: int | None = None
     collate = None  # how a loader makes a batch of examples (None: PyTorch's default, which stacks them)
+
+    def __init__(self, validation_limit: int | None = None):
+        super().__init__()
+        self.validation_limit = None if validation_limit is None else positive_int("validation_limit", validation_limit)
 
     def _loader(self, split: str, train: bool) -> DataLoader:
         generator = torch.Generator().manual_seed(self.seed) if train and self.seed is not None else None

@@ -282,7 +282,7 @@ class TimeSeriesDataModule(SplitDataModule):
 
     def __init__(self, lookback: int = 96, horizon: int = 96, features: str = "M", target: str = "OT",
                  batch_size: int = 32, num_workers: int = 0, clock: str = "rows", validation_limit: int | None = None):
-        super().__init__()
+        super().__init__(validation_limit)
         if clock not in CLOCKS:
             raise ValueError(f"clock must be one of {', '.join(CLOCKS)}, got {clock!r}")
         self.clock = clock
@@ -292,7 +292,6 @@ class TimeSeriesDataModule(SplitDataModule):
             raise ValueError(f"features must be one of {', '.join(FEATURES)}, got {features!r}")
         self.lookback, self.horizon, self.features, self.target = lookback, horizon, features, target
         self.batch_size, self.num_workers = batch_size, num_workers
-        self.validation_limit = None if validation_limit is None else positive_int("validation_limit", validation_limit)
         self.series: Series | None = None
         self.step: Step | None = None
         self.clock_origin: pd.Timestamp | None = None
